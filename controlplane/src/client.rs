@@ -1,0 +1,215 @@
+//! The agents' client for the control plane: one multiplexed connection, per-request
+//! timeouts, reconnection, and retries of idempotent requests.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{CpError, ErrorKind};
+use crate::net::DynTransport;
+use crate::rpc::{read_frame, write_frame, Request, RequestFrame, Response, ResponseFrame};
+use crate::server::lock;
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Control-plane replicas to try, in order.
+    pub addrs: Vec<SocketAddr>,
+    /// Time allowed for one attempt (a long-polling lookup adds its wait to this).
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl ClientConfig {
+    pub fn new(addrs: Vec<SocketAddr>) -> Self {
+        ClientConfig { addrs, request_timeout: Duration::from_secs(5), connect_timeout: Duration::from_secs(2) }
+    }
+}
+
+type Pending = Arc<Mutex<BTreeMap<u64, oneshot::Sender<Result<Response, CpError>>>>>;
+
+struct Link {
+    generation: u64,
+    /// Cleared by the reader task when the connection ends.
+    alive: Arc<AtomicBool>,
+    to_writer: mpsc::UnboundedSender<RequestFrame>,
+    pending: Pending,
+}
+
+struct Shared {
+    config: ClientConfig,
+    transport: DynTransport,
+    next_id: Mutex<u64>,
+    link: tokio::sync::Mutex<Option<Link>>,
+    /// Index into `config.addrs` of the replica to try next.
+    target: Mutex<usize>,
+    generation: Mutex<u64>,
+}
+
+/// A client of the control plane. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct ControlPlaneClient {
+    shared: Arc<Shared>,
+}
+
+impl ControlPlaneClient {
+    pub fn new(config: ClientConfig, transport: DynTransport) -> Self {
+        ControlPlaneClient {
+            shared: Arc::new(Shared {
+                config,
+                transport,
+                next_id: Mutex::new(0),
+                link: tokio::sync::Mutex::new(None),
+                target: Mutex::new(0),
+                generation: Mutex::new(0),
+            }),
+        }
+    }
+
+    /// One attempt: send `request` and wait for its answer. `Unavailable` means the outcome
+    /// is unknown.
+    pub async fn call(&self, request: Request) -> Result<Response, CpError> {
+        let extra = match &request {
+            Request::Lookup { wait_ms, .. } => Duration::from_millis(*wait_ms),
+            _ => Duration::ZERO,
+        };
+        let timeout = self.shared.config.request_timeout + extra;
+        let (generation, rx, id) = {
+            let mut link = self.shared.link.lock().await;
+            if link.as_ref().is_none_or(|l| !l.alive.load(Ordering::Relaxed)) {
+                *link = Some(self.connect().await?);
+            }
+            let l = link.as_ref().ok_or_else(|| CpError::internal("link vanished"))?;
+            let id = {
+                let mut n = lock(&self.shared.next_id);
+                *n += 1;
+                *n
+            };
+            let (tx, rx) = oneshot::channel();
+            lock(&l.pending).insert(id, tx);
+            if l.to_writer.send(RequestFrame { id, request }).is_err() {
+                lock(&l.pending).remove(&id);
+                let generation = l.generation;
+                *link = None;
+                return Err(CpError::unavailable(format!("connection {generation} closed")));
+            }
+            (l.generation, rx, id)
+        };
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(result)) => {
+                if let Err(e) = &result {
+                    if e.kind == ErrorKind::NotLeader {
+                        self.rotate(generation).await;
+                    }
+                }
+                result
+            }
+            Ok(Err(_)) => Err(CpError::unavailable("connection lost before the answer")),
+            Err(_) => {
+                // Forget the request; drop the connection so a dead peer is noticed.
+                self.drop_link(generation, Some(id)).await;
+                Err(CpError::unavailable(format!("no answer within {timeout:?}")))
+            }
+        }
+    }
+
+    /// Retry `request` on retriable errors until `deadline` passes. Only for idempotent
+    /// requests (all of the control plane's requests are).
+    pub async fn call_with_retry(&self, request: Request, deadline: Duration) -> Result<Response, CpError> {
+        let give_up = tokio::time::Instant::now() + deadline;
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            match self.call(request.clone()).await {
+                Err(e) if e.kind.is_retriable() && tokio::time::Instant::now() + backoff < give_up => {
+                    tracing::debug!(error = %e, "control-plane call failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn rotate(&self, generation: u64) {
+        self.drop_link(generation, None).await;
+        let mut t = lock(&self.shared.target);
+        *t = (*t + 1) % self.shared.config.addrs.len().max(1);
+    }
+
+    async fn drop_link(&self, generation: u64, id: Option<u64>) {
+        let mut link = self.shared.link.lock().await;
+        if let Some(l) = link.as_ref() {
+            if let Some(id) = id {
+                lock(&l.pending).remove(&id);
+            }
+            if l.generation == generation {
+                *link = None;
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<Link, CpError> {
+        let addrs = &self.shared.config.addrs;
+        if addrs.is_empty() {
+            return Err(CpError::invalid("no control-plane address configured"));
+        }
+        let start = *lock(&self.shared.target);
+        let mut last_error = String::new();
+        for i in 0..addrs.len() {
+            let idx = (start + i) % addrs.len();
+            let addr = addrs[idx];
+            match tokio::time::timeout(self.shared.config.connect_timeout, self.shared.transport.connect(addr)).await {
+                Ok(Ok(conn)) => {
+                    *lock(&self.shared.target) = idx;
+                    let generation = {
+                        let mut g = lock(&self.shared.generation);
+                        *g += 1;
+                        *g
+                    };
+                    return Ok(spawn_link(conn, generation));
+                }
+                Ok(Err(e)) => last_error = format!("connect {addr}: {e}"),
+                Err(_) => last_error = format!("connect {addr}: timed out"),
+            }
+        }
+        Err(CpError::unavailable(last_error))
+    }
+}
+
+fn spawn_link(conn: crate::net::Conn, generation: u64) -> Link {
+    let (mut reader, mut writer) = tokio::io::split(conn);
+    let (to_writer, mut from_callers) = mpsc::unbounded_channel::<RequestFrame>();
+    let pending: Pending = Arc::new(Mutex::new(BTreeMap::new()));
+    let reader_pending = pending.clone();
+    let alive = Arc::new(AtomicBool::new(true));
+    let reader_alive = alive.clone();
+    tokio::spawn(async move {
+        while let Some(frame) = from_callers.recv().await {
+            if write_frame(&mut writer, &frame).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            match read_frame::<_, ResponseFrame>(&mut reader).await {
+                Ok(Some(frame)) => {
+                    if let Some(tx) = lock(&reader_pending).remove(&frame.id) {
+                        let _ = tx.send(frame.response);
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        // Connection gone: every request still waiting has an unknown outcome.
+        reader_alive.store(false, Ordering::Relaxed);
+        let waiting = std::mem::take(&mut *lock(&reader_pending));
+        for (_, tx) in waiting {
+            let _ = tx.send(Err(CpError::unavailable("connection to the control plane lost")));
+        }
+    });
+    Link { generation, alive, to_writer, pending }
+}

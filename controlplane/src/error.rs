@@ -1,0 +1,54 @@
+//! Errors of the control plane, coarse enough that a caller knows whether to retry.
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of failure happened, from the caller's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The control plane could not be reached or did not answer in time. The command may or
+    /// may not have been applied: retry idempotent commands.
+    Unavailable,
+    /// This replica is not the leader; retry on another one.
+    NotLeader,
+    /// The topic or partition does not exist.
+    UnknownTopicOrPartition,
+    /// The requested offset is outside `[log_start, high_watermark]`.
+    OffsetOutOfRange,
+    /// The topic already exists.
+    TopicExists,
+    /// The request is malformed or violates a limit; retrying will not help.
+    Invalid,
+    /// A bug or a broken invariant.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Whether retrying the same request later can succeed.
+    pub fn is_retriable(self) -> bool {
+        matches!(self, ErrorKind::Unavailable | ErrorKind::NotLeader)
+    }
+}
+
+/// An error answered by (or on the way to) the control plane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct CpError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl CpError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        CpError { kind, message: message.into() }
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unavailable, message)
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Invalid, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+}

@@ -1,0 +1,26 @@
+//! The eddy control plane: a "virtual cluster" that owns all metadata of the streaming system.
+//!
+//! Agents write data files to object storage and then commit each file here; the control
+//! plane assigns offsets atomically for every chunk of the file and keeps the partition
+//! index (offset → file byte range). Every mutation is a [`Command`] journaled first and
+//! then applied by the deterministic [`State::apply`]; nothing else changes the state.
+//!
+//! This crate is product code: it never knows whether it runs under simulation. It sees the
+//! world through `object_store::ObjectStore` (the journal) and the [`net::Transport`] seam.
+
+pub mod client;
+pub mod command;
+pub mod error;
+pub mod journal;
+pub mod net;
+pub mod rpc;
+pub mod server;
+pub mod state;
+pub mod types;
+
+pub use client::{ControlPlaneClient, ClientConfig};
+pub use command::{Command, CommandResult};
+pub use error::{CpError, ErrorKind};
+pub use server::{ControlPlane, ControlPlaneConfig};
+pub use state::State;
+pub use types::*;

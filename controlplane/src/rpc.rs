@@ -1,0 +1,91 @@
+//! The agent ↔ control-plane RPC: length-prefixed JSON frames carrying a request id, so many
+//! requests can be in flight on one connection. The same protocol runs on simulated and real
+//! TCP.
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::error::CpError;
+use crate::types::{AgentInfo, FileSpec, LookupResult, TopicInfo};
+
+/// Largest RPC frame accepted; a commit of a file with many chunks stays far below it.
+pub const FRAME_BYTES_MAX: u32 = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// An agent announces itself and learns who else is alive.
+    Heartbeat { agent: AgentInfo },
+    /// Create topics (journaled). `if_not_exists` makes auto-creation idempotent.
+    CreateTopics { topics: Vec<TopicInfo>, if_not_exists: bool },
+    /// Describe topics (all when `names` is `None`).
+    DescribeTopics { names: Option<Vec<String>> },
+    /// Commit a data file already written to object storage (journaled, idempotent by id).
+    CommitFile { file: FileSpec },
+    /// Resolve `offset` to extents. When `offset` equals the high watermark, wait up to
+    /// `wait_ms` for new data before answering.
+    Lookup { topic: String, partition: i32, offset: i64, max_bytes: u64, wait_ms: u64 },
+    /// Kafka ListOffsets for one partition.
+    ListOffset { topic: String, partition: i32, timestamp: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Response {
+    Agents { agents: Vec<AgentInfo> },
+    TopicsCreated { results: Vec<Result<TopicInfo, CpError>> },
+    Topics { topics: Vec<TopicInfo> },
+    Committed { base_offsets: Vec<i64> },
+    Lookup(LookupResult),
+    Offset { offset: Option<i64>, high_watermark: i64 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestFrame {
+    pub id: u64,
+    pub request: Request,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResponseFrame {
+    pub id: u64,
+    pub response: Result<Response, CpError>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("frame of {0} bytes exceeds the limit of {FRAME_BYTES_MAX}")]
+    TooLarge(u32),
+    #[error("undecodable frame: {0}")]
+    Decode(#[from] serde_json::Error),
+}
+
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, value: &T) -> Result<(), FrameError> {
+    let body = serde_json::to_vec(value)?;
+    let len = u32::try_from(body.len()).ok().filter(|l| *l <= FRAME_BYTES_MAX).ok_or(FrameError::TooLarge(u32::MAX))?;
+    let mut buf = Vec::with_capacity(4 + body.len());
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.extend_from_slice(&body);
+    w.write_all(&buf).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// Read one frame; `Ok(None)` on a clean end of stream.
+pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(r: &mut R) -> Result<Option<T>, FrameError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(len);
+    if len > FRAME_BYTES_MAX {
+        return Err(FrameError::TooLarge(len));
+    }
+    let mut body = vec![0u8; len as usize];
+    r.read_exact(&mut body).await?;
+    Ok(Some(serde_json::from_slice(&body)?))
+}

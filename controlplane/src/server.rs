@@ -1,0 +1,339 @@
+//! The control-plane server: recovers the state from the journal, group-commits commands
+//! (journal first, then apply), answers agents' RPCs, and keeps the soft state of which
+//! agents are alive.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use object_store::ObjectStore;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::command::{Command, CommandResult};
+use crate::error::{CpError, ErrorKind};
+use crate::journal::{Entry, Journal, JournalError};
+use crate::net::DynTransport;
+use crate::rpc::{read_frame, write_frame, Request, RequestFrame, Response, ResponseFrame};
+use crate::state::State;
+use crate::types::{AgentInfo, TopicInfo};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlPlaneConfig {
+    /// Wait this long after the first queued command before writing a journal entry, to
+    /// group more commands into it. 0 = write as soon as the previous entry is durable
+    /// (commands queued meanwhile still share the next entry).
+    pub group_commit_ms: u64,
+    /// Most commands in one journal entry.
+    pub group_commit_commands_max: usize,
+    /// An agent not heard from for this long is considered dead.
+    pub agent_ttl_ms: u64,
+    /// Longest a Lookup may wait for new data.
+    pub lookup_wait_ms_max: u64,
+    /// Queued, not yet journaled commands; beyond it proposers wait (backpressure).
+    pub queue_commands_max: usize,
+}
+
+impl Default for ControlPlaneConfig {
+    fn default() -> Self {
+        ControlPlaneConfig {
+            group_commit_ms: 0,
+            group_commit_commands_max: 1024,
+            agent_ttl_ms: 3_000,
+            lookup_wait_ms_max: 30_000,
+            queue_commands_max: 16_384,
+        }
+    }
+}
+
+struct Proposal {
+    command: Command,
+    reply: oneshot::Sender<CommandResult>,
+}
+
+struct Inner {
+    config: ControlPlaneConfig,
+    state: Mutex<State>,
+    agents: Mutex<BTreeMap<i32, (AgentInfo, Instant)>>,
+    proposals: mpsc::Sender<Proposal>,
+    /// Bumped after every applied journal entry; long-polling lookups wait on it.
+    applied: watch::Sender<u64>,
+    /// Set when another writer took our journal sequence: stop accepting commands.
+    fenced: Mutex<Option<String>>,
+}
+
+/// A running control-plane replica. Cheap to clone.
+#[derive(Clone)]
+pub struct ControlPlane {
+    inner: Arc<Inner>,
+}
+
+impl ControlPlane {
+    /// Recover the state from the journal in `store`, then serve on `listen`.
+    pub async fn start(
+        config: ControlPlaneConfig,
+        store: Arc<dyn ObjectStore>,
+        transport: DynTransport,
+        listen: SocketAddr,
+    ) -> Result<ControlPlane, CpError> {
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|e| CpError::unavailable(format!("bind {listen}: {e}")))?;
+        let cp = Self::recover(config, store).await?;
+        let server = cp.clone();
+        tokio::spawn(async move { server.accept_loop(listener, transport).await });
+        Ok(cp)
+    }
+
+    /// Rebuild the state by replaying the journal, and start the commit loop. Does not listen.
+    pub async fn recover(config: ControlPlaneConfig, store: Arc<dyn ObjectStore>) -> Result<ControlPlane, CpError> {
+        let journal = Journal::new(store);
+        let (state, next_seq) = replay(&journal).await?;
+        let (tx, rx) = mpsc::channel(config.queue_commands_max.max(1));
+        let (applied, _) = watch::channel(0);
+        let inner = Arc::new(Inner {
+            config,
+            state: Mutex::new(state),
+            agents: Mutex::new(BTreeMap::new()),
+            proposals: tx,
+            applied,
+            fenced: Mutex::new(None),
+        });
+        let writer = format!("cp-{:016x}", madsim::rand::random::<u64>());
+        let cp = ControlPlane { inner };
+        let committer = cp.clone();
+        tokio::spawn(async move { committer.commit_loop(journal, rx, next_seq, writer).await });
+        Ok(cp)
+    }
+
+    /// A copy of the current state (tests, reports).
+    pub fn state(&self) -> State {
+        lock(&self.inner.state).clone()
+    }
+
+    /// Journal `command`, apply it, and return its result.
+    pub async fn propose(&self, command: Command) -> Result<CommandResult, CpError> {
+        if let Some(winner) = lock(&self.inner.fenced).clone() {
+            return Err(CpError::new(ErrorKind::NotLeader, format!("fenced by {winner}")));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .proposals
+            .send(Proposal { command, reply })
+            .await
+            .map_err(|_| CpError::unavailable("commit loop stopped"))?;
+        rx.await.map_err(|_| CpError::unavailable("command dropped before it was journaled"))
+    }
+
+    async fn commit_loop(self, journal: Journal, mut rx: mpsc::Receiver<Proposal>, mut seq: u64, writer: String) {
+        let config = self.inner.config.clone();
+        while let Some(first) = rx.recv().await {
+            if config.group_commit_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(config.group_commit_ms)).await;
+            }
+            let mut batch = vec![first];
+            while batch.len() < config.group_commit_commands_max {
+                match rx.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+            let entry = Entry {
+                seq,
+                epoch: 0,
+                writer: writer.clone(),
+                commands: batch.iter().map(|p| p.command.clone()).collect(),
+            };
+            // Retry the same bytes until the outcome is definite: an ambiguous failure may
+            // have written the entry, and a different entry at this number would fork history.
+            let mut backoff = Duration::from_millis(10);
+            loop {
+                match journal.append(&entry).await {
+                    Ok(()) => break,
+                    Err(JournalError::Fenced { winner, .. }) => {
+                        *lock(&self.inner.fenced) = Some(winner.clone());
+                        for p in batch {
+                            let _ = p.reply.send(CommandResult::Rejected(CpError::new(
+                                ErrorKind::NotLeader,
+                                format!("journal sequence {seq} taken by {winner}"),
+                            )));
+                        }
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(seq, error = %e, "journal append failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
+                }
+            }
+            seq += 1;
+            let results: Vec<CommandResult> = {
+                let mut state = lock(&self.inner.state);
+                entry.commands.iter().map(|c| state.apply(c)).collect()
+            };
+            self.inner.applied.send_modify(|n| *n += 1);
+            for (p, r) in batch.into_iter().zip(results) {
+                let _ = p.reply.send(r);
+            }
+        }
+    }
+
+    async fn accept_loop(self, listener: TcpListener, transport: DynTransport) {
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    let conn = transport.accepted(stream, peer);
+                    let cp = self.clone();
+                    tokio::spawn(async move { cp.serve_connection(conn).await });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+
+    async fn serve_connection(self, conn: crate::net::Conn) {
+        let (mut reader, mut writer) = tokio::io::split(conn);
+        let (tx, mut rx) = mpsc::unbounded_channel::<ResponseFrame>();
+        let writer_task = tokio::spawn(async move {
+            while let Some(frame) = rx.recv().await {
+                if write_frame(&mut writer, &frame).await.is_err() {
+                    break;
+                }
+            }
+        });
+        loop {
+            let frame: RequestFrame = match read_frame(&mut reader).await {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "closing control-plane connection");
+                    break;
+                }
+            };
+            let cp = self.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let response = cp.handle(frame.request).await;
+                let _ = tx.send(ResponseFrame { id: frame.id, response });
+            });
+        }
+        drop(tx);
+        let _ = writer_task.await;
+    }
+
+    /// Answer one RPC.
+    pub async fn handle(&self, request: Request) -> Result<Response, CpError> {
+        match request {
+            Request::Heartbeat { agent } => Ok(Response::Agents { agents: self.heartbeat(agent) }),
+            Request::CreateTopics { topics, if_not_exists } => {
+                let mut results = Vec::with_capacity(topics.len());
+                for t in topics {
+                    let command = Command::CreateTopic { name: t.name.clone(), partitions: t.partitions, if_not_exists };
+                    results.push(match self.propose(command).await? {
+                        CommandResult::TopicCreated { partitions } => Ok(TopicInfo { name: t.name, partitions }),
+                        CommandResult::Rejected(e) => Err(e),
+                        other => Err(CpError::internal(format!("unexpected result {other:?}"))),
+                    });
+                }
+                Ok(Response::TopicsCreated { results })
+            }
+            Request::DescribeTopics { names } => {
+                Ok(Response::Topics { topics: lock(&self.inner.state).topic_infos(names.as_deref()) })
+            }
+            Request::CommitFile { file } => {
+                if let Some(done) = lock(&self.inner.state).files.get(&file.id) {
+                    return Ok(Response::Committed { base_offsets: done.base_offsets.clone() });
+                }
+                let committed_at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+                match self.propose(Command::CommitFile { file, committed_at_ms }).await? {
+                    CommandResult::FileCommitted { base_offsets } => Ok(Response::Committed { base_offsets }),
+                    CommandResult::Rejected(e) => Err(e),
+                    other => Err(CpError::internal(format!("unexpected result {other:?}"))),
+                }
+            }
+            Request::Lookup { topic, partition, offset, max_bytes, wait_ms } => {
+                let wait = Duration::from_millis(wait_ms.min(self.inner.config.lookup_wait_ms_max));
+                let deadline = Instant::now() + wait;
+                let mut applied = self.inner.applied.subscribe();
+                loop {
+                    let result = lock(&self.inner.state).lookup(&topic, partition, offset, max_bytes)?;
+                    if !result.extents.is_empty() || offset < result.high_watermark || Instant::now() >= deadline {
+                        return Ok(Response::Lookup(result));
+                    }
+                    // Nothing new yet: wait for the next applied entry or the deadline.
+                    match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), applied.changed()).await {
+                        Ok(Ok(())) => continue,
+                        Ok(Err(_)) | Err(_) => {
+                            let result = lock(&self.inner.state).lookup(&topic, partition, offset, max_bytes)?;
+                            return Ok(Response::Lookup(result));
+                        }
+                    }
+                }
+            }
+            Request::ListOffset { topic, partition, timestamp } => {
+                let state = lock(&self.inner.state);
+                let offset = state.list_offset(&topic, partition, timestamp)?;
+                let high_watermark = state.partition(&topic, partition)?.high_watermark;
+                Ok(Response::Offset { offset, high_watermark })
+            }
+        }
+    }
+
+    fn heartbeat(&self, agent: AgentInfo) -> Vec<AgentInfo> {
+        let now = Instant::now();
+        let ttl = Duration::from_millis(self.inner.config.agent_ttl_ms);
+        let mut agents = lock(&self.inner.agents);
+        agents.insert(agent.node_id, (agent, now));
+        agents.retain(|_, (_, seen)| now.duration_since(*seen) <= ttl);
+        agents.values().map(|(a, _)| a.clone()).collect()
+    }
+}
+
+async fn replay(journal: &Journal) -> Result<(State, u64), CpError> {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        match try_replay(journal).await {
+            Ok(r) => return Ok(r),
+            Err(JournalError::Corrupt { key, source }) => {
+                return Err(CpError::internal(format!("corrupt journal entry {key}: {source}")))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "journal replay failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+async fn try_replay(journal: &Journal) -> Result<(State, u64), JournalError> {
+    let mut state = State::default();
+    let mut next = 0;
+    for seq in journal.list().await? {
+        if seq != next {
+            // A hole: entries after it were never acknowledged as a prefix. Stop here.
+            break;
+        }
+        if let Some(entry) = journal.read(seq).await? {
+            for c in &entry.commands {
+                state.apply(c);
+            }
+            next = seq + 1;
+        }
+    }
+    Ok((state, next))
+}
+
+/// Lock a mutex, recovering from poisoning (a panicked holder cannot leave the state torn:
+/// every critical section here is a plain assignment or a deterministic `apply`).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,74 @@
+//! Plain data shared by agents and the control plane.
+
+use serde::{Deserialize, Serialize};
+
+/// A data file's unique id, chosen by the agent that wrote it. CommitFile is deduplicated by
+/// this id, so an agent retrying a commit gets the offsets that were first assigned.
+pub type FileId = String;
+
+/// A live agent, as it announces itself in heartbeats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    /// Kafka broker id of the agent (stable across restarts of the same agent).
+    pub node_id: i32,
+    pub host: String,
+    pub port: u16,
+    /// Availability zone, e.g. `az1`.
+    pub az: String,
+}
+
+/// One contiguous run of record batches of one partition inside a data file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkSpec {
+    pub topic: String,
+    pub partition: i32,
+    /// Byte range of the chunk inside the file.
+    pub byte_start: u64,
+    pub byte_len: u64,
+    /// Number of offsets the chunk occupies (sum of `lastOffsetDelta + 1` over its batches).
+    pub record_count: u64,
+    /// Largest `maxTimestamp` of the chunk's batches (for ListOffsets by time).
+    pub max_timestamp: i64,
+}
+
+/// A data file written to object storage, ready to be committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSpec {
+    pub id: FileId,
+    /// Object key inside the ingest bucket.
+    pub key: String,
+    pub size: u64,
+    pub chunks: Vec<ChunkSpec>,
+}
+
+/// Where the records of an offset range live: `[base_offset, last_offset]` are stored in
+/// `byte_len` bytes at `byte_start` of object `key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extent {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub key: String,
+    pub byte_start: u64,
+    pub byte_len: u64,
+    pub max_timestamp: i64,
+}
+
+/// A topic as agents see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicInfo {
+    pub name: String,
+    pub partitions: i32,
+}
+
+/// The answer to an offset lookup: the extents covering `[offset, …)` up to a byte budget,
+/// with the partition's bounds at the moment of the lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupResult {
+    pub log_start: i64,
+    pub high_watermark: i64,
+    pub extents: Vec<Extent>,
+}
+
+/// Special timestamps of Kafka's ListOffsets.
+pub const LATEST_TIMESTAMP: i64 = -1;
+pub const EARLIEST_TIMESTAMP: i64 = -2;
