@@ -1,1 +1,20 @@
-//! eddy-agent
+//! The eddy agent: a stateless Kafka server. It batches what producers send into files in
+//! object storage, commits each file to the control plane (which assigns offsets), answers
+//! producers only after the commit, and serves fetches by reading byte ranges back.
+//!
+//! Product code: it never knows whether it is simulated. It sees the world through
+//! `object_store::ObjectStore`, the control-plane client and the transport seam. Nothing that
+//! arrives from the wire may panic it.
+
+pub mod batch;
+pub mod cluster;
+pub mod codes;
+pub mod config;
+pub mod fetch;
+pub mod handlers;
+pub mod produce;
+pub mod server;
+pub mod wire;
+
+pub use config::AgentConfig;
+pub use server::Agent;

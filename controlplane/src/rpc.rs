@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::CpError;
-use crate::types::{AgentInfo, FileSpec, LookupResult, TopicInfo};
+use crate::types::{AgentInfo, FileSpec, LookupQuery, LookupResult, TopicInfo};
 
 /// Largest RPC frame accepted; a commit of a file with many chunks stays far below it.
 pub const FRAME_BYTES_MAX: u32 = 64 * 1024 * 1024;
@@ -22,9 +22,9 @@ pub enum Request {
     DescribeTopics { names: Option<Vec<String>> },
     /// Commit a data file already written to object storage (journaled, idempotent by id).
     CommitFile { file: FileSpec },
-    /// Resolve `offset` to extents. When `offset` equals the high watermark, wait up to
-    /// `wait_ms` for new data before answering.
-    Lookup { topic: String, partition: i32, offset: i64, max_bytes: u64, wait_ms: u64 },
+    /// Resolve offsets to extents for several partitions. When none of them has data
+    /// (every offset equals its high watermark), wait up to `wait_ms` for new data.
+    Lookup { queries: Vec<LookupQuery>, wait_ms: u64 },
     /// Kafka ListOffsets for one partition.
     ListOffset { topic: String, partition: i32, timestamp: i64 },
 }
@@ -36,7 +36,7 @@ pub enum Response {
     TopicsCreated { results: Vec<Result<TopicInfo, CpError>> },
     Topics { topics: Vec<TopicInfo> },
     Committed { base_offsets: Vec<i64> },
-    Lookup(LookupResult),
+    Lookups { results: Vec<Result<LookupResult, CpError>> },
     Offset { offset: Option<i64>, high_watermark: i64 },
 }
 

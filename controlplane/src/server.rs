@@ -19,7 +19,10 @@ use crate::journal::{Entry, Journal, JournalError};
 use crate::net::DynTransport;
 use crate::rpc::{read_frame, write_frame, Request, RequestFrame, Response, ResponseFrame};
 use crate::state::State;
-use crate::types::{AgentInfo, TopicInfo};
+use crate::types::{AgentInfo, LookupResult, TopicInfo};
+
+/// Most partitions in one Lookup request.
+pub const LOOKUP_QUERIES_MAX: usize = 100_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -259,22 +262,29 @@ impl ControlPlane {
                     other => Err(CpError::internal(format!("unexpected result {other:?}"))),
                 }
             }
-            Request::Lookup { topic, partition, offset, max_bytes, wait_ms } => {
+            Request::Lookup { queries, wait_ms } => {
+                if queries.len() > LOOKUP_QUERIES_MAX {
+                    return Err(CpError::invalid(format!("{} partitions in one lookup (max {LOOKUP_QUERIES_MAX})", queries.len())));
+                }
                 let wait = Duration::from_millis(wait_ms.min(self.inner.config.lookup_wait_ms_max));
                 let deadline = Instant::now() + wait;
                 let mut applied = self.inner.applied.subscribe();
                 loop {
-                    let result = lock(&self.inner.state).lookup(&topic, partition, offset, max_bytes)?;
-                    if !result.extents.is_empty() || offset < result.high_watermark || Instant::now() >= deadline {
-                        return Ok(Response::Lookup(result));
+                    applied.borrow_and_update();
+                    let results: Vec<Result<LookupResult, CpError>> = {
+                        let state = lock(&self.inner.state);
+                        queries.iter().map(|q| state.lookup(&q.topic, q.partition, q.offset, q.max_bytes)).collect()
+                    };
+                    let anything = results.iter().any(|r| r.as_ref().map_or(true, |l| !l.extents.is_empty()));
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    if anything || remaining.is_zero() {
+                        return Ok(Response::Lookups { results });
                     }
-                    // Nothing new yet: wait for the next applied entry or the deadline.
-                    match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), applied.changed()).await {
-                        Ok(Ok(())) => continue,
-                        Ok(Err(_)) | Err(_) => {
-                            let result = lock(&self.inner.state).lookup(&topic, partition, offset, max_bytes)?;
-                            return Ok(Response::Lookup(result));
-                        }
+                    // Nothing new yet: wait for the next applied journal entry or the deadline.
+                    if !matches!(tokio::time::timeout(remaining, applied.changed()).await, Ok(Ok(()))) {
+                        let state = lock(&self.inner.state);
+                        let results = queries.iter().map(|q| state.lookup(&q.topic, q.partition, q.offset, q.max_bytes)).collect();
+                        return Ok(Response::Lookups { results });
                     }
                 }
             }

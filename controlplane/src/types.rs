@@ -60,6 +60,15 @@ pub struct TopicInfo {
     pub partitions: i32,
 }
 
+/// One partition of a lookup: extents from `offset` on, up to about `max_bytes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupQuery {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub max_bytes: u64,
+}
+
 /// The answer to an offset lookup: the extents covering `[offset, …)` up to a byte budget,
 /// with the partition's bounds at the moment of the lookup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

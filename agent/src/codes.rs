@@ -1,0 +1,34 @@
+//! Kafka error codes the agent answers with (from the Kafka protocol guide).
+
+pub const NONE: i16 = 0;
+pub const OFFSET_OUT_OF_RANGE: i16 = 1;
+pub const CORRUPT_MESSAGE: i16 = 2;
+pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+pub const INVALID_FETCH_SIZE: i16 = 4;
+pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+pub const REQUEST_TIMED_OUT: i16 = 7;
+pub const MESSAGE_TOO_LARGE: i16 = 10;
+pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+pub const RECORD_LIST_TOO_LARGE: i16 = 18;
+pub const INVALID_REQUIRED_ACKS: i16 = 21;
+pub const UNSUPPORTED_VERSION: i16 = 35;
+pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+pub const INVALID_PARTITIONS: i16 = 37;
+pub const INVALID_REQUEST: i16 = 42;
+pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
+pub const KAFKA_STORAGE_ERROR: i16 = 56;
+pub const UNKNOWN_SERVER_ERROR: i16 = -1;
+
+use eddy_controlplane::{CpError, ErrorKind};
+
+/// The Kafka error code for a control-plane error.
+pub fn from_cp(e: &CpError) -> i16 {
+    match e.kind {
+        ErrorKind::Unavailable | ErrorKind::NotLeader => REQUEST_TIMED_OUT,
+        ErrorKind::UnknownTopicOrPartition => UNKNOWN_TOPIC_OR_PARTITION,
+        ErrorKind::OffsetOutOfRange => OFFSET_OUT_OF_RANGE,
+        ErrorKind::TopicExists => TOPIC_ALREADY_EXISTS,
+        ErrorKind::Invalid => INVALID_REQUEST,
+        ErrorKind::Internal => UNKNOWN_SERVER_ERROR,
+    }
+}

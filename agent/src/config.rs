@@ -1,0 +1,56 @@
+//! Agent settings: plain data with defaults. Knobs that cost money say how much.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Kafka broker id; stable across restarts of the same agent.
+    pub node_id: i32,
+    /// Availability zone the agent runs in.
+    pub az: String,
+    /// Host name clients are told to connect to (Metadata).
+    pub advertised_host: String,
+    pub port: u16,
+    /// Flush the pending file this long after its first batch arrived. Every flush is one
+    /// PUT: at 250 ms one agent makes 4 PUT/s, about $52/month on S3 Standard
+    /// ($0.005 per 1,000 PUTs, AWS S3 pricing, us-east-1) or $12/month on Express.
+    pub batch_timeout_ms: u64,
+    /// Flush the pending file as soon as it holds this many bytes.
+    pub batch_bytes_max: u64,
+    /// Files being written/committed at once; beyond it the pending file keeps growing.
+    pub flushes_in_flight_max: usize,
+    /// Attempts at writing a file before its producers get a retriable error.
+    pub put_attempts: u32,
+    /// Keep retrying a commit this long; after that its producers get REQUEST_TIMED_OUT
+    /// (outcome unknown: the commit may still have been applied).
+    pub commit_deadline_ms: u64,
+    /// Partitions of an auto-created topic (Metadata / CreateTopics with -1).
+    pub default_partitions: i32,
+    /// Largest Kafka frame accepted; a larger declared size closes the connection.
+    pub frame_bytes_max: usize,
+    /// Cap on a fetch's long-poll wait.
+    pub fetch_wait_ms_max: u64,
+    /// Heartbeat period towards the control plane (liveness and the list of agents).
+    pub heartbeat_ms: u64,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            node_id: 0,
+            az: "az1".into(),
+            advertised_host: "127.0.0.1".into(),
+            port: 9092,
+            batch_timeout_ms: 250,
+            batch_bytes_max: 8 * 1024 * 1024,
+            flushes_in_flight_max: 4,
+            put_attempts: 2,
+            commit_deadline_ms: 10_000,
+            default_partitions: 12,
+            frame_bytes_max: 100 * 1024 * 1024,
+            fetch_wait_ms_max: 30_000,
+            heartbeat_ms: 1_000,
+        }
+    }
+}

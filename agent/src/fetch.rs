@@ -1,0 +1,140 @@
+//! The fetch path: resolve offsets to extents through the control plane (long-polling when
+//! nothing is new), read the byte ranges from object storage, patch base offsets in place.
+//!
+//! Invariant: a partition's records never go beyond the high watermark reported with them,
+//! because both come from one control-plane lookup.
+
+use bytes::Bytes;
+use eddy_controlplane::rpc::{Request, Response};
+use eddy_controlplane::{CpError, Extent, LookupQuery, LookupResult};
+use futures::future::join_all;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use object_store::path::Path;
+
+use crate::batch::patch_extent;
+use crate::codes;
+use crate::server::AgentInner;
+
+/// Most partitions served in one fetch request.
+pub const FETCH_PARTITIONS_MAX: usize = 10_000;
+
+impl AgentInner {
+    pub async fn fetch(&self, req: FetchRequest) -> FetchResponse {
+        let mut r = FetchResponse::default();
+        // (topic, partition, fetch offset, partition budget) in request order.
+        let mut wanted = Vec::new();
+        for t in &req.topics {
+            for p in &t.partitions {
+                wanted.push((t.topic.0.to_string(), p.partition, p.fetch_offset, p.partition_max_bytes.max(0) as u64));
+            }
+        }
+        let mut results: Vec<Result<LookupResult, CpError>> = Vec::new();
+        if wanted.len() > FETCH_PARTITIONS_MAX {
+            r.error_code = codes::INVALID_REQUEST;
+        } else if !wanted.is_empty() {
+            let queries = wanted
+                .iter()
+                .map(|(topic, partition, offset, max)| LookupQuery { topic: topic.clone(), partition: *partition, offset: *offset, max_bytes: (*max).max(1) })
+                .collect();
+            let wait_ms = if req.min_bytes > 0 { (req.max_wait_ms.max(0) as u64).min(self.config.fetch_wait_ms_max) } else { 0 };
+            results = match self.cp.call(Request::Lookup { queries, wait_ms }).await {
+                Ok(Response::Lookups { results }) if results.len() == wanted.len() => results,
+                Ok(other) => vec![Err(CpError::internal(format!("unexpected answer {other:?}"))); wanted.len()],
+                Err(e) => vec![Err(e); wanted.len()],
+            };
+        }
+        let mut budget = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
+        let mut idx = 0;
+        let mut served_any = false;
+        for t in &req.topics {
+            let mut tr = FetchableTopicResponse::default();
+            tr.topic = t.topic.clone();
+            tr.topic_id = t.topic_id;
+            for p in &t.partitions {
+                let mut pd = PartitionData::default();
+                pd.partition_index = p.partition;
+                pd.high_watermark = -1;
+                pd.last_stable_offset = -1;
+                pd.log_start_offset = -1;
+                pd.preferred_read_replica = kafka_protocol::messages::BrokerId(-1);
+                pd.records = Some(Bytes::new());
+                match results.get(idx) {
+                    None => pd.error_code = codes::UNKNOWN_SERVER_ERROR,
+                    Some(Err(e)) => {
+                        pd.error_code = match codes::from_cp(e) {
+                            codes::REQUEST_TIMED_OUT => codes::NOT_LEADER_OR_FOLLOWER,
+                            code => code,
+                        }
+                    }
+                    Some(Ok(found)) => {
+                        pd.high_watermark = found.high_watermark;
+                        pd.last_stable_offset = found.high_watermark;
+                        pd.log_start_offset = found.log_start;
+                        // The first partition with data always gets at least one batch, so a
+                        // consumer can progress past a batch larger than its limits.
+                        let limit = (p.partition_max_bytes.max(1) as usize).min(budget);
+                        let limit = if served_any { limit } else { limit.max(1) };
+                        match self.read_extents(&found.extents, p.fetch_offset, limit).await {
+                            Ok(bytes) => {
+                                served_any |= !bytes.is_empty();
+                                budget = budget.saturating_sub(bytes.len());
+                                pd.records = Some(bytes);
+                            }
+                            Err(code) => pd.error_code = code,
+                        }
+                    }
+                }
+                idx += 1;
+                tr.partitions.push(pd);
+            }
+            r.responses.push(tr);
+        }
+        r
+    }
+
+    /// Read `extents` from storage and return whole batches from `from_offset`, at most
+    /// about `limit` bytes (at least one batch when `limit` > 0).
+    async fn read_extents(&self, extents: &[Extent], from_offset: i64, limit: usize) -> Result<Bytes, i16> {
+        if extents.is_empty() || limit == 0 {
+            return Ok(Bytes::new());
+        }
+        // Read only as many extents as the budget can use (the first always).
+        let mut chosen = Vec::new();
+        let mut planned = 0usize;
+        for e in extents {
+            if !chosen.is_empty() && planned >= limit {
+                break;
+            }
+            planned += e.byte_len as usize;
+            chosen.push(e);
+        }
+        let reads = chosen.iter().map(|e| {
+            let path = Path::from(e.key.as_str());
+            let range = e.byte_start..e.byte_start + e.byte_len;
+            let store = self.store.clone();
+            async move { store.get_range(&path, range).await }
+        });
+        let bodies = join_all(reads).await;
+        let mut out = Vec::new();
+        for (extent, body) in chosen.iter().zip(bodies) {
+            let body = body.map_err(|e| {
+                tracing::warn!(key = %extent.key, error = %e, "read failed");
+                codes::KAFKA_STORAGE_ERROR
+            })?;
+            let room = limit.saturating_sub(out.len());
+            if !out.is_empty() && room == 0 {
+                break;
+            }
+            let (patched, _) = patch_extent(&body, extent.base_offset, from_offset, room.max(1)).map_err(|e| {
+                tracing::error!(key = %extent.key, error = %e, "stored batch is corrupt");
+                codes::CORRUPT_MESSAGE
+            })?;
+            if !out.is_empty() && out.len() + patched.len() > limit {
+                break;
+            }
+            out.extend_from_slice(&patched);
+        }
+        Ok(Bytes::from(out))
+    }
+}

@@ -1,0 +1,330 @@
+//! Request handlers other than Fetch: ApiVersions, Metadata, CreateTopics, ListOffsets and
+//! Produce. Each turns a decoded request into a response; none may panic on its contents.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use eddy_controlplane::rpc::{Request, Response};
+use eddy_controlplane::{CpError, ErrorKind, TopicInfo};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use crate::batch::parse_batches;
+use crate::cluster::{client_az, ClusterView};
+use crate::codes;
+use crate::produce::{Part, ProduceFailure};
+use crate::server::AgentInner;
+
+/// The APIs and versions this agent serves. Produce advertises 0 as its minimum because old
+/// librdkafka only enables compression when v0 is in range; v0–2 are refused at decode.
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 0, 11),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 7),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 7),
+];
+
+/// Versions actually decodable: the advertised range, except Produce v0–2.
+pub fn decodable(api: ApiKey, version: i16) -> bool {
+    SUPPORTED.iter().any(|(k, lo, hi)| *k == api && (*lo..=*hi).contains(&version))
+        && !(api == ApiKey::Produce && version < 3)
+}
+
+pub fn api_versions(error_code: i16) -> ApiVersionsResponse {
+    let mut r = ApiVersionsResponse::default();
+    r.error_code = error_code;
+    r.api_keys = SUPPORTED
+        .iter()
+        .map(|(k, lo, hi)| {
+            let mut v = ApiVersion::default();
+            v.api_key = *k as i16;
+            v.min_version = *lo;
+            v.max_version = *hi;
+            v
+        })
+        .collect();
+    r
+}
+
+fn str_bytes(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+/// Topic names from the wire, checked the way Kafka checks them.
+fn topic_error(name: &str) -> Option<i16> {
+    eddy_controlplane::state::validate_topic_name(name).err().map(|_| codes::INVALID_TOPIC_EXCEPTION)
+}
+
+impl AgentInner {
+    /// Partitions of `topic`, from the cache or the control plane; `None` if unknown.
+    pub async fn partitions(&self, topic: &str) -> Result<Option<i32>, CpError> {
+        if let Some(n) = self.cluster.cached_partitions(topic) {
+            return Ok(Some(n));
+        }
+        match self.cp.call_with_retry(Request::DescribeTopics { names: Some(vec![topic.to_string()]) }, self.rpc_deadline()).await? {
+            Response::Topics { topics } => Ok(topics.into_iter().find(|t| t.name == topic).map(|t| {
+                self.cluster.cache_topic(&t.name, t.partitions);
+                t.partitions
+            })),
+            other => Err(CpError::internal(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    pub fn rpc_deadline(&self) -> Duration {
+        Duration::from_millis(self.config.commit_deadline_ms)
+    }
+
+    async fn create_topics(&self, topics: Vec<TopicInfo>, if_not_exists: bool) -> Result<Vec<Result<TopicInfo, CpError>>, CpError> {
+        match self.cp.call_with_retry(Request::CreateTopics { topics, if_not_exists }, self.rpc_deadline()).await? {
+            Response::TopicsCreated { results } => {
+                for t in results.iter().flatten() {
+                    self.cluster.cache_topic(&t.name, t.partitions);
+                }
+                Ok(results)
+            }
+            other => Err(CpError::internal(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    pub async fn metadata(&self, req: MetadataRequest, version: i16, client_id: &str) -> MetadataResponse {
+        let brokers = self.cluster.agents_for(client_az(client_id));
+        let mut r = MetadataResponse::default();
+        r.cluster_id = Some(str_bytes("eddy"));
+        r.controller_id = BrokerId(brokers.first().map_or(self.cluster.me().node_id, |b| b.node_id));
+        r.brokers = brokers
+            .iter()
+            .map(|a| {
+                let mut b = MetadataResponseBroker::default();
+                b.node_id = BrokerId(a.node_id);
+                b.host = str_bytes(&a.host);
+                b.port = a.port as i32;
+                b.rack = Some(str_bytes(&a.az));
+                b
+            })
+            .collect();
+        // v0: an empty list means all topics; v1+: null means all topics.
+        let requested: Option<Vec<String>> = match req.topics {
+            None => None,
+            Some(t) if t.is_empty() && version == 0 => None,
+            Some(t) => Some(t.into_iter().filter_map(|t| t.name.map(|n| n.0.to_string())).collect()),
+        };
+        let auto_create = version < 4 || req.allow_auto_topic_creation;
+        let names: Vec<String> = match requested {
+            Some(names) => names,
+            None => match self.cp.call_with_retry(Request::DescribeTopics { names: None }, self.rpc_deadline()).await {
+                Ok(Response::Topics { topics }) => topics.into_iter().map(|t| t.name).collect(),
+                _ => Vec::new(),
+            },
+        };
+        for name in names {
+            let mut topic = MetadataResponseTopic::default();
+            topic.name = Some(TopicName(str_bytes(&name)));
+            let partitions = if let Some(code) = topic_error(&name) {
+                Err(code)
+            } else {
+                match self.partitions(&name).await {
+                    Ok(Some(n)) => Ok(n),
+                    Ok(None) if auto_create => {
+                        let info = TopicInfo { name: name.clone(), partitions: self.config.default_partitions };
+                        match self.create_topics(vec![info], true).await {
+                            Ok(mut results) => match results.pop() {
+                                Some(Ok(t)) => Ok(t.partitions),
+                                Some(Err(e)) => Err(codes::from_cp(&e)),
+                                None => Err(codes::UNKNOWN_SERVER_ERROR),
+                            },
+                            Err(e) => Err(codes::from_cp(&e)),
+                        }
+                    }
+                    Ok(None) => Err(codes::UNKNOWN_TOPIC_OR_PARTITION),
+                    Err(e) => Err(codes::from_cp(&e)),
+                }
+            };
+            match partitions {
+                Ok(n) => {
+                    topic.partitions = (0..n)
+                        .map(|p| {
+                            let leader = ClusterView::leader(&brokers, &name, p);
+                            let mut mp = MetadataResponsePartition::default();
+                            mp.partition_index = p;
+                            mp.leader_id = BrokerId(leader);
+                            mp.leader_epoch = -1;
+                            mp.replica_nodes = vec![BrokerId(leader)];
+                            mp.isr_nodes = vec![BrokerId(leader)];
+                            mp
+                        })
+                        .collect();
+                }
+                Err(code) => topic.error_code = code,
+            }
+            r.topics.push(topic);
+        }
+        r
+    }
+
+    pub async fn create_topics_request(&self, req: CreateTopicsRequest) -> CreateTopicsResponse {
+        let mut r = CreateTopicsResponse::default();
+        let mut to_create = Vec::new();
+        for t in &req.topics {
+            let name = t.name.0.to_string();
+            let partitions = if t.num_partitions == -1 { self.config.default_partitions } else { t.num_partitions };
+            let mut result = CreatableTopicResult::default();
+            result.name = t.name.clone();
+            result.num_partitions = partitions;
+            result.replication_factor = if t.replication_factor == -1 { 3 } else { t.replication_factor };
+            if let Some(code) = topic_error(&name) {
+                result.error_code = code;
+                result.error_message = Some(str_bytes(&format!("illegal topic name {name:?}")));
+            } else if partitions < 1 || partitions > eddy_controlplane::state::PARTITIONS_MAX {
+                result.error_code = codes::INVALID_PARTITIONS;
+                result.error_message = Some(str_bytes(&format!("invalid partition count {partitions}")));
+            } else if !req.validate_only {
+                to_create.push((r.topics.len(), TopicInfo { name, partitions }));
+            }
+            r.topics.push(result);
+        }
+        if !to_create.is_empty() {
+            let infos = to_create.iter().map(|(_, t)| t.clone()).collect();
+            match self.create_topics(infos, false).await {
+                Ok(results) => {
+                    for ((i, _), res) in to_create.iter().zip(results) {
+                        if let Err(e) = res {
+                            r.topics[*i].error_code = codes::from_cp(&e);
+                            r.topics[*i].error_message = Some(str_bytes(&e.message));
+                        }
+                    }
+                }
+                Err(e) => {
+                    for (i, _) in &to_create {
+                        r.topics[*i].error_code = codes::REQUEST_TIMED_OUT;
+                        r.topics[*i].error_message = Some(str_bytes(&e.message));
+                    }
+                }
+            }
+        }
+        r
+    }
+
+    pub async fn list_offsets(&self, req: ListOffsetsRequest) -> ListOffsetsResponse {
+        let mut r = ListOffsetsResponse::default();
+        for t in req.topics {
+            let name = t.name.0.to_string();
+            let mut tr = ListOffsetsTopicResponse::default();
+            tr.name = t.name.clone();
+            for p in t.partitions {
+                let mut pr = ListOffsetsPartitionResponse::default();
+                pr.partition_index = p.partition_index;
+                pr.leader_epoch = -1;
+                pr.timestamp = -1;
+                let request = Request::ListOffset { topic: name.clone(), partition: p.partition_index, timestamp: p.timestamp };
+                match self.cp.call_with_retry(request, self.rpc_deadline()).await {
+                    Ok(Response::Offset { offset, .. }) => pr.offset = offset.unwrap_or(-1),
+                    Ok(_) => pr.error_code = codes::UNKNOWN_SERVER_ERROR,
+                    Err(e) if e.kind == ErrorKind::Invalid => pr.error_code = codes::INVALID_REQUEST,
+                    Err(e) => pr.error_code = codes::from_cp(&e),
+                }
+                tr.partitions.push(pr);
+            }
+            r.topics.push(tr);
+        }
+        r
+    }
+
+    /// Produce: validate every partition's record set, append the valid ones to the pending
+    /// file (atomically, in one file) and answer once committed. `None` for acks=0.
+    pub async fn produce(&self, req: ProduceRequest) -> Option<ProduceResponse> {
+        let mut r = ProduceResponse::default();
+        let mut parts = Vec::new();
+        // (topic index, partition index) in the response of each part
+        let mut slots = Vec::new();
+        let acks_ok = matches!(req.acks, -1 | 0 | 1);
+        for t in req.topic_data {
+            let name = t.name.0.to_string();
+            let mut tr = TopicProduceResponse::default();
+            tr.name = t.name.clone();
+            let partitions = match topic_error(&name) {
+                Some(code) => Err(code),
+                None => match self.partitions(&name).await {
+                    Ok(Some(n)) => Ok(n),
+                    Ok(None) => Err(codes::UNKNOWN_TOPIC_OR_PARTITION),
+                    Err(e) => Err(codes::from_cp(&e)),
+                },
+            };
+            for p in t.partition_data {
+                let mut pr = PartitionProduceResponse::default();
+                pr.index = p.index;
+                pr.base_offset = -1;
+                pr.log_append_time_ms = -1;
+                pr.log_start_offset = -1;
+                let checked = if !acks_ok {
+                    Err((codes::INVALID_REQUIRED_ACKS, format!("acks={} is not -1, 0 or 1", req.acks)))
+                } else {
+                    match partitions {
+                        Err(code) => Err((code, format!("topic {name}"))),
+                        Ok(n) if p.index < 0 || p.index >= n => Err((codes::UNKNOWN_TOPIC_OR_PARTITION, format!("{name} has {n} partitions"))),
+                        Ok(_) => validate_records(p.records.as_ref()),
+                    }
+                };
+                match checked {
+                    Ok((offset_count, max_timestamp)) => {
+                        parts.push(Part {
+                            topic: name.clone(),
+                            partition: p.index,
+                            records: p.records.clone().unwrap_or_default(),
+                            offset_count,
+                            max_timestamp,
+                        });
+                        slots.push((r.responses.len(), tr.partition_responses.len()));
+                    }
+                    Err((code, message)) => {
+                        pr.error_code = code;
+                        pr.error_message = Some(str_bytes(&message));
+                    }
+                }
+                tr.partition_responses.push(pr);
+            }
+            r.responses.push(tr);
+        }
+        let outcome = self.ingest.append(parts).await;
+        for (i, (t, p)) in slots.into_iter().enumerate() {
+            let pr = &mut r.responses[t].partition_responses[p];
+            match &outcome {
+                Ok(offsets) => {
+                    pr.base_offset = offsets.get(i).copied().unwrap_or(-1);
+                    pr.log_start_offset = 0;
+                }
+                Err(failure) => {
+                    pr.error_code = match failure {
+                        ProduceFailure::Storage(_) => codes::KAFKA_STORAGE_ERROR,
+                        ProduceFailure::Unknown(_) | ProduceFailure::Stopping => codes::REQUEST_TIMED_OUT,
+                        ProduceFailure::Rejected(e) => codes::from_cp(e),
+                    };
+                    pr.error_message = Some(str_bytes(&failure.to_string()));
+                }
+            }
+        }
+        if req.acks == 0 {
+            None
+        } else {
+            Some(r)
+        }
+    }
+}
+
+/// Offsets and max timestamp of a partition's record set, or the error to answer.
+fn validate_records(records: Option<&Bytes>) -> Result<(u64, i64), (i16, String)> {
+    let records = records.ok_or((codes::CORRUPT_MESSAGE, "null record set".to_string()))?;
+    let batches = parse_batches(records).map_err(|e| match e {
+        crate::batch::BatchError::Magic { .. } => (codes::UNSUPPORTED_FOR_MESSAGE_FORMAT, e.to_string()),
+        _ => (codes::CORRUPT_MESSAGE, e.to_string()),
+    })?;
+    let count = batches.iter().map(|b| b.offset_count).sum();
+    let max_ts = batches.iter().map(|b| b.max_timestamp).max().unwrap_or(-1);
+    Ok((count, max_ts))
+}

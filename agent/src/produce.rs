@@ -1,0 +1,244 @@
+//! The produce path: one pending file per agent, shared by all connections. A request's
+//! record sets are appended to it as chunks; the file is flushed when the batch timeout
+//! passes or it reaches the size target: PUT to the ingest bucket, then CommitFile to the
+//! control plane, then every waiting request is answered with its base offsets.
+//!
+//! Invariant: a producer is acknowledged only after its file is committed. A failed PUT is a
+//! definite failure (the file is never committed); a commit whose outcome stays unknown is
+//! reported as such (REQUEST_TIMED_OUT), never as a failure.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use eddy_controlplane::rpc::{Request, Response};
+use eddy_controlplane::{ChunkSpec, ControlPlaneClient, CpError, FileSpec};
+use object_store::{path::Path, ObjectStore, PutPayload};
+use tokio::sync::{oneshot, Notify, Semaphore};
+use tokio::time::Instant;
+
+use crate::config::AgentConfig;
+
+/// One partition's record set, validated, ready to append.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub topic: String,
+    pub partition: i32,
+    pub records: Bytes,
+    pub offset_count: u64,
+    pub max_timestamp: i64,
+}
+
+/// Why a produce could not be acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProduceFailure {
+    /// Writing the file failed: the records were definitely not committed.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// The commit's outcome is unknown (the control plane did not answer in time).
+    #[error("commit outcome unknown: {0}")]
+    Unknown(String),
+    /// The control plane refused the file: definitely not committed.
+    #[error("commit rejected: {0}")]
+    Rejected(CpError),
+    /// The agent is shutting down.
+    #[error("agent stopping")]
+    Stopping,
+}
+
+type Reply = oneshot::Sender<Result<Vec<i64>, ProduceFailure>>;
+
+struct Waiter {
+    chunks: Range<usize>,
+    reply: Reply,
+}
+
+#[derive(Default)]
+struct Pending {
+    parts: Vec<Bytes>,
+    bytes: u64,
+    chunks: Vec<ChunkSpec>,
+    waiters: Vec<Waiter>,
+    opened: Option<Instant>,
+}
+
+/// Counters of the produce path (for reports and tests).
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    pub files_committed: AtomicU64,
+    pub files_failed: AtomicU64,
+    pub bytes_committed: AtomicU64,
+}
+
+pub struct Ingest {
+    config: AgentConfig,
+    store: Arc<dyn ObjectStore>,
+    cp: ControlPlaneClient,
+    /// Distinguishes files of this incarnation from those of earlier runs of the agent.
+    incarnation: u64,
+    counter: AtomicU64,
+    pending: Mutex<Pending>,
+    wake: Notify,
+    flushes: Arc<Semaphore>,
+    pub stats: IngestStats,
+}
+
+impl Ingest {
+    pub fn new(config: AgentConfig, store: Arc<dyn ObjectStore>, cp: ControlPlaneClient, incarnation: u64) -> Arc<Self> {
+        let flushes = Arc::new(Semaphore::new(config.flushes_in_flight_max.max(1)));
+        let ingest = Arc::new(Ingest {
+            config,
+            store,
+            cp,
+            incarnation,
+            counter: AtomicU64::new(0),
+            pending: Mutex::new(Pending::default()),
+            wake: Notify::new(),
+            flushes,
+            stats: IngestStats::default(),
+        });
+        tokio::spawn(ingest.clone().flusher());
+        ingest
+    }
+
+    /// Append `parts` to the pending file and wait until it is committed. Returns the base
+    /// offset of each part, in order. All parts commit atomically, in one file.
+    pub async fn append(&self, parts: Vec<Part>) -> Result<Vec<i64>, ProduceFailure> {
+        if parts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = oneshot::channel();
+        let wake = {
+            let mut p = lock(&self.pending);
+            let first = p.chunks.len();
+            for part in parts {
+                let len = part.records.len() as u64;
+                let chunk = ChunkSpec {
+                    topic: part.topic,
+                    partition: part.partition,
+                    byte_start: p.bytes,
+                    byte_len: len,
+                    record_count: part.offset_count,
+                    max_timestamp: part.max_timestamp,
+                };
+                p.chunks.push(chunk);
+                p.parts.push(part.records);
+                p.bytes += len;
+            }
+            let end = p.chunks.len();
+            p.waiters.push(Waiter { chunks: first..end, reply });
+            let opened = p.opened.is_none();
+            if opened {
+                p.opened = Some(Instant::now());
+            }
+            opened || p.bytes >= self.config.batch_bytes_max
+        };
+        if wake {
+            self.wake.notify_one();
+        }
+        rx.await.unwrap_or(Err(ProduceFailure::Stopping))
+    }
+
+    async fn flusher(self: Arc<Self>) {
+        let timeout = Duration::from_millis(self.config.batch_timeout_ms);
+        loop {
+            let (opened, bytes) = {
+                let p = lock(&self.pending);
+                (p.opened, p.bytes)
+            };
+            let due = opened.map(|t| t + timeout);
+            let ready = bytes >= self.config.batch_bytes_max || due.is_some_and(|d| d <= Instant::now());
+            if ready {
+                let permit = match self.flushes.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => return,
+                };
+                let taken = std::mem::take(&mut *lock(&self.pending));
+                if taken.chunks.is_empty() {
+                    continue;
+                }
+                let me = self.clone();
+                tokio::spawn(async move {
+                    me.flush(taken).await;
+                    drop(permit);
+                });
+                continue;
+            }
+            match due {
+                Some(due) => {
+                    tokio::select! {
+                        biased;
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep_until(due) => {}
+                    }
+                }
+                None => self.wake.notified().await,
+            }
+        }
+    }
+
+    async fn flush(&self, file: Pending) {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{}-{}-{:016x}-{n:010}", self.config.az, self.config.node_id, self.incarnation);
+        let key = format!("data/{}/{id}", self.config.az);
+        let size = file.bytes;
+        let payload = PutPayload::from_iter(file.parts.iter().cloned());
+        let outcome = self.put_then_commit(&id, &key, size, payload, file.chunks).await;
+        match &outcome {
+            Ok(_) => {
+                self.stats.files_committed.fetch_add(1, Ordering::Relaxed);
+                self.stats.bytes_committed.fetch_add(size, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(file = %id, error = %e, "flush failed");
+                self.stats.files_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        for w in file.waiters {
+            let answer = match &outcome {
+                Ok(offsets) => offsets.get(w.chunks.clone()).map(<[i64]>::to_vec).ok_or_else(|| {
+                    ProduceFailure::Unknown(format!("control plane returned {} offsets", offsets.len()))
+                }),
+                Err(e) => Err(e.clone()),
+            };
+            let _ = w.reply.send(answer);
+        }
+    }
+
+    async fn put_then_commit(
+        &self,
+        id: &str,
+        key: &str,
+        size: u64,
+        payload: PutPayload,
+        chunks: Vec<ChunkSpec>,
+    ) -> Result<Vec<i64>, ProduceFailure> {
+        let path = Path::from(key);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.store.put(&path, payload.clone()).await {
+                Ok(_) => break,
+                Err(e) if attempt >= self.config.put_attempts.max(1) => {
+                    return Err(ProduceFailure::Storage(format!("PUT {key}: {e}")));
+                }
+                Err(e) => tracing::debug!(key, error = %e, "PUT failed; retrying"),
+            }
+        }
+        let file = FileSpec { id: id.to_string(), key: key.to_string(), size, chunks };
+        let expected = file.chunks.len();
+        let deadline = Duration::from_millis(self.config.commit_deadline_ms);
+        match self.cp.call_with_retry(Request::CommitFile { file }, deadline).await {
+            Ok(Response::Committed { base_offsets }) if base_offsets.len() == expected => Ok(base_offsets),
+            Ok(other) => Err(ProduceFailure::Unknown(format!("unexpected commit answer {other:?}"))),
+            Err(e) if e.kind.is_retriable() => Err(ProduceFailure::Unknown(e.to_string())),
+            Err(e) => Err(ProduceFailure::Rejected(e)),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,185 @@
+//! The agent process: listener, per-connection request pipeline (responses in request order,
+//! requests handled concurrently so pipelined produces share a file), heartbeats.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use eddy_controlplane::net::{Conn, DynTransport};
+use eddy_controlplane::rpc::{Request, Response};
+use eddy_controlplane::{AgentInfo, ControlPlaneClient};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use object_store::ObjectStore;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::cluster::ClusterView;
+use crate::codes;
+use crate::config::AgentConfig;
+use crate::handlers::{api_versions, decodable};
+use crate::produce::Ingest;
+use crate::wire::{decode_request, encode_response, header_start, read_frame};
+
+/// Requests of one connection being handled at once; more wait (backpressure on the socket).
+pub const PIPELINE_DEPTH_MAX: usize = 64;
+
+pub struct AgentInner {
+    pub config: AgentConfig,
+    pub store: Arc<dyn ObjectStore>,
+    pub cp: ControlPlaneClient,
+    pub cluster: ClusterView,
+    pub ingest: Arc<Ingest>,
+}
+
+/// A running agent. Cheap to clone.
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<AgentInner>,
+}
+
+impl Agent {
+    /// Bind the Kafka listener and start serving.
+    pub async fn start(
+        config: AgentConfig,
+        store: Arc<dyn ObjectStore>,
+        cp: ControlPlaneClient,
+        transport: DynTransport,
+    ) -> std::io::Result<Agent> {
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, config.port))).await?;
+        let me = AgentInfo { node_id: config.node_id, host: config.advertised_host.clone(), port: config.port, az: config.az.clone() };
+        let incarnation = madsim::rand::random::<u64>();
+        let ingest = Ingest::new(config.clone(), store.clone(), cp.clone(), incarnation);
+        let inner = Arc::new(AgentInner { cluster: ClusterView::new(me), config, store, cp, ingest });
+        let agent = Agent { inner };
+        tokio::spawn(agent.clone().heartbeats());
+        tokio::spawn(agent.clone().accept_loop(listener, transport));
+        Ok(agent)
+    }
+
+    pub fn inner(&self) -> &Arc<AgentInner> {
+        &self.inner
+    }
+
+    async fn heartbeats(self) {
+        let period = Duration::from_millis(self.inner.config.heartbeat_ms.max(1));
+        loop {
+            let agent = self.inner.cluster.me().clone();
+            match self.inner.cp.call(Request::Heartbeat { agent }).await {
+                Ok(Response::Agents { agents }) => self.inner.cluster.set_agents(agents),
+                Ok(other) => tracing::warn!(?other, "unexpected heartbeat answer"),
+                Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
+            }
+            tokio::time::sleep(period).await;
+        }
+    }
+
+    async fn accept_loop(self, listener: TcpListener, transport: DynTransport) {
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    let conn = transport.accepted(stream, peer);
+                    tokio::spawn(self.clone().serve(conn));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+
+    /// Serve one Kafka connection until it closes or sends something it must not.
+    async fn serve(self, conn: Conn) {
+        let (mut reader, mut writer) = tokio::io::split(conn);
+        let (tx, mut rx) = mpsc::channel::<JoinHandle<Option<Bytes>>>(PIPELINE_DEPTH_MAX);
+        let writer_task = tokio::spawn(async move {
+            while let Some(handle) = rx.recv().await {
+                let Ok(Some(bytes)) = handle.await else { continue };
+                if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
+                    break;
+                }
+            }
+        });
+        loop {
+            let frame = match read_frame(&mut reader, self.inner.config.frame_bytes_max).await {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::info!(error = %e, "closing Kafka connection");
+                    break;
+                }
+            };
+            let agent = self.clone();
+            let Some(work) = agent.admit(frame) else { break };
+            if tx.send(tokio::spawn(work)).await.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        let _ = writer_task.await;
+    }
+
+    /// Check and decode a frame; `None` closes the connection. The returned future produces
+    /// the encoded response (`None` when no response is due).
+    fn admit(self, frame: Bytes) -> Option<impl std::future::Future<Output = Option<Bytes>> + Send + 'static> {
+        let start = header_start(&frame)?;
+        let api = match ApiKey::try_from(start.api_key) {
+            Ok(api) => api,
+            Err(_) => {
+                tracing::info!(api_key = start.api_key, "unknown API key; closing");
+                return None;
+            }
+        };
+        enum Work {
+            Ready(Option<Bytes>),
+            Request(kafka_protocol::messages::RequestHeader, RequestKind),
+        }
+        let work = if !decodable(api, start.api_version) {
+            if api == ApiKey::ApiVersions {
+                // KIP-511: answer an unknown ApiVersions version with v0 and the ranges we know.
+                let r = ResponseKind::ApiVersions(api_versions(codes::UNSUPPORTED_VERSION));
+                Work::Ready(encode_response(start.correlation_id, api, 0, &r).ok())
+            } else {
+                tracing::info!(?api, version = start.api_version, "unsupported version; closing");
+                return None;
+            }
+        } else {
+            match decode_request(frame, start) {
+                Ok((header, request)) => Work::Request(header, request),
+                Err(e) => {
+                    tracing::info!(error = %e, "malformed request; closing");
+                    return None;
+                }
+            }
+        };
+        Some(async move {
+            let (header, request) = match work {
+                Work::Ready(bytes) => return bytes,
+                Work::Request(h, r) => (h, r),
+            };
+            let version = header.request_api_version;
+            let client_id = header.client_id.as_ref().map(|s| s.to_string()).unwrap_or_default();
+            let inner = &self.inner;
+            let response = match request {
+                RequestKind::ApiVersions(_) => Some(ResponseKind::ApiVersions(api_versions(codes::NONE))),
+                RequestKind::Metadata(req) => Some(ResponseKind::Metadata(inner.metadata(req, version, &client_id).await)),
+                RequestKind::CreateTopics(req) => Some(ResponseKind::CreateTopics(inner.create_topics_request(req).await)),
+                RequestKind::Produce(req) => inner.produce(req).await.map(ResponseKind::Produce),
+                RequestKind::Fetch(req) => Some(ResponseKind::Fetch(inner.fetch(req).await)),
+                RequestKind::ListOffsets(req) => Some(ResponseKind::ListOffsets(inner.list_offsets(req).await)),
+                _ => None,
+            };
+            let response = response?;
+            match encode_response(start.correlation_id, api, version, &response) {
+                Ok(bytes) => Some(bytes),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not encode response");
+                    None
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,229 @@
+//! Consumer groups: committed offsets going backwards, and records the group skipped
+//! (at-least-once broken). See [`Class::CommitRegression`] and [`Class::GroupSkip`] for the
+//! exact rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::index::Index;
+use super::{describe, Class, Sink, Violation};
+use crate::history::{OpKind, Outcome};
+
+/// Group names and their member processes.
+struct Groups<'a> {
+    names: Vec<&'a str>,
+    ids: BTreeMap<&'a str, u32>,
+    /// Groups each process belongs to.
+    of_process: Vec<BTreeSet<u32>>,
+}
+
+impl<'a> Groups<'a> {
+    fn build(ix: &Index<'a>) -> Groups<'a> {
+        let mut g = Groups { names: Vec::new(), ids: BTreeMap::new(), of_process: vec![BTreeSet::new(); ix.processes.len()] };
+        for op in ix.ops {
+            let group = match &op.kind {
+                OpKind::Assign { group: Some(group), .. } | OpKind::Poll { group: Some(group), .. } => group,
+                OpKind::Commit { group, .. } | OpKind::FetchCommitted { group, .. } => group,
+                _ => continue,
+            };
+            let id = g.id(group);
+            if let Some(p) = ix.process_id(&op.process) {
+                g.of_process[p as usize].insert(id);
+            }
+        }
+        g
+    }
+
+    fn id(&mut self, name: &'a str) -> u32 {
+        let next = self.names.len() as u32;
+        let id = *self.ids.entry(name).or_insert(next);
+        if id == next {
+            self.names.push(name);
+        }
+        id
+    }
+}
+
+pub(super) fn check(ix: &Index, sink: &mut Sink) {
+    let groups = Groups::build(ix);
+    if groups.names.is_empty() {
+        return;
+    }
+    regressions(ix, &groups, sink);
+    skips(ix, &groups, sink);
+}
+
+const SEEK: u8 = 0;
+const CHECK: u8 = 1;
+const DONE: u8 = 2;
+
+/// Commit regression: sweep each (group, tp) in time order; a seek by a member resets it.
+fn regressions(ix: &Index, groups: &Groups, sink: &mut Sink) {
+    // (group, tp, time, rank, op index, offset)
+    let mut events: Vec<(u32, u32, u64, u8, u32, i64)> = Vec::new();
+    for (i, op) in ix.ops.iter().enumerate() {
+        let i = i as u32;
+        match &op.kind {
+            OpKind::Seek { topic, partition, offset } => {
+                let (Some(tp), Some(p)) = (ix.tp_id(topic, *partition), ix.process_id(&op.process)) else { continue };
+                for &g in &groups.of_process[p as usize] {
+                    events.push((g, tp, op.invoke_us, SEEK, i, *offset));
+                }
+            }
+            OpKind::Commit { group, topic, partition, offset } if op.outcome == Outcome::Ok => {
+                let (Some(&g), Some(tp), Some(done)) = (groups.ids.get(group.as_str()), ix.tp_id(topic, *partition), op.complete_us) else {
+                    continue;
+                };
+                events.push((g, tp, op.invoke_us, CHECK, i, *offset));
+                events.push((g, tp, done, DONE, i, *offset));
+            }
+            OpKind::FetchCommitted { group, topic, partition, offset } if op.outcome == Outcome::Ok => {
+                let (Some(&g), Some(tp)) = (groups.ids.get(group.as_str()), ix.tp_id(topic, *partition)) else { continue };
+                events.push((g, tp, op.invoke_us, CHECK, i, *offset));
+            }
+            _ => {}
+        }
+    }
+    events.sort_unstable();
+    let mut key = (u32::MAX, u32::MAX);
+    let mut floor: Option<(i64, u32)> = None;
+    let mut last_seek: Option<u64> = None;
+    for &(g, tp, time, rank, i, offset) in &events {
+        if (g, tp) != key {
+            key = (g, tp);
+            floor = None;
+            last_seek = None;
+        }
+        match rank {
+            SEEK => {
+                floor = None;
+                last_seek = Some(time);
+            }
+            CHECK => {
+                let Some((high, by)) = floor else { continue };
+                if offset < high {
+                    sink.push(Class::CommitRegression, || {
+                        let (topic, partition) = ix.tps[tp as usize];
+                        let op = ix.op(i);
+                        let what = match op.kind {
+                            OpKind::Commit { .. } => format!("committed offset {offset}"),
+                            _ => format!("read back committed offset {offset}"),
+                        };
+                        Violation {
+                            class: Class::CommitRegression,
+                            explanation: format!(
+                                "group {:?} committed offset {high} for {} in {}; afterwards {} {what}, going backwards without a seek by a member",
+                                groups.names[g as usize],
+                                ix.tp_name(tp),
+                                describe(ix.op(by)),
+                                describe(op)
+                            ),
+                            ops: vec![ix.op(by).id, op.id],
+                            topic: topic.to_string(),
+                            partition,
+                            offsets: vec![high, offset],
+                            values: Vec::new(),
+                        }
+                    });
+                }
+            }
+            _ => {
+                let invoked_after_seek = last_seek.is_none_or(|s| ix.op(i).invoke_us > s);
+                if invoked_after_seek && floor.is_none_or(|(high, _)| offset > high) {
+                    floor = Some((offset, i));
+                }
+            }
+        }
+    }
+}
+
+/// Per (group, tp): what the group committed, where it started, and what it consumed.
+#[derive(Default)]
+struct Progress {
+    /// Highest ok commit and its op.
+    commit: Option<(i64, u32)>,
+    /// Lowest offset the group fetched from or committed.
+    start: Option<i64>,
+    /// Highest seek target by a member.
+    waived_below: Option<i64>,
+    consumed: Vec<i64>,
+}
+
+/// Group skip: observed offsets in [start, committed) that no member consumed.
+fn skips(ix: &Index, groups: &Groups, sink: &mut Sink) {
+    let mut progress: BTreeMap<(u32, u32), Progress> = BTreeMap::new();
+    let member_groups = |process: &str, tagged: Option<&String>| -> Vec<u32> {
+        match tagged {
+            Some(g) => groups.ids.get(g.as_str()).copied().into_iter().collect(),
+            None => ix.process_id(process).map(|p| groups.of_process[p as usize].iter().copied().collect()).unwrap_or_default(),
+        }
+    };
+    for (i, op) in ix.ops.iter().enumerate() {
+        match &op.kind {
+            OpKind::Commit { group, topic, partition, offset } if op.outcome == Outcome::Ok => {
+                let (Some(&g), Some(tp)) = (groups.ids.get(group.as_str()), ix.tp_id(topic, *partition)) else { continue };
+                let p = progress.entry((g, tp)).or_default();
+                if p.commit.is_none_or(|(c, _)| *offset > c) {
+                    p.commit = Some((*offset, i as u32));
+                }
+                p.start = Some(p.start.map_or(*offset, |s| s.min(*offset)));
+            }
+            OpKind::Poll { topic, partition, fetch_offset, records, group, .. } if op.outcome == Outcome::Ok => {
+                let Some(tp) = ix.tp_id(topic, *partition) else { continue };
+                for g in member_groups(&op.process, group.as_ref()) {
+                    let p = progress.entry((g, tp)).or_default();
+                    p.start = Some(p.start.map_or(*fetch_offset, |s| s.min(*fetch_offset)));
+                    p.consumed.extend(records.iter().map(|r| r.offset).filter(|o| o >= fetch_offset));
+                }
+            }
+            OpKind::Seek { topic, partition, offset } => {
+                let Some(tp) = ix.tp_id(topic, *partition) else { continue };
+                for g in member_groups(&op.process, None) {
+                    let p = progress.entry((g, tp)).or_default();
+                    p.waived_below = Some(p.waived_below.map_or(*offset, |w| w.max(*offset)));
+                }
+            }
+            _ => {}
+        }
+    }
+    for ((g, tp), mut p) in progress {
+        let (Some((commit, commit_op)), Some(start)) = (p.commit, p.start) else { continue };
+        let lo = p.waived_below.map_or(start, |w| w.max(start));
+        if commit <= lo {
+            continue;
+        }
+        p.consumed.sort_unstable();
+        p.consumed.dedup();
+        let missing: Vec<i64> =
+            ix.offsets_between(tp, lo, commit - 1).iter().copied().filter(|o| p.consumed.binary_search(o).is_err()).collect();
+        if missing.is_empty() {
+            continue;
+        }
+        sink.push(Class::GroupSkip, || {
+            let (topic, partition) = ix.tps[tp as usize];
+            let mut ops = vec![ix.op(commit_op).id];
+            let mut seen = String::new();
+            if let Some(o) = ix.first_obs_from(tp, missing[0]) {
+                ops.push(ix.op(o.op).id);
+                seen = format!("; offset {} exists: {} read it", o.offset, describe(ix.op(o.op)));
+            }
+            let shown: Vec<i64> = missing.iter().copied().take(10).collect();
+            let more = if missing.len() > shown.len() { format!(" (and {} more)", missing.len() - shown.len()) } else { String::new() };
+            Violation {
+                class: Class::GroupSkip,
+                explanation: format!(
+                    "group {:?} committed offset {commit} for {} in {}, but no member ever consumed {} offset(s) below it: {:?}{more}{seen}",
+                    groups.names[g as usize],
+                    ix.tp_name(tp),
+                    describe(ix.op(commit_op)),
+                    missing.len(),
+                    shown
+                ),
+                ops,
+                topic: topic.to_string(),
+                partition,
+                offsets: shown,
+                values: Vec::new(),
+            }
+        });
+    }
+}

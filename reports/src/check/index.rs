@@ -1,0 +1,289 @@
+//! The history rearranged for the sweeps: topics/partitions, processes and values interned
+//! to small integers; every observation (a record returned by an ok poll) sorted by
+//! partition and offset, and again by value. Hash maps here are only looked up, never
+//! iterated, so nothing depends on their order.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use crate::history::{Op, OpKind, Outcome};
+
+/// A send, one per distinct value (the first send of a value wins if a malformed history
+/// repeats one).
+pub(super) struct Send {
+    /// Index of the op in the history slice.
+    pub op: u32,
+    pub tp: u32,
+    pub process: u32,
+    pub outcome: Outcome,
+    pub acked: Option<i64>,
+    pub idempotent: bool,
+    pub invoke: u64,
+    pub complete: Option<u64>,
+}
+
+/// A record returned by an ok poll.
+#[derive(Clone, Copy)]
+pub(super) struct Obs {
+    pub tp: u32,
+    pub offset: i64,
+    /// Value id; ids below `sends.len()` are sends.
+    pub value: u32,
+    /// Index of the poll in the history slice.
+    pub op: u32,
+}
+
+/// A distinct (value, partition, offset) placement, with the first poll that showed it.
+#[derive(Clone, Copy)]
+pub(super) struct Occ {
+    pub value: u32,
+    pub tp: u32,
+    pub offset: i64,
+    pub op: u32,
+}
+
+pub(super) struct Index<'a> {
+    pub ops: &'a [Op],
+    pub tps: Vec<(&'a str, i32)>,
+    tp_ids: HashMap<(&'a str, i32), u32>,
+    pub processes: Vec<&'a str>,
+    process_ids: HashMap<&'a str, u32>,
+    pub value_names: Vec<&'a str>,
+    pub sends: Vec<Send>,
+    /// Observations sorted by (tp, offset, value, op).
+    pub obs: Vec<Obs>,
+    tp_obs: Vec<Range<usize>>,
+    /// Distinct observed offsets, concatenated per tp.
+    offsets: Vec<i64>,
+    tp_offsets: Vec<Range<usize>>,
+    /// Distinct placements sorted by (value, tp, offset).
+    occ: Vec<Occ>,
+    /// `occ_start[v]..occ_start[v + 1]` are value v's placements.
+    occ_start: Vec<usize>,
+    /// True when some op is a drain poll.
+    pub has_drain: bool,
+}
+
+impl<'a> Index<'a> {
+    pub fn build(ops: &'a [Op]) -> Index<'a> {
+        let mut ix = Index {
+            ops,
+            tps: Vec::new(),
+            tp_ids: HashMap::new(),
+            processes: Vec::new(),
+            process_ids: HashMap::new(),
+            value_names: Vec::new(),
+            sends: Vec::new(),
+            obs: Vec::new(),
+            tp_obs: Vec::new(),
+            offsets: Vec::new(),
+            tp_offsets: Vec::new(),
+            occ: Vec::new(),
+            occ_start: Vec::new(),
+            has_drain: false,
+        };
+        let mut value_ids: HashMap<&'a str, u32> = HashMap::with_capacity(ops.len());
+        // Sends first, so that value ids below sends.len() are exactly the sends.
+        for (i, op) in ops.iter().enumerate() {
+            ix.process(&op.process);
+            if let OpKind::Send { topic, partition, value, offset, idempotent } = &op.kind {
+                if value_ids.contains_key(value.as_str()) {
+                    continue;
+                }
+                value_ids.insert(value, ix.sends.len() as u32);
+                ix.value_names.push(value);
+                let tp = ix.tp(topic, *partition);
+                let process = ix.process(&op.process);
+                ix.sends.push(Send {
+                    op: i as u32,
+                    tp,
+                    process,
+                    outcome: op.outcome,
+                    acked: if op.outcome == Outcome::Ok { *offset } else { None },
+                    idempotent: *idempotent,
+                    invoke: op.invoke_us,
+                    complete: op.complete_us,
+                });
+            }
+        }
+        for (i, op) in ops.iter().enumerate() {
+            if let Some((topic, partition)) = op.topic_partition() {
+                ix.tp(topic, partition);
+            }
+            let OpKind::Poll { topic, partition, records, drain, .. } = &op.kind else { continue };
+            ix.has_drain |= *drain;
+            if op.outcome != Outcome::Ok {
+                continue;
+            }
+            let tp = ix.tp(topic, *partition);
+            for r in records {
+                let next = value_ids.len() as u32;
+                let value = *value_ids.entry(r.value.as_str()).or_insert(next);
+                if value == next {
+                    ix.value_names.push(&r.value);
+                }
+                ix.obs.push(Obs { tp, offset: r.offset, value, op: i as u32 });
+            }
+        }
+        ix.obs.sort_unstable_by_key(|o| (o.tp, o.offset, o.value, o.op));
+        ix.tp_obs = ranges(ix.tps.len(), &ix.obs, |o| o.tp);
+        ix.build_offset_ranges();
+        let mut occ: Vec<Occ> = Vec::with_capacity(ix.obs.len());
+        for o in &ix.obs {
+            match occ.last() {
+                Some(l) if l.tp == o.tp && l.offset == o.offset && l.value == o.value => {}
+                _ => occ.push(Occ { value: o.value, tp: o.tp, offset: o.offset, op: o.op }),
+            }
+        }
+        occ.sort_by_key(|o| (o.value, o.tp, o.offset));
+        ix.occ_start = vec![0; ix.value_names.len() + 1];
+        for o in &occ {
+            ix.occ_start[o.value as usize + 1] += 1;
+        }
+        for v in 0..ix.value_names.len() {
+            ix.occ_start[v + 1] += ix.occ_start[v];
+        }
+        ix.occ = occ;
+        ix
+    }
+
+    fn build_offset_ranges(&mut self) {
+        // Distinct offsets per tp, from the sorted observations.
+        let mut offsets = Vec::with_capacity(self.obs.len());
+        let mut tp_offsets = vec![0..0; self.tps.len()];
+        for (tp, range) in self.tp_obs.iter().enumerate() {
+            let start = offsets.len();
+            for o in &self.obs[range.clone()] {
+                if offsets.len() == start || offsets.last() != Some(&o.offset) {
+                    offsets.push(o.offset);
+                }
+            }
+            tp_offsets[tp] = start..offsets.len();
+        }
+        self.offsets = offsets;
+        self.tp_offsets = tp_offsets;
+    }
+
+    fn tp(&mut self, topic: &'a str, partition: i32) -> u32 {
+        let next = self.tps.len() as u32;
+        let id = *self.tp_ids.entry((topic, partition)).or_insert(next);
+        if id == next {
+            self.tps.push((topic, partition));
+        }
+        id
+    }
+
+    fn process(&mut self, name: &'a str) -> u32 {
+        let next = self.processes.len() as u32;
+        let id = *self.process_ids.entry(name).or_insert(next);
+        if id == next {
+            self.processes.push(name);
+        }
+        id
+    }
+
+    /// The id of a topic-partition that appears in the history.
+    pub fn tp_id(&self, topic: &str, partition: i32) -> Option<u32> {
+        self.tp_ids.get(&(topic, partition)).copied()
+    }
+
+    /// The id of a process that appears in the history.
+    pub fn process_id(&self, name: &str) -> Option<u32> {
+        self.process_ids.get(name).copied()
+    }
+
+    /// The op at a history index.
+    pub fn op(&self, index: u32) -> &'a Op {
+        &self.ops[index as usize]
+    }
+
+    /// The observations of a partition, sorted by (offset, value, op).
+    pub fn obs_of(&self, tp: u32) -> &[Obs] {
+        &self.obs[self.tp_obs[tp as usize].clone()]
+    }
+
+    /// Distinct observed offsets of a partition, ascending.
+    pub fn offsets_of(&self, tp: u32) -> &[i64] {
+        &self.offsets[self.tp_offsets[tp as usize].clone()]
+    }
+
+    /// Distinct observed offsets of a partition within `lo..=hi`.
+    pub fn offsets_between(&self, tp: u32, lo: i64, hi: i64) -> &[i64] {
+        let all = self.offsets_of(tp);
+        let start = all.partition_point(|&o| o < lo);
+        let end = all.partition_point(|&o| o <= hi);
+        if start >= end {
+            &[]
+        } else {
+            &all[start..end]
+        }
+    }
+
+    /// The first observation of a partition at an offset ≥ `offset`.
+    pub fn first_obs_from(&self, tp: u32, offset: i64) -> Option<&Obs> {
+        let all = self.obs_of(tp);
+        all.get(all.partition_point(|o| o.offset < offset))
+    }
+
+    /// The placements of a value, sorted by (tp, offset).
+    pub fn occ_of(&self, value: u32) -> &[Occ] {
+        &self.occ[self.occ_start[value as usize]..self.occ_start[value as usize + 1]]
+    }
+
+    /// The lowest offset at which a value was read in a partition.
+    pub fn min_read_offset(&self, value: u32, tp: u32) -> Option<i64> {
+        self.occ_of(value).iter().find(|o| o.tp == tp).map(|o| o.offset)
+    }
+
+    /// The offset a send occupies as "A" in an ordering rule (acknowledged before something
+    /// else began): its acked offset, or if unknown its lowest read offset. `None` unless
+    /// the send is ok and completed.
+    pub fn offset_as_earlier(&self, value: u32) -> Option<i64> {
+        let s = &self.sends[value as usize];
+        if s.outcome != Outcome::Ok || s.complete.is_none() {
+            return None;
+        }
+        s.acked.or_else(|| self.min_read_offset(value, s.tp))
+    }
+
+    /// The offset a send occupies as "B" (invoked after something else was acknowledged):
+    /// the lowest of its acked and read offsets, since every copy was applied after its
+    /// invocation. `None` for failed sends and sends with no known offset.
+    pub fn offset_as_later(&self, value: u32) -> Option<i64> {
+        let s = &self.sends[value as usize];
+        if s.outcome == Outcome::Failed {
+            return None;
+        }
+        match (s.acked, self.min_read_offset(value, s.tp)) {
+            (Some(a), Some(r)) => Some(a.min(r)),
+            (a, r) => a.or(r),
+        }
+    }
+
+    /// "t/0".
+    pub fn tp_name(&self, tp: u32) -> String {
+        let (topic, partition) = self.tps[tp as usize];
+        format!("{topic}/{partition}")
+    }
+
+    pub fn value_name(&self, value: u32) -> &'a str {
+        self.value_names[value as usize]
+    }
+}
+
+/// `ranges[k]` = the run of `items` (sorted by key) whose key is k.
+fn ranges<T>(n: usize, items: &[T], key: impl Fn(&T) -> u32) -> Vec<Range<usize>> {
+    let mut out = vec![0..0; n];
+    let mut i = 0;
+    while i < items.len() {
+        let k = key(&items[i]);
+        let start = i;
+        while i < items.len() && key(&items[i]) == k {
+            i += 1;
+        }
+        if let Some(slot) = out.get_mut(k as usize) {
+            *slot = start..i;
+        }
+    }
+    out
+}

@@ -1,0 +1,260 @@
+//! Checkers: decide from a recorded history whether the system kept Kafka's promises, and
+//! explain every violation with the few operations that prove it. Pure: history in, verdict
+//! out; never runs anything, never panics on a malformed history.
+//!
+//! # How it decides
+//!
+//! Offsets reveal the order, so every class is decided by sorting (by offset, invocation or
+//! completion time) and sweeping once: O(n log n) in the number of operations and records.
+//!
+//! Indeterminate and failed sends need no search. Values are unique per send, so a read
+//! tells exactly which send it came from: an indeterminate send is taken as applied iff some
+//! read returned its value, at the offsets where it was read. Taking an unread indeterminate
+//! send as "not applied" can never create a violation (no class depends on an offset that
+//! nobody read holding an unknown value), so no other choice could clear one.
+//!
+//! # The classes (see [`Class`] for each rule)
+//!
+//! Only `ok` polls, list-offsets and fetch-committed are observations; a failed or
+//! indeterminate poll is ignored. Records a poll returned below its `fetch_offset` (the
+//! head of a whole batch) are observations of the log but are not counted as consumed.
+//! A send's *acked offset* is the offset in its ok response. When an ok send's offset is
+//! unknown, its lowest read offset stands in for it in the ordering checks.
+
+mod gap;
+mod group;
+mod index;
+mod log;
+mod order;
+mod poll;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::history::Op;
+use index::Index;
+
+/// The anomaly classes, one per promise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    /// An ok send was never read, although reads reached its offset (or read a value sent
+    /// after it was acknowledged).
+    LostWrite,
+    /// An ok send was never read and no read reached its offset, although the history has a
+    /// final drain. Checked only when the history contains drain polls.
+    Unseen,
+    /// A value was read at two offsets of its partition, and its send was idempotent (or
+    /// [`CheckOptions::non_idempotent_at_most_once`] is set). A plain producer's retries
+    /// may legally duplicate (Kafka's at-least-once contract).
+    Duplicate,
+    /// An offset was read with two values; or two ok sends were acknowledged at the same
+    /// offset; or an ok send was read, but never at its acknowledged offset; or a value was
+    /// read from a partition it was not sent to.
+    InconsistentOffsets,
+    /// Offsets no read ever returned, inside the range the final drain read of a partition
+    /// (from the lowest offset a record-bearing drain poll asked for to the highest offset it
+    /// read). eddy assigns offsets densely, so any hole is a violation. `offsets` holds the
+    /// first and last missing offset.
+    Gap,
+    /// A was acknowledged before B was invoked (different producers, same partition) but
+    /// offset(A) > offset(B).
+    RealTimeOrder,
+    /// A poll or ListOffsets invoked after A was acknowledged reported a high watermark
+    /// ≤ offset(A).
+    StaleRead,
+    /// A value whose send definitely failed was read.
+    AbortedRead,
+    /// A consumer's poll of a partition jumped over offsets that exist (some read returned
+    /// them), with no Seek or Assign by that consumer in between. A jump over offsets that
+    /// nobody ever read is a [`Class::Gap`], not a skip.
+    PollSkip,
+    /// A consumer's poll went back to offsets it had already consumed (or returned records
+    /// out of order) with no Seek or Assign by that consumer in between.
+    NonmonotonicPoll,
+    /// Like [`Class::RealTimeOrder`] but A and B come from the same producer: its sequential
+    /// sends to a partition must get increasing offsets.
+    NonmonotonicSend,
+    /// A group's committed offset for a partition went backwards: an ok commit or an ok
+    /// FetchCommitted invoked after an ok commit of offset c completed carries an offset
+    /// below c. A Seek on that partition by a member of the group resets the rule (a rewind
+    /// is the user's choice): commits invoked before the seek no longer count.
+    CommitRegression,
+    /// At-least-once broken: offsets below the group's highest committed offset that some
+    /// read returned but no member of the group ever consumed. Counted from the lowest offset
+    /// the group fetched from or committed; a member's Seek to k waives offsets below k.
+    /// Members: processes with an Assign, Commit or FetchCommitted of the group, and polls
+    /// tagged with the group.
+    GroupSkip,
+}
+
+impl Class {
+    /// Every class, in report order.
+    pub const ALL: [Class; 13] = [
+        Class::LostWrite,
+        Class::Unseen,
+        Class::Duplicate,
+        Class::InconsistentOffsets,
+        Class::Gap,
+        Class::RealTimeOrder,
+        Class::StaleRead,
+        Class::AbortedRead,
+        Class::PollSkip,
+        Class::NonmonotonicPoll,
+        Class::NonmonotonicSend,
+        Class::CommitRegression,
+        Class::GroupSkip,
+    ];
+
+    /// The snake_case name used in JSON and in summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::LostWrite => "lost_write",
+            Class::Unseen => "unseen",
+            Class::Duplicate => "duplicate",
+            Class::InconsistentOffsets => "inconsistent_offsets",
+            Class::Gap => "gap",
+            Class::RealTimeOrder => "real_time_order",
+            Class::StaleRead => "stale_read",
+            Class::AbortedRead => "aborted_read",
+            Class::PollSkip => "poll_skip",
+            Class::NonmonotonicPoll => "nonmonotonic_poll",
+            Class::NonmonotonicSend => "nonmonotonic_send",
+            Class::CommitRegression => "commit_regression",
+            Class::GroupSkip => "group_skip",
+        }
+    }
+}
+
+impl std::fmt::Display for Class {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One violation and the operations that prove it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    /// Which promise was broken.
+    pub class: Class,
+    /// A sentence a person can check against the listed ops (ids, processes, times).
+    pub explanation: String,
+    /// Ids of the operations involved.
+    pub ops: Vec<u64>,
+    /// The topic concerned.
+    pub topic: String,
+    /// The partition concerned.
+    pub partition: i32,
+    /// The offsets concerned (for [`Class::Gap`]: first and last missing offset).
+    pub offsets: Vec<i64>,
+    /// The values concerned.
+    pub values: Vec<String>,
+}
+
+/// What the checkers concluded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Violations, sorted by class, topic, partition and ops; at most
+    /// [`CheckOptions::max_violations_per_class`] per class (the counts are exact).
+    pub violations: Vec<Violation>,
+    /// Number of violations found per class (every class listed, zeros included).
+    pub counts: BTreeMap<Class, u64>,
+    /// Number of operations in the history.
+    pub ops_checked: u64,
+}
+
+impl Verdict {
+    /// True when no class found anything.
+    pub fn is_valid(&self) -> bool {
+        self.total() == 0
+    }
+
+    /// Total number of violations found (including those not listed).
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+
+    /// The classes with at least one violation, in report order.
+    pub fn classes(&self) -> Vec<Class> {
+        Class::ALL.into_iter().filter(|c| self.counts.get(c).copied().unwrap_or(0) > 0).collect()
+    }
+}
+
+/// Knobs of the checkers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CheckOptions {
+    /// Hold non-idempotent sends to at-most-once too (for runs where the producer never
+    /// retries, or no fault could cause a retry). Default false: Kafka allows duplicates.
+    pub non_idempotent_at_most_once: bool,
+    /// Violations listed per class; counts stay exact. Bounds the report of a run where
+    /// one bug makes thousands of violations.
+    pub max_violations_per_class: usize,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions { non_idempotent_at_most_once: false, max_violations_per_class: 1000 }
+    }
+}
+
+/// Checks a history with the default options.
+pub fn check(ops: &[Op]) -> Verdict {
+    check_with(ops, &CheckOptions::default())
+}
+
+/// Checks a history: every class of [`Class`], in one pass of sorts and sweeps.
+pub fn check_with(ops: &[Op], options: &CheckOptions) -> Verdict {
+    let ix = Index::build(ops);
+    let mut sink = Sink::new(options.max_violations_per_class);
+    log::check(&ix, options, &mut sink);
+    gap::check(&ix, &mut sink);
+    order::check(&ix, &mut sink);
+    poll::check(&ix, &mut sink);
+    group::check(&ix, &mut sink);
+    sink.finish(ops.len() as u64)
+}
+
+/// Collects violations, counting all and keeping the first `cap` per class.
+struct Sink {
+    cap: usize,
+    kept: BTreeMap<Class, Vec<Violation>>,
+    counts: BTreeMap<Class, u64>,
+}
+
+impl Sink {
+    fn new(cap: usize) -> Self {
+        Sink { cap, kept: BTreeMap::new(), counts: Class::ALL.into_iter().map(|c| (c, 0)).collect() }
+    }
+
+    /// Counts a violation; builds it only while the class is under its cap.
+    fn push(&mut self, class: Class, build: impl FnOnce() -> Violation) {
+        *self.counts.entry(class).or_insert(0) += 1;
+        let kept = self.kept.entry(class).or_default();
+        if kept.len() < self.cap {
+            kept.push(build());
+        }
+    }
+
+    fn finish(self, ops_checked: u64) -> Verdict {
+        let mut violations: Vec<Violation> = self.kept.into_values().flatten().collect();
+        violations.sort_by(|a, b| {
+            (a.class, &a.topic, a.partition, &a.ops, &a.offsets).cmp(&(b.class, &b.topic, b.partition, &b.ops, &b.offsets))
+        });
+        Verdict { violations, counts: self.counts, ops_checked }
+    }
+}
+
+/// Formats simulated microseconds as seconds with six decimals ("12.000250s").
+pub(crate) fn fmt_us(us: u64) -> String {
+    format!("{}.{:06}s", us / 1_000_000, us % 1_000_000)
+}
+
+/// "op 17 (producer-0, invoked 1.000000s, completed 1.250000s)".
+pub(crate) fn describe(op: &Op) -> String {
+    match op.complete_us {
+        Some(c) => format!("op {} ({}, invoked {}, completed {})", op.id, op.process, fmt_us(op.invoke_us), fmt_us(c)),
+        None => format!("op {} ({}, invoked {}, never completed)", op.id, op.process, fmt_us(op.invoke_us)),
+    }
+}

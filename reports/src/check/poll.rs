@@ -1,0 +1,140 @@
+//! Consumer progress: poll-skip and nonmonotonic-poll, per consumer process and partition.
+//! Each process's ok polls are replayed in invocation order, tracking the last offset it
+//! consumed per partition; a Seek forgets that partition, an Assign forgets all of them.
+//!
+//! A poll consumes its records at or above its `fetch_offset` (records below it are the
+//! head of a whole batch, which clients drop). It must not fetch from or return an offset
+//! at or below the last consumed one (nonmonotonic-poll), and must not jump over an offset
+//! that some read anywhere returned (poll-skip): neither between the last consumed offset
+//! and its first record (or its `fetch_offset` when it returned nothing), nor between its
+//! own records.
+
+use std::collections::BTreeMap;
+
+use super::index::Index;
+use super::{describe, Class, Sink, Violation};
+use crate::history::{Op, OpKind, Outcome};
+
+pub(super) fn check(ix: &Index, sink: &mut Sink) {
+    let mut events: Vec<(u32, u64, u64, u32)> = Vec::new();
+    for (i, op) in ix.ops.iter().enumerate() {
+        let relevant = match op.kind {
+            OpKind::Poll { .. } => op.outcome == Outcome::Ok,
+            OpKind::Seek { .. } | OpKind::Assign { .. } => true,
+            _ => false,
+        };
+        if let (true, Some(p)) = (relevant, ix.process_id(&op.process)) {
+            events.push((p, op.invoke_us, op.id, i as u32));
+        }
+    }
+    events.sort_unstable();
+    let mut last: BTreeMap<u32, (i64, u32)> = BTreeMap::new();
+    let mut current = u32::MAX;
+    for &(process, _, _, i) in &events {
+        if process != current {
+            current = process;
+            last.clear();
+        }
+        let op = ix.op(i);
+        match &op.kind {
+            OpKind::Assign { .. } => last.clear(),
+            OpKind::Seek { topic, partition, .. } => {
+                if let Some(tp) = ix.tp_id(topic, *partition) {
+                    last.remove(&tp);
+                }
+            }
+            OpKind::Poll { topic, partition, fetch_offset, records, .. } => {
+                let Some(tp) = ix.tp_id(topic, *partition) else { continue };
+                let consumed: Vec<i64> = records.iter().map(|r| r.offset).filter(|o| o >= fetch_offset).collect();
+                let prev = last.get(&tp).copied();
+                poll(ix, sink, tp, i, op, *fetch_offset, &consumed, prev);
+                if let Some(&max) = consumed.iter().max() {
+                    if prev.is_none_or(|(p, _)| max > p) {
+                        last.insert(tp, (max, i));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn poll(ix: &Index, sink: &mut Sink, tp: u32, i: u32, op: &Op, fetch: i64, consumed: &[i64], prev: Option<(i64, u32)>) {
+    // Nonmonotonic: going back at or below what was already consumed, or out of order.
+    let back = prev.filter(|&(p, _)| fetch <= p);
+    let disorder = consumed.windows(2).find(|w| w[1] <= w[0]).map(|w| (w[0], w[1]));
+    if back.is_some() || disorder.is_some() {
+        sink.push(Class::NonmonotonicPoll, || {
+            let mut ops = Vec::new();
+            let mut offsets = Vec::new();
+            let mut why = Vec::new();
+            if let Some((p, p_op)) = back {
+                ops.push(ix.op(p_op).id);
+                offsets.extend([p, fetch]);
+                why.push(format!("after consuming up to offset {p} in {} it fetched from offset {fetch}", describe(ix.op(p_op))));
+            }
+            if let Some((a, b)) = disorder {
+                offsets.extend([a, b]);
+                why.push(format!("it returned offset {b} after offset {a}"));
+            }
+            ops.push(op.id);
+            violation(ix, Class::NonmonotonicPoll, tp, ops, offsets, format!(
+                "{} polled {} going backwards without a seek or rebalance: {}",
+                describe(op),
+                ix.tp_name(tp),
+                why.join("; ")
+            ))
+        });
+    }
+    // Skips: windows of offsets the consumer jumped over.
+    let mut windows: Vec<(i64, i64)> = Vec::new();
+    let expected = prev.map_or(fetch, |(p, _)| p + 1);
+    match consumed.first() {
+        Some(&first) if first > expected => windows.push((expected, first - 1)),
+        None if fetch > expected => windows.push((expected, fetch - 1)),
+        _ => {}
+    }
+    for w in consumed.windows(2) {
+        if w[1] > w[0] + 1 {
+            windows.push((w[0] + 1, w[1] - 1));
+        }
+    }
+    let mut skipped: Vec<i64> = Vec::new();
+    let mut count = 0usize;
+    for (lo, hi) in windows {
+        let existing = ix.offsets_between(tp, lo, hi);
+        count += existing.len();
+        skipped.extend(existing.iter().take(10usize.saturating_sub(skipped.len())));
+    }
+    if count == 0 {
+        return;
+    }
+    sink.push(Class::PollSkip, || {
+        let mut ops = Vec::new();
+        let mut context = String::new();
+        if let Some((p, p_op)) = prev {
+            ops.push(ix.op(p_op).id);
+            context = format!(" after consuming up to offset {p} in {}", describe(ix.op(p_op)));
+        }
+        ops.push(op.id);
+        let mut seen = Vec::new();
+        if let Some(o) = skipped.first().and_then(|&s| ix.first_obs_from(tp, s)) {
+            ops.push(ix.op(o.op).id);
+            seen.push(format!("offset {} exists: {} read it", o.offset, describe(ix.op(o.op))));
+        }
+        let more = if count > skipped.len() { format!(" (and {} more)", count - skipped.len()) } else { String::new() };
+        violation(ix, Class::PollSkip, tp, ops, skipped.clone(), format!(
+            "{} fetched {} from offset {fetch}{context} and skipped {count} existing offset(s) {:?}{more} without a seek or rebalance; {}",
+            describe(op),
+            ix.tp_name(tp),
+            skipped,
+            seen.join("; ")
+        ))
+    });
+}
+
+fn violation(ix: &Index, class: Class, tp: u32, ops: Vec<u64>, offsets: Vec<i64>, explanation: String) -> Violation {
+    let (topic, partition) = ix.tps[tp as usize];
+    Violation { class, explanation, ops, topic: topic.to_string(), partition, offsets, values: Vec::new() }
+}

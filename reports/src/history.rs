@@ -1,0 +1,266 @@
+//! The recorded history of a run: one [`Op`] per client operation, with invoke and complete
+//! times in simulated microseconds and an outcome. Stored as JSONL (one op per line) so that
+//! any program can write a history for `eddy check`; the schema is documented in
+//! `reports/HISTORY.md`. This module only models, reads, writes and validates histories —
+//! the recorder that produces them lives in `scenarios`, the judgement in [`crate::check`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// One client operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Op {
+    /// Unique within the history.
+    pub id: u64,
+    /// The client that issued it, e.g. "producer-az1-0", "consumer-az2-1", "drain".
+    pub process: String,
+    /// Simulated microseconds since run start when the client issued it.
+    pub invoke_us: u64,
+    /// When the client saw the result; `None`: never completed (crash or end of run).
+    pub complete_us: Option<u64>,
+    /// What the client learned about its effect.
+    pub outcome: Outcome,
+    /// What it was, tagged by `"type"`.
+    #[serde(flatten)]
+    pub kind: OpKind,
+}
+
+/// The three outcomes of an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Completed and applied.
+    Ok,
+    /// Definitely not applied.
+    Failed,
+    /// May or may not have applied (timeout, connection lost, crash).
+    Indeterminate,
+}
+
+/// The operation kinds, tagged by `"type"` in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OpKind {
+    /// A produce of one record. `value` is unique per send in the whole history.
+    Send {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+        /// The record's value (unique per send).
+        value: String,
+        /// The offset acknowledged to the producer (ok sends; may be unknown).
+        offset: Option<i64>,
+        /// Sent by an idempotent producer: applied at most once even when retried.
+        #[serde(default)]
+        idempotent: bool,
+    },
+    /// One fetch of one partition by a consumer.
+    Poll {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+        /// The offset the consumer asked for.
+        fetch_offset: i64,
+        /// Records returned, in the order returned (may start before `fetch_offset`
+        /// when a whole batch was returned).
+        records: Vec<Rec>,
+        /// The high watermark the response reported.
+        high_watermark: Option<i64>,
+        /// Part of the final read-back after the workload stopped.
+        #[serde(default)]
+        drain: bool,
+        /// The consumer group the poller belongs to, if any.
+        #[serde(default)]
+        group: Option<String>,
+    },
+    /// A ListOffsets (latest) request.
+    ListOffsets {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+        /// The high watermark returned.
+        high_watermark: i64,
+    },
+    /// The consumer repositioned itself: its next poll of this partition may jump.
+    Seek {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+        /// The new position.
+        offset: i64,
+    },
+    /// A rebalance marker: the consumer's assignment changed (positions restart).
+    Assign {
+        /// The group, if the assignment came from a group rebalance.
+        group: Option<String>,
+        /// The group generation.
+        generation: i32,
+        /// The partitions now assigned.
+        partitions: Vec<TopicPartition>,
+    },
+    /// A consumer-group offset commit; `offset` is the next offset to read.
+    Commit {
+        /// Group id.
+        group: String,
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+        /// Next offset to read.
+        offset: i64,
+    },
+    /// A read of a group's committed offset (`-1`: none committed).
+    FetchCommitted {
+        /// Group id.
+        group: String,
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+        /// The committed offset returned.
+        offset: i64,
+    },
+}
+
+/// One record as a consumer saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rec {
+    /// Its offset.
+    pub offset: i64,
+    /// Its value.
+    pub value: String,
+}
+
+/// A topic and partition.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TopicPartition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+}
+
+impl Op {
+    /// The topic and partition this op is about (`None` for [`OpKind::Assign`]).
+    pub fn topic_partition(&self) -> Option<(&str, i32)> {
+        match &self.kind {
+            OpKind::Send { topic, partition, .. }
+            | OpKind::Poll { topic, partition, .. }
+            | OpKind::ListOffsets { topic, partition, .. }
+            | OpKind::Seek { topic, partition, .. }
+            | OpKind::Commit { topic, partition, .. }
+            | OpKind::FetchCommitted { topic, partition, .. } => Some((topic.as_str(), *partition)),
+            OpKind::Assign { .. } => None,
+        }
+    }
+}
+
+/// Reads a JSONL history (blank lines skipped) and validates it (see [`validate`]).
+/// Errors name the 1-based line.
+pub fn read_jsonl<R: BufRead>(reader: R) -> Result<Vec<Op>, Error> {
+    let mut ops = Vec::new();
+    let mut lines = Vec::new();
+    for (index, line) in reader.lines().enumerate() {
+        let number = index + 1;
+        let line = line.map_err(|source| Error::Io { line: number, source })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let op: Op = serde_json::from_str(&line).map_err(|source| Error::Parse { line: number, source })?;
+        ops.push(op);
+        lines.push(number);
+    }
+    validate_at(&ops, |i| format!("line {}", lines.get(i).copied().unwrap_or(0)))?;
+    Ok(ops)
+}
+
+/// Writes a history as JSONL, one op per line, in the given order.
+pub fn write_jsonl<W: Write>(mut writer: W, ops: &[Op]) -> Result<(), Error> {
+    let io = |source| Error::Io { line: 0, source };
+    for op in ops {
+        serde_json::to_writer(&mut writer, op).map_err(|e| io(std::io::Error::other(e)))?;
+        writer.write_all(b"\n").map_err(io)?;
+    }
+    writer.flush().map_err(io)
+}
+
+/// Checks the schema rules a parser cannot: unique op ids; unique send values; an ok op has
+/// a completion time; completion is not before invocation; a failed send carries no offset;
+/// offsets and high watermarks are not negative (except `FetchCommitted`, where `-1` means
+/// "nothing committed").
+pub fn validate(ops: &[Op]) -> Result<(), Error> {
+    validate_at(ops, |i| format!("op index {i}"))
+}
+
+fn validate_at(ops: &[Op], location: impl Fn(usize) -> String) -> Result<(), Error> {
+    let mut ids = BTreeSet::new();
+    let mut values: BTreeMap<&str, u64> = BTreeMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        let invalid = |reason: String| Error::Invalid { location: location(i), reason };
+        if !ids.insert(op.id) {
+            return Err(invalid(format!("op id {} appears twice", op.id)));
+        }
+        match op.complete_us {
+            Some(c) if c < op.invoke_us => {
+                return Err(invalid(format!("op {} completes at {c} us before its invocation at {} us", op.id, op.invoke_us)))
+            }
+            None if op.outcome == Outcome::Ok => {
+                return Err(invalid(format!("op {} is ok but has no complete_us", op.id)))
+            }
+            _ => {}
+        }
+        let negative = |what: &str, v: i64| invalid(format!("op {}: negative {what} {v}", op.id));
+        match &op.kind {
+            OpKind::Send { value, offset, partition, .. } => {
+                if let Some(first) = values.insert(value.as_str(), op.id) {
+                    return Err(invalid(format!("value {value:?} is sent by op {first} and op {} (values must be unique per send)", op.id)));
+                }
+                if *partition < 0 {
+                    return Err(negative("partition", i64::from(*partition)));
+                }
+                if let Some(o) = offset {
+                    if *o < 0 {
+                        return Err(negative("offset", *o));
+                    }
+                    if op.outcome == Outcome::Failed {
+                        return Err(invalid(format!("op {} failed but carries offset {o}", op.id)));
+                    }
+                }
+            }
+            OpKind::Poll { fetch_offset, records, high_watermark, .. } => {
+                if *fetch_offset < 0 {
+                    return Err(negative("fetch_offset", *fetch_offset));
+                }
+                if let Some(h) = high_watermark {
+                    if *h < 0 {
+                        return Err(negative("high_watermark", *h));
+                    }
+                }
+                for r in records {
+                    if r.offset < 0 {
+                        return Err(negative("record offset", r.offset));
+                    }
+                }
+            }
+            OpKind::ListOffsets { high_watermark, .. } if *high_watermark < 0 => {
+                return Err(negative("high_watermark", *high_watermark));
+            }
+            OpKind::Seek { offset, .. } | OpKind::Commit { offset, .. } if *offset < 0 => {
+                return Err(negative("offset", *offset));
+            }
+            OpKind::FetchCommitted { offset, .. } if *offset < -1 => {
+                return Err(negative("offset", *offset));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

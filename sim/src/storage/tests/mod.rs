@@ -1,0 +1,21 @@
+//! Tests of the simulated object store: conformance with `object_store` semantics, the
+//! latency model, storage-side independence from the caller, fault hooks and metering.
+
+mod conformance;
+mod faults;
+mod independence;
+mod latency;
+mod meters;
+
+use object_store::path::Path;
+
+use super::{Meters, SimObjectStore, StorageProfile};
+
+/// A bucket without a storage node (requests run inline in the caller's task).
+fn inline_store(profile: StorageProfile, seed: u64) -> SimObjectStore {
+    SimObjectStore::new("bucket", profile, None, Meters::new(), seed, None)
+}
+
+fn path(s: &str) -> Path {
+    Path::from(s)
+}
