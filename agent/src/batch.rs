@@ -154,11 +154,13 @@ mod tests {
                 producer_epoch: -1,
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
-                sequence: -1,
+                // The encoder starts a new batch whenever `offset - sequence` changes.
+                sequence: i as i32 - 1,
                 timestamp: 1000 + i as i64,
                 key: None,
                 value: Some(Bytes::from(format!("{tag}-{i}"))),
                 headers: Default::default(),
+                delete_horizon: false,
             })
             .collect();
         let mut buf = BytesMut::new();

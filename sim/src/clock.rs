@@ -98,6 +98,11 @@ mod tests {
     async fn sleep_exact_keeps_sub_millisecond_precision() {
         let start = tokio::time::Instant::now();
         sleep_exact(Duration::from_micros(300)).await;
-        assert_eq!(start.elapsed(), Duration::from_micros(300));
+        // madsim advances its clock by a few tens of ns per scheduling step.
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= Duration::from_micros(300) && elapsed < Duration::from_micros(310),
+            "{elapsed:?}"
+        );
     }
 }

@@ -47,7 +47,7 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) {
                 let Some(tp) = ix.tp_id(topic, *partition) else { continue };
                 let consumed: Vec<i64> = records.iter().map(|r| r.offset).filter(|o| o >= fetch_offset).collect();
                 let prev = last.get(&tp).copied();
-                poll(ix, sink, tp, i, op, *fetch_offset, &consumed, prev);
+                poll(ix, sink, tp, op, *fetch_offset, &consumed, prev);
                 if let Some(&max) = consumed.iter().max() {
                     if prev.is_none_or(|(p, _)| max > p) {
                         last.insert(tp, (max, i));
@@ -60,7 +60,7 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn poll(ix: &Index, sink: &mut Sink, tp: u32, i: u32, op: &Op, fetch: i64, consumed: &[i64], prev: Option<(i64, u32)>) {
+fn poll(ix: &Index, sink: &mut Sink, tp: u32, op: &Op, fetch: i64, consumed: &[i64], prev: Option<(i64, u32)>) {
     // Nonmonotonic: going back at or below what was already consumed, or out of order.
     let back = prev.filter(|&(p, _)| fetch <= p);
     let disorder = consumed.windows(2).find(|w| w[1] <= w[0]).map(|w| (w[0], w[1]));

@@ -57,7 +57,7 @@ async fn outage_fails_fast_without_applying() {
     });
     let start = tokio::time::Instant::now();
     let err = store.put(&path("x"), "v".into()).await.unwrap_err();
-    assert_eq!(start.elapsed(), Duration::from_millis(1));
+    assert!(start.elapsed() < Duration::from_millis(2), "{:?}", start.elapsed());
     assert!(matches!(injected(&err), SimError::Outage { .. }));
     assert!(store.peek(&path("x")).is_none());
     let m = store.meters().bucket("bucket").unwrap();

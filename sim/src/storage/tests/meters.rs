@@ -28,7 +28,8 @@ async fn requests_bytes_and_byte_seconds() {
     let m = &snap.buckets["ingest"];
     assert_eq!(m.class, StorageClass::S3Express);
     assert_eq!((m.stored_bytes, m.stored_objects), (1000, 1));
-    assert!((m.byte_seconds - 10_000.0).abs() < 1e-6, "{}", m.byte_seconds);
+    // madsim's clock drifts by tens of ns per scheduling step; 1000 B x 10 us = 0.01.
+    assert!((m.byte_seconds - 10_000.0).abs() < 0.01, "{}", m.byte_seconds);
 
     let range = store.get_range(&path("a"), 0..100).await.unwrap();
     assert_eq!(range.len(), 100);
