@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use crate::cluster::ClusterView;
 use crate::codes;
 use crate::config::AgentConfig;
+use crate::guard::{validate_request, Limits};
 use crate::handlers::{api_versions, decodable};
 use crate::produce::Ingest;
 use crate::wire::{decode_request, encode_response, header_start, read_frame};
@@ -32,6 +33,7 @@ pub struct AgentInner {
     pub cp: ControlPlaneClient,
     pub cluster: ClusterView,
     pub ingest: Arc<Ingest>,
+    pub guard_limits: Limits,
 }
 
 /// A running agent. Cheap to clone.
@@ -52,7 +54,8 @@ impl Agent {
         let me = AgentInfo { node_id: config.node_id, host: config.advertised_host.clone(), port: config.port, az: config.az.clone() };
         let incarnation = madsim::rand::random::<u64>();
         let ingest = Ingest::new(config.clone(), store.clone(), cp.clone(), incarnation);
-        let inner = Arc::new(AgentInner { cluster: ClusterView::new(me), config, store, cp, ingest });
+        let guard_limits = Limits { max_frame_len: config.frame_bytes_max, ..Limits::default() };
+        let inner = Arc::new(AgentInner { cluster: ClusterView::new(me), config, store, cp, ingest, guard_limits });
         let agent = Agent { inner };
         tokio::spawn(agent.clone().heartbeats());
         tokio::spawn(agent.clone().accept_loop(listener, transport));
@@ -146,6 +149,10 @@ impl Agent {
                 tracing::info!(?api, version = start.api_version, "unsupported version; closing");
                 return None;
             }
+        } else if let Err(e) = validate_request(start.api_key, start.api_version, &frame, &self.inner.guard_limits) {
+            // Checked before the decoder sees it: the decoder sizes allocations from the wire.
+            tracing::info!(?api, version = start.api_version, error = %e, "invalid frame; closing");
+            return None;
         } else {
             match decode_request(frame, start) {
                 Ok((header, request)) => Work::Request(header, request),
