@@ -94,6 +94,7 @@ mod tests {
         assert_eq!(ms_to_duration(2.5), Duration::from_micros(2500));
     }
 
+    #[cfg(madsim)]
     #[madsim::test]
     async fn sleep_exact_keeps_sub_millisecond_precision() {
         let start = tokio::time::Instant::now();

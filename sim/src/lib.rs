@@ -34,7 +34,7 @@ mod build_guard {
     #[test]
     fn built_with_madsim_cfg() {
         assert!(
-            cfg!(madsim),
+            std::hint::black_box(cfg!(madsim)),
             "eddy-sim tests must be built with --cfg madsim; do not set RUSTFLAGS"
         );
     }

@@ -19,10 +19,13 @@ pub struct AzTraffic {
     pub bytes: u64,
 }
 
+/// One counter per (source AZ, destination AZ).
+type PairCounters = BTreeMap<(String, String), Arc<AtomicU64>>;
+
 /// Shared byte counters per (source AZ, destination AZ). Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct NetMeter {
-    pairs: Arc<Mutex<BTreeMap<(String, String), Arc<AtomicU64>>>>,
+    pairs: Arc<Mutex<PairCounters>>,
 }
 
 impl NetMeter {
@@ -35,11 +38,7 @@ impl NetMeter {
     /// looking the pair up on every write.
     pub fn counter(&self, src: &str, dst: &str) -> Arc<AtomicU64> {
         let mut pairs = self.pairs.lock();
-        Arc::clone(
-            pairs
-                .entry((src.to_string(), dst.to_string()))
-                .or_default(),
-        )
+        Arc::clone(pairs.entry((src.to_string(), dst.to_string())).or_default())
     }
 
     /// Adds `bytes` sent from `src` to `dst`.

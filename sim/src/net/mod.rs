@@ -15,7 +15,7 @@ mod meter;
 mod profile;
 mod stream;
 
-#[cfg(test)]
+#[cfg(all(test, madsim))]
 mod tests;
 
 pub use az_map::{AzMap, UNKNOWN_AZ};

@@ -6,8 +6,8 @@
 //! once, by its sender. Reads pass through untouched. The delay sits on `poll_flush`
 //! because madsim's TCP sends buffered data only when flushed.
 
-use std::io;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

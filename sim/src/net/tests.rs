@@ -15,11 +15,7 @@ const PAYLOAD_BYTES: usize = 1000;
 /// A client in `client_az` sends `PAYLOAD_BYTES` to an echo server in `az-b` through
 /// metered streams on both ends; returns the round-trip time and the meter.
 /// `host` picks the last octet of both nodes' addresses (unique per call in one test).
-async fn echo_round_trip(
-    client_az: &str,
-    profile: NetProfile,
-    host: u8,
-) -> (Duration, NetMeter) {
+async fn echo_round_trip(client_az: &str, profile: NetProfile, host: u8) -> (Duration, NetMeter) {
     let handle = Handle::current();
     let server_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 2, host));
     let client_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 1, host));
@@ -161,4 +157,11 @@ fn az_map_lookups() {
         super::UNKNOWN_AZ
     );
     assert_eq!(map.azs(), vec!["az1".to_string()]);
+}
+
+#[test]
+fn metered_streams_are_send_and_unpin() {
+    fn assert_send_unpin<T: Send + Unpin>() {}
+    assert_send_unpin::<MeteredStream<TcpStream>>();
+    assert_send_unpin::<MeteredStream<tokio::io::DuplexStream>>();
 }

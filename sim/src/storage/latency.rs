@@ -61,7 +61,10 @@ impl LatencyDist {
     pub fn validate(&self, what: &str) -> Result<(), SimError> {
         let bad = |msg: String| Err(SimError::InvalidProfile(format!("{what}: {msg}")));
         if !self.p50_ms.is_finite() || self.p50_ms < 0.0 {
-            return bad(format!("p50_ms must be finite and >= 0, got {}", self.p50_ms));
+            return bad(format!(
+                "p50_ms must be finite and >= 0, got {}",
+                self.p50_ms
+            ));
         }
         if !self.p99_ms.is_finite() || self.p99_ms < self.p50_ms {
             return bad(format!(
@@ -71,7 +74,10 @@ impl LatencyDist {
         }
         if let Some(max) = self.max_ms {
             if max.is_nan() || max < self.p50_ms {
-                return bad(format!("max_ms must be >= p50_ms ({}), got {max}", self.p50_ms));
+                return bad(format!(
+                    "max_ms must be >= p50_ms ({}), got {max}",
+                    self.p50_ms
+                ));
             }
         }
         Ok(())
@@ -127,7 +133,10 @@ impl BandwidthDist {
     pub fn validate(&self, what: &str) -> Result<(), SimError> {
         let bad = |msg: String| Err(SimError::InvalidProfile(format!("{what}: {msg}")));
         if !self.p50_mib_s.is_finite() || self.p50_mib_s <= 0.0 {
-            return bad(format!("p50_mib_s must be finite and > 0, got {}", self.p50_mib_s));
+            return bad(format!(
+                "p50_mib_s must be finite and > 0, got {}",
+                self.p50_mib_s
+            ));
         }
         if !self.p1_mib_s.is_finite() || self.p1_mib_s <= 0.0 || self.p1_mib_s > self.p50_mib_s {
             return bad(format!(

@@ -21,7 +21,7 @@ mod ops;
 mod profile;
 mod store;
 
-#[cfg(test)]
+#[cfg(all(test, madsim))]
 mod tests;
 
 pub use faults::{StorageFaults, OUTAGE_ERROR_LATENCY_MS};

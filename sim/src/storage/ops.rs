@@ -11,8 +11,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{
-    Attributes, GetOptions, GetResult, GetResultPayload, ListResult, ObjectMeta, PutMode,
-    PutResult,
+    Attributes, GetOptions, GetResult, GetResultPayload, ListResult, ObjectMeta, PutMode, PutResult,
 };
 use parking_lot::Mutex;
 use rand::rngs::SmallRng;
@@ -68,6 +67,18 @@ pub(crate) struct Inner {
     pub state: Mutex<State>,
 }
 
+/// A PUT-like request (`Put` or `MultipartComplete`).
+pub(crate) struct PutRequest {
+    pub kind: RequestKind,
+    pub location: Path,
+    pub data: Bytes,
+    pub mode: PutMode,
+    pub attributes: Attributes,
+    /// Bytes sent with this request (0 for a multipart completion, whose bytes went up
+    /// with the parts).
+    pub upload_bytes: u64,
+}
+
 /// What the fault hooks decided for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Injected {
@@ -94,7 +105,7 @@ impl Plan {
     }
 }
 
-/// A well-formed path for error messages.
+/// The 404 of a missing key.
 fn not_found(location: &Path) -> object_store::Error {
     object_store::Error::NotFound {
         path: location.to_string(),
@@ -223,15 +234,13 @@ impl Inner {
                     None => {
                         return Err(object_store::Error::Precondition {
                             path: location.to_string(),
-                            source: format!("expected e_tag {wanted} but the key is absent")
-                                .into(),
+                            source: format!("expected e_tag {wanted} but the key is absent").into(),
                         })
                     }
                     Some(obj) if obj.e_tag != wanted => {
                         return Err(object_store::Error::Precondition {
                             path: location.to_string(),
-                            source: format!("expected e_tag {wanted}, found {}", obj.e_tag)
-                                .into(),
+                            source: format!("expected e_tag {wanted}, found {}", obj.e_tag).into(),
                         })
                     }
                     Some(_) => {}
@@ -261,25 +270,19 @@ impl Inner {
         })
     }
 
-    /// A PUT-like request: upload `upload_bytes` (0 for a multipart completion, whose
-    /// bytes went up with the parts), then apply atomically.
+    /// A PUT-like request: upload `req.upload_bytes`, then apply atomically.
     pub(crate) async fn put(
         &self,
-        kind: RequestKind,
         caller_az: Option<String>,
-        location: Path,
-        data: Bytes,
-        mode: PutMode,
-        attributes: Attributes,
-        upload_bytes: u64,
+        req: PutRequest,
     ) -> Result<PutResult> {
         let plan = self
-            .begin(kind, location.to_string(), caller_az.as_deref())
+            .begin(req.kind, req.location.to_string(), caller_az.as_deref())
             .await?;
-        sleep_exact(plan.first_byte + plan.transfer(upload_bytes)).await;
-        self.meters.uploaded(&self.bucket, upload_bytes);
+        sleep_exact(plan.first_byte + plan.transfer(req.upload_bytes)).await;
+        self.meters.uploaded(&self.bucket, req.upload_bytes);
         self.injected(&plan, false)?;
-        let result = self.apply_put(&location, data, &mode, attributes)?;
+        let result = self.apply_put(&req.location, req.data, &req.mode, req.attributes)?;
         self.injected(&plan, true)?;
         Ok(result)
     }
@@ -329,7 +332,10 @@ impl Inner {
         }
         let (meta, data, range, attributes) = {
             let st = self.state.lock();
-            let obj = st.objects.get(&location).ok_or_else(|| not_found(&location))?;
+            let obj = st
+                .objects
+                .get(&location)
+                .ok_or_else(|| not_found(&location))?;
             let meta = obj.meta(&location);
             options.check_preconditions(&meta)?;
             let range: Range<u64> = match &options.range {
@@ -344,7 +350,8 @@ impl Inner {
                 // `as_range` bounds the range by the object size, so these fit.
                 let start = usize::try_from(range.start).unwrap_or(usize::MAX);
                 let end = usize::try_from(range.end).unwrap_or(usize::MAX);
-                obj.data.slice(start.min(obj.data.len())..end.min(obj.data.len()))
+                obj.data
+                    .slice(start.min(obj.data.len())..end.min(obj.data.len()))
             };
             (meta, data, range, obj.attributes.clone())
         };
@@ -356,7 +363,9 @@ impl Inner {
         }
         self.injected(&plan, true)?;
         Ok(GetResult {
-            payload: GetResultPayload::Stream(futures::stream::once(async move { Ok(data) }).boxed()),
+            payload: GetResultPayload::Stream(
+                futures::stream::once(async move { Ok(data) }).boxed(),
+            ),
             meta,
             range,
             attributes,
@@ -411,7 +420,11 @@ impl Inner {
         self.injected(&plan, false)?;
         {
             let mut st = self.state.lock();
-            let src = st.objects.get(&from).ok_or_else(|| not_found(&from))?.clone();
+            let src = st
+                .objects
+                .get(&from)
+                .ok_or_else(|| not_found(&from))?
+                .clone();
             if if_not_exists && st.objects.contains_key(&to) {
                 return Err(object_store::Error::AlreadyExists {
                     path: to.to_string(),

@@ -212,7 +212,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.get_first_byte, LatencyDist::new(1.0, 2.0));
-        assert_eq!(p.put_first_byte, StorageProfile::regional_log().put_first_byte);
+        assert_eq!(
+            p.put_first_byte,
+            StorageProfile::regional_log().put_first_byte
+        );
     }
 
     #[test]

@@ -23,10 +23,9 @@ use rand::SeedableRng;
 use super::faults::StorageFaults;
 use super::meters::{Meters, RequestKind};
 use super::multipart::SimMultipartUpload;
-use super::ops::{Inner, State};
+use super::ops::{Inner, PutRequest, State};
 use super::profile::{StorageClass, StorageProfile};
 use super::NodeHandle;
-use crate::SimError;
 
 type Result<T, E = object_store::Error> = std::result::Result<T, E>;
 
@@ -155,7 +154,7 @@ impl SimObjectStore {
         match &self.inner.node {
             #[cfg(madsim)]
             Some(node) => node.spawn(op).await.map_err(|err| {
-                SimError::StorageNodeLost {
+                crate::SimError::StorageNodeLost {
                     kind,
                     path: path.to_string(),
                     reason: err.to_string(),
@@ -245,18 +244,16 @@ impl ObjectStore for SimObjectStore {
         let loc = location.clone();
         let data: Bytes = payload.into();
         let size = data.len() as u64;
+        let req = PutRequest {
+            kind: RequestKind::Put,
+            location: loc,
+            data,
+            mode: opts.mode,
+            attributes: opts.attributes,
+            upload_bytes: size,
+        };
         self.run(RequestKind::Put, location, async move {
-            inner
-                .put(
-                    RequestKind::Put,
-                    caller_az,
-                    loc,
-                    data,
-                    opts.mode,
-                    opts.attributes,
-                    size,
-                )
-                .await
+            inner.put(caller_az, req).await
         })
         .await
     }
@@ -351,18 +348,16 @@ impl SimObjectStore {
         let inner = Arc::clone(&self.inner);
         let caller_az = self.caller_az.clone();
         let loc = location.clone();
+        let req = PutRequest {
+            kind: RequestKind::MultipartComplete,
+            location: loc,
+            data,
+            mode: PutMode::Overwrite,
+            attributes,
+            upload_bytes: 0,
+        };
         self.run(RequestKind::MultipartComplete, location, async move {
-            inner
-                .put(
-                    RequestKind::MultipartComplete,
-                    caller_az,
-                    loc,
-                    data,
-                    PutMode::Overwrite,
-                    attributes,
-                    0,
-                )
-                .await
+            inner.put(caller_az, req).await
         })
         .await
     }

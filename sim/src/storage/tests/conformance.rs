@@ -78,7 +78,13 @@ async fn head_and_not_found() {
 #[madsim::test]
 async fn list_is_segment_wise_recursive_and_ordered() {
     let store = express();
-    for key in ["foo/bar/x", "foo/bar/y/z", "foo/bar_baz/x", "foo/a", "other"] {
+    for key in [
+        "foo/bar/x",
+        "foo/bar/y/z",
+        "foo/bar_baz/x",
+        "foo/a",
+        "other",
+    ] {
         store.put(&path(key), "v".into()).await.unwrap();
     }
     let listed: Vec<String> = store
@@ -146,12 +152,18 @@ async fn copy_and_copy_if_not_exists() {
     store.put(&path("src"), "data".into()).await.unwrap();
     store.put(&path("taken"), "old".into()).await.unwrap();
     store.copy(&path("src"), &path("dst")).await.unwrap();
-    assert_eq!(store.peek(&path("dst")).unwrap(), Bytes::from_static(b"data"));
+    assert_eq!(
+        store.peek(&path("dst")).unwrap(),
+        Bytes::from_static(b"data")
+    );
     assert!(matches!(
         store.copy_if_not_exists(&path("src"), &path("taken")).await,
         Err(object_store::Error::AlreadyExists { .. })
     ));
-    assert_eq!(store.peek(&path("taken")).unwrap(), Bytes::from_static(b"old"));
+    assert_eq!(
+        store.peek(&path("taken")).unwrap(),
+        Bytes::from_static(b"old")
+    );
     store
         .copy_if_not_exists(&path("src"), &path("fresh"))
         .await
@@ -230,7 +242,10 @@ async fn get_if_match_and_if_none_match() {
         if_none_match: if_none_match.map(str::to_string),
         ..Default::default()
     };
-    assert!(store.get_opts(&path("m"), opts(Some(&etag), None)).await.is_ok());
+    assert!(store
+        .get_opts(&path("m"), opts(Some(&etag), None))
+        .await
+        .is_ok());
     assert!(matches!(
         store.get_opts(&path("m"), opts(Some("999"), None)).await,
         Err(object_store::Error::Precondition { .. })

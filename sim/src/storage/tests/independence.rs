@@ -67,5 +67,8 @@ async fn requests_through_a_storage_node_behave_like_inline_ones() {
         Some(node),
     );
     store.put(&path("a"), "v".into()).await.unwrap();
-    assert_eq!(&store.get(&path("a")).await.unwrap().bytes().await.unwrap()[..], b"v");
+    assert_eq!(
+        &store.get(&path("a")).await.unwrap().bytes().await.unwrap()[..],
+        b"v"
+    );
 }

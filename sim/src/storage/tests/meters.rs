@@ -29,7 +29,11 @@ async fn requests_bytes_and_byte_seconds() {
     assert_eq!(m.class, StorageClass::S3Express);
     assert_eq!((m.stored_bytes, m.stored_objects), (1000, 1));
     // madsim's clock drifts by tens of ns per scheduling step; 1000 B x 10 us = 0.01.
-    assert!((m.byte_seconds - 10_000.0).abs() < 0.01, "{}", m.byte_seconds);
+    assert!(
+        (m.byte_seconds - 10_000.0).abs() < 0.01,
+        "{}",
+        m.byte_seconds
+    );
 
     let range = store.get_range(&path("a"), 0..100).await.unwrap();
     assert_eq!(range.len(), 100);
@@ -38,10 +42,18 @@ async fn requests_bytes_and_byte_seconds() {
     let after_delete = meters.bucket("ingest").unwrap().byte_seconds;
     tokio::time::sleep(Duration::from_secs(10)).await;
     let m = meters.bucket("ingest").unwrap();
-    assert_eq!(m.byte_seconds, after_delete, "nothing stored, nothing accrues");
+    assert_eq!(
+        m.byte_seconds, after_delete,
+        "nothing stored, nothing accrues"
+    );
     assert_eq!(m.stored_bytes, 0);
     assert_eq!(
-        (m.requests.put, m.requests.get, m.requests.head, m.requests.delete),
+        (
+            m.requests.put,
+            m.requests.get,
+            m.requests.head,
+            m.requests.delete
+        ),
         (1, 1, 1, 1)
     );
     assert_eq!((m.bytes_uploaded, m.bytes_downloaded), (1000, 100));

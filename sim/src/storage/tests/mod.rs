@@ -2,6 +2,7 @@
 //! latency model, storage-side independence from the caller, fault hooks and metering.
 
 mod conformance;
+mod determinism;
 mod faults;
 mod independence;
 mod latency;
@@ -18,4 +19,14 @@ fn inline_store(profile: StorageProfile, seed: u64) -> SimObjectStore {
 
 fn path(s: &str) -> Path {
     Path::from(s)
+}
+
+/// Asserts `actual` is within 10 µs of `expected` (madsim advances its clock by a few tens
+/// of ns per scheduling step, so simulated durations are not exact to the nanosecond).
+fn assert_close(actual: std::time::Duration, expected: std::time::Duration) {
+    let diff = actual.abs_diff(expected);
+    assert!(
+        diff < std::time::Duration::from_micros(10),
+        "{actual:?} is not {expected:?}"
+    );
 }
