@@ -152,12 +152,24 @@ impl Op {
     /// The topic and partition this op is about (`None` for [`OpKind::Assign`]).
     pub fn topic_partition(&self) -> Option<(&str, i32)> {
         match &self.kind {
-            OpKind::Send { topic, partition, .. }
-            | OpKind::Poll { topic, partition, .. }
-            | OpKind::ListOffsets { topic, partition, .. }
-            | OpKind::Seek { topic, partition, .. }
-            | OpKind::Commit { topic, partition, .. }
-            | OpKind::FetchCommitted { topic, partition, .. } => Some((topic.as_str(), *partition)),
+            OpKind::Send {
+                topic, partition, ..
+            }
+            | OpKind::Poll {
+                topic, partition, ..
+            }
+            | OpKind::ListOffsets {
+                topic, partition, ..
+            }
+            | OpKind::Seek {
+                topic, partition, ..
+            }
+            | OpKind::Commit {
+                topic, partition, ..
+            }
+            | OpKind::FetchCommitted {
+                topic, partition, ..
+            } => Some((topic.as_str(), *partition)),
             OpKind::Assign { .. } => None,
         }
     }
@@ -170,15 +182,23 @@ pub fn read_jsonl<R: BufRead>(reader: R) -> Result<Vec<Op>, Error> {
     let mut lines = Vec::new();
     for (index, line) in reader.lines().enumerate() {
         let number = index + 1;
-        let line = line.map_err(|source| Error::Io { line: number, source })?;
+        let line = line.map_err(|source| Error::Io {
+            line: number,
+            source,
+        })?;
         if line.trim().is_empty() {
             continue;
         }
-        let op: Op = serde_json::from_str(&line).map_err(|source| Error::Parse { line: number, source })?;
+        let op: Op = serde_json::from_str(&line).map_err(|source| Error::Parse {
+            line: number,
+            source,
+        })?;
         ops.push(op);
         lines.push(number);
     }
-    validate_at(&ops, |i| format!("line {}", lines.get(i).copied().unwrap_or(0)))?;
+    validate_at(&ops, |i| {
+        format!("line {}", lines.get(i).copied().unwrap_or(0))
+    })?;
     Ok(ops)
 }
 
@@ -204,22 +224,36 @@ fn validate_at(ops: &[Op], location: impl Fn(usize) -> String) -> Result<(), Err
     let mut ids = BTreeSet::new();
     let mut values: BTreeMap<&str, u64> = BTreeMap::new();
     for (i, op) in ops.iter().enumerate() {
-        let invalid = |reason: String| Error::Invalid { location: location(i), reason };
+        let invalid = |reason: String| Error::Invalid {
+            location: location(i),
+            reason,
+        };
         if !ids.insert(op.id) {
             return Err(invalid(format!("op id {} appears twice", op.id)));
         }
         match op.complete_us {
             Some(c) if c < op.invoke_us => {
-                return Err(invalid(format!("op {} completes at {c} us before its invocation at {} us", op.id, op.invoke_us)))
+                return Err(invalid(format!(
+                    "op {} completes at {c} us before its invocation at {} us",
+                    op.id, op.invoke_us
+                )))
             }
             None if op.outcome == Outcome::Ok => {
-                return Err(invalid(format!("op {} is ok but has no complete_us", op.id)))
+                return Err(invalid(format!(
+                    "op {} is ok but has no complete_us",
+                    op.id
+                )))
             }
             _ => {}
         }
         let negative = |what: &str, v: i64| invalid(format!("op {}: negative {what} {v}", op.id));
         match &op.kind {
-            OpKind::Send { value, offset, partition, .. } => {
+            OpKind::Send {
+                value,
+                offset,
+                partition,
+                ..
+            } => {
                 if let Some(first) = values.insert(value.as_str(), op.id) {
                     return Err(invalid(format!("value {value:?} is sent by op {first} and op {} (values must be unique per send)", op.id)));
                 }
@@ -231,11 +265,19 @@ fn validate_at(ops: &[Op], location: impl Fn(usize) -> String) -> Result<(), Err
                         return Err(negative("offset", *o));
                     }
                     if op.outcome == Outcome::Failed {
-                        return Err(invalid(format!("op {} failed but carries offset {o}", op.id)));
+                        return Err(invalid(format!(
+                            "op {} failed but carries offset {o}",
+                            op.id
+                        )));
                     }
                 }
             }
-            OpKind::Poll { fetch_offset, records, high_watermark, .. } => {
+            OpKind::Poll {
+                fetch_offset,
+                records,
+                high_watermark,
+                ..
+            } => {
                 if *fetch_offset < 0 {
                     return Err(negative("fetch_offset", *fetch_offset));
                 }

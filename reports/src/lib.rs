@@ -9,11 +9,17 @@
 //! - [`synth`]: deterministic synthetic histories (benchmarks, tests).
 
 pub mod check;
+pub mod cost;
 pub mod error;
 pub mod history;
+pub mod latency;
+pub mod report;
 pub mod synth;
 
 pub use check::{check, check_with, CheckOptions, Class, Verdict, Violation};
+pub use cost::{cost, AzFlow, BucketUsage, CostBreakdown, Prices, Usage};
 pub use error::Error;
 pub use history::{read_jsonl, validate, write_jsonl, Op, OpKind, Outcome, Rec, TopicPartition};
+pub use latency::{latency, LatencyReport, LatencySummary};
+pub use report::{render_markdown, render_summary, RunReport};
 pub use synth::synth_history;

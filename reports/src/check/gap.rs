@@ -11,14 +11,36 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) {
     // returned, and the polls that did.
     let mut span: Vec<Option<Span>> = vec![None; ix.tps.len()];
     for (i, op) in ix.ops.iter().enumerate() {
-        let OpKind::Poll { topic, partition, fetch_offset, records, drain: true, .. } = &op.kind else { continue };
+        let OpKind::Poll {
+            fetch_offset,
+            records,
+            drain: true,
+            ..
+        } = &op.kind
+        else {
+            continue;
+        };
         if op.outcome != Outcome::Ok || records.is_empty() {
             continue;
         }
-        let Some(tp) = ix.tp_id(topic, *partition) else { continue };
-        let lo = records.iter().map(|r| r.offset).min().unwrap_or(*fetch_offset).min(*fetch_offset);
-        let hi = records.iter().map(|r| r.offset).max().unwrap_or(*fetch_offset);
-        let s = span[tp as usize].get_or_insert(Span { lo, lo_op: i as u32, hi, hi_op: i as u32 });
+        let tp = ix.op_tp[i];
+        let lo = records
+            .iter()
+            .map(|r| r.offset)
+            .min()
+            .unwrap_or(*fetch_offset)
+            .min(*fetch_offset);
+        let hi = records
+            .iter()
+            .map(|r| r.offset)
+            .max()
+            .unwrap_or(*fetch_offset);
+        let s = span[tp as usize].get_or_insert(Span {
+            lo,
+            lo_op: i as u32,
+            hi,
+            hi_op: i as u32,
+        });
         if lo < s.lo {
             s.lo = lo;
             s.lo_op = i as u32;
@@ -37,7 +59,7 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) {
             if o > expected {
                 report(ix, sink, tp, s, expected, o - 1);
             }
-            expected = o + 1;
+            expected = o.saturating_add(1);
         }
     }
 }
@@ -57,7 +79,7 @@ fn report(ix: &Index, sink: &mut Sink, tp: u32, s: &Span, first: i64, last: i64)
         let mut ops = vec![ix.op(s.lo_op).id, ix.op(s.hi_op).id];
         let mut around = Vec::new();
         let before = if first > s.lo { ix.first_obs_from(tp, first - 1) } else { None };
-        for o in before.into_iter().chain(ix.first_obs_from(tp, last + 1)) {
+        for o in before.into_iter().chain(ix.first_obs_from(tp, last.saturating_add(1))) {
             ops.push(ix.op(o.op).id);
             around.push(format!("offset {} was read by {}", o.offset, describe(ix.op(o.op))));
         }

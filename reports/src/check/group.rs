@@ -12,24 +12,36 @@ use crate::history::{OpKind, Outcome};
 struct Groups<'a> {
     names: Vec<&'a str>,
     ids: BTreeMap<&'a str, u32>,
-    /// Groups each process belongs to.
-    of_process: Vec<BTreeSet<u32>>,
+    /// Groups each process belongs to, ascending.
+    of_process: Vec<Vec<u32>>,
 }
 
 impl<'a> Groups<'a> {
     fn build(ix: &Index<'a>) -> Groups<'a> {
-        let mut g = Groups { names: Vec::new(), ids: BTreeMap::new(), of_process: vec![BTreeSet::new(); ix.processes.len()] };
-        for op in ix.ops {
+        let mut g = Groups {
+            names: Vec::new(),
+            ids: BTreeMap::new(),
+            of_process: Vec::new(),
+        };
+        let mut of_process = vec![BTreeSet::new(); ix.processes.len()];
+        for (i, op) in ix.ops.iter().enumerate() {
             let group = match &op.kind {
-                OpKind::Assign { group: Some(group), .. } | OpKind::Poll { group: Some(group), .. } => group,
+                OpKind::Assign {
+                    group: Some(group), ..
+                }
+                | OpKind::Poll {
+                    group: Some(group), ..
+                } => group,
                 OpKind::Commit { group, .. } | OpKind::FetchCommitted { group, .. } => group,
                 _ => continue,
             };
             let id = g.id(group);
-            if let Some(p) = ix.process_id(&op.process) {
-                g.of_process[p as usize].insert(id);
-            }
+            of_process[ix.op_process[i] as usize].insert(id);
         }
+        g.of_process = of_process
+            .into_iter()
+            .map(|set| set.into_iter().collect())
+            .collect();
         g
     }
 
@@ -61,23 +73,26 @@ fn regressions(ix: &Index, groups: &Groups, sink: &mut Sink) {
     // (group, tp, time, rank, op index, offset)
     let mut events: Vec<(u32, u32, u64, u8, u32, i64)> = Vec::new();
     for (i, op) in ix.ops.iter().enumerate() {
+        let tp = ix.op_tp[i];
         let i = i as u32;
         match &op.kind {
-            OpKind::Seek { topic, partition, offset } => {
-                let (Some(tp), Some(p)) = (ix.tp_id(topic, *partition), ix.process_id(&op.process)) else { continue };
-                for &g in &groups.of_process[p as usize] {
+            OpKind::Seek { offset, .. } => {
+                for &g in &groups.of_process[ix.op_process[i as usize] as usize] {
                     events.push((g, tp, op.invoke_us, SEEK, i, *offset));
                 }
             }
-            OpKind::Commit { group, topic, partition, offset } if op.outcome == Outcome::Ok => {
-                let (Some(&g), Some(tp), Some(done)) = (groups.ids.get(group.as_str()), ix.tp_id(topic, *partition), op.complete_us) else {
+            OpKind::Commit { group, offset, .. } if op.outcome == Outcome::Ok => {
+                let (Some(&g), Some(done)) = (groups.ids.get(group.as_str()), op.complete_us)
+                else {
                     continue;
                 };
                 events.push((g, tp, op.invoke_us, CHECK, i, *offset));
                 events.push((g, tp, done, DONE, i, *offset));
             }
-            OpKind::FetchCommitted { group, topic, partition, offset } if op.outcome == Outcome::Ok => {
-                let (Some(&g), Some(tp)) = (groups.ids.get(group.as_str()), ix.tp_id(topic, *partition)) else { continue };
+            OpKind::FetchCommitted { group, offset, .. } if op.outcome == Outcome::Ok => {
+                let Some(&g) = groups.ids.get(group.as_str()) else {
+                    continue;
+                };
                 events.push((g, tp, op.invoke_us, CHECK, i, *offset));
             }
             _ => {}
@@ -151,33 +166,48 @@ struct Progress {
 /// Group skip: observed offsets in [start, committed) that no member consumed.
 fn skips(ix: &Index, groups: &Groups, sink: &mut Sink) {
     let mut progress: BTreeMap<(u32, u32), Progress> = BTreeMap::new();
-    let member_groups = |process: &str, tagged: Option<&String>| -> Vec<u32> {
-        match tagged {
-            Some(g) => groups.ids.get(g.as_str()).copied().into_iter().collect(),
-            None => ix.process_id(process).map(|p| groups.of_process[p as usize].iter().copied().collect()).unwrap_or_default(),
-        }
-    };
     for (i, op) in ix.ops.iter().enumerate() {
+        let tp = ix.op_tp[i];
+        let process_groups = groups.of_process[ix.op_process[i] as usize].as_slice();
         match &op.kind {
-            OpKind::Commit { group, topic, partition, offset } if op.outcome == Outcome::Ok => {
-                let (Some(&g), Some(tp)) = (groups.ids.get(group.as_str()), ix.tp_id(topic, *partition)) else { continue };
+            OpKind::Commit { group, offset, .. } if op.outcome == Outcome::Ok => {
+                let Some(&g) = groups.ids.get(group.as_str()) else {
+                    continue;
+                };
                 let p = progress.entry((g, tp)).or_default();
                 if p.commit.is_none_or(|(c, _)| *offset > c) {
                     p.commit = Some((*offset, i as u32));
                 }
                 p.start = Some(p.start.map_or(*offset, |s| s.min(*offset)));
             }
-            OpKind::Poll { topic, partition, fetch_offset, records, group, .. } if op.outcome == Outcome::Ok => {
-                let Some(tp) = ix.tp_id(topic, *partition) else { continue };
-                for g in member_groups(&op.process, group.as_ref()) {
+            OpKind::Poll {
+                fetch_offset,
+                records,
+                group,
+                ..
+            } if op.outcome == Outcome::Ok => {
+                let tagged = group
+                    .as_ref()
+                    .and_then(|g| groups.ids.get(g.as_str()))
+                    .copied();
+                let member_of = match (group, &tagged) {
+                    (Some(_), Some(g)) => std::slice::from_ref(g),
+                    (Some(_), None) => &[],
+                    (None, _) => process_groups,
+                };
+                for &g in member_of {
                     let p = progress.entry((g, tp)).or_default();
                     p.start = Some(p.start.map_or(*fetch_offset, |s| s.min(*fetch_offset)));
-                    p.consumed.extend(records.iter().map(|r| r.offset).filter(|o| o >= fetch_offset));
+                    p.consumed.extend(
+                        records
+                            .iter()
+                            .map(|r| r.offset)
+                            .filter(|o| o >= fetch_offset),
+                    );
                 }
             }
-            OpKind::Seek { topic, partition, offset } => {
-                let Some(tp) = ix.tp_id(topic, *partition) else { continue };
-                for g in member_groups(&op.process, None) {
+            OpKind::Seek { offset, .. } => {
+                for &g in process_groups {
                     let p = progress.entry((g, tp)).or_default();
                     p.waived_below = Some(p.waived_below.map_or(*offset, |w| w.max(*offset)));
                 }
@@ -186,15 +216,21 @@ fn skips(ix: &Index, groups: &Groups, sink: &mut Sink) {
         }
     }
     for ((g, tp), mut p) in progress {
-        let (Some((commit, commit_op)), Some(start)) = (p.commit, p.start) else { continue };
+        let (Some((commit, commit_op)), Some(start)) = (p.commit, p.start) else {
+            continue;
+        };
         let lo = p.waived_below.map_or(start, |w| w.max(start));
         if commit <= lo {
             continue;
         }
         p.consumed.sort_unstable();
         p.consumed.dedup();
-        let missing: Vec<i64> =
-            ix.offsets_between(tp, lo, commit - 1).iter().copied().filter(|o| p.consumed.binary_search(o).is_err()).collect();
+        let missing: Vec<i64> = ix
+            .offsets_between(tp, lo, commit - 1)
+            .iter()
+            .copied()
+            .filter(|o| p.consumed.binary_search(o).is_err())
+            .collect();
         if missing.is_empty() {
             continue;
         }

@@ -3,8 +3,9 @@
 //! partition and offset, and again by value. Hash maps here are only looked up, never
 //! iterated, so nothing depends on their order.
 
-use std::collections::HashMap;
 use std::ops::Range;
+
+use super::fast_hash::FastMap;
 
 use crate::history::{Op, OpKind, Outcome};
 
@@ -45,9 +46,9 @@ pub(super) struct Occ {
 pub(super) struct Index<'a> {
     pub ops: &'a [Op],
     pub tps: Vec<(&'a str, i32)>,
-    tp_ids: HashMap<(&'a str, i32), u32>,
+    tp_ids: FastMap<(&'a str, i32), u32>,
     pub processes: Vec<&'a str>,
-    process_ids: HashMap<&'a str, u32>,
+    process_ids: FastMap<&'a str, u32>,
     pub value_names: Vec<&'a str>,
     pub sends: Vec<Send>,
     /// Observations sorted by (tp, offset, value, op).
@@ -62,16 +63,23 @@ pub(super) struct Index<'a> {
     occ_start: Vec<usize>,
     /// True when some op is a drain poll.
     pub has_drain: bool,
+    /// Per op (by history index): its topic-partition id, or [`NO_TP`] for an Assign.
+    pub op_tp: Vec<u32>,
+    /// Per op: its process id.
+    pub op_process: Vec<u32>,
 }
+
+/// The `op_tp` of an op without a partition.
+pub(super) const NO_TP: u32 = u32::MAX;
 
 impl<'a> Index<'a> {
     pub fn build(ops: &'a [Op]) -> Index<'a> {
         let mut ix = Index {
             ops,
             tps: Vec::new(),
-            tp_ids: HashMap::new(),
+            tp_ids: FastMap::default(),
             processes: Vec::new(),
-            process_ids: HashMap::new(),
+            process_ids: FastMap::default(),
             value_names: Vec::new(),
             sends: Vec::new(),
             obs: Vec::new(),
@@ -81,25 +89,47 @@ impl<'a> Index<'a> {
             occ: Vec::new(),
             occ_start: Vec::new(),
             has_drain: false,
+            op_tp: Vec::new(),
+            op_process: Vec::new(),
         };
-        let mut value_ids: HashMap<&'a str, u32> = HashMap::with_capacity(ops.len());
+        let n_sends = ops
+            .iter()
+            .filter(|op| matches!(op.kind, OpKind::Send { .. }))
+            .count();
+        let mut value_ids: FastMap<&'a str, u32> =
+            FastMap::with_capacity_and_hasher(n_sends, Default::default());
+        ix.op_tp.reserve(ops.len());
+        ix.op_process.reserve(ops.len());
         // Sends first, so that value ids below sends.len() are exactly the sends.
         for (i, op) in ops.iter().enumerate() {
-            ix.process(&op.process);
-            if let OpKind::Send { topic, partition, value, offset, idempotent } = &op.kind {
-                if value_ids.contains_key(value.as_str()) {
+            let process = ix.process(&op.process);
+            ix.op_process.push(process);
+            let tp = op
+                .topic_partition()
+                .map_or(NO_TP, |(topic, partition)| ix.tp(topic, partition));
+            ix.op_tp.push(tp);
+            if let OpKind::Send {
+                value,
+                offset,
+                idempotent,
+                ..
+            } = &op.kind
+            {
+                let next = ix.sends.len() as u32;
+                if *value_ids.entry(value.as_str()).or_insert(next) != next {
                     continue;
                 }
-                value_ids.insert(value, ix.sends.len() as u32);
                 ix.value_names.push(value);
-                let tp = ix.tp(topic, *partition);
-                let process = ix.process(&op.process);
                 ix.sends.push(Send {
                     op: i as u32,
                     tp,
                     process,
                     outcome: op.outcome,
-                    acked: if op.outcome == Outcome::Ok { *offset } else { None },
+                    acked: if op.outcome == Outcome::Ok {
+                        *offset
+                    } else {
+                        None
+                    },
                     idempotent: *idempotent,
                     invoke: op.invoke_us,
                     complete: op.complete_us,
@@ -107,35 +137,45 @@ impl<'a> Index<'a> {
             }
         }
         for (i, op) in ops.iter().enumerate() {
-            if let Some((topic, partition)) = op.topic_partition() {
-                ix.tp(topic, partition);
-            }
-            let OpKind::Poll { topic, partition, records, drain, .. } = &op.kind else { continue };
+            let OpKind::Poll { records, drain, .. } = &op.kind else {
+                continue;
+            };
             ix.has_drain |= *drain;
             if op.outcome != Outcome::Ok {
                 continue;
             }
-            let tp = ix.tp(topic, *partition);
+            let tp = ix.op_tp[i];
             for r in records {
                 let next = value_ids.len() as u32;
                 let value = *value_ids.entry(r.value.as_str()).or_insert(next);
                 if value == next {
                     ix.value_names.push(&r.value);
                 }
-                ix.obs.push(Obs { tp, offset: r.offset, value, op: i as u32 });
+                ix.obs.push(Obs {
+                    tp,
+                    offset: r.offset,
+                    value,
+                    op: i as u32,
+                });
             }
         }
-        ix.obs.sort_unstable_by_key(|o| (o.tp, o.offset, o.value, o.op));
+        ix.obs
+            .sort_unstable_by_key(|o| (o.tp, o.offset, o.value, o.op));
         ix.tp_obs = ranges(ix.tps.len(), &ix.obs, |o| o.tp);
         ix.build_offset_ranges();
         let mut occ: Vec<Occ> = Vec::with_capacity(ix.obs.len());
         for o in &ix.obs {
             match occ.last() {
                 Some(l) if l.tp == o.tp && l.offset == o.offset && l.value == o.value => {}
-                _ => occ.push(Occ { value: o.value, tp: o.tp, offset: o.offset, op: o.op }),
+                _ => occ.push(Occ {
+                    value: o.value,
+                    tp: o.tp,
+                    offset: o.offset,
+                    op: o.op,
+                }),
             }
         }
-        occ.sort_by_key(|o| (o.value, o.tp, o.offset));
+        occ.sort_unstable_by_key(|o| (o.value, o.tp, o.offset));
         ix.occ_start = vec![0; ix.value_names.len() + 1];
         for o in &occ {
             ix.occ_start[o.value as usize + 1] += 1;
@@ -182,16 +222,6 @@ impl<'a> Index<'a> {
         id
     }
 
-    /// The id of a topic-partition that appears in the history.
-    pub fn tp_id(&self, topic: &str, partition: i32) -> Option<u32> {
-        self.tp_ids.get(&(topic, partition)).copied()
-    }
-
-    /// The id of a process that appears in the history.
-    pub fn process_id(&self, name: &str) -> Option<u32> {
-        self.process_ids.get(name).copied()
-    }
-
     /// The op at a history index.
     pub fn op(&self, index: u32) -> &'a Op {
         &self.ops[index as usize]
@@ -232,7 +262,10 @@ impl<'a> Index<'a> {
 
     /// The lowest offset at which a value was read in a partition.
     pub fn min_read_offset(&self, value: u32, tp: u32) -> Option<i64> {
-        self.occ_of(value).iter().find(|o| o.tp == tp).map(|o| o.offset)
+        self.occ_of(value)
+            .iter()
+            .find(|o| o.tp == tp)
+            .map(|o| o.offset)
     }
 
     /// The offset a send occupies as "A" in an ordering rule (acknowledged before something

@@ -20,7 +20,15 @@ pub(super) fn check(ix: &Index, options: &CheckOptions, sink: &mut Sink) {
     }
 }
 
-fn violation(ix: &Index, class: Class, tp: u32, ops: Vec<u32>, offsets: Vec<i64>, values: Vec<u32>, explanation: String) -> Violation {
+fn violation(
+    ix: &Index,
+    class: Class,
+    tp: u32,
+    ops: Vec<u32>,
+    offsets: Vec<i64>,
+    values: Vec<u32>,
+    explanation: String,
+) -> Violation {
     let (topic, partition) = ix.tps[tp as usize];
     Violation {
         class,
@@ -29,7 +37,10 @@ fn violation(ix: &Index, class: Class, tp: u32, ops: Vec<u32>, offsets: Vec<i64>
         topic: topic.to_string(),
         partition,
         offsets,
-        values: values.into_iter().map(|v| ix.value_name(v).to_string()).collect(),
+        values: values
+            .into_iter()
+            .map(|v| ix.value_name(v).to_string())
+            .collect(),
     }
 }
 
@@ -60,7 +71,12 @@ fn offsets_with_two_values(ix: &Index, sink: &mut Sink) {
                     distinct.iter().map(|d| d.op).collect(),
                     vec![offset],
                     distinct.iter().map(|d| d.value).collect(),
-                    format!("offset {offset} of {} was read with {} different values: {}", ix.tp_name(tp), distinct.len(), seen.join("; ")),
+                    format!(
+                        "offset {offset} of {} was read with {} different values: {}",
+                        ix.tp_name(tp),
+                        distinct.len(),
+                        seen.join("; ")
+                    ),
                 )
             });
         }
@@ -70,8 +86,12 @@ fn offsets_with_two_values(ix: &Index, sink: &mut Sink) {
 
 /// Ack/ack: two ok sends acknowledged at the same offset.
 fn offsets_acked_twice(ix: &Index, sink: &mut Sink) {
-    let mut acked: Vec<(u32, i64, u32)> =
-        ix.sends.iter().enumerate().filter_map(|(v, s)| s.acked.map(|a| (s.tp, a, v as u32))).collect();
+    let mut acked: Vec<(u32, i64, u32)> = ix
+        .sends
+        .iter()
+        .enumerate()
+        .filter_map(|(v, s)| s.acked.map(|a| (s.tp, a, v as u32)))
+        .collect();
     acked.sort_unstable();
     for group in acked.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
         if group.len() < 2 {
@@ -79,16 +99,32 @@ fn offsets_acked_twice(ix: &Index, sink: &mut Sink) {
         }
         let (tp, offset, _) = group[0];
         sink.push(Class::InconsistentOffsets, || {
-            let sends: Vec<String> =
-                group.iter().map(|&(_, _, v)| format!("{:?} by {}", ix.value_name(v), describe(ix.op(ix.sends[v as usize].op)))).collect();
+            let sends: Vec<String> = group
+                .iter()
+                .map(|&(_, _, v)| {
+                    format!(
+                        "{:?} by {}",
+                        ix.value_name(v),
+                        describe(ix.op(ix.sends[v as usize].op))
+                    )
+                })
+                .collect();
             violation(
                 ix,
                 Class::InconsistentOffsets,
                 tp,
-                group.iter().map(|&(_, _, v)| ix.sends[v as usize].op).collect(),
+                group
+                    .iter()
+                    .map(|&(_, _, v)| ix.sends[v as usize].op)
+                    .collect(),
                 vec![offset],
                 group.iter().map(|&(_, _, v)| v).collect(),
-                format!("offset {offset} of {} was acknowledged to {} sends: {}", ix.tp_name(tp), group.len(), sends.join("; ")),
+                format!(
+                    "offset {offset} of {} was acknowledged to {} sends: {}",
+                    ix.tp_name(tp),
+                    group.len(),
+                    sends.join("; ")
+                ),
             )
         });
     }
@@ -116,7 +152,9 @@ fn never_read(ix: &Index, value: u32, latest_read_send: &[Option<(u64, u32)>], s
     }
     let send_op = ix.op(s.op);
     let tp = s.tp;
-    let past_offset = s.acked.and_then(|a| ix.first_obs_from(tp, a).map(|o| (a, *o)));
+    let past_offset = s
+        .acked
+        .and_then(|a| ix.first_obs_from(tp, a).map(|o| (a, *o)));
     if let Some((a, o)) = past_offset {
         sink.push(Class::LostWrite, || {
             let what = if o.offset == a {
@@ -202,14 +240,33 @@ fn never_read(ix: &Index, value: u32, latest_read_send: &[Option<(u64, u32)>], s
 }
 
 /// A send some poll read: aborted, misplaced, duplicated or read off its acked offset.
-fn read_somewhere(ix: &Index, options: &CheckOptions, value: u32, placements: &[Occ], sink: &mut Sink) {
+fn read_somewhere(
+    ix: &Index,
+    options: &CheckOptions,
+    value: u32,
+    placements: &[Occ],
+    sink: &mut Sink,
+) {
     let s = &ix.sends[value as usize];
     let send_op = ix.op(s.op);
     let name = ix.value_name(value);
     let tp = s.tp;
-    let offsets: Vec<i64> = placements.iter().filter(|p| p.tp == tp).map(|p| p.offset).collect();
+    let offsets: Vec<i64> = placements
+        .iter()
+        .filter(|p| p.tp == tp)
+        .map(|p| p.offset)
+        .collect();
     let list = |ps: &mut dyn Iterator<Item = &Occ>| -> String {
-        ps.map(|p| format!("offset {} of {} by {}", p.offset, ix.tp_name(p.tp), describe(ix.op(p.op)))).collect::<Vec<_>>().join("; ")
+        ps.map(|p| {
+            format!(
+                "offset {} of {} by {}",
+                p.offset,
+                ix.tp_name(p.tp),
+                describe(ix.op(p.op))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
     };
     if s.outcome == Outcome::Failed {
         sink.push(Class::AbortedRead, || {
@@ -222,7 +279,11 @@ fn read_somewhere(ix: &Index, options: &CheckOptions, value: u32, placements: &[
                 ops,
                 placements.iter().map(|p| p.offset).collect(),
                 vec![value],
-                format!("{} sending {name:?} definitely failed, yet it was read: {}", describe(send_op), list(&mut placements.iter())),
+                format!(
+                    "{} sending {name:?} definitely failed, yet it was read: {}",
+                    describe(send_op),
+                    list(&mut placements.iter())
+                ),
             )
         });
         return;
@@ -236,7 +297,11 @@ fn read_somewhere(ix: &Index, options: &CheckOptions, value: u32, placements: &[
                 Class::InconsistentOffsets,
                 tp,
                 ops,
-                placements.iter().filter(|p| p.tp != tp).map(|p| p.offset).collect(),
+                placements
+                    .iter()
+                    .filter(|p| p.tp != tp)
+                    .map(|p| p.offset)
+                    .collect(),
                 vec![value],
                 format!(
                     "{} sent {name:?} to {}, but it was read from another partition: {}",
@@ -251,7 +316,11 @@ fn read_somewhere(ix: &Index, options: &CheckOptions, value: u32, placements: &[
         sink.push(Class::Duplicate, || {
             let mut ops = vec![s.op];
             ops.extend(placements.iter().filter(|p| p.tp == tp).map(|p| p.op));
-            let why = if s.idempotent { "idempotent" } else { "held to at-most-once" };
+            let why = if s.idempotent {
+                "idempotent"
+            } else {
+                "held to at-most-once"
+            };
             violation(
                 ix,
                 Class::Duplicate,

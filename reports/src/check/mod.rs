@@ -21,6 +21,7 @@
 //! A send's *acked offset* is the offset in its ok response. When an ok send's offset is
 //! unknown, its lowest read offset stands in for it in the ordering checks.
 
+mod fast_hash;
 mod gap;
 mod group;
 mod index;
@@ -177,7 +178,10 @@ impl Verdict {
 
     /// The classes with at least one violation, in report order.
     pub fn classes(&self) -> Vec<Class> {
-        Class::ALL.into_iter().filter(|c| self.counts.get(c).copied().unwrap_or(0) > 0).collect()
+        Class::ALL
+            .into_iter()
+            .filter(|c| self.counts.get(c).copied().unwrap_or(0) > 0)
+            .collect()
     }
 }
 
@@ -195,7 +199,10 @@ pub struct CheckOptions {
 
 impl Default for CheckOptions {
     fn default() -> Self {
-        CheckOptions { non_idempotent_at_most_once: false, max_violations_per_class: 1000 }
+        CheckOptions {
+            non_idempotent_at_most_once: false,
+            max_violations_per_class: 1000,
+        }
     }
 }
 
@@ -225,7 +232,11 @@ struct Sink {
 
 impl Sink {
     fn new(cap: usize) -> Self {
-        Sink { cap, kept: BTreeMap::new(), counts: Class::ALL.into_iter().map(|c| (c, 0)).collect() }
+        Sink {
+            cap,
+            kept: BTreeMap::new(),
+            counts: Class::ALL.into_iter().map(|c| (c, 0)).collect(),
+        }
     }
 
     /// Counts a violation; builds it only while the class is under its cap.
@@ -240,9 +251,19 @@ impl Sink {
     fn finish(self, ops_checked: u64) -> Verdict {
         let mut violations: Vec<Violation> = self.kept.into_values().flatten().collect();
         violations.sort_by(|a, b| {
-            (a.class, &a.topic, a.partition, &a.ops, &a.offsets).cmp(&(b.class, &b.topic, b.partition, &b.ops, &b.offsets))
+            (a.class, &a.topic, a.partition, &a.ops, &a.offsets).cmp(&(
+                b.class,
+                &b.topic,
+                b.partition,
+                &b.ops,
+                &b.offsets,
+            ))
         });
-        Verdict { violations, counts: self.counts, ops_checked }
+        Verdict {
+            violations,
+            counts: self.counts,
+            ops_checked,
+        }
     }
 }
 
@@ -254,7 +275,18 @@ pub(crate) fn fmt_us(us: u64) -> String {
 /// "op 17 (producer-0, invoked 1.000000s, completed 1.250000s)".
 pub(crate) fn describe(op: &Op) -> String {
     match op.complete_us {
-        Some(c) => format!("op {} ({}, invoked {}, completed {})", op.id, op.process, fmt_us(op.invoke_us), fmt_us(c)),
-        None => format!("op {} ({}, invoked {}, never completed)", op.id, op.process, fmt_us(op.invoke_us)),
+        Some(c) => format!(
+            "op {} ({}, invoked {}, completed {})",
+            op.id,
+            op.process,
+            fmt_us(op.invoke_us),
+            fmt_us(c)
+        ),
+        None => format!(
+            "op {} ({}, invoked {}, never completed)",
+            op.id,
+            op.process,
+            fmt_us(op.invoke_us)
+        ),
     }
 }

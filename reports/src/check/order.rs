@@ -62,7 +62,13 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) {
     let mut acked: Vec<Acked> = (0..ix.sends.len() as u32)
         .filter_map(|v| {
             let s = &ix.sends[v as usize];
-            Some(Acked { tp: s.tp, time: s.complete?, offset: ix.offset_as_earlier(v)?, process: s.process, value: v })
+            Some(Acked {
+                tp: s.tp,
+                time: s.complete?,
+                offset: ix.offset_as_earlier(v)?,
+                process: s.process,
+                value: v,
+            })
         })
         .collect();
     acked.sort_unstable_by_key(|a| (a.tp, a.time, a.offset, a.value));
@@ -110,12 +116,16 @@ fn appends(ix: &Index, acked: &[Acked], sink: &mut Sink) {
         }
         if let Some(x) = top.other_than(process) {
             if x.offset > offset {
-                sink.push(Class::RealTimeOrder, || pair(ix, Class::RealTimeOrder, x, value, offset));
+                sink.push(Class::RealTimeOrder, || {
+                    pair(ix, Class::RealTimeOrder, x, value, offset)
+                });
             }
         }
         if let Some(x) = per_process[process as usize] {
             if x.offset > offset {
-                sink.push(Class::NonmonotonicSend, || pair(ix, Class::NonmonotonicSend, x, value, offset));
+                sink.push(Class::NonmonotonicSend, || {
+                    pair(ix, Class::NonmonotonicSend, x, value, offset)
+                });
             }
         }
     }
@@ -125,7 +135,11 @@ fn pair(ix: &Index, class: Class, a: Acked, b: u32, b_offset: i64) -> Violation 
     let (topic, partition) = ix.tps[a.tp as usize];
     let a_op = ix.op(ix.sends[a.value as usize].op);
     let b_op = ix.op(ix.sends[b as usize].op);
-    let who = if class == Class::NonmonotonicSend { "the same producer" } else { "another producer" };
+    let who = if class == Class::NonmonotonicSend {
+        "the same producer"
+    } else {
+        "another producer"
+    };
     Violation {
         class,
         explanation: format!(
@@ -154,14 +168,15 @@ fn reads(ix: &Index, acked: &[Acked], sink: &mut Sink) {
         if op.outcome != Outcome::Ok {
             continue;
         }
-        let (topic, partition, hw) = match &op.kind {
-            OpKind::Poll { topic, partition, high_watermark: Some(hw), .. } => (topic, *partition, *hw),
-            OpKind::ListOffsets { topic, partition, high_watermark } => (topic, *partition, *high_watermark),
+        let hw = match &op.kind {
+            OpKind::Poll {
+                high_watermark: Some(hw),
+                ..
+            } => *hw,
+            OpKind::ListOffsets { high_watermark, .. } => *high_watermark,
             _ => continue,
         };
-        if let Some(tp) = ix.tp_id(topic, partition) {
-            hws.push((tp, op.invoke_us, hw, i as u32));
-        }
+        hws.push((ix.op_tp[i], op.invoke_us, hw, i as u32));
     }
     hws.sort_unstable();
     let mut a = 0;

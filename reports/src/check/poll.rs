@@ -23,8 +23,8 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) {
             OpKind::Seek { .. } | OpKind::Assign { .. } => true,
             _ => false,
         };
-        if let (true, Some(p)) = (relevant, ix.process_id(&op.process)) {
-            events.push((p, op.invoke_us, op.id, i as u32));
+        if relevant {
+            events.push((ix.op_process[i], op.invoke_us, op.id, i as u32));
         }
     }
     events.sort_unstable();
@@ -38,14 +38,20 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) {
         let op = ix.op(i);
         match &op.kind {
             OpKind::Assign { .. } => last.clear(),
-            OpKind::Seek { topic, partition, .. } => {
-                if let Some(tp) = ix.tp_id(topic, *partition) {
-                    last.remove(&tp);
-                }
+            OpKind::Seek { .. } => {
+                last.remove(&ix.op_tp[i as usize]);
             }
-            OpKind::Poll { topic, partition, fetch_offset, records, .. } => {
-                let Some(tp) = ix.tp_id(topic, *partition) else { continue };
-                let consumed: Vec<i64> = records.iter().map(|r| r.offset).filter(|o| o >= fetch_offset).collect();
+            OpKind::Poll {
+                fetch_offset,
+                records,
+                ..
+            } => {
+                let tp = ix.op_tp[i as usize];
+                let consumed: Vec<i64> = records
+                    .iter()
+                    .map(|r| r.offset)
+                    .filter(|o| o >= fetch_offset)
+                    .collect();
                 let prev = last.get(&tp).copied();
                 poll(ix, sink, tp, op, *fetch_offset, &consumed, prev);
                 if let Some(&max) = consumed.iter().max() {
@@ -60,10 +66,21 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn poll(ix: &Index, sink: &mut Sink, tp: u32, op: &Op, fetch: i64, consumed: &[i64], prev: Option<(i64, u32)>) {
+fn poll(
+    ix: &Index,
+    sink: &mut Sink,
+    tp: u32,
+    op: &Op,
+    fetch: i64,
+    consumed: &[i64],
+    prev: Option<(i64, u32)>,
+) {
     // Nonmonotonic: going back at or below what was already consumed, or out of order.
     let back = prev.filter(|&(p, _)| fetch <= p);
-    let disorder = consumed.windows(2).find(|w| w[1] <= w[0]).map(|w| (w[0], w[1]));
+    let disorder = consumed
+        .windows(2)
+        .find(|w| w[1] <= w[0])
+        .map(|w| (w[0], w[1]));
     if back.is_some() || disorder.is_some() {
         sink.push(Class::NonmonotonicPoll, || {
             let mut ops = Vec::new();
@@ -72,31 +89,41 @@ fn poll(ix: &Index, sink: &mut Sink, tp: u32, op: &Op, fetch: i64, consumed: &[i
             if let Some((p, p_op)) = back {
                 ops.push(ix.op(p_op).id);
                 offsets.extend([p, fetch]);
-                why.push(format!("after consuming up to offset {p} in {} it fetched from offset {fetch}", describe(ix.op(p_op))));
+                why.push(format!(
+                    "after consuming up to offset {p} in {} it fetched from offset {fetch}",
+                    describe(ix.op(p_op))
+                ));
             }
             if let Some((a, b)) = disorder {
                 offsets.extend([a, b]);
                 why.push(format!("it returned offset {b} after offset {a}"));
             }
             ops.push(op.id);
-            violation(ix, Class::NonmonotonicPoll, tp, ops, offsets, format!(
-                "{} polled {} going backwards without a seek or rebalance: {}",
-                describe(op),
-                ix.tp_name(tp),
-                why.join("; ")
-            ))
+            violation(
+                ix,
+                Class::NonmonotonicPoll,
+                tp,
+                ops,
+                offsets,
+                format!(
+                    "{} polled {} going backwards without a seek or rebalance: {}",
+                    describe(op),
+                    ix.tp_name(tp),
+                    why.join("; ")
+                ),
+            )
         });
     }
     // Skips: windows of offsets the consumer jumped over.
     let mut windows: Vec<(i64, i64)> = Vec::new();
-    let expected = prev.map_or(fetch, |(p, _)| p + 1);
+    let expected = prev.map_or(fetch, |(p, _)| p.saturating_add(1));
     match consumed.first() {
         Some(&first) if first > expected => windows.push((expected, first - 1)),
         None if fetch > expected => windows.push((expected, fetch - 1)),
         _ => {}
     }
     for w in consumed.windows(2) {
-        if w[1] > w[0] + 1 {
+        if w[1] > w[0].saturating_add(1) {
             windows.push((w[0] + 1, w[1] - 1));
         }
     }
@@ -134,7 +161,22 @@ fn poll(ix: &Index, sink: &mut Sink, tp: u32, op: &Op, fetch: i64, consumed: &[i
     });
 }
 
-fn violation(ix: &Index, class: Class, tp: u32, ops: Vec<u64>, offsets: Vec<i64>, explanation: String) -> Violation {
+fn violation(
+    ix: &Index,
+    class: Class,
+    tp: u32,
+    ops: Vec<u64>,
+    offsets: Vec<i64>,
+    explanation: String,
+) -> Violation {
     let (topic, partition) = ix.tps[tp as usize];
-    Violation { class, explanation, ops, topic: topic.to_string(), partition, offsets, values: Vec::new() }
+    Violation {
+        class,
+        explanation,
+        ops,
+        topic: topic.to_string(),
+        partition,
+        offsets,
+        values: Vec::new(),
+    }
 }

@@ -1,0 +1,119 @@
+//! The run report: everything `eddy run` learned about one seed — parameters, throughput,
+//! latency, cost and the checkers' verdict — as one serde struct (the JSON report), plus a
+//! short text summary and a Markdown rendering for CI logs (see [`render`]). Numbers are
+//! computed and formatted deterministically: same history and meters, same bytes.
+
+mod render;
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::{check_with, CheckOptions, Verdict};
+use crate::cost::{cost, CostBreakdown, Prices, Usage};
+use crate::error::Error;
+use crate::history::{Op, OpKind, Outcome};
+use crate::latency::{latency, LatencyReport};
+
+pub use render::{render_markdown, render_summary};
+
+/// Bytes per MiB.
+const MIB: f64 = 1_048_576.0;
+
+/// How much went through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    /// Sends acknowledged ok.
+    pub sends_acked: u64,
+    /// Per simulated second.
+    pub sends_acked_per_s: f64,
+    /// Payload bytes ingested (from the meters; 0 when unknown).
+    pub ingested_bytes: u64,
+    /// MiB ingested per simulated second.
+    pub ingested_mib_per_s: f64,
+}
+
+impl Throughput {
+    /// Counts ok sends in a history; rates over `duration_s` (zero when it is not positive).
+    pub fn from_history(ops: &[Op], duration_s: f64, ingested_bytes: u64) -> Throughput {
+        let sends_acked = ops
+            .iter()
+            .filter(|op| op.outcome == Outcome::Ok && matches!(op.kind, OpKind::Send { .. }))
+            .count() as u64;
+        let rate = |x: f64| {
+            if duration_s > 0.0 && duration_s.is_finite() {
+                round3(x / duration_s)
+            } else {
+                0.0
+            }
+        };
+        Throughput {
+            sends_acked,
+            sends_acked_per_s: rate(sends_acked as f64),
+            ingested_bytes,
+            ingested_mib_per_s: rate(ingested_bytes as f64 / MIB),
+        }
+    }
+}
+
+/// Everything about one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// The run's seed.
+    pub seed: u64,
+    /// Every parameter of the run (the resolved scenario), as the runner chose to write it.
+    pub parameters: serde_json::Value,
+    /// Simulated seconds.
+    pub duration_s: f64,
+    /// Operations in the history.
+    pub ops: u64,
+    /// Throughput.
+    pub throughput: Throughput,
+    /// Latency summaries and CDFs.
+    pub latency: LatencyReport,
+    /// Cost, when meters were supplied.
+    pub cost: Option<CostBreakdown>,
+    /// The checkers' verdict.
+    pub verdict: Verdict,
+}
+
+impl RunReport {
+    /// Checks and measures a finished run. `usage` (the meters) is optional: without it
+    /// the report has no cost and zero ingested bytes.
+    pub fn assemble(
+        seed: u64,
+        parameters: serde_json::Value,
+        duration_s: f64,
+        ops: &[Op],
+        usage: Option<&Usage>,
+        prices: &Prices,
+        options: &CheckOptions,
+    ) -> Result<RunReport, Error> {
+        let cost = usage.map(|u| cost(u, prices)).transpose()?;
+        Ok(RunReport {
+            seed,
+            parameters,
+            duration_s,
+            ops: ops.len() as u64,
+            throughput: Throughput::from_history(
+                ops,
+                duration_s,
+                usage.map_or(0, |u| u.ingested_bytes),
+            ),
+            latency: latency(ops),
+            cost,
+            verdict: check_with(ops, options),
+        })
+    }
+
+    /// The process exit status `eddy run` should use: 1 when a checker found a violation.
+    pub fn exit_code(&self) -> i32 {
+        if self.verdict.is_valid() {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,539 @@
+//! Anomaly injection into valid model histories. Each injector changes a history so that it
+//! exhibits one anomaly class and returns the exact set of classes the checkers must then
+//! report (usually just that class; where the anomaly necessarily implies another class the
+//! extra class is computed and explained), or `None` when the history offers no place for it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use eddy_reports::synth::SplitMix64;
+use eddy_reports::{Class, Op, OpKind, Outcome, Rec};
+
+type Tp = (String, i32);
+
+fn tp_of(op: &Op) -> Option<Tp> {
+    op.topic_partition().map(|(t, p)| (t.to_string(), p))
+}
+
+fn pick<T: Clone>(rng: &mut SplitMix64, items: &[T]) -> Option<T> {
+    if items.is_empty() {
+        None
+    } else {
+        Some(items[rng.below(items.len() as u64) as usize].clone())
+    }
+}
+
+fn end_time(ops: &[Op]) -> u64 {
+    ops.iter()
+        .map(|op| op.complete_us.unwrap_or(op.invoke_us).max(op.invoke_us))
+        .max()
+        .unwrap_or(0)
+}
+
+fn next_id(ops: &[Op]) -> u64 {
+    ops.iter().map(|op| op.id).max().map_or(0, |m| m + 1)
+}
+
+/// Final length of each partition, from the drain's high watermarks.
+fn final_lens(ops: &[Op]) -> BTreeMap<Tp, i64> {
+    let mut lens = BTreeMap::new();
+    for op in ops {
+        if let (
+            OpKind::Poll {
+                high_watermark: Some(hw),
+                drain: true,
+                ..
+            },
+            Some(tp),
+        ) = (&op.kind, tp_of(op))
+        {
+            let l = lens.entry(tp).or_insert(0);
+            *l = (*l).max(*hw);
+        }
+    }
+    lens
+}
+
+/// Offsets some ok poll returned, per partition.
+fn observed(ops: &[Op]) -> BTreeMap<Tp, BTreeSet<i64>> {
+    let mut seen: BTreeMap<Tp, BTreeSet<i64>> = BTreeMap::new();
+    for op in ops {
+        if let (OpKind::Poll { records, .. }, Outcome::Ok, Some(tp)) =
+            (&op.kind, op.outcome, tp_of(op))
+        {
+            seen.entry(tp)
+                .or_default()
+                .extend(records.iter().map(|r| r.offset));
+        }
+    }
+    seen
+}
+
+/// Offsets consumed (records at or above the fetch offset) by ok polls tagged with `group`.
+fn group_consumed(ops: &[Op], group: &str, tp: &Tp) -> BTreeSet<i64> {
+    let mut out = BTreeSet::new();
+    for op in ops {
+        if let OpKind::Poll {
+            fetch_offset,
+            records,
+            group: Some(g),
+            ..
+        } = &op.kind
+        {
+            if op.outcome == Outcome::Ok && g == group && tp_of(op).as_ref() == Some(tp) {
+                out.extend(
+                    records
+                        .iter()
+                        .map(|r| r.offset)
+                        .filter(|o| o >= fetch_offset),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn values_read(ops: &[Op]) -> BTreeMap<String, BTreeSet<i64>> {
+    let mut out: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    for op in ops {
+        if let (OpKind::Poll { records, .. }, Outcome::Ok) = (&op.kind, op.outcome) {
+            for r in records {
+                out.entry(r.value.clone()).or_default().insert(r.offset);
+            }
+        }
+    }
+    out
+}
+
+fn is_regular_poll(op: &Op) -> bool {
+    matches!(op.kind, OpKind::Poll { drain: false, .. }) && op.outcome == Outcome::Ok
+}
+
+fn consumed(op: &Op) -> Vec<i64> {
+    match &op.kind {
+        OpKind::Poll {
+            fetch_offset,
+            records,
+            ..
+        } => records
+            .iter()
+            .map(|r| r.offset)
+            .filter(|o| o >= fetch_offset)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Rewrites every record with value `from` to `to`.
+fn rename_value(ops: &mut [Op], from: &str, to: &str) {
+    for op in ops {
+        if let OpKind::Poll { records, .. } = &mut op.kind {
+            for r in records.iter_mut().filter(|r| r.value == from) {
+                r.value = to.to_string();
+            }
+        }
+    }
+}
+
+/// Injects an anomaly of `class`; returns the classes the checkers must report.
+pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<BTreeSet<Class>> {
+    let only = |c: Class| Some(BTreeSet::from([c]));
+    match class {
+        Class::LostWrite => {
+            // The log holds some other value where an acknowledged one should be.
+            let candidates: Vec<usize> = (0..ops.len())
+                .filter(|&i| {
+                    matches!(
+                        ops[i].kind,
+                        OpKind::Send {
+                            offset: Some(_),
+                            ..
+                        }
+                    ) && ops[i].outcome == Outcome::Ok
+                })
+                .collect();
+            let i = pick(rng, &candidates)?;
+            let OpKind::Send { value, .. } = &ops[i].kind else {
+                return None;
+            };
+            let value = value.clone();
+            rename_value(ops, &value, "ghost-lost");
+            only(Class::LostWrite)
+        }
+        Class::Unseen => {
+            // An acknowledged send at the end of the log that the drain never reached.
+            let (tp, len) = pick(rng, &final_lens(ops).into_iter().collect::<Vec<_>>())?;
+            let (id, end) = (next_id(ops), end_time(ops));
+            ops.push(Op {
+                id,
+                process: "producer-late".into(),
+                invoke_us: end + 10,
+                complete_us: Some(end + 20),
+                outcome: Outcome::Ok,
+                kind: OpKind::Send {
+                    topic: tp.0,
+                    partition: tp.1,
+                    value: "late".into(),
+                    offset: Some(len),
+                    idempotent: false,
+                },
+            });
+            only(Class::Unseen)
+        }
+        Class::Duplicate => {
+            // An idempotent send read again at a new offset at the end of the log.
+            let read = values_read(ops);
+            let lens = final_lens(ops);
+            let candidates: Vec<usize> = (0..ops.len())
+                .filter(|&i| match &ops[i].kind {
+                    OpKind::Send { value, .. } => {
+                        ops[i].outcome != Outcome::Failed
+                            && read.get(value).is_some_and(|o| o.len() == 1)
+                    }
+                    _ => false,
+                })
+                .collect();
+            let i = pick(rng, &candidates)?;
+            let tp = tp_of(&ops[i])?;
+            let len = *lens.get(&tp)?;
+            let OpKind::Send {
+                value, idempotent, ..
+            } = &mut ops[i].kind
+            else {
+                return None;
+            };
+            *idempotent = true;
+            let value = value.clone();
+            let (id, end) = (next_id(ops), end_time(ops));
+            ops.push(Op {
+                id,
+                process: "drain".into(),
+                invoke_us: end + 10,
+                complete_us: Some(end + 20),
+                outcome: Outcome::Ok,
+                kind: OpKind::Poll {
+                    topic: tp.0,
+                    partition: tp.1,
+                    fetch_offset: len,
+                    records: vec![Rec { offset: len, value }],
+                    high_watermark: Some(len + 1),
+                    drain: true,
+                    group: None,
+                },
+            });
+            only(Class::Duplicate)
+        }
+        Class::InconsistentOffsets => {
+            // A consumer reads a different value at an offset the drain read.
+            let candidates: Vec<usize> = (0..ops.len())
+                .filter(|&i| is_regular_poll(&ops[i]) && matches!(&ops[i].kind, OpKind::Poll { records, .. } if !records.is_empty()))
+                .collect();
+            let i = pick(rng, &candidates)?;
+            let OpKind::Poll { records, .. } = &mut ops[i].kind else {
+                return None;
+            };
+            let k = rng.below(records.len() as u64) as usize;
+            records[k].value = "ghost-inconsistent".into();
+            only(Class::InconsistentOffsets)
+        }
+        Class::Gap => {
+            // Offset o vanishes: everything at or above it moves up by one.
+            let lens: Vec<(Tp, i64)> = final_lens(ops)
+                .into_iter()
+                .filter(|(_, l)| *l > 0)
+                .collect();
+            let (tp, len) = pick(rng, &lens)?;
+            let o = rng.below(len as u64) as i64;
+            let at = |x: i64| if x >= o { x + 1 } else { x };
+            let above = |x: i64| if x > o { x + 1 } else { x };
+            for op in ops.iter_mut().filter(|op| tp_of(op).as_ref() == Some(&tp)) {
+                match &mut op.kind {
+                    OpKind::Send { offset, .. } => *offset = offset.map(at),
+                    OpKind::Poll {
+                        fetch_offset,
+                        records,
+                        high_watermark,
+                        ..
+                    } => {
+                        *fetch_offset = above(*fetch_offset);
+                        *high_watermark = high_watermark.map(above);
+                        for r in records {
+                            r.offset = at(r.offset);
+                        }
+                    }
+                    OpKind::ListOffsets { high_watermark, .. } => {
+                        *high_watermark = above(*high_watermark)
+                    }
+                    OpKind::Seek { offset, .. }
+                    | OpKind::Commit { offset, .. }
+                    | OpKind::FetchCommitted { offset, .. } => *offset = above(*offset),
+                    OpKind::Assign { .. } => {}
+                }
+            }
+            only(Class::Gap)
+        }
+        Class::RealTimeOrder | Class::NonmonotonicSend => swap_adjacent(class, ops, rng),
+        Class::StaleRead => {
+            // A read after an acknowledgement reports a high watermark not covering it.
+            let mut pairs = Vec::new();
+            for a in ops.iter().filter(|op| op.outcome == Outcome::Ok) {
+                let (
+                    OpKind::Send {
+                        offset: Some(off), ..
+                    },
+                    Some(done),
+                ) = (&a.kind, a.complete_us)
+                else {
+                    continue;
+                };
+                for (j, r) in ops.iter().enumerate() {
+                    let reports_hw = matches!(
+                        r.kind,
+                        OpKind::ListOffsets { .. }
+                            | OpKind::Poll {
+                                high_watermark: Some(_),
+                                ..
+                            }
+                    );
+                    if reports_hw
+                        && r.outcome == Outcome::Ok
+                        && r.invoke_us > done
+                        && tp_of(r) == tp_of(a)
+                    {
+                        pairs.push((j, *off));
+                        break;
+                    }
+                }
+                if pairs.len() > 50 {
+                    break;
+                }
+            }
+            let (j, off) = pick(rng, &pairs)?;
+            match &mut ops[j].kind {
+                OpKind::ListOffsets { high_watermark, .. } => *high_watermark = off,
+                OpKind::Poll { high_watermark, .. } => *high_watermark = Some(off),
+                _ => return None,
+            }
+            only(Class::StaleRead)
+        }
+        Class::AbortedRead => {
+            // A send that was read is recorded as definitely failed.
+            let read = values_read(ops);
+            let candidates: Vec<usize> = (0..ops.len())
+                .filter(|&i| matches!(&ops[i].kind, OpKind::Send { value, .. } if read.contains_key(value)))
+                .collect();
+            let i = pick(rng, &candidates)?;
+            ops[i].outcome = Outcome::Failed;
+            if let OpKind::Send { offset, .. } = &mut ops[i].kind {
+                *offset = None;
+            }
+            only(Class::AbortedRead)
+        }
+        Class::PollSkip => {
+            // A consumer's poll loses its first record. If the consumer belongs to a group
+            // that committed past that offset and no other member consumed it, the group
+            // skipped it too.
+            let candidates: Vec<usize> = (0..ops.len())
+                .filter(|&i| is_regular_poll(&ops[i]) && consumed(&ops[i]).len() >= 2)
+                .collect();
+            let i = pick(rng, &candidates)?;
+            let first = consumed(&ops[i])[0];
+            let tp = tp_of(&ops[i])?;
+            let OpKind::Poll { records, group, .. } = &mut ops[i].kind else {
+                return None;
+            };
+            records.retain(|r| r.offset != first);
+            let group = group.clone();
+            let mut expected = BTreeSet::from([Class::PollSkip]);
+            if let Some(g) = group {
+                let committed_past = ops.iter().any(|op| {
+                    op.outcome == Outcome::Ok
+                        && tp_of(op).as_ref() == Some(&tp)
+                        && matches!(&op.kind, OpKind::Commit { group: cg, offset, .. } if *cg == g && *offset > first)
+                });
+                if committed_past && !group_consumed(ops, &g, &tp).contains(&first) {
+                    expected.insert(Class::GroupSkip);
+                }
+            }
+            Some(expected)
+        }
+        Class::NonmonotonicPoll => {
+            // A consumer polls the same offsets again right after (no seek, no rebalance).
+            let candidates: Vec<usize> = (0..ops.len())
+                .filter(|&i| is_regular_poll(&ops[i]) && !consumed(&ops[i]).is_empty())
+                .collect();
+            let i = pick(rng, &candidates)?;
+            let mut copy = ops[i].clone();
+            let done = copy.complete_us?;
+            copy.id = next_id(ops);
+            copy.invoke_us = done;
+            if let OpKind::Poll { high_watermark, .. } = &mut copy.kind {
+                *high_watermark = None;
+            }
+            ops.push(copy);
+            only(Class::NonmonotonicPoll)
+        }
+        Class::CommitRegression => {
+            // A later commit of a group goes below an earlier completed one.
+            let commits: Vec<usize> = (0..ops.len())
+                .filter(|&i| {
+                    ops[i].outcome == Outcome::Ok && matches!(ops[i].kind, OpKind::Commit { .. })
+                })
+                .collect();
+            let mut pairs = Vec::new();
+            for &a in &commits {
+                let OpKind::Commit {
+                    group: ga,
+                    offset: oa,
+                    ..
+                } = &ops[a].kind
+                else {
+                    continue;
+                };
+                if *oa < 1 {
+                    continue;
+                }
+                let done = ops[a].complete_us?;
+                if let Some(&b) = commits.iter().find(|&&b| {
+                    matches!(&ops[b].kind, OpKind::Commit { group: gb, .. } if gb == ga)
+                        && tp_of(&ops[b]) == tp_of(&ops[a])
+                        && ops[b].invoke_us > done
+                }) {
+                    pairs.push((b, *oa - 1));
+                }
+            }
+            let (b, lower) = pick(rng, &pairs)?;
+            if let OpKind::Commit { offset, .. } = &mut ops[b].kind {
+                *offset = lower;
+            }
+            only(Class::CommitRegression)
+        }
+        Class::GroupSkip => group_skip(ops, rng),
+    }
+}
+
+/// Swaps two acknowledged sends at adjacent offsets where the first was acknowledged before
+/// the second was invoked: different producers for real-time order, the same producer for
+/// nonmonotonic-send. Any read invoked after the first acknowledgement whose high watermark
+/// covered the first's offset but not the second's now becomes stale too.
+fn swap_adjacent(class: Class, ops: &mut [Op], rng: &mut SplitMix64) -> Option<BTreeSet<Class>> {
+    let mut at: BTreeMap<(Tp, i64), usize> = BTreeMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let (
+            OpKind::Send {
+                offset: Some(o), ..
+            },
+            Outcome::Ok,
+            Some(tp),
+        ) = (&op.kind, op.outcome, tp_of(op))
+        {
+            at.insert((tp, *o), i);
+        }
+    }
+    let same = class == Class::NonmonotonicSend;
+    let mut pairs = Vec::new();
+    for ((tp, o), &a) in &at {
+        let Some(&b) = at.get(&(tp.clone(), o + 1)) else {
+            continue;
+        };
+        let sequential = ops[a].complete_us.is_some_and(|c| c < ops[b].invoke_us);
+        if sequential && (ops[a].process == ops[b].process) == same {
+            pairs.push((a, b, *o));
+        }
+    }
+    let (a, b, o) = pick(rng, &pairs)?;
+    let tp = tp_of(&ops[a])?;
+    let (OpKind::Send { value: va, .. }, OpKind::Send { value: vb, .. }) =
+        (&ops[a].kind, &ops[b].kind)
+    else {
+        return None;
+    };
+    let (va, vb) = (va.clone(), vb.clone());
+    let a_done = ops[a].complete_us?;
+    for op in ops.iter_mut().filter(|op| tp_of(op).as_ref() == Some(&tp)) {
+        if let OpKind::Poll { records, .. } = &mut op.kind {
+            for r in records.iter_mut() {
+                if r.offset == o && r.value == va {
+                    r.value = vb.clone();
+                } else if r.offset == o + 1 && r.value == vb {
+                    r.value = va.clone();
+                }
+            }
+        }
+    }
+    if let OpKind::Send { offset, .. } = &mut ops[a].kind {
+        *offset = Some(o + 1);
+    }
+    if let OpKind::Send { offset, .. } = &mut ops[b].kind {
+        *offset = Some(o);
+    }
+    let mut expected = BTreeSet::from([class]);
+    let stale = ops.iter().any(|r| {
+        let hw = match &r.kind {
+            OpKind::ListOffsets { high_watermark, .. } => Some(*high_watermark),
+            OpKind::Poll { high_watermark, .. } => *high_watermark,
+            _ => None,
+        };
+        r.outcome == Outcome::Ok
+            && tp_of(r).as_ref() == Some(&tp)
+            && r.invoke_us > a_done
+            && hw.is_some_and(|h| h <= o + 1)
+    });
+    if stale {
+        expected.insert(Class::StaleRead);
+    }
+    Some(expected)
+}
+
+/// A group's highest commit jumps to the end of the log although its members had not
+/// consumed that far. Later commits and committed-offset reads follow the jump, so that
+/// nothing goes backwards.
+fn group_skip(ops: &mut [Op], rng: &mut SplitMix64) -> Option<BTreeSet<Class>> {
+    let lens = final_lens(ops);
+    let seen = observed(ops);
+    // Highest ok commit per (group, tp), by (offset, completion).
+    let mut best: BTreeMap<(String, Tp), (i64, u64, usize)> = BTreeMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let (OpKind::Commit { group, offset, .. }, Outcome::Ok, Some(done), Some(tp)) =
+            (&op.kind, op.outcome, op.complete_us, tp_of(op))
+        {
+            let e = best
+                .entry((group.clone(), tp))
+                .or_insert((*offset, done, i));
+            if (*offset, done) > (e.0, e.1) {
+                *e = (*offset, done, i);
+            }
+        }
+    }
+    let mut candidates = Vec::new();
+    for ((group, tp), (offset, done, i)) in best {
+        let len = *lens.get(&tp)?;
+        let consumed = group_consumed(ops, &group, &tp);
+        let missing = seen
+            .get(&tp)
+            .is_some_and(|s| s.range(offset..len).any(|o| !consumed.contains(o)));
+        if missing {
+            candidates.push((group, tp, done, i, len));
+        }
+    }
+    let (group, tp, done, i, len) = pick(rng, &candidates)?;
+    for op in ops.iter_mut() {
+        if op.outcome != Outcome::Ok || tp_of(op).as_ref() != Some(&tp) || op.invoke_us <= done {
+            continue;
+        }
+        if let OpKind::Commit {
+            group: g, offset, ..
+        }
+        | OpKind::FetchCommitted {
+            group: g, offset, ..
+        } = &mut op.kind
+        {
+            if *g == group {
+                *offset = (*offset).max(len);
+            }
+        }
+    }
+    if let OpKind::Commit { offset, .. } = &mut ops[i].kind {
+        *offset = len;
+    }
+    Some(BTreeSet::from([Class::GroupSkip]))
+}

@@ -1,0 +1,117 @@
+//! Property tests: histories generated from a correct model pass every checker, and each
+//! anomaly class injected into such a history is reported as exactly that class (or the
+//! documented set, see `common::inject`).
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use eddy_reports::synth::{synth_history_with, SplitMix64, SynthConfig};
+use eddy_reports::{check, Class, Op};
+use proptest::prelude::*;
+
+use common::inject::inject;
+
+fn model(seed: u64, n: usize) -> Vec<Op> {
+    synth_history_with(n, seed, &SynthConfig::swarm(seed))
+}
+
+/// Injects `class` into a model history; `None` when that history has no place for it.
+fn injected(class: Class, seed: u64, n: usize) -> Option<(Vec<Op>, BTreeSet<Class>)> {
+    let mut ops = model(seed, n);
+    let mut rng = SplitMix64::new(seed.rotate_left(17) ^ class as u64);
+    let expected = inject(class, &mut ops, &mut rng)?;
+    Some((ops, expected))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn model_histories_pass(seed in any::<u64>(), n in 1usize..800) {
+        let ops = model(seed, n);
+        let verdict = check(&ops);
+        prop_assert!(verdict.is_valid(), "seed {} n {}: {:#?}", seed, n, verdict.violations);
+        prop_assert_eq!(verdict.ops_checked, ops.len() as u64);
+    }
+
+    #[test]
+    fn injected_anomalies_are_reported_as_their_class(seed in any::<u64>(), n in 40usize..500, k in 0usize..Class::ALL.len()) {
+        let class = Class::ALL[k];
+        if let Some((ops, expected)) = injected(class, seed, n) {
+            let verdict = check(&ops);
+            let found: BTreeSet<Class> = verdict.classes().into_iter().collect();
+            prop_assert!(expected.contains(&class));
+            prop_assert_eq!(&found, &expected, "{} seed {} n {}: {:#?}", class, seed, n, verdict.violations);
+        }
+    }
+}
+
+/// Every class gets injected often enough for the property above to mean something, and
+/// each injection yields exactly the expected classes.
+#[test]
+fn every_class_is_injected_and_recognised() {
+    for class in Class::ALL {
+        let mut applied = 0;
+        let mut alone = 0;
+        for seed in 0..120u64 {
+            let Some((ops, expected)) = injected(class, seed, 300) else {
+                continue;
+            };
+            let found: BTreeSet<Class> = check(&ops).classes().into_iter().collect();
+            assert_eq!(found, expected, "{class} seed {seed}");
+            applied += 1;
+            if expected.len() == 1 {
+                alone += 1;
+            }
+        }
+        assert!(
+            applied >= 30,
+            "{class}: injected in only {applied} of 120 histories"
+        );
+        assert!(
+            alone >= 10,
+            "{class}: alone in only {alone} of 120 histories"
+        );
+    }
+}
+
+/// The model itself is varied: it produces every op kind and outcome the checkers judge.
+#[test]
+fn model_histories_exercise_every_kind() {
+    let mut kinds = BTreeSet::new();
+    for seed in 0..20 {
+        for op in model(seed, 400) {
+            let kind = match &op.kind {
+                eddy_reports::OpKind::Send { idempotent, .. } => {
+                    format!("send/{:?}/{idempotent}", op.outcome)
+                }
+                eddy_reports::OpKind::Poll { drain, .. } => {
+                    format!("poll/{:?}/{drain}", op.outcome)
+                }
+                other => serde_json::to_value(other)
+                    .ok()
+                    .and_then(|v| v["type"].as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            };
+            kinds.insert(kind);
+        }
+    }
+    for expected in [
+        "send/Ok/false",
+        "send/Ok/true",
+        "send/Failed/false",
+        "send/Indeterminate/true",
+        "send/Indeterminate/false",
+        "poll/Ok/false",
+        "poll/Ok/true",
+        "poll/Failed/false",
+        "list_offsets",
+        "seek",
+        "assign",
+        "commit",
+        "fetch_committed",
+    ] {
+        assert!(kinds.contains(expected), "missing {expected} in {kinds:?}");
+    }
+}
