@@ -44,9 +44,41 @@ impl AgentInner {
                 Err(e) => vec![Err(e); wanted.len()],
             };
         }
+        // Plan every partition's reads against the byte budgets, then issue all storage
+        // reads at once: a fetch costs one round of GETs, not one per partition.
         let mut budget = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
-        let mut idx = 0;
+        let mut plans: Vec<Option<(usize, Vec<Extent>)>> = Vec::with_capacity(wanted.len());
         let mut served_any = false;
+        for (i, (_, _, _, partition_max)) in wanted.iter().enumerate() {
+            let Some(Ok(found)) = results.get(i) else {
+                plans.push(None);
+                continue;
+            };
+            // The first partition with data always gets at least one batch, so a consumer
+            // can progress past a batch larger than its limits.
+            let limit = (*partition_max as usize).min(budget);
+            let limit = if served_any { limit } else { limit.max(1) };
+            let mut chosen = Vec::new();
+            let mut planned = 0usize;
+            for e in &found.extents {
+                if planned >= limit || (!chosen.is_empty() && planned + e.byte_len as usize > limit) {
+                    break;
+                }
+                planned += e.byte_len as usize;
+                chosen.push(e.clone());
+            }
+            served_any |= !chosen.is_empty();
+            budget = budget.saturating_sub(planned);
+            plans.push(Some((limit, chosen)));
+        }
+        let reads = plans.iter().flat_map(|plan| plan.iter().flat_map(|(_, extents)| extents.iter())).map(|e| {
+            let path = Path::from(e.key.as_str());
+            let range = e.byte_start..e.byte_start + e.byte_len;
+            let store = self.store.clone();
+            async move { store.get_range(&path, range).await }
+        });
+        let mut bodies = join_all(reads).await.into_iter();
+        let mut idx = 0;
         for t in &req.topics {
             let mut tr = FetchableTopicResponse::default();
             tr.topic = t.topic.clone();
@@ -59,31 +91,24 @@ impl AgentInner {
                 pd.log_start_offset = -1;
                 pd.preferred_read_replica = kafka_protocol::messages::BrokerId(-1);
                 pd.records = Some(Bytes::new());
-                match results.get(idx) {
-                    None => pd.error_code = codes::UNKNOWN_SERVER_ERROR,
-                    Some(Err(e)) => {
+                match (results.get(idx), plans.get(idx)) {
+                    (Some(Err(e)), _) => {
                         pd.error_code = match codes::from_cp(e) {
                             codes::REQUEST_TIMED_OUT => codes::NOT_LEADER_OR_FOLLOWER,
                             code => code,
                         }
                     }
-                    Some(Ok(found)) => {
+                    (Some(Ok(found)), Some(Some((limit, extents)))) => {
                         pd.high_watermark = found.high_watermark;
                         pd.last_stable_offset = found.high_watermark;
                         pd.log_start_offset = found.log_start;
-                        // The first partition with data always gets at least one batch, so a
-                        // consumer can progress past a batch larger than its limits.
-                        let limit = (p.partition_max_bytes.max(1) as usize).min(budget);
-                        let limit = if served_any { limit } else { limit.max(1) };
-                        match self.read_extents(&found.extents, p.fetch_offset, limit).await {
-                            Ok(bytes) => {
-                                served_any |= !bytes.is_empty();
-                                budget = budget.saturating_sub(bytes.len());
-                                pd.records = Some(bytes);
-                            }
+                        let got: Vec<_> = bodies.by_ref().take(extents.len()).collect();
+                        match assemble(extents, got, p.fetch_offset, *limit) {
+                            Ok(bytes) => pd.records = Some(bytes),
                             Err(code) => pd.error_code = code,
                         }
                     }
+                    _ => pd.error_code = codes::UNKNOWN_SERVER_ERROR,
                 }
                 idx += 1;
                 tr.partitions.push(pd);
@@ -92,49 +117,29 @@ impl AgentInner {
         }
         r
     }
+}
 
-    /// Read `extents` from storage and return whole batches from `from_offset`, at most
-    /// about `limit` bytes (at least one batch when `limit` > 0).
-    async fn read_extents(&self, extents: &[Extent], from_offset: i64, limit: usize) -> Result<Bytes, i16> {
-        if extents.is_empty() || limit == 0 {
-            return Ok(Bytes::new());
+/// Whole batches from `from_offset` on, base offsets patched, at most about `limit` bytes
+/// (at least one batch when `limit` > 0).
+fn assemble(extents: &[Extent], bodies: Vec<object_store::Result<Bytes>>, from_offset: i64, limit: usize) -> Result<Bytes, i16> {
+    let mut out = Vec::new();
+    for (extent, body) in extents.iter().zip(bodies) {
+        let body = body.map_err(|e| {
+            tracing::warn!(key = %extent.key, error = %e, "read failed");
+            codes::KAFKA_STORAGE_ERROR
+        })?;
+        let room = limit.saturating_sub(out.len());
+        if !out.is_empty() && room == 0 {
+            break;
         }
-        // Read only as many extents as the budget can use (the first always).
-        let mut chosen = Vec::new();
-        let mut planned = 0usize;
-        for e in extents {
-            if !chosen.is_empty() && planned >= limit {
-                break;
-            }
-            planned += e.byte_len as usize;
-            chosen.push(e);
+        let (patched, _) = patch_extent(&body, extent.base_offset, from_offset, room.max(1)).map_err(|e| {
+            tracing::error!(key = %extent.key, error = %e, "stored batch is corrupt");
+            codes::CORRUPT_MESSAGE
+        })?;
+        if !out.is_empty() && out.len() + patched.len() > limit {
+            break;
         }
-        let reads = chosen.iter().map(|e| {
-            let path = Path::from(e.key.as_str());
-            let range = e.byte_start..e.byte_start + e.byte_len;
-            let store = self.store.clone();
-            async move { store.get_range(&path, range).await }
-        });
-        let bodies = join_all(reads).await;
-        let mut out = Vec::new();
-        for (extent, body) in chosen.iter().zip(bodies) {
-            let body = body.map_err(|e| {
-                tracing::warn!(key = %extent.key, error = %e, "read failed");
-                codes::KAFKA_STORAGE_ERROR
-            })?;
-            let room = limit.saturating_sub(out.len());
-            if !out.is_empty() && room == 0 {
-                break;
-            }
-            let (patched, _) = patch_extent(&body, extent.base_offset, from_offset, room.max(1)).map_err(|e| {
-                tracing::error!(key = %extent.key, error = %e, "stored batch is corrupt");
-                codes::CORRUPT_MESSAGE
-            })?;
-            if !out.is_empty() && out.len() + patched.len() > limit {
-                break;
-            }
-            out.extend_from_slice(&patched);
-        }
-        Ok(Bytes::from(out))
+        out.extend_from_slice(&patched);
     }
+    Ok(Bytes::from(out))
 }

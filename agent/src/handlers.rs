@@ -301,7 +301,8 @@ impl AgentInner {
                 }
                 Err(failure) => {
                     pr.error_code = match failure {
-                        ProduceFailure::Storage(_) => codes::KAFKA_STORAGE_ERROR,
+                        // Not written: NOT_ENOUGH_REPLICAS tells clients "not appended, retry".
+                        ProduceFailure::Storage(_) => codes::NOT_ENOUGH_REPLICAS,
                         ProduceFailure::Unknown(_) | ProduceFailure::Stopping => codes::REQUEST_TIMED_OUT,
                         ProduceFailure::Rejected(e) => codes::from_cp(e),
                     };

@@ -185,7 +185,10 @@ impl Ingest {
         let key = format!("data/{}/{id}", self.config.az);
         let size = file.bytes;
         let payload = PutPayload::from_iter(file.parts.iter().cloned());
+        let started = Instant::now();
+        let age_ms = file.opened.map_or(0, |o| started.duration_since(o).as_millis());
         let outcome = self.put_then_commit(&id, &key, size, payload, file.chunks).await;
+        tracing::debug!(file = %id, bytes = size, age_ms, took_ms = started.elapsed().as_millis() as u64, ok = outcome.is_ok(), "flushed");
         match &outcome {
             Ok(_) => {
                 self.stats.files_committed.fetch_add(1, Ordering::Relaxed);
@@ -219,8 +222,12 @@ impl Ingest {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let t = Instant::now();
             match self.store.put(&path, payload.clone()).await {
-                Ok(_) => break,
+                Ok(_) => {
+                    tracing::debug!(key, put_ms = t.elapsed().as_millis() as u64, "PUT done");
+                    break;
+                }
                 Err(e) if attempt >= self.config.put_attempts.max(1) => {
                     return Err(ProduceFailure::Storage(format!("PUT {key}: {e}")));
                 }

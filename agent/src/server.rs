@@ -25,7 +25,11 @@ use crate::produce::Ingest;
 use crate::wire::{decode_request, encode_response, header_start, read_frame};
 
 /// Requests of one connection being handled at once; more wait (backpressure on the socket).
-pub const PIPELINE_DEPTH_MAX: usize = 64;
+/// Produce requests wait for their file's commit (a batch timeout plus a PUT), so a
+/// pipelining client keeps many in flight: a low limit would stall its connection.
+pub const PIPELINE_DEPTH_MAX: usize = 1024;
+/// Request bytes of one connection being handled at once, in KiB.
+pub const PIPELINE_KIB_MAX: u32 = 256 * 1024;
 
 pub struct AgentInner {
     pub config: AgentConfig,
@@ -98,12 +102,33 @@ impl Agent {
     async fn serve(self, conn: Conn) {
         let (mut reader, mut writer) = tokio::io::split(conn);
         let (tx, mut rx) = mpsc::channel::<JoinHandle<Option<Bytes>>>(PIPELINE_DEPTH_MAX);
+        let budget = Arc::new(tokio::sync::Semaphore::new(PIPELINE_KIB_MAX as usize));
         let writer_task = tokio::spawn(async move {
-            while let Some(handle) = rx.recv().await {
-                let Ok(Some(bytes)) = handle.await else { continue };
-                if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
-                    break;
+            // Responses go out in request order. Those already finished are written together
+            // and flushed once: a file commit answers many pipelined requests at the same time.
+            let mut next = rx.recv().await;
+            while let Some(handle) = next.take() {
+                let Ok(response) = handle.await else { break };
+                if let Some(bytes) = response {
+                    if writer.write_all(&bytes).await.is_err() {
+                        break;
+                    }
                 }
+                next = match rx.try_recv() {
+                    Ok(h) if h.is_finished() => Some(h),
+                    Ok(h) => {
+                        if writer.flush().await.is_err() {
+                            break;
+                        }
+                        Some(h)
+                    }
+                    Err(_) => {
+                        if writer.flush().await.is_err() {
+                            break;
+                        }
+                        rx.recv().await
+                    }
+                };
             }
         });
         loop {
@@ -115,8 +140,15 @@ impl Agent {
                     break;
                 }
             };
+            let kib = (frame.len() / 1024 + 1).min(PIPELINE_KIB_MAX as usize) as u32;
+            let Ok(permit) = budget.clone().acquire_many_owned(kib).await else { break };
             let agent = self.clone();
             let Some(work) = agent.admit(frame) else { break };
+            let work = async move {
+                let response = work.await;
+                drop(permit);
+                response
+            };
             if tx.send(tokio::spawn(work)).await.is_err() {
                 break;
             }

@@ -1,0 +1,14 @@
+//! eddy-scenarios: the simulation harness around the real agent and control plane —
+//! scenario specs, the simulated deployment, workload clients, the history recorder, and
+//! the commands of the `eddy` binary.
+
+pub mod bench;
+pub mod client;
+pub mod commands;
+pub mod recorder;
+pub mod run;
+pub mod spec;
+pub mod topology;
+pub mod transport;
+pub mod usage;
+pub mod workload;

@@ -1,0 +1,86 @@
+//! The history recorder: every client operation with its invoke and completion times in
+//! simulated microseconds since the run started, and its outcome.
+
+use std::sync::{Arc, Mutex};
+
+use eddy_reports::{Op, OpKind, Outcome};
+use tokio::time::Instant;
+
+#[derive(Clone)]
+pub struct Recorder {
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
+    start: Instant,
+    ops: Vec<Op>,
+}
+
+/// Handle to an operation that has been invoked and not completed yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending(usize);
+
+impl Recorder {
+    pub fn new() -> Self {
+        Recorder { inner: Arc::new(Mutex::new(Inner { start: Instant::now(), ops: Vec::new() })) }
+    }
+
+    /// Simulated microseconds since the recorder was created.
+    pub fn now_us(&self) -> u64 {
+        self.lock().start.elapsed().as_micros() as u64
+    }
+
+    /// Record the invocation of an operation; it stays indeterminate until completed.
+    pub fn invoke(&self, process: &str, kind: OpKind) -> Pending {
+        let mut inner = self.lock();
+        let invoke_us = inner.start.elapsed().as_micros() as u64;
+        let id = inner.ops.len();
+        inner.ops.push(Op {
+            id: id as u64,
+            process: process.to_string(),
+            invoke_us,
+            complete_us: None,
+            outcome: Outcome::Indeterminate,
+            kind,
+        });
+        Pending(id)
+    }
+
+    /// Complete an invoked operation, optionally updating what it observed.
+    pub fn complete(&self, op: Pending, outcome: Outcome, update: impl FnOnce(&mut OpKind)) {
+        let mut inner = self.lock();
+        let now = inner.start.elapsed().as_micros() as u64;
+        if let Some(o) = inner.ops.get_mut(op.0) {
+            o.complete_us = Some(now);
+            o.outcome = outcome;
+            update(&mut o.kind);
+        }
+    }
+
+    /// Record an operation that already completed, invoked at `invoke_us`.
+    pub fn record(&self, process: &str, invoke_us: u64, outcome: Outcome, kind: OpKind) {
+        let mut inner = self.lock();
+        let now = inner.start.elapsed().as_micros() as u64;
+        let id = inner.ops.len() as u64;
+        inner.ops.push(Op { id, process: process.to_string(), invoke_us, complete_us: Some(now), outcome, kind });
+    }
+
+    /// Number of operations invoked and not completed.
+    pub fn outstanding(&self) -> usize {
+        self.lock().ops.iter().filter(|o| o.complete_us.is_none()).count()
+    }
+
+    pub fn ops(&self) -> Vec<Op> {
+        self.lock().ops.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,184 @@
+//! One simulated run: build the topology inside a seeded madsim runtime, run the workload
+//! for the scenario's duration, stop producing, drain, and hand back what was recorded.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use eddy_agent::Agent;
+use eddy_controlplane::net::Transport;
+use eddy_controlplane::{ClientConfig, ControlPlane, ControlPlaneClient};
+use eddy_reports::Op;
+use eddy_sim::{AzMap, AzTraffic, Meters, MetersSnapshot, NetMeter, SimObjectStore, StorageClass};
+use tokio::time::Instant;
+
+use crate::recorder::Recorder;
+use crate::spec::Scenario;
+use crate::topology::{Layout, NodeSpec, AGENT_PORT};
+use crate::transport::SimTransport;
+use crate::workload::{run_consumer, run_drain, run_producer, ConsumerRun, ProducerRun};
+
+/// Everything a finished run leaves behind.
+pub struct RunOutput {
+    pub ops: Vec<Op>,
+    pub meters: MetersSnapshot,
+    pub traffic: Vec<AzTraffic>,
+    /// Simulated seconds from start to the end of the drain.
+    pub sim_seconds: f64,
+    /// Whether the final read-back reached every partition's high watermark.
+    pub drained: bool,
+}
+
+/// Run `scenario` under `seed`. Deterministic: the same inputs give the same output.
+pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
+    let mut config = madsim::Config::default();
+    config.net.send_latency = Duration::from_micros(scenario.network.base_latency_us_min)
+        ..Duration::from_micros(scenario.network.base_latency_us_max.max(scenario.network.base_latency_us_min + 1));
+    let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, config);
+    let scenario = scenario.clone();
+    runtime.block_on(async move { simulate(scenario, seed).await })
+}
+
+struct World {
+    layout: Layout,
+    azs: AzMap,
+    net: NetMeter,
+    meters: Meters,
+}
+
+impl World {
+    fn transport(&self, s: &Scenario, az: &str) -> Arc<dyn Transport> {
+        Arc::new(SimTransport { local_az: az.to_string(), azs: self.azs.clone(), meter: self.net.clone(), profile: s.network.azs.clone() })
+    }
+}
+
+fn build_node<'a>(handle: &'a madsim::runtime::Handle, spec: &NodeSpec) -> madsim::runtime::NodeBuilder<'a> {
+    handle.create_node().name(spec.name.clone()).ip(spec.ip)
+}
+
+async fn simulate(s: Scenario, seed: u64) -> RunOutput {
+    let handle = madsim::runtime::Handle::current();
+    let layout = Layout::new(&s);
+    let azs = AzMap::new();
+    for n in layout.all_nodes() {
+        azs.insert(n.ip, n.az.clone());
+    }
+    let world = World { layout, azs, net: NetMeter::new(), meters: Meters::new() };
+    let layout = &world.layout;
+    let start = Instant::now();
+
+    let storage_node = build_node(&handle, &layout.storage).build();
+    let ingest_home = (s.storage.ingest.class == StorageClass::S3Express).then(|| s.storage.ingest_az.clone());
+    let ingest = SimObjectStore::new("ingest", s.storage.ingest.clone(), ingest_home, world.meters.clone(), seed ^ 0x1, Some(storage_node.clone()));
+    let journal = SimObjectStore::new("journal", s.storage.journal.clone(), None, world.meters.clone(), seed ^ 0x2, Some(storage_node.clone()));
+
+    // Control plane.
+    let cp_addr = layout.controlplane_addr();
+    {
+        let store = journal.view_from(&layout.controlplane.az);
+        let transport = world.transport(&s, &layout.controlplane.az);
+        let config = s.controlplane.clone();
+        build_node(&handle, &layout.controlplane)
+            .init(move || {
+                let (store, transport, config) = (store.clone(), transport.clone(), config.clone());
+                async move {
+                    let listen = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), cp_addr.port());
+                    match ControlPlane::start(config, Arc::new(store), transport, listen).await {
+                        Ok(_cp) => std::future::pending::<()>().await,
+                        Err(e) => tracing::error!(error = %e, "control plane failed to start"),
+                    }
+                }
+            })
+            .build();
+    }
+
+    // Agents.
+    for (node, id) in &layout.agents {
+        let store = ingest.view_from(&node.az);
+        let transport = world.transport(&s, &node.az);
+        let mut config = s.agent.config(*id, &node.az, &node.ip.to_string(), AGENT_PORT);
+        config.default_partitions = s.workload.partitions;
+        build_node(&handle, node)
+            .init(move || {
+                let (store, transport, config) = (store.clone(), transport.clone(), config.clone());
+                async move {
+                    let cp = ControlPlaneClient::new(ClientConfig::new(vec![cp_addr]), transport.clone());
+                    match Agent::start(config, Arc::new(store), cp, transport).await {
+                        Ok(_agent) => std::future::pending::<()>().await,
+                        Err(e) => tracing::error!(error = %e, "agent failed to start"),
+                    }
+                }
+            })
+            .build();
+    }
+
+    let recorder = Recorder::new();
+    let workload_end = start + Duration::from_secs_f64(s.duration_s);
+    let run_end = workload_end + Duration::from_secs_f64(s.drain_s);
+
+    for node in &layout.producers {
+        let run = ProducerRun {
+            process: node.name.clone(),
+            az: node.az.clone(),
+            bootstrap: layout.bootstrap(&node.az),
+            workload: s.workload.clone(),
+            seed,
+            until: workload_end,
+        };
+        let transport = world.transport(&s, &node.az);
+        let recorder = recorder.clone();
+        build_node(&handle, node).build().spawn(run_producer(run, transport, recorder));
+    }
+
+    // Consumers: in each zone, the zone's consumers split the partitions between them.
+    let per_az = s.topology.consumers_per_az.max(1);
+    for (i, node) in layout.consumers.iter().enumerate() {
+        let k = i % per_az;
+        let partitions = (0..s.workload.partitions).filter(|p| (*p as usize) % per_az == k).collect();
+        let run = ConsumerRun {
+            process: node.name.clone(),
+            az: node.az.clone(),
+            bootstrap: layout.bootstrap(&node.az),
+            workload: s.workload.clone(),
+            partitions,
+            drain: false,
+            until: run_end,
+        };
+        let transport = world.transport(&s, &node.az);
+        let recorder = recorder.clone();
+        build_node(&handle, node).build().spawn(run_consumer(run, transport, recorder));
+    }
+
+    // Workload phase, then let outstanding sends finish (at most half the drain budget).
+    tokio::time::sleep_until(workload_end).await;
+    let settle_end = workload_end + Duration::from_secs_f64(s.drain_s / 2.0);
+    while recorder.outstanding() > 0 && Instant::now() < settle_end {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Drain: read everything back.
+    let drained = Arc::new(Mutex::new(false));
+    {
+        let node = &layout.drain;
+        let run = ConsumerRun {
+            process: node.name.clone(),
+            az: node.az.clone(),
+            bootstrap: layout.bootstrap(&node.az),
+            workload: s.workload.clone(),
+            partitions: (0..s.workload.partitions).collect(),
+            drain: true,
+            until: run_end,
+        };
+        let transport = world.transport(&s, &node.az);
+        let recorder = recorder.clone();
+        let flag = drained.clone();
+        let task = build_node(&handle, node).build().spawn(async move {
+            let ok = run_drain(run, transport, recorder).await;
+            *flag.lock().unwrap_or_else(|e| e.into_inner()) = ok;
+        });
+        let _ = task.await;
+    }
+    let sim_seconds = start.elapsed().as_secs_f64();
+    let drained = *drained.lock().unwrap_or_else(|e| e.into_inner());
+    RunOutput { ops: recorder.ops(), meters: world.meters.snapshot(), traffic: world.net.snapshot(), sim_seconds, drained }
+}

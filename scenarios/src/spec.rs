@@ -1,0 +1,288 @@
+//! Scenario specs: plain JSON data describing a topology, a workload, storage and network
+//! models, and timings. Unknown fields are errors, so a typo never silently means "default".
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use eddy_agent::AgentConfig;
+use eddy_controlplane::ControlPlaneConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub topology: Topology,
+    pub workload: Workload,
+    pub storage: StorageSpec,
+    pub network: NetworkSpec,
+    /// Agent settings shared by every agent (node id, AZ and port are set per agent).
+    pub agent: AgentSettings,
+    pub controlplane: ControlPlaneConfig,
+    /// Simulated seconds of workload.
+    pub duration_s: f64,
+    /// Simulated seconds allowed for outstanding sends to finish and the final read-back.
+    pub drain_s: f64,
+    /// WarpStream's tiered storage block, accepted as is: ingest lands in `lowLatency`,
+    /// compaction (a later milestone) writes to `highLatency`.
+    #[serde(rename = "tieredStorageConfig", skip_serializing_if = "Option::is_none")]
+    pub tiered_storage_config: Option<TieredStorageConfig>,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            name: "unnamed".into(),
+            description: String::new(),
+            topology: Topology::default(),
+            workload: Workload::default(),
+            storage: StorageSpec::default(),
+            network: NetworkSpec::default(),
+            agent: AgentSettings::default(),
+            controlplane: ControlPlaneConfig::default(),
+            duration_s: 60.0,
+            drain_s: 30.0,
+            tiered_storage_config: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Topology {
+    pub azs: Vec<String>,
+    pub agents_per_az: usize,
+    pub producers_per_az: usize,
+    pub consumers_per_az: usize,
+    /// AZ of the (single) control-plane replica.
+    pub controlplane_az: String,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Topology {
+            azs: vec!["az1".into(), "az2".into(), "az3".into()],
+            agents_per_az: 2,
+            producers_per_az: 1,
+            consumers_per_az: 1,
+            controlplane_az: "az1".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Workload {
+    pub topic: String,
+    pub partitions: i32,
+    /// Records per second per producer (open loop: sends are issued on schedule whether or
+    /// not earlier ones completed, up to `outstanding_max`).
+    pub records_per_s: f64,
+    pub record_bytes: usize,
+    /// Client ids carry `ws_az=<az>` so the agents route clients to their own zone.
+    pub zone_aware: bool,
+    pub linger_ms: u64,
+    pub batch_bytes_max: usize,
+    pub request_timeout_ms: u64,
+    pub delivery_timeout_ms: u64,
+    pub outstanding_max: usize,
+    pub fetch_max_wait_ms: u64,
+    pub idempotent: bool,
+    /// Produce requests in flight per agent connection (capped at 5 when idempotent, as
+    /// Kafka requires). librdkafka's default is effectively unbounded; Java's is 5.
+    pub max_in_flight: usize,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload {
+            topic: "events".into(),
+            partitions: 12,
+            records_per_s: 500.0,
+            record_bytes: 1024,
+            zone_aware: true,
+            linger_ms: 5,
+            batch_bytes_max: 1024 * 1024,
+            request_timeout_ms: 30_000,
+            delivery_timeout_ms: 120_000,
+            outstanding_max: 20_000,
+            fetch_max_wait_ms: 500,
+            idempotent: false,
+            max_in_flight: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSpec {
+    /// Where agents write data files.
+    pub ingest: eddy_sim::StorageProfile,
+    /// AZ of the ingest bucket when it is zonal (S3 Express One Zone); ignored for regional classes.
+    pub ingest_az: String,
+    /// The control plane's journal store.
+    pub journal: eddy_sim::StorageProfile,
+}
+
+impl Default for StorageSpec {
+    fn default() -> Self {
+        StorageSpec {
+            ingest: eddy_sim::StorageProfile::s3_standard(),
+            ingest_az: "az1".into(),
+            journal: eddy_sim::StorageProfile::regional_log(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Extra latency between and within zones, added at the transport seam.
+    pub azs: eddy_sim::NetProfile,
+    /// madsim's base one-way message latency range, microseconds.
+    pub base_latency_us_min: u64,
+    pub base_latency_us_max: u64,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec { azs: eddy_sim::NetProfile::default(), base_latency_us_min: 100, base_latency_us_max: 300 }
+    }
+}
+
+/// Agent knobs a scenario may set (identity is assigned by the topology).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentSettings {
+    pub batch_timeout_ms: u64,
+    pub batch_bytes_max: u64,
+    pub flushes_in_flight_max: usize,
+    pub put_attempts: u32,
+    pub commit_deadline_ms: u64,
+    pub default_partitions: i32,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        let d = AgentConfig::default();
+        AgentSettings {
+            batch_timeout_ms: d.batch_timeout_ms,
+            batch_bytes_max: d.batch_bytes_max,
+            flushes_in_flight_max: d.flushes_in_flight_max,
+            put_attempts: d.put_attempts,
+            commit_deadline_ms: d.commit_deadline_ms,
+            default_partitions: d.default_partitions,
+        }
+    }
+}
+
+impl AgentSettings {
+    pub fn config(&self, node_id: i32, az: &str, host: &str, port: u16) -> AgentConfig {
+        AgentConfig {
+            node_id,
+            az: az.to_string(),
+            advertised_host: host.to_string(),
+            port,
+            batch_timeout_ms: self.batch_timeout_ms,
+            batch_bytes_max: self.batch_bytes_max,
+            flushes_in_flight_max: self.flushes_in_flight_max,
+            put_attempts: self.put_attempts,
+            commit_deadline_ms: self.commit_deadline_ms,
+            default_partitions: self.default_partitions,
+            ..AgentConfig::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TieredStorageConfig {
+    #[serde(rename = "lowLatency")]
+    pub low_latency: TierBucket,
+    #[serde(rename = "highLatency")]
+    pub high_latency: TierBucket,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierBucket {
+    #[serde(rename = "type")]
+    pub kind: TierType,
+    pub bucket: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TierType {
+    #[serde(rename = "S3_Express")]
+    S3Express,
+    #[serde(rename = "S3_Standard")]
+    S3Standard,
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> anyhow::Result<Scenario> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading scenario {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("scenario {}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Scenario> {
+        let mut s: Scenario = serde_json::from_str(text).context("invalid scenario JSON")?;
+        if let Some(tiers) = &s.tiered_storage_config {
+            s.storage.ingest = match tiers.low_latency.kind {
+                TierType::S3Express => eddy_sim::StorageProfile::s3_express(),
+                TierType::S3Standard => eddy_sim::StorageProfile::s3_standard(),
+            };
+        }
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let t = &self.topology;
+        if t.azs.is_empty() || t.azs.len() > 16 {
+            bail!("topology.azs must list 1 to 16 zones, got {}", t.azs.len());
+        }
+        let mut sorted = t.azs.clone();
+        sorted.sort();
+        sorted.dedup();
+        if sorted.len() != t.azs.len() {
+            bail!("topology.azs has duplicate zones");
+        }
+        if t.agents_per_az == 0 || t.agents_per_az > 64 {
+            bail!("topology.agents_per_az must be 1..=64, got {}", t.agents_per_az);
+        }
+        if t.producers_per_az > 64 || t.consumers_per_az > 64 {
+            bail!("at most 64 producers and 64 consumers per zone");
+        }
+        if !t.azs.contains(&t.controlplane_az) {
+            bail!("topology.controlplane_az {:?} is not one of {:?}", t.controlplane_az, t.azs);
+        }
+        if !t.azs.contains(&self.storage.ingest_az) {
+            bail!("storage.ingest_az {:?} is not one of {:?}", self.storage.ingest_az, t.azs);
+        }
+        let w = &self.workload;
+        if !(1..=10_000).contains(&w.partitions) {
+            bail!("workload.partitions must be 1..=10000, got {}", w.partitions);
+        }
+        if !(w.records_per_s >= 0.0 && w.records_per_s <= 1_000_000.0) {
+            bail!("workload.records_per_s must be in 0..=1e6, got {}", w.records_per_s);
+        }
+        if w.record_bytes < 24 || w.record_bytes > 1024 * 1024 {
+            bail!("workload.record_bytes must be 24..=1 MiB, got {}", w.record_bytes);
+        }
+        eddy_controlplane::state::validate_topic_name(&w.topic).map_err(|e| anyhow::anyhow!("workload.topic: {e}"))?;
+        for (name, v) in [("duration_s", self.duration_s), ("drain_s", self.drain_s)] {
+            if !(v >= 0.0 && v <= 86_400.0) {
+                bail!("{name} must be within 0..=86400 seconds, got {v}");
+            }
+        }
+        if self.network.base_latency_us_min > self.network.base_latency_us_max {
+            bail!("network.base_latency_us_min exceeds base_latency_us_max");
+        }
+        if self.agent.batch_timeout_ms == 0 {
+            bail!("agent.batch_timeout_ms must be positive");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,235 @@
+//! Workload clients: open-loop producers, fetch-loop consumers and the final drain reader.
+//! Every operation they perform is recorded in the history.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use eddy_controlplane::net::Transport;
+use eddy_reports::{OpKind, Outcome, Rec};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Exp};
+use tokio::time::Instant;
+
+use crate::client::{ConsumerConfig, Consumer, DialFn, OffsetReset, Producer, ProducerConfig};
+use crate::recorder::Recorder;
+use crate::spec::Workload;
+
+/// A record's value is `<id>|<padding>`; the history keeps only the id.
+pub fn make_value(id: &str, bytes: usize) -> Bytes {
+    let mut v = Vec::with_capacity(bytes.max(id.len() + 1));
+    v.extend_from_slice(id.as_bytes());
+    v.push(b'|');
+    while v.len() < bytes {
+        v.push(b'.');
+    }
+    Bytes::from(v)
+}
+
+pub fn value_id(value: &[u8]) -> String {
+    let end = value.iter().position(|b| *b == b'|').unwrap_or(value.len());
+    String::from_utf8_lossy(&value[..end]).into_owned()
+}
+
+pub fn dialer(transport: Arc<dyn Transport>) -> DialFn {
+    Arc::new(move |addr| {
+        let fut = transport.connect(addr);
+        Box::pin(async move { fut.await.map(|c| Box::new(c) as crate::client::BoxStream) })
+    })
+}
+
+pub fn client_id(process: &str, az: &str, zone_aware: bool) -> String {
+    if zone_aware {
+        format!("{process},ws_az={az}")
+    } else {
+        process.to_string()
+    }
+}
+
+/// Seed of a process's own RNG: the run seed mixed with the process name.
+pub fn process_seed(seed: u64, process: &str) -> u64 {
+    process.bytes().fold(seed ^ 0x9e37_79b9_7f4a_7c15, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+pub struct ProducerRun {
+    pub process: String,
+    pub az: String,
+    pub bootstrap: Vec<String>,
+    pub workload: Workload,
+    pub seed: u64,
+    /// Stop issuing sends at this instant.
+    pub until: Instant,
+}
+
+/// Issue sends on a Poisson schedule at the workload's rate until `until`.
+pub async fn run_producer(run: ProducerRun, transport: Arc<dyn Transport>, recorder: Recorder) {
+    let w = &run.workload;
+    let config = ProducerConfig {
+        client_id: client_id(&run.process, &run.az, w.zone_aware),
+        linger_ms: w.linger_ms,
+        batch_max_bytes: w.batch_bytes_max,
+        request_timeout_ms: w.request_timeout_ms,
+        delivery_timeout_ms: w.delivery_timeout_ms,
+        idempotent: w.idempotent,
+        max_in_flight: if w.idempotent { w.max_in_flight.clamp(1, 5) } else { w.max_in_flight.max(1) },
+        ..ProducerConfig::default()
+    };
+    let producer = match Producer::new(config, run.bootstrap.clone(), dialer(transport)) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(process = %run.process, error = %e, "producer configuration rejected");
+            return;
+        }
+    };
+    if w.records_per_s <= 0.0 {
+        return;
+    }
+    let mut rng = SmallRng::seed_from_u64(process_seed(run.seed, &run.process));
+    let gaps = Exp::new(w.records_per_s).unwrap_or_else(|_| Exp::new(1.0).expect("1.0 is a valid rate"));
+    let mut next = Instant::now();
+    let mut seq = 0u64;
+    loop {
+        next += Duration::from_secs_f64(gaps.sample(&mut rng));
+        if next >= run.until {
+            break;
+        }
+        tokio::time::sleep_until(next).await;
+        if recorder.outstanding() >= w.outstanding_max {
+            continue;
+        }
+        let partition = rng.gen_range(0..w.partitions);
+        let id = format!("{}-{seq}", run.process);
+        seq += 1;
+        let op = recorder.invoke(
+            &run.process,
+            OpKind::Send { topic: w.topic.clone(), partition, value: id.clone(), offset: None, idempotent: w.idempotent },
+        );
+        let ack = producer.send(&w.topic, partition, None, make_value(&id, w.record_bytes));
+        let recorder = recorder.clone();
+        tokio::spawn(async move {
+            match ack.await {
+                Ok(offset) => recorder.complete(op, Outcome::Ok, |k| {
+                    if let OpKind::Send { offset: o, .. } = k {
+                        *o = Some(offset);
+                    }
+                }),
+                Err(e) if e.is_definite() => recorder.complete(op, Outcome::Failed, |_| {}),
+                Err(_) => recorder.complete(op, Outcome::Indeterminate, |_| {}),
+            }
+        });
+    }
+    producer.flush().await;
+    // Keep the producer (and its retries) alive until the run ends.
+    std::future::pending::<()>().await;
+}
+
+pub struct ConsumerRun {
+    pub process: String,
+    pub az: String,
+    pub bootstrap: Vec<String>,
+    pub workload: Workload,
+    pub partitions: Vec<i32>,
+    pub drain: bool,
+    /// Stop polling at this instant (the drain reader stops earlier, once caught up).
+    pub until: Instant,
+}
+
+fn consumer_config(run: &ConsumerRun) -> ConsumerConfig {
+    ConsumerConfig {
+        client_id: client_id(&run.process, &run.az, run.workload.zone_aware),
+        auto_offset_reset: OffsetReset::Earliest,
+        ..ConsumerConfig::default()
+    }
+}
+
+/// Poll the assigned partitions from offset 0 until `until`, recording every poll.
+pub async fn run_consumer(run: ConsumerRun, transport: Arc<dyn Transport>, recorder: Recorder) {
+    let mut consumer = Consumer::new(consumer_config(&run), run.bootstrap.clone(), dialer(transport));
+    let topic = run.workload.topic.clone();
+    consumer.assign(run.partitions.iter().map(|p| (topic.clone(), *p)).collect());
+    for p in &run.partitions {
+        consumer.seek(&topic, *p, 0);
+    }
+    while Instant::now() < run.until {
+        let wait = run.workload.fetch_max_wait_ms.min(run.until.saturating_duration_since(Instant::now()).as_millis() as u64);
+        poll_once(&mut consumer, &run, &recorder, wait).await;
+    }
+}
+
+async fn poll_once(consumer: &mut Consumer, run: &ConsumerRun, recorder: &Recorder, wait_ms: u64) -> bool {
+    let invoke_us = recorder.now_us();
+    match consumer.poll(wait_ms).await {
+        Ok(batches) => {
+            for b in batches {
+                if let Some(from) = b.reset_from {
+                    recorder.record(&run.process, invoke_us, Outcome::Ok, OpKind::Seek { topic: b.topic.clone(), partition: b.partition, offset: b.fetch_offset });
+                    tracing::info!(process = %run.process, from, to = b.fetch_offset, "offset reset");
+                }
+                if b.records.is_empty() && b.high_watermark < 0 {
+                    continue;
+                }
+                let records = b.records.iter().map(|(offset, _, value)| Rec { offset: *offset, value: value_id(value) }).collect();
+                recorder.record(
+                    &run.process,
+                    invoke_us,
+                    Outcome::Ok,
+                    OpKind::Poll {
+                        topic: b.topic,
+                        partition: b.partition,
+                        fetch_offset: b.fetch_offset,
+                        records,
+                        high_watermark: Some(b.high_watermark),
+                        drain: run.drain,
+                        group: None,
+                    },
+                );
+            }
+            true
+        }
+        Err(e) => {
+            tracing::debug!(process = %run.process, error = %e, "poll failed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            false
+        }
+    }
+}
+
+/// The final read-back: find each partition's high watermark, then read it all from the
+/// start. Returns true when every partition was read up to its high watermark.
+pub async fn run_drain(run: ConsumerRun, transport: Arc<dyn Transport>, recorder: Recorder) -> bool {
+    let mut consumer = Consumer::new(consumer_config(&run), run.bootstrap.clone(), dialer(transport));
+    let topic = run.workload.topic.clone();
+    let mut targets = Vec::new();
+    for p in &run.partitions {
+        loop {
+            let invoke_us = recorder.now_us();
+            match consumer.list_offsets(&topic, *p, -1).await {
+                Ok(hwm) => {
+                    recorder.record(&run.process, invoke_us, Outcome::Ok, OpKind::ListOffsets { topic: topic.clone(), partition: *p, high_watermark: hwm });
+                    targets.push((*p, hwm));
+                    break;
+                }
+                Err(e) if Instant::now() < run.until => {
+                    tracing::debug!(error = %e, "drain: ListOffsets failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+    consumer.assign(targets.iter().map(|(p, _)| (topic.clone(), *p)).collect());
+    for (p, _) in &targets {
+        consumer.seek(&topic, *p, 0);
+    }
+    loop {
+        let done = targets.iter().all(|(p, hwm)| consumer.position(&topic, *p).is_some_and(|pos| pos >= *hwm));
+        if done {
+            return true;
+        }
+        if Instant::now() >= run.until {
+            return false;
+        }
+        poll_once(&mut consumer, &run, &recorder, 100).await;
+    }
+}
