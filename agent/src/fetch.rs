@@ -4,6 +4,9 @@
 //! Invariant: a partition's records never go beyond the high watermark reported with them,
 //! because both come from one control-plane lookup.
 
+use std::collections::BTreeMap;
+use std::ops::Range;
+
 use bytes::Bytes;
 use eddy_controlplane::rpc::{Request, Response};
 use eddy_controlplane::{CpError, Extent, LookupQuery, LookupResult};
@@ -71,13 +74,41 @@ impl AgentInner {
             budget = budget.saturating_sub(planned);
             plans.push(Some((limit, chosen)));
         }
-        let reads = plans.iter().flat_map(|plan| plan.iter().flat_map(|(_, extents)| extents.iter())).map(|e| {
-            let path = Path::from(e.key.as_str());
-            let range = e.byte_start..e.byte_start + e.byte_len;
+        // One ranged read per object: extents of the same file (chunks of different
+        // partitions written together) are fetched with `get_ranges`, which coalesces
+        // nearby ranges into as few GETs as possible.
+        let mut by_key: BTreeMap<&str, Vec<(usize, Range<u64>)>> = BTreeMap::new();
+        let mut slot = 0usize;
+        for e in plans.iter().flat_map(|plan| plan.iter().flat_map(|(_, extents)| extents.iter())) {
+            by_key.entry(e.key.as_str()).or_default().push((slot, e.byte_start..e.byte_start + e.byte_len));
+            slot += 1;
+        }
+        let reads = by_key.into_iter().map(|(key, wanted)| {
+            let path = Path::from(key);
             let store = self.store.clone();
-            async move { store.get_range(&path, range).await }
+            async move {
+                let ranges: Vec<Range<u64>> = wanted.iter().map(|(_, r)| r.clone()).collect();
+                let got = store.get_ranges(&path, &ranges).await;
+                (wanted, got)
+            }
         });
-        let mut bodies = join_all(reads).await.into_iter();
+        let mut slots: Vec<Option<object_store::Result<Bytes>>> = (0..slot).map(|_| None).collect();
+        for (wanted, got) in join_all(reads).await {
+            match got {
+                Ok(bodies) => {
+                    for ((i, _), body) in wanted.into_iter().zip(bodies) {
+                        slots[i] = Some(Ok(body));
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    for (i, _) in wanted {
+                        slots[i] = Some(Err(object_store::Error::Generic { store: "fetch", source: message.clone().into() }));
+                    }
+                }
+            }
+        }
+        let mut bodies = slots.into_iter().map(|b| b.unwrap_or_else(|| Err(object_store::Error::Generic { store: "fetch", source: "range not read".into() })));
         let mut idx = 0;
         for t in &req.topics {
             let mut tr = FetchableTopicResponse::default();

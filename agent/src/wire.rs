@@ -89,7 +89,12 @@ pub fn decode_request(frame: Bytes, start: HeaderStart) -> Result<(RequestHeader
 
 /// Encode a response frame (size prefix included).
 pub fn encode_response(correlation_id: i32, api: ApiKey, version: i16, response: &ResponseKind) -> anyhow_free::Result<Bytes> {
-    let mut buf = BytesMut::with_capacity(64);
+    // Size the buffer for the record bytes a fetch carries, so encoding does not regrow it.
+    let records: usize = match response {
+        ResponseKind::Fetch(f) => f.responses.iter().flat_map(|t| t.partitions.iter()).map(|p| p.records.as_ref().map_or(0, |r| r.len()) + 64).sum(),
+        _ => 0,
+    };
+    let mut buf = BytesMut::with_capacity(256 + records);
     buf.extend_from_slice(&[0, 0, 0, 0]);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     header

@@ -12,7 +12,7 @@ use crate::types::{AgentInfo, FileSpec, LookupQuery, LookupResult, TopicInfo};
 pub const FRAME_BYTES_MAX: u32 = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Request {
     /// An agent announces itself and learns who else is alive.
     Heartbeat { agent: AgentInfo },
@@ -30,7 +30,7 @@ pub enum Request {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Response {
     Agents { agents: Vec<AgentInfo> },
     TopicsCreated { results: Vec<Result<TopicInfo, CpError>> },

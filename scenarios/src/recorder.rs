@@ -14,6 +14,8 @@ pub struct Recorder {
 struct Inner {
     start: Instant,
     ops: Vec<Op>,
+    /// Invoked and not completed.
+    outstanding: usize,
 }
 
 /// Handle to an operation that has been invoked and not completed yet.
@@ -22,7 +24,7 @@ pub struct Pending(usize);
 
 impl Recorder {
     pub fn new() -> Self {
-        Recorder { inner: Arc::new(Mutex::new(Inner { start: Instant::now(), ops: Vec::new() })) }
+        Recorder { inner: Arc::new(Mutex::new(Inner { start: Instant::now(), ops: Vec::new(), outstanding: 0 })) }
     }
 
     /// Simulated microseconds since the recorder was created.
@@ -35,6 +37,7 @@ impl Recorder {
         let mut inner = self.lock();
         let invoke_us = inner.start.elapsed().as_micros() as u64;
         let id = inner.ops.len();
+        inner.outstanding += 1;
         inner.ops.push(Op {
             id: id as u64,
             process: process.to_string(),
@@ -50,10 +53,15 @@ impl Recorder {
     pub fn complete(&self, op: Pending, outcome: Outcome, update: impl FnOnce(&mut OpKind)) {
         let mut inner = self.lock();
         let now = inner.start.elapsed().as_micros() as u64;
+        let mut completed = false;
         if let Some(o) = inner.ops.get_mut(op.0) {
+            completed = o.complete_us.is_none();
             o.complete_us = Some(now);
             o.outcome = outcome;
             update(&mut o.kind);
+        }
+        if completed {
+            inner.outstanding -= 1;
         }
     }
 
@@ -67,7 +75,7 @@ impl Recorder {
 
     /// Number of operations invoked and not completed.
     pub fn outstanding(&self) -> usize {
-        self.lock().ops.iter().filter(|o| o.complete_us.is_none()).count()
+        self.lock().outstanding
     }
 
     pub fn ops(&self) -> Vec<Op> {

@@ -21,8 +21,8 @@ pub fn make_value(id: &str, bytes: usize) -> Bytes {
     let mut v = Vec::with_capacity(bytes.max(id.len() + 1));
     v.extend_from_slice(id.as_bytes());
     v.push(b'|');
-    while v.len() < bytes {
-        v.push(b'.');
+    if v.len() < bytes {
+        v.resize(bytes, b'.');
     }
     Bytes::from(v)
 }
