@@ -1,0 +1,169 @@
+//! Garbage, truncated, oversized and hostile Kafka frames sent to an agent never panic or
+//! abort it and cost its other connections nothing: well-formed clients keep producing and
+//! fetching on their own connections, before, during and after the attack.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use eddy_agent::{Agent, AgentConfig};
+use eddy_controlplane::net::PlainTcp;
+use eddy_controlplane::{ClientConfig, ControlPlane, ControlPlaneClient, ControlPlaneConfig};
+use eddy_scenarios::client::{tcp_dialer, Consumer, ConsumerConfig, Producer, ProducerConfig};
+use eddy_sim::{Meters, SimObjectStore, StorageProfile};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const AGENT: &str = "10.0.1.10:9092";
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut f = (body.len() as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(body);
+    f
+}
+
+fn header(api_key: i16, version: i16, correlation_id: i32) -> Vec<u8> {
+    let mut h = Vec::new();
+    h.extend_from_slice(&api_key.to_be_bytes());
+    h.extend_from_slice(&version.to_be_bytes());
+    h.extend_from_slice(&correlation_id.to_be_bytes());
+    h.extend_from_slice(&(6i16).to_be_bytes());
+    h.extend_from_slice(b"attack");
+    h
+}
+
+/// Send `bytes` on a fresh connection and report whether the agent closed it (EOF) within
+/// two seconds, plus whatever it answered before closing.
+async fn attack(bytes: Vec<u8>, then_close: bool) -> (bool, Vec<u8>) {
+    let mut s = TcpStream::connect(AGENT).await.expect("connect");
+    s.write_all(&bytes).await.expect("write");
+    s.flush().await.expect("flush");
+    if then_close {
+        // The client goes away mid-frame: nothing to observe but that the agent survives.
+        drop(s);
+        return (true, Vec::new());
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => break false,
+        }
+    };
+    (closed, got)
+}
+
+async fn produce(producer: &Producer, tag: &str, n: usize) {
+    let acks: Vec<_> = (0..n).map(|i| producer.send("t", (i % 2) as i32, None, Bytes::from(format!("{tag}-{i}")))).collect();
+    for (i, ack) in acks.into_iter().enumerate() {
+        ack.await.unwrap_or_else(|e| panic!("{tag}-{i} not acknowledged: {e}"));
+    }
+}
+
+#[madsim::test]
+async fn hostile_frames_cost_other_connections_nothing() {
+    let handle = madsim::runtime::Handle::current();
+    let storage = handle.create_node().name("s3").ip("10.0.0.1".parse().unwrap()).build();
+    let meters = Meters::new();
+    let ingest = SimObjectStore::new("ingest", StorageProfile::s3_express(), None, meters.clone(), 1, Some(storage.clone()));
+    let journal = SimObjectStore::new("journal", StorageProfile::regional_log(), None, meters, 2, Some(storage));
+    let cp_addr: SocketAddr = "10.0.1.2:7000".parse().unwrap();
+    handle
+        .create_node()
+        .name("cp")
+        .ip(cp_addr.ip())
+        .init(move || {
+            let journal = journal.clone();
+            async move {
+                let _cp = ControlPlane::start(ControlPlaneConfig::default(), Arc::new(journal), Arc::new(PlainTcp), "0.0.0.0:7000".parse().unwrap())
+                    .await
+                    .expect("control plane starts");
+                std::future::pending::<()>().await
+            }
+        })
+        .build();
+    handle
+        .create_node()
+        .name("agent")
+        .ip("10.0.1.10".parse().unwrap())
+        .init(move || {
+            let ingest = ingest.clone();
+            async move {
+                let config = AgentConfig { node_id: 1, advertised_host: "10.0.1.10".into(), batch_timeout_ms: 50, default_partitions: 2, ..AgentConfig::default() };
+                let cp = ControlPlaneClient::new(ClientConfig::new(vec![cp_addr]), Arc::new(PlainTcp));
+                let _agent = Agent::start(config, Arc::new(ingest), cp, Arc::new(PlainTcp)).await.expect("agent starts");
+                std::future::pending::<()>().await
+            }
+        })
+        .build();
+    let client = handle.create_node().name("client").ip("10.0.1.100".parse().unwrap()).build();
+    client
+        .spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let producer = Producer::new(ProducerConfig::default(), vec![AGENT.into()], tcp_dialer()).expect("producer");
+            produce(&producer, "before", 40).await;
+
+            // A slow sender holds a half-sent frame open during everything below.
+            let mut slow = TcpStream::connect(AGENT).await.expect("connect");
+            slow.write_all(&1000i32.to_be_bytes()).await.unwrap();
+            slow.write_all(&[0u8; 10]).await.unwrap();
+            slow.flush().await.unwrap();
+
+            let mut metadata_huge = header(3, 4, 1);
+            metadata_huge.extend_from_slice(&0x7fff_ffffi32.to_be_bytes());
+            metadata_huge.push(1);
+            let mut produce_v2 = header(0, 2, 2);
+            produce_v2.extend_from_slice(&[0xff, 0xff, 0, 1, 0, 0, 0x75, 0x30, 0, 0, 0, 0]);
+            let mut unknown_api = header(999, 0, 3);
+            unknown_api.extend_from_slice(&[0; 8]);
+            let mut truncated = 100i32.to_be_bytes().to_vec();
+            truncated.extend_from_slice(&[1u8; 50]);
+            let mut garbage: Vec<u8> = (0..64u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+            garbage[0..4].copy_from_slice(&24i32.to_be_bytes());
+            let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+                ("negative size", (-1i32).to_be_bytes().to_vec(), false),
+                ("shorter than a header", frame(&[0, 3, 0]), false),
+                ("declares 200 MiB", (200 * 1024 * 1024i32).to_be_bytes().to_vec(), false),
+                ("truncated then closed", truncated, true),
+                ("metadata with 2^31 topics", frame(&metadata_huge), false),
+                ("produce v2", frame(&produce_v2), false),
+                ("unknown API key", frame(&unknown_api), false),
+                ("garbage", garbage, false),
+            ];
+            for (name, bytes, close) in cases {
+                let (closed, _) = attack(bytes, close).await;
+                assert!(closed, "{name}: the agent should close the connection");
+                // Interleave good traffic with the attack.
+                produce(&producer, name, 4).await;
+            }
+            // KIP-511: an ApiVersions version the agent does not know is answered with v0
+            // and UNSUPPORTED_VERSION, not dropped.
+            let mut api_versions_v99 = header(18, 99, 42);
+            api_versions_v99.extend_from_slice(&[0; 4]);
+            let (_, answer) = attack(frame(&api_versions_v99), false).await;
+            assert!(answer.len() >= 10, "ApiVersions v99 got no answer");
+            assert_eq!(&answer[4..8], &42i32.to_be_bytes(), "correlation id echoed");
+            assert_eq!(&answer[8..10], &35i16.to_be_bytes(), "UNSUPPORTED_VERSION");
+
+            produce(&producer, "after", 40).await;
+            let mut consumer = Consumer::new(ConsumerConfig::default(), vec![AGENT.into()], tcp_dialer());
+            consumer.assign(vec![("t".into(), 0), ("t".into(), 1)]);
+            consumer.seek("t", 0, 0);
+            consumer.seek("t", 1, 0);
+            let mut values = Vec::new();
+            while values.len() < 40 + 8 * 4 + 40 {
+                for b in consumer.poll(500).await.expect("poll") {
+                    values.extend(b.records.into_iter().map(|(_, _, v)| String::from_utf8_lossy(&v).into_owned()));
+                }
+            }
+            for tag in ["before-0", "before-39", "garbage-3", "after-0", "after-39"] {
+                assert!(values.iter().any(|v| v == tag), "{tag} was not read back");
+            }
+            drop(slow);
+        })
+        .await
+        .expect("client task");
+}
