@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod client;
 pub mod commands;
+pub mod fuzz;
 pub mod recorder;
 pub mod run;
 pub mod spec;

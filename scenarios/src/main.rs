@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use eddy_scenarios::{bench, commands};
+use eddy_scenarios::{bench, commands, fuzz};
 
 /// The simulation allocates and frees many small buffers per simulated message; mimalloc
 /// is markedly faster at that than the system allocator (see `eddy bench`).
@@ -44,6 +44,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run many seeds, one process each; print a reproduction command for every failure.
+    Fuzz {
+        scenario: PathBuf,
+        /// Seeds: N, A..B (B excluded) or A..=B.
+        #[arg(long, default_value = "1..=20")]
+        seeds: String,
+        /// Runs at once (default: available cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run only shard i of n (i/n): seeds at positions ≡ i mod n.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Output folder (failing seeds keep report.json and history.jsonl here).
+        #[arg(long, default_value = "out/fuzz")]
+        out: PathBuf,
+        /// Write a JUnit XML summary for CI systems.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Keep the output of passing seeds too.
+        #[arg(long)]
+        keep_passing: bool,
+    },
     /// Measure simulation speed: simulated seconds per wall-clock second.
     Bench {
         #[arg(default_value = "scenarios/specs/basic-standard.json")]
@@ -70,6 +92,15 @@ fn main() -> ExitCode {
         Command::Run { scenario, seed, out, json } => commands::run(&scenario, seed, out, json),
         Command::Check { history, json } => commands::check(&history, json),
         Command::Bench { scenario, seeds, check_ops } => bench::bench(&scenario, seeds, check_ops),
+        Command::Fuzz { scenario, seeds, jobs, shard, out, junit, keep_passing } => (|| {
+            let mut seeds = fuzz::parse_seeds(&seeds)?;
+            if let Some(shard) = shard {
+                let (i, n) = fuzz::parse_shard(&shard)?;
+                seeds = seeds.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, s)| s).collect();
+            }
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            fuzz::fuzz(fuzz::FuzzArgs { scenario, seeds, jobs, out, junit, keep_passing })
+        })(),
     };
     match result.context("eddy") {
         Ok(code) => code,

@@ -1,0 +1,219 @@
+//! `eddy fuzz`: run many seeds of a scenario, one fresh process per seed (a process per seed
+//! keeps runs independent), a few at a time. Prints progress, a final table, and for every
+//! failing seed the exact command that reproduces it; keeps that seed's report and history.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+/// A set of seeds: `N`, `A..B` (B excluded) or `A..=B`.
+pub fn parse_seeds(text: &str) -> anyhow::Result<Vec<u64>> {
+    let parse = |s: &str| s.trim().parse::<u64>().with_context(|| format!("invalid seed {s:?} in {text:?}"));
+    let seeds: Vec<u64> = if let Some((a, b)) = text.split_once("..=") {
+        (parse(a)?..=parse(b)?).collect()
+    } else if let Some((a, b)) = text.split_once("..") {
+        (parse(a)?..parse(b)?).collect()
+    } else {
+        vec![parse(text)?]
+    };
+    if seeds.is_empty() {
+        bail!("seed range {text:?} is empty");
+    }
+    if seeds.len() > 10_000_000 {
+        bail!("seed range {text:?} has more than 10 million seeds");
+    }
+    Ok(seeds)
+}
+
+/// `i/n`: this shard runs the seeds whose position modulo n is i.
+pub fn parse_shard(text: &str) -> anyhow::Result<(usize, usize)> {
+    let (i, n) = text.split_once('/').with_context(|| format!("shard {text:?} is not i/n"))?;
+    let (i, n): (usize, usize) = (i.parse().context("shard index")?, n.parse().context("shard count")?);
+    if n == 0 || i >= n {
+        bail!("shard {text:?}: need 0 <= i < n");
+    }
+    Ok((i, n))
+}
+
+#[derive(Debug, Clone)]
+struct Outcome {
+    seed: u64,
+    status: &'static str,
+    produce_p99_ms: Option<f64>,
+    violations: u64,
+    detail: String,
+}
+
+pub struct FuzzArgs {
+    pub scenario: PathBuf,
+    pub seeds: Vec<u64>,
+    pub jobs: usize,
+    pub out: PathBuf,
+    pub junit: Option<PathBuf>,
+    pub keep_passing: bool,
+}
+
+pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe().context("locating the eddy binary")?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let total = args.seeds.len();
+    println!("eddy fuzz {} — {} seed(s), {} job(s), output in {}", args.scenario.display(), total, args.jobs, args.out.display());
+    let mut pending = args.seeds.iter().copied();
+    let mut running: BTreeMap<u64, Child> = BTreeMap::new();
+    let mut results: Vec<Outcome> = Vec::new();
+    loop {
+        while running.len() < args.jobs.max(1) {
+            let Some(seed) = pending.next() else { break };
+            let dir = args.out.join(format!("seed-{seed}"));
+            let child = Command::new(&exe)
+                .arg("run")
+                .arg(&args.scenario)
+                .args(["--seed", &seed.to_string(), "--json", "--out"])
+                .arg(&dir)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting eddy run")?;
+            running.insert(seed, child);
+        }
+        if running.is_empty() {
+            break;
+        }
+        let mut finished = Vec::new();
+        for (seed, child) in running.iter_mut() {
+            if let Some(status) = child.try_wait().context("waiting for a run")? {
+                finished.push((*seed, status));
+            }
+        }
+        if finished.is_empty() {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        for (seed, status) in finished {
+            let child = running.remove(&seed).context("finished run vanished")?;
+            let output = child.wait_with_output().context("collecting a run's output")?;
+            let outcome = judge(seed, status.code(), &output.stdout);
+            let dir = args.out.join(format!("seed-{seed}"));
+            if outcome.status == "ok" && !args.keep_passing {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            results.push(outcome.clone());
+            let done = results.len();
+            let failed = results.iter().filter(|r| r.status != "ok").count();
+            println!(
+                "[{done}/{total}] {} seed {seed}{}  ({failed} failed so far)",
+                progress_bar(done, total),
+                if outcome.status == "ok" { " ok".to_string() } else { format!(" {}: {}", outcome.status.to_uppercase(), outcome.detail) }
+            );
+        }
+    }
+    results.sort_by_key(|r| r.seed);
+    print!("{}", table(&results));
+    let failures: Vec<&Outcome> = results.iter().filter(|r| r.status != "ok").collect();
+    for f in &failures {
+        println!("reproduce: eddy run {} --seed {}   (kept in {})", args.scenario.display(), f.seed, args.out.join(format!("seed-{}", f.seed)).display());
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, junit(&args.scenario, &results)).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn judge(seed: u64, code: Option<i32>, stdout: &[u8]) -> Outcome {
+    let report: Option<serde_json::Value> = serde_json::from_slice(stdout).ok();
+    let p99 = report.as_ref().and_then(|r| r["latency"]["produce_ack"]["summary"]["p99_ms"].as_f64());
+    let violations = report.as_ref().and_then(|r| r["verdict"]["violations"].as_array().map(|v| v.len() as u64)).unwrap_or(0);
+    let drained = report.as_ref().and_then(|r| r["drain_complete"].as_bool()).unwrap_or(false);
+    let (status, detail) = match code {
+        Some(0) => ("ok", String::new()),
+        Some(1) if violations > 0 => {
+            let classes: Vec<String> = report
+                .as_ref()
+                .and_then(|r| r["verdict"]["counts"].as_object().cloned())
+                .map(|m| m.into_iter().filter(|(_, n)| n.as_u64().unwrap_or(0) > 0).map(|(k, n)| format!("{k}={n}")).collect())
+                .unwrap_or_default();
+            ("violation", classes.join(" "))
+        }
+        Some(1) if !drained => ("liveness", "drain incomplete".into()),
+        Some(c) => ("error", format!("exit status {c}")),
+        None => ("error", "killed by a signal".into()),
+    };
+    Outcome { seed, status, produce_p99_ms: p99, violations, detail }
+}
+
+fn progress_bar(done: usize, total: usize) -> String {
+    let width = 20;
+    let filled = (done * width) / total.max(1);
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
+}
+
+fn table(results: &[Outcome]) -> String {
+    let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in results {
+        *by_status.entry(r.status).or_default() += 1;
+    }
+    let mut p99: Vec<f64> = results.iter().filter_map(|r| r.produce_p99_ms).collect();
+    p99.sort_by(|a, b| a.total_cmp(b));
+    let mut s = String::new();
+    let _ = writeln!(s, "\n| outcome | seeds |\n|---|---|");
+    for (status, n) in &by_status {
+        let _ = writeln!(s, "| {status} | {n} |");
+    }
+    if !p99.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nproduce-ack p99 across seeds: min {:.1} ms, median {:.1} ms, max {:.1} ms",
+            p99[0],
+            p99[p99.len() / 2],
+            p99[p99.len() - 1]
+        );
+    }
+    let violations: u64 = results.iter().map(|r| r.violations).sum();
+    let _ = writeln!(s, "violations listed in reports: {violations}");
+    s
+}
+
+fn junit(scenario: &Path, results: &[Outcome]) -> String {
+    let esc = |t: &str| t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let failures = results.iter().filter(|r| r.status != "ok").count();
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(s, "<testsuite name=\"eddy fuzz {}\" tests=\"{}\" failures=\"{failures}\">", esc(&scenario.display().to_string()), results.len());
+    for r in results {
+        let _ = write!(s, "  <testcase classname=\"eddy.fuzz\" name=\"seed {}\"", r.seed);
+        if r.status == "ok" {
+            s.push_str("/>\n");
+        } else {
+            let _ = writeln!(
+                s,
+                "><failure message=\"{}: {}\">eddy run {} --seed {}</failure></testcase>",
+                r.status,
+                esc(&r.detail),
+                esc(&scenario.display().to_string()),
+                r.seed
+            );
+        }
+    }
+    s.push_str("</testsuite>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_ranges_and_shards_parse_or_explain() {
+        assert_eq!(parse_seeds("3").unwrap(), vec![3]);
+        assert_eq!(parse_seeds("1..4").unwrap(), vec![1, 2, 3]);
+        assert_eq!(parse_seeds("1..=3").unwrap(), vec![1, 2, 3]);
+        assert!(parse_seeds("5..5").is_err());
+        assert!(parse_seeds("x..3").unwrap_err().to_string().contains("invalid seed"));
+        assert_eq!(parse_shard("1/4").unwrap(), (1, 4));
+        assert!(parse_shard("4/4").is_err());
+        assert!(parse_shard("1").is_err());
+    }
+}
