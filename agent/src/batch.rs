@@ -39,7 +39,11 @@ pub enum BatchError {
     #[error("batch at byte {at} has a bad length {len}")]
     Length { at: usize, len: i32 },
     #[error("batch at byte {at} fails its CRC (stored {stored:#010x}, computed {computed:#010x})")]
-    Crc { at: usize, stored: u32, computed: u32 },
+    Crc {
+        at: usize,
+        stored: u32,
+        computed: u32,
+    },
     #[error("batch at byte {at} has lastOffsetDelta {delta} and {records} records")]
     Counts { at: usize, delta: i32, records: i32 },
 }
@@ -73,7 +77,11 @@ pub fn parse_batches(buf: &[u8]) -> Result<Vec<BatchInfo>, BatchError> {
 pub fn parse_one(buf: &[u8], at: usize, verify_crc: bool) -> Result<BatchInfo, BatchError> {
     let have = buf.len() - at;
     if have < HEADER_LEN {
-        return Err(BatchError::Truncated { at, have, need: HEADER_LEN });
+        return Err(BatchError::Truncated {
+            at,
+            have,
+            need: HEADER_LEN,
+        });
     }
     let b = &buf[at..];
     let magic = b[MAGIC_OFFSET] as i8;
@@ -81,19 +89,39 @@ pub fn parse_one(buf: &[u8], at: usize, verify_crc: bool) -> Result<BatchInfo, B
         return Err(BatchError::Magic { at, magic });
     }
     let batch_length = be_i32(b, LENGTH_OFFSET);
-    let len = usize::try_from(batch_length).ok().and_then(|l| l.checked_add(12));
+    let len = usize::try_from(batch_length)
+        .ok()
+        .and_then(|l| l.checked_add(12));
     let len = match len {
         Some(l) if l >= HEADER_LEN => l,
-        _ => return Err(BatchError::Length { at, len: batch_length }),
+        _ => {
+            return Err(BatchError::Length {
+                at,
+                len: batch_length,
+            })
+        }
     };
     if len > have {
-        return Err(BatchError::Truncated { at, have, need: len });
+        return Err(BatchError::Truncated {
+            at,
+            have,
+            need: len,
+        });
     }
     if verify_crc {
-        let stored = u32::from_be_bytes([b[CRC_OFFSET], b[CRC_OFFSET + 1], b[CRC_OFFSET + 2], b[CRC_OFFSET + 3]]);
+        let stored = u32::from_be_bytes([
+            b[CRC_OFFSET],
+            b[CRC_OFFSET + 1],
+            b[CRC_OFFSET + 2],
+            b[CRC_OFFSET + 3],
+        ]);
         let computed = crc32c::crc32c(&b[ATTRIBUTES_OFFSET..len]);
         if stored != computed {
-            return Err(BatchError::Crc { at, stored, computed });
+            return Err(BatchError::Crc {
+                at,
+                stored,
+                computed,
+            });
         }
     }
     let delta = be_i32(b, LAST_OFFSET_DELTA_OFFSET);
@@ -116,7 +144,12 @@ pub fn parse_one(buf: &[u8], at: usize, verify_crc: bool) -> Result<BatchInfo, B
 /// first batch has offset `base`), keeping only batches that end at or after `from_offset`
 /// and at most about `max_bytes` (always at least one batch). Returns the kept bytes and the
 /// offset after the last kept batch.
-pub fn patch_extent(buf: &[u8], base: i64, from_offset: i64, max_bytes: usize) -> Result<(Vec<u8>, i64), BatchError> {
+pub fn patch_extent(
+    buf: &[u8],
+    base: i64,
+    from_offset: i64,
+    max_bytes: usize,
+) -> Result<(Vec<u8>, i64), BatchError> {
     let mut out = Vec::with_capacity(buf.len().min(max_bytes.max(HEADER_LEN)));
     let mut at = 0;
     let mut next = base;
@@ -142,7 +175,10 @@ pub fn patch_extent(buf: &[u8], base: i64, from_offset: i64, max_bytes: usize) -
 mod tests {
     use super::*;
     use bytes::{Bytes, BytesMut};
-    use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+        TimestampType,
+    };
 
     fn batch(n: usize, tag: &str) -> Vec<u8> {
         let records: Vec<Record> = (0..n)
@@ -164,7 +200,15 @@ mod tests {
             })
             .collect();
         let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None }).unwrap();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
         buf.to_vec()
     }
 
@@ -173,12 +217,21 @@ mod tests {
         let mut buf = batch(3, "a");
         buf.extend(batch(2, "b"));
         let infos = parse_batches(&buf).unwrap();
-        assert_eq!(infos.iter().map(|i| i.offset_count).collect::<Vec<_>>(), vec![3, 2]);
+        assert_eq!(
+            infos.iter().map(|i| i.offset_count).collect::<Vec<_>>(),
+            vec![3, 2]
+        );
         let (patched, next) = patch_extent(&buf, 100, 100, usize::MAX).unwrap();
         assert_eq!(next, 105);
-        assert!(parse_batches(&patched).is_ok(), "CRC still valid after the patch");
+        assert!(
+            parse_batches(&patched).is_ok(),
+            "CRC still valid after the patch"
+        );
         let sets = RecordBatchDecoder::decode_all(&mut Bytes::from(patched)).unwrap();
-        let offsets: Vec<i64> = sets.iter().flat_map(|s| s.records.iter().map(|r| r.offset)).collect();
+        let offsets: Vec<i64> = sets
+            .iter()
+            .flat_map(|s| s.records.iter().map(|r| r.offset))
+            .collect();
         assert_eq!(offsets, vec![100, 101, 102, 103, 104]);
     }
 
@@ -192,7 +245,11 @@ mod tests {
         assert_eq!(parse_batches(&patched).unwrap().len(), 2);
         assert_eq!(next, 7);
         let (patched, next) = patch_extent(&buf, 0, 0, 1).unwrap();
-        assert_eq!(parse_batches(&patched).unwrap().len(), 1, "at least one batch even over budget");
+        assert_eq!(
+            parse_batches(&patched).unwrap().len(),
+            1,
+            "at least one batch even over budget"
+        );
         assert_eq!(next, 3);
     }
 
@@ -202,7 +259,10 @@ mod tests {
         let mut bad_crc = good.clone();
         let last = bad_crc.len() - 1;
         bad_crc[last] ^= 0xff;
-        assert!(matches!(parse_batches(&bad_crc), Err(BatchError::Crc { .. })));
+        assert!(matches!(
+            parse_batches(&bad_crc),
+            Err(BatchError::Crc { .. })
+        ));
         for cut in 0..good.len() {
             assert!(parse_batches(&good[..cut]).is_err());
         }
@@ -211,6 +271,9 @@ mod tests {
         assert!(matches!(parse_batches(&v1), Err(BatchError::Magic { .. })));
         let mut neg = good;
         neg[LENGTH_OFFSET..LENGTH_OFFSET + 4].copy_from_slice(&(-5i32).to_be_bytes());
-        assert!(matches!(parse_batches(&neg), Err(BatchError::Length { .. })));
+        assert!(matches!(
+            parse_batches(&neg),
+            Err(BatchError::Length { .. })
+        ));
     }
 }

@@ -34,7 +34,11 @@ pub struct ClusterView {
 
 impl ClusterView {
     pub fn new(me: AgentInfo) -> Self {
-        ClusterView { agents: Mutex::new(vec![me.clone()]), me, topics: Mutex::new(BTreeMap::new()) }
+        ClusterView {
+            agents: Mutex::new(vec![me.clone()]),
+            me,
+            topics: Mutex::new(BTreeMap::new()),
+        }
     }
 
     pub fn me(&self) -> &AgentInfo {
@@ -96,14 +100,22 @@ mod tests {
     #[test]
     fn parses_zone_from_client_id() {
         assert_eq!(client_az("app,ws_az=az2"), Some("az2"));
-        assert_eq!(client_az("warpstream_az=us-east-1a;x=y"), Some("us-east-1a"));
+        assert_eq!(
+            client_az("warpstream_az=us-east-1a;x=y"),
+            Some("us-east-1a")
+        );
         assert_eq!(client_az("ws_az= "), None);
         assert_eq!(client_az("plain-client"), None);
     }
 
     #[test]
     fn falls_back_to_all_zones_when_a_zone_is_empty() {
-        let a = |id, az: &str| AgentInfo { node_id: id, host: "h".into(), port: 1, az: az.into() };
+        let a = |id, az: &str| AgentInfo {
+            node_id: id,
+            host: "h".into(),
+            port: 1,
+            az: az.into(),
+        };
         let view = ClusterView::new(a(1, "az1"));
         view.set_agents(vec![a(2, "az2"), a(3, "az2")]);
         assert_eq!(view.agents_for(Some("az2")).len(), 2);

@@ -29,7 +29,12 @@ impl AgentInner {
         let mut wanted = Vec::new();
         for t in &req.topics {
             for p in &t.partitions {
-                wanted.push((t.topic.0.to_string(), p.partition, p.fetch_offset, p.partition_max_bytes.max(0) as u64));
+                wanted.push((
+                    t.topic.0.to_string(),
+                    p.partition,
+                    p.fetch_offset,
+                    p.partition_max_bytes.max(0) as u64,
+                ));
             }
         }
         let mut results: Vec<Result<LookupResult, CpError>> = Vec::new();
@@ -38,18 +43,34 @@ impl AgentInner {
         } else if !wanted.is_empty() {
             let queries = wanted
                 .iter()
-                .map(|(topic, partition, offset, max)| LookupQuery { topic: topic.clone(), partition: *partition, offset: *offset, max_bytes: (*max).max(1) })
+                .map(|(topic, partition, offset, max)| LookupQuery {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    offset: *offset,
+                    max_bytes: (*max).max(1),
+                })
                 .collect();
-            let wait_ms = if req.min_bytes > 0 { (req.max_wait_ms.max(0) as u64).min(self.config.fetch_wait_ms_max) } else { 0 };
+            let wait_ms = if req.min_bytes > 0 {
+                (req.max_wait_ms.max(0) as u64).min(self.config.fetch_wait_ms_max)
+            } else {
+                0
+            };
             results = match self.cp.call(Request::Lookup { queries, wait_ms }).await {
                 Ok(Response::Lookups { results }) if results.len() == wanted.len() => results,
-                Ok(other) => vec![Err(CpError::internal(format!("unexpected answer {other:?}"))); wanted.len()],
+                Ok(other) => vec![
+                    Err(CpError::internal(format!("unexpected answer {other:?}")));
+                    wanted.len()
+                ],
                 Err(e) => vec![Err(e); wanted.len()],
             };
         }
         // Plan every partition's reads against the byte budgets, then issue all storage
         // reads at once: a fetch costs one round of GETs, not one per partition.
-        let mut budget = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
+        let mut budget = if req.max_bytes > 0 {
+            req.max_bytes as usize
+        } else {
+            usize::MAX
+        };
         let mut plans: Vec<Option<(usize, Vec<Extent>)>> = Vec::with_capacity(wanted.len());
         let mut served_any = false;
         for (i, (_, _, _, partition_max)) in wanted.iter().enumerate() {
@@ -64,7 +85,8 @@ impl AgentInner {
             let mut chosen = Vec::new();
             let mut planned = 0usize;
             for e in &found.extents {
-                if planned >= limit || (!chosen.is_empty() && planned + e.byte_len as usize > limit) {
+                if planned >= limit || (!chosen.is_empty() && planned + e.byte_len as usize > limit)
+                {
                     break;
                 }
                 planned += e.byte_len as usize;
@@ -79,8 +101,14 @@ impl AgentInner {
         // nearby ranges into as few GETs as possible.
         let mut by_key: BTreeMap<&str, Vec<(usize, Range<u64>)>> = BTreeMap::new();
         let mut slot = 0usize;
-        for e in plans.iter().flat_map(|plan| plan.iter().flat_map(|(_, extents)| extents.iter())) {
-            by_key.entry(e.key.as_str()).or_default().push((slot, e.byte_start..e.byte_start + e.byte_len));
+        for e in plans
+            .iter()
+            .flat_map(|plan| plan.iter().flat_map(|(_, extents)| extents.iter()))
+        {
+            by_key
+                .entry(e.key.as_str())
+                .or_default()
+                .push((slot, e.byte_start..e.byte_start + e.byte_len));
             slot += 1;
         }
         let reads = by_key.into_iter().map(|(key, wanted)| {
@@ -103,12 +131,22 @@ impl AgentInner {
                 Err(e) => {
                     let message = e.to_string();
                     for (i, _) in wanted {
-                        slots[i] = Some(Err(object_store::Error::Generic { store: "fetch", source: message.clone().into() }));
+                        slots[i] = Some(Err(object_store::Error::Generic {
+                            store: "fetch",
+                            source: message.clone().into(),
+                        }));
                     }
                 }
             }
         }
-        let mut bodies = slots.into_iter().map(|b| b.unwrap_or_else(|| Err(object_store::Error::Generic { store: "fetch", source: "range not read".into() })));
+        let mut bodies = slots.into_iter().map(|b| {
+            b.unwrap_or_else(|| {
+                Err(object_store::Error::Generic {
+                    store: "fetch",
+                    source: "range not read".into(),
+                })
+            })
+        });
         let mut idx = 0;
         for t in &req.topics {
             let mut tr = FetchableTopicResponse::default();
@@ -152,7 +190,12 @@ impl AgentInner {
 
 /// Whole batches from `from_offset` on, base offsets patched, at most about `limit` bytes
 /// (at least one batch when `limit` > 0).
-fn assemble(extents: &[Extent], bodies: Vec<object_store::Result<Bytes>>, from_offset: i64, limit: usize) -> Result<Bytes, i16> {
+fn assemble(
+    extents: &[Extent],
+    bodies: Vec<object_store::Result<Bytes>>,
+    from_offset: i64,
+    limit: usize,
+) -> Result<Bytes, i16> {
     let mut out = Vec::new();
     for (extent, body) in extents.iter().zip(bodies) {
         let body = body.map_err(|e| {
@@ -163,10 +206,11 @@ fn assemble(extents: &[Extent], bodies: Vec<object_store::Result<Bytes>>, from_o
         if !out.is_empty() && room == 0 {
             break;
         }
-        let (patched, _) = patch_extent(&body, extent.base_offset, from_offset, room.max(1)).map_err(|e| {
-            tracing::error!(key = %extent.key, error = %e, "stored batch is corrupt");
-            codes::CORRUPT_MESSAGE
-        })?;
+        let (patched, _) = patch_extent(&body, extent.base_offset, from_offset, room.max(1))
+            .map_err(|e| {
+                tracing::error!(key = %extent.key, error = %e, "stored batch is corrupt");
+                codes::CORRUPT_MESSAGE
+            })?;
         if !out.is_empty() && out.len() + patched.len() > limit {
             break;
         }

@@ -8,8 +8,12 @@ use eddy_controlplane::rpc::{Request, Response};
 use eddy_controlplane::{CpError, ErrorKind, TopicInfo};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -33,7 +37,9 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
 
 /// Versions actually decodable: the advertised range, except Produce v0–2.
 pub fn decodable(api: ApiKey, version: i16) -> bool {
-    SUPPORTED.iter().any(|(k, lo, hi)| *k == api && (*lo..=*hi).contains(&version))
+    SUPPORTED
+        .iter()
+        .any(|(k, lo, hi)| *k == api && (*lo..=*hi).contains(&version))
         && !(api == ApiKey::Produce && version < 3)
 }
 
@@ -59,7 +65,9 @@ fn str_bytes(s: &str) -> StrBytes {
 
 /// Topic names from the wire, checked the way Kafka checks them.
 fn topic_error(name: &str) -> Option<i16> {
-    eddy_controlplane::state::validate_topic_name(name).err().map(|_| codes::INVALID_TOPIC_EXCEPTION)
+    eddy_controlplane::state::validate_topic_name(name)
+        .err()
+        .map(|_| codes::INVALID_TOPIC_EXCEPTION)
 }
 
 impl AgentInner {
@@ -68,11 +76,22 @@ impl AgentInner {
         if let Some(n) = self.cluster.cached_partitions(topic) {
             return Ok(Some(n));
         }
-        match self.cp.call_with_retry(Request::DescribeTopics { names: Some(vec![topic.to_string()]) }, self.rpc_deadline()).await? {
-            Response::Topics { topics } => Ok(topics.into_iter().find(|t| t.name == topic).map(|t| {
-                self.cluster.cache_topic(&t.name, t.partitions);
-                t.partitions
-            })),
+        match self
+            .cp
+            .call_with_retry(
+                Request::DescribeTopics {
+                    names: Some(vec![topic.to_string()]),
+                },
+                self.rpc_deadline(),
+            )
+            .await?
+        {
+            Response::Topics { topics } => {
+                Ok(topics.into_iter().find(|t| t.name == topic).map(|t| {
+                    self.cluster.cache_topic(&t.name, t.partitions);
+                    t.partitions
+                }))
+            }
             other => Err(CpError::internal(format!("unexpected answer {other:?}"))),
         }
     }
@@ -81,8 +100,22 @@ impl AgentInner {
         Duration::from_millis(self.config.commit_deadline_ms)
     }
 
-    async fn create_topics(&self, topics: Vec<TopicInfo>, if_not_exists: bool) -> Result<Vec<Result<TopicInfo, CpError>>, CpError> {
-        match self.cp.call_with_retry(Request::CreateTopics { topics, if_not_exists }, self.rpc_deadline()).await? {
+    async fn create_topics(
+        &self,
+        topics: Vec<TopicInfo>,
+        if_not_exists: bool,
+    ) -> Result<Vec<Result<TopicInfo, CpError>>, CpError> {
+        match self
+            .cp
+            .call_with_retry(
+                Request::CreateTopics {
+                    topics,
+                    if_not_exists,
+                },
+                self.rpc_deadline(),
+            )
+            .await?
+        {
             Response::TopicsCreated { results } => {
                 for t in results.iter().flatten() {
                     self.cluster.cache_topic(&t.name, t.partitions);
@@ -93,11 +126,20 @@ impl AgentInner {
         }
     }
 
-    pub async fn metadata(&self, req: MetadataRequest, version: i16, client_id: &str) -> MetadataResponse {
+    pub async fn metadata(
+        &self,
+        req: MetadataRequest,
+        version: i16,
+        client_id: &str,
+    ) -> MetadataResponse {
         let brokers = self.cluster.agents_for(client_az(client_id));
         let mut r = MetadataResponse::default();
         r.cluster_id = Some(str_bytes("eddy"));
-        r.controller_id = BrokerId(brokers.first().map_or(self.cluster.me().node_id, |b| b.node_id));
+        r.controller_id = BrokerId(
+            brokers
+                .first()
+                .map_or(self.cluster.me().node_id, |b| b.node_id),
+        );
         r.brokers = brokers
             .iter()
             .map(|a| {
@@ -113,12 +155,20 @@ impl AgentInner {
         let requested: Option<Vec<String>> = match req.topics {
             None => None,
             Some(t) if t.is_empty() && version == 0 => None,
-            Some(t) => Some(t.into_iter().filter_map(|t| t.name.map(|n| n.0.to_string())).collect()),
+            Some(t) => Some(
+                t.into_iter()
+                    .filter_map(|t| t.name.map(|n| n.0.to_string()))
+                    .collect(),
+            ),
         };
         let auto_create = version < 4 || req.allow_auto_topic_creation;
         let names: Vec<String> = match requested {
             Some(names) => names,
-            None => match self.cp.call_with_retry(Request::DescribeTopics { names: None }, self.rpc_deadline()).await {
+            None => match self
+                .cp
+                .call_with_retry(Request::DescribeTopics { names: None }, self.rpc_deadline())
+                .await
+            {
                 Ok(Response::Topics { topics }) => topics.into_iter().map(|t| t.name).collect(),
                 _ => Vec::new(),
             },
@@ -132,7 +182,10 @@ impl AgentInner {
                 match self.partitions(&name).await {
                     Ok(Some(n)) => Ok(n),
                     Ok(None) if auto_create => {
-                        let info = TopicInfo { name: name.clone(), partitions: self.config.default_partitions };
+                        let info = TopicInfo {
+                            name: name.clone(),
+                            partitions: self.config.default_partitions,
+                        };
                         match self.create_topics(vec![info], true).await {
                             Ok(mut results) => match results.pop() {
                                 Some(Ok(t)) => Ok(t.partitions),
@@ -173,17 +226,26 @@ impl AgentInner {
         let mut to_create = Vec::new();
         for t in &req.topics {
             let name = t.name.0.to_string();
-            let partitions = if t.num_partitions == -1 { self.config.default_partitions } else { t.num_partitions };
+            let partitions = if t.num_partitions == -1 {
+                self.config.default_partitions
+            } else {
+                t.num_partitions
+            };
             let mut result = CreatableTopicResult::default();
             result.name = t.name.clone();
             result.num_partitions = partitions;
-            result.replication_factor = if t.replication_factor == -1 { 3 } else { t.replication_factor };
+            result.replication_factor = if t.replication_factor == -1 {
+                3
+            } else {
+                t.replication_factor
+            };
             if let Some(code) = topic_error(&name) {
                 result.error_code = code;
                 result.error_message = Some(str_bytes(&format!("illegal topic name {name:?}")));
             } else if partitions < 1 || partitions > eddy_controlplane::state::PARTITIONS_MAX {
                 result.error_code = codes::INVALID_PARTITIONS;
-                result.error_message = Some(str_bytes(&format!("invalid partition count {partitions}")));
+                result.error_message =
+                    Some(str_bytes(&format!("invalid partition count {partitions}")));
             } else if !req.validate_only {
                 to_create.push((r.topics.len(), TopicInfo { name, partitions }));
             }
@@ -222,11 +284,17 @@ impl AgentInner {
                 pr.partition_index = p.partition_index;
                 pr.leader_epoch = -1;
                 pr.timestamp = -1;
-                let request = Request::ListOffset { topic: name.clone(), partition: p.partition_index, timestamp: p.timestamp };
+                let request = Request::ListOffset {
+                    topic: name.clone(),
+                    partition: p.partition_index,
+                    timestamp: p.timestamp,
+                };
                 match self.cp.call_with_retry(request, self.rpc_deadline()).await {
                     Ok(Response::Offset { offset, .. }) => pr.offset = offset.unwrap_or(-1),
                     Ok(_) => pr.error_code = codes::UNKNOWN_SERVER_ERROR,
-                    Err(e) if e.kind == ErrorKind::Invalid => pr.error_code = codes::INVALID_REQUEST,
+                    Err(e) if e.kind == ErrorKind::Invalid => {
+                        pr.error_code = codes::INVALID_REQUEST
+                    }
                     Err(e) => pr.error_code = codes::from_cp(&e),
                 }
                 tr.partitions.push(pr);
@@ -263,11 +331,17 @@ impl AgentInner {
                 pr.log_append_time_ms = -1;
                 pr.log_start_offset = -1;
                 let checked = if !acks_ok {
-                    Err((codes::INVALID_REQUIRED_ACKS, format!("acks={} is not -1, 0 or 1", req.acks)))
+                    Err((
+                        codes::INVALID_REQUIRED_ACKS,
+                        format!("acks={} is not -1, 0 or 1", req.acks),
+                    ))
                 } else {
                     match partitions {
                         Err(code) => Err((code, format!("topic {name}"))),
-                        Ok(n) if p.index < 0 || p.index >= n => Err((codes::UNKNOWN_TOPIC_OR_PARTITION, format!("{name} has {n} partitions"))),
+                        Ok(n) if p.index < 0 || p.index >= n => Err((
+                            codes::UNKNOWN_TOPIC_OR_PARTITION,
+                            format!("{name} has {n} partitions"),
+                        )),
                         Ok(_) => validate_records(p.records.as_ref()),
                     }
                 };
@@ -303,7 +377,9 @@ impl AgentInner {
                     pr.error_code = match failure {
                         // Not written: NOT_ENOUGH_REPLICAS tells clients "not appended, retry".
                         ProduceFailure::Storage(_) => codes::NOT_ENOUGH_REPLICAS,
-                        ProduceFailure::Unknown(_) | ProduceFailure::Stopping => codes::REQUEST_TIMED_OUT,
+                        ProduceFailure::Unknown(_) | ProduceFailure::Stopping => {
+                            codes::REQUEST_TIMED_OUT
+                        }
                         ProduceFailure::Rejected(e) => codes::from_cp(e),
                     };
                     pr.error_message = Some(str_bytes(&failure.to_string()));
@@ -322,7 +398,9 @@ impl AgentInner {
 fn validate_records(records: Option<&Bytes>) -> Result<(u64, i64), (i16, String)> {
     let records = records.ok_or((codes::CORRUPT_MESSAGE, "null record set".to_string()))?;
     let batches = parse_batches(records).map_err(|e| match e {
-        crate::batch::BatchError::Magic { .. } => (codes::UNSUPPORTED_FOR_MESSAGE_FORMAT, e.to_string()),
+        crate::batch::BatchError::Magic { .. } => {
+            (codes::UNSUPPORTED_FOR_MESSAGE_FORMAT, e.to_string())
+        }
         _ => (codes::CORRUPT_MESSAGE, e.to_string()),
     })?;
     let count = batches.iter().map(|b| b.offset_count).sum();

@@ -86,7 +86,12 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    pub fn new(config: AgentConfig, store: Arc<dyn ObjectStore>, cp: ControlPlaneClient, incarnation: u64) -> Arc<Self> {
+    pub fn new(
+        config: AgentConfig,
+        store: Arc<dyn ObjectStore>,
+        cp: ControlPlaneClient,
+        incarnation: u64,
+    ) -> Arc<Self> {
         let flushes = Arc::new(Semaphore::new(config.flushes_in_flight_max.max(1)));
         let ingest = Arc::new(Ingest {
             config,
@@ -128,7 +133,10 @@ impl Ingest {
                 p.bytes += len;
             }
             let end = p.chunks.len();
-            p.waiters.push(Waiter { chunks: first..end, reply });
+            p.waiters.push(Waiter {
+                chunks: first..end,
+                reply,
+            });
             let opened = p.opened.is_none();
             if opened {
                 p.opened = Some(Instant::now());
@@ -149,7 +157,8 @@ impl Ingest {
                 (p.opened, p.bytes)
             };
             let due = opened.map(|t| t + timeout);
-            let ready = bytes >= self.config.batch_bytes_max || due.is_some_and(|d| d <= Instant::now());
+            let ready =
+                bytes >= self.config.batch_bytes_max || due.is_some_and(|d| d <= Instant::now());
             if ready {
                 let permit = match self.flushes.clone().acquire_owned().await {
                     Ok(p) => p,
@@ -181,18 +190,27 @@ impl Ingest {
 
     async fn flush(&self, file: Pending) {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{}-{}-{:016x}-{n:010}", self.config.az, self.config.node_id, self.incarnation);
+        let id = format!(
+            "{}-{}-{:016x}-{n:010}",
+            self.config.az, self.config.node_id, self.incarnation
+        );
         let key = format!("data/{}/{id}", self.config.az);
         let size = file.bytes;
         let payload = PutPayload::from_iter(file.parts.iter().cloned());
         let started = Instant::now();
-        let age_ms = file.opened.map_or(0, |o| started.duration_since(o).as_millis());
-        let outcome = self.put_then_commit(&id, &key, size, payload, file.chunks).await;
+        let age_ms = file
+            .opened
+            .map_or(0, |o| started.duration_since(o).as_millis());
+        let outcome = self
+            .put_then_commit(&id, &key, size, payload, file.chunks)
+            .await;
         tracing::debug!(file = %id, bytes = size, age_ms, took_ms = started.elapsed().as_millis() as u64, ok = outcome.is_ok(), "flushed");
         match &outcome {
             Ok(_) => {
                 self.stats.files_committed.fetch_add(1, Ordering::Relaxed);
-                self.stats.bytes_committed.fetch_add(size, Ordering::Relaxed);
+                self.stats
+                    .bytes_committed
+                    .fetch_add(size, Ordering::Relaxed);
             }
             Err(e) => {
                 tracing::warn!(file = %id, error = %e, "flush failed");
@@ -201,9 +219,15 @@ impl Ingest {
         }
         for w in file.waiters {
             let answer = match &outcome {
-                Ok(offsets) => offsets.get(w.chunks.clone()).map(<[i64]>::to_vec).ok_or_else(|| {
-                    ProduceFailure::Unknown(format!("control plane returned {} offsets", offsets.len()))
-                }),
+                Ok(offsets) => offsets
+                    .get(w.chunks.clone())
+                    .map(<[i64]>::to_vec)
+                    .ok_or_else(|| {
+                        ProduceFailure::Unknown(format!(
+                            "control plane returned {} offsets",
+                            offsets.len()
+                        ))
+                    }),
                 Err(e) => Err(e.clone()),
             };
             let _ = w.reply.send(answer);
@@ -234,12 +258,25 @@ impl Ingest {
                 Err(e) => tracing::debug!(key, error = %e, "PUT failed; retrying"),
             }
         }
-        let file = FileSpec { id: id.to_string(), key: key.to_string(), size, chunks };
+        let file = FileSpec {
+            id: id.to_string(),
+            key: key.to_string(),
+            size,
+            chunks,
+        };
         let expected = file.chunks.len();
         let deadline = Duration::from_millis(self.config.commit_deadline_ms);
-        match self.cp.call_with_retry(Request::CommitFile { file }, deadline).await {
-            Ok(Response::Committed { base_offsets }) if base_offsets.len() == expected => Ok(base_offsets),
-            Ok(other) => Err(ProduceFailure::Unknown(format!("unexpected commit answer {other:?}"))),
+        match self
+            .cp
+            .call_with_retry(Request::CommitFile { file }, deadline)
+            .await
+        {
+            Ok(Response::Committed { base_offsets }) if base_offsets.len() == expected => {
+                Ok(base_offsets)
+            }
+            Ok(other) => Err(ProduceFailure::Unknown(format!(
+                "unexpected commit answer {other:?}"
+            ))),
             Err(e) if e.kind.is_retriable() => Err(ProduceFailure::Unknown(e.to_string())),
             Err(e) => Err(ProduceFailure::Rejected(e)),
         }

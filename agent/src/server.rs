@@ -54,12 +54,28 @@ impl Agent {
         cp: ControlPlaneClient,
         transport: DynTransport,
     ) -> std::io::Result<Agent> {
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, config.port))).await?;
-        let me = AgentInfo { node_id: config.node_id, host: config.advertised_host.clone(), port: config.port, az: config.az.clone() };
+        let listener =
+            TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, config.port))).await?;
+        let me = AgentInfo {
+            node_id: config.node_id,
+            host: config.advertised_host.clone(),
+            port: config.port,
+            az: config.az.clone(),
+        };
         let incarnation = madsim::rand::random::<u64>();
         let ingest = Ingest::new(config.clone(), store.clone(), cp.clone(), incarnation);
-        let guard_limits = Limits { max_frame_len: config.frame_bytes_max, ..Limits::default() };
-        let inner = Arc::new(AgentInner { cluster: ClusterView::new(me), config, store, cp, ingest, guard_limits });
+        let guard_limits = Limits {
+            max_frame_len: config.frame_bytes_max,
+            ..Limits::default()
+        };
+        let inner = Arc::new(AgentInner {
+            cluster: ClusterView::new(me),
+            config,
+            store,
+            cp,
+            ingest,
+            guard_limits,
+        });
         let agent = Agent { inner };
         tokio::spawn(agent.clone().heartbeats());
         tokio::spawn(agent.clone().accept_loop(listener, transport));
@@ -141,9 +157,13 @@ impl Agent {
                 }
             };
             let kib = (frame.len() / 1024 + 1).min(PIPELINE_KIB_MAX as usize) as u32;
-            let Ok(permit) = budget.clone().acquire_many_owned(kib).await else { break };
+            let Ok(permit) = budget.clone().acquire_many_owned(kib).await else {
+                break;
+            };
             let agent = self.clone();
-            let Some(work) = agent.admit(frame) else { break };
+            let Some(work) = agent.admit(frame) else {
+                break;
+            };
             let work = async move {
                 let response = work.await;
                 drop(permit);
@@ -159,7 +179,10 @@ impl Agent {
 
     /// Check and decode a frame; `None` closes the connection. The returned future produces
     /// the encoded response (`None` when no response is due).
-    fn admit(self, frame: Bytes) -> Option<impl std::future::Future<Output = Option<Bytes>> + Send + 'static> {
+    fn admit(
+        self,
+        frame: Bytes,
+    ) -> Option<impl std::future::Future<Output = Option<Bytes>> + Send + 'static> {
         let start = header_start(&frame)?;
         let api = match ApiKey::try_from(start.api_key) {
             Ok(api) => api,
@@ -178,10 +201,19 @@ impl Agent {
                 let r = ResponseKind::ApiVersions(api_versions(codes::UNSUPPORTED_VERSION));
                 Work::Ready(encode_response(start.correlation_id, api, 0, &r).ok())
             } else {
-                tracing::info!(?api, version = start.api_version, "unsupported version; closing");
+                tracing::info!(
+                    ?api,
+                    version = start.api_version,
+                    "unsupported version; closing"
+                );
                 return None;
             }
-        } else if let Err(e) = validate_request(start.api_key, start.api_version, &frame, &self.inner.guard_limits) {
+        } else if let Err(e) = validate_request(
+            start.api_key,
+            start.api_version,
+            &frame,
+            &self.inner.guard_limits,
+        ) {
             // Checked before the decoder sees it: the decoder sizes allocations from the wire.
             tracing::info!(?api, version = start.api_version, error = %e, "invalid frame; closing");
             return None;
@@ -200,15 +232,27 @@ impl Agent {
                 Work::Request(h, r) => (h, r),
             };
             let version = header.request_api_version;
-            let client_id = header.client_id.as_ref().map(|s| s.to_string()).unwrap_or_default();
+            let client_id = header
+                .client_id
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_default();
             let inner = &self.inner;
             let response = match request {
-                RequestKind::ApiVersions(_) => Some(ResponseKind::ApiVersions(api_versions(codes::NONE))),
-                RequestKind::Metadata(req) => Some(ResponseKind::Metadata(inner.metadata(req, version, &client_id).await)),
-                RequestKind::CreateTopics(req) => Some(ResponseKind::CreateTopics(inner.create_topics_request(req).await)),
+                RequestKind::ApiVersions(_) => {
+                    Some(ResponseKind::ApiVersions(api_versions(codes::NONE)))
+                }
+                RequestKind::Metadata(req) => Some(ResponseKind::Metadata(
+                    inner.metadata(req, version, &client_id).await,
+                )),
+                RequestKind::CreateTopics(req) => Some(ResponseKind::CreateTopics(
+                    inner.create_topics_request(req).await,
+                )),
                 RequestKind::Produce(req) => inner.produce(req).await.map(ResponseKind::Produce),
                 RequestKind::Fetch(req) => Some(ResponseKind::Fetch(inner.fetch(req).await)),
-                RequestKind::ListOffsets(req) => Some(ResponseKind::ListOffsets(inner.list_offsets(req).await)),
+                RequestKind::ListOffsets(req) => {
+                    Some(ResponseKind::ListOffsets(inner.list_offsets(req).await))
+                }
                 _ => None,
             };
             let response = response?;

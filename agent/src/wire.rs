@@ -23,7 +23,10 @@ pub enum FrameError {
 }
 
 /// Read one frame (without its size prefix). `Ok(None)` on a clean end of stream.
-pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<Option<Bytes>, FrameError> {
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+) -> Result<Option<Bytes>, FrameError> {
     let mut size = [0u8; 4];
     match r.read_exact(&mut size).await {
         Ok(_) => {}
@@ -66,17 +69,30 @@ pub enum DecodeError {
     #[error("unknown API key {0}")]
     UnknownApi(i16),
     #[error("undecodable {api:?} v{version}: {message}")]
-    Malformed { api: ApiKey, version: i16, message: String },
+    Malformed {
+        api: ApiKey,
+        version: i16,
+        message: String,
+    },
 }
 
 /// Decode a validated frame into its header and request.
-pub fn decode_request(frame: Bytes, start: HeaderStart) -> Result<(RequestHeader, RequestKind), DecodeError> {
-    let api = ApiKey::try_from(start.api_key).map_err(|_| DecodeError::UnknownApi(start.api_key))?;
+pub fn decode_request(
+    frame: Bytes,
+    start: HeaderStart,
+) -> Result<(RequestHeader, RequestKind), DecodeError> {
+    let api =
+        ApiKey::try_from(start.api_key).map_err(|_| DecodeError::UnknownApi(start.api_key))?;
     let version = start.api_version;
-    let malformed = |message: String| DecodeError::Malformed { api, version, message };
+    let malformed = |message: String| DecodeError::Malformed {
+        api,
+        version,
+        message,
+    };
     let result = catch_unwind(AssertUnwindSafe(move || {
         let mut buf = frame;
-        let header = RequestHeader::decode(&mut buf, api.request_header_version(version)).map_err(|e| e.to_string())?;
+        let header = RequestHeader::decode(&mut buf, api.request_header_version(version))
+            .map_err(|e| e.to_string())?;
         let request = RequestKind::decode(api, &mut buf, version).map_err(|e| e.to_string())?;
         Ok::<_, String>((header, request))
     }));
@@ -88,10 +104,20 @@ pub fn decode_request(frame: Bytes, start: HeaderStart) -> Result<(RequestHeader
 }
 
 /// Encode a response frame (size prefix included).
-pub fn encode_response(correlation_id: i32, api: ApiKey, version: i16, response: &ResponseKind) -> anyhow_free::Result<Bytes> {
+pub fn encode_response(
+    correlation_id: i32,
+    api: ApiKey,
+    version: i16,
+    response: &ResponseKind,
+) -> anyhow_free::Result<Bytes> {
     // Size the buffer for the record bytes a fetch carries, so encoding does not regrow it.
     let records: usize = match response {
-        ResponseKind::Fetch(f) => f.responses.iter().flat_map(|t| t.partitions.iter()).map(|p| p.records.as_ref().map_or(0, |r| r.len()) + 64).sum(),
+        ResponseKind::Fetch(f) => f
+            .responses
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| p.records.as_ref().map_or(0, |r| r.len()) + 64)
+            .sum(),
         _ => 0,
     };
     let mut buf = BytesMut::with_capacity(256 + records);

@@ -25,7 +25,11 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     pub fn new(addrs: Vec<SocketAddr>) -> Self {
-        ClientConfig { addrs, request_timeout: Duration::from_secs(5), connect_timeout: Duration::from_secs(2) }
+        ClientConfig {
+            addrs,
+            request_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
+        }
     }
 }
 
@@ -79,10 +83,15 @@ impl ControlPlaneClient {
         let timeout = self.shared.config.request_timeout + extra;
         let (generation, rx, id) = {
             let mut link = self.shared.link.lock().await;
-            if link.as_ref().is_none_or(|l| !l.alive.load(Ordering::Relaxed)) {
+            if link
+                .as_ref()
+                .is_none_or(|l| !l.alive.load(Ordering::Relaxed))
+            {
                 *link = Some(self.connect().await?);
             }
-            let l = link.as_ref().ok_or_else(|| CpError::internal("link vanished"))?;
+            let l = link
+                .as_ref()
+                .ok_or_else(|| CpError::internal("link vanished"))?;
             let id = {
                 let mut n = lock(&self.shared.next_id);
                 *n += 1;
@@ -94,7 +103,9 @@ impl ControlPlaneClient {
                 lock(&l.pending).remove(&id);
                 let generation = l.generation;
                 *link = None;
-                return Err(CpError::unavailable(format!("connection {generation} closed")));
+                return Err(CpError::unavailable(format!(
+                    "connection {generation} closed"
+                )));
             }
             (l.generation, rx, id)
         };
@@ -111,19 +122,27 @@ impl ControlPlaneClient {
             Err(_) => {
                 // Forget the request; drop the connection so a dead peer is noticed.
                 self.drop_link(generation, Some(id)).await;
-                Err(CpError::unavailable(format!("no answer within {timeout:?}")))
+                Err(CpError::unavailable(format!(
+                    "no answer within {timeout:?}"
+                )))
             }
         }
     }
 
     /// Retry `request` on retriable errors until `deadline` passes. Only for idempotent
     /// requests (all of the control plane's requests are).
-    pub async fn call_with_retry(&self, request: Request, deadline: Duration) -> Result<Response, CpError> {
+    pub async fn call_with_retry(
+        &self,
+        request: Request,
+        deadline: Duration,
+    ) -> Result<Response, CpError> {
         let give_up = tokio::time::Instant::now() + deadline;
         let mut backoff = Duration::from_millis(20);
         loop {
             match self.call(request.clone()).await {
-                Err(e) if e.kind.is_retriable() && tokio::time::Instant::now() + backoff < give_up => {
+                Err(e)
+                    if e.kind.is_retriable() && tokio::time::Instant::now() + backoff < give_up =>
+                {
                     tracing::debug!(error = %e, "control-plane call failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_millis(500));
@@ -161,7 +180,12 @@ impl ControlPlaneClient {
         for i in 0..addrs.len() {
             let idx = (start + i) % addrs.len();
             let addr = addrs[idx];
-            match tokio::time::timeout(self.shared.config.connect_timeout, self.shared.transport.connect(addr)).await {
+            match tokio::time::timeout(
+                self.shared.config.connect_timeout,
+                self.shared.transport.connect(addr),
+            )
+            .await
+            {
                 Ok(Ok(conn)) => {
                     *lock(&self.shared.target) = idx;
                     let generation = {
@@ -208,8 +232,15 @@ fn spawn_link(conn: crate::net::Conn, generation: u64) -> Link {
         reader_alive.store(false, Ordering::Relaxed);
         let waiting = std::mem::take(&mut *lock(&reader_pending));
         for (_, tx) in waiting {
-            let _ = tx.send(Err(CpError::unavailable("connection to the control plane lost")));
+            let _ = tx.send(Err(CpError::unavailable(
+                "connection to the control plane lost",
+            )));
         }
     });
-    Link { generation, alive, to_writer, pending }
+    Link {
+        generation,
+        alive,
+        to_writer,
+        pending,
+    }
 }

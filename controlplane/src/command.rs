@@ -11,16 +11,27 @@ use crate::types::FileSpec;
 pub enum Command {
     /// Create a topic with `partitions` partitions. Creating an existing topic is an error
     /// unless `if_not_exists` (auto-creation races between agents are normal).
-    CreateTopic { name: String, partitions: i32, if_not_exists: bool },
+    CreateTopic {
+        name: String,
+        partitions: i32,
+        if_not_exists: bool,
+    },
     /// Commit a data file: assign offsets to every chunk, atomically. Idempotent by file id.
-    CommitFile { file: FileSpec, committed_at_ms: u64 },
+    CommitFile {
+        file: FileSpec,
+        committed_at_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CommandResult {
-    TopicCreated { partitions: i32 },
+    TopicCreated {
+        partitions: i32,
+    },
     /// Base offset assigned to each chunk of the file, in chunk order.
-    FileCommitted { base_offsets: Vec<i64> },
+    FileCommitted {
+        base_offsets: Vec<i64>,
+    },
     Rejected(CpError),
 }

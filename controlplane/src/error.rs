@@ -40,7 +40,10 @@ pub struct CpError {
 
 impl CpError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        CpError { kind, message: message.into() }
+        CpError {
+            kind,
+            message: message.into(),
+        }
     }
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unavailable, message)

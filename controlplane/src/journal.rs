@@ -38,7 +38,10 @@ pub enum JournalError {
     #[error("journal store: {0}")]
     Store(#[from] object_store::Error),
     #[error("corrupt journal entry {key}: {source}")]
-    Corrupt { key: String, source: serde_json::Error },
+    Corrupt {
+        key: String,
+        source: serde_json::Error,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -59,13 +62,29 @@ impl Journal {
     /// by an earlier attempt of ours); `Fenced` means somebody else owns that number.
     pub async fn append(&self, entry: &Entry) -> Result<(), JournalError> {
         let path = entry_path(entry.seq);
-        let body = Bytes::from(serde_json::to_vec(entry).map_err(|source| JournalError::Corrupt { key: path.to_string(), source })?);
-        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match self.store.put_opts(&path, PutPayload::from(body), opts).await {
+        let body =
+            Bytes::from(
+                serde_json::to_vec(entry).map_err(|source| JournalError::Corrupt {
+                    key: path.to_string(),
+                    source,
+                })?,
+            );
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(&path, PutPayload::from(body), opts)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(object_store::Error::AlreadyExists { .. }) => match self.read(entry.seq).await? {
                 Some(existing) if existing == *entry => Ok(()),
-                Some(existing) => Err(JournalError::Fenced { seq: entry.seq, winner: existing.writer }),
+                Some(existing) => Err(JournalError::Fenced {
+                    seq: entry.seq,
+                    winner: existing.writer,
+                }),
                 None => Err(JournalError::Store(object_store::Error::Generic {
                     store: "journal",
                     source: format!("entry {} reported existing but is missing", entry.seq).into(),
@@ -80,7 +99,12 @@ impl Journal {
         match self.store.get(&path).await {
             Ok(got) => {
                 let bytes = got.bytes().await?;
-                serde_json::from_slice(&bytes).map(Some).map_err(|source| JournalError::Corrupt { key: path.to_string(), source })
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|source| JournalError::Corrupt {
+                        key: path.to_string(),
+                        source,
+                    })
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),

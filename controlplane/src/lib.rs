@@ -18,7 +18,7 @@ pub mod server;
 pub mod state;
 pub mod types;
 
-pub use client::{ControlPlaneClient, ClientConfig};
+pub use client::{ClientConfig, ControlPlaneClient};
 pub use command::{Command, CommandResult};
 pub use error::{CpError, ErrorKind};
 pub use server::{ControlPlane, ControlPlaneConfig};

@@ -17,27 +17,50 @@ pub enum Request {
     /// An agent announces itself and learns who else is alive.
     Heartbeat { agent: AgentInfo },
     /// Create topics (journaled). `if_not_exists` makes auto-creation idempotent.
-    CreateTopics { topics: Vec<TopicInfo>, if_not_exists: bool },
+    CreateTopics {
+        topics: Vec<TopicInfo>,
+        if_not_exists: bool,
+    },
     /// Describe topics (all when `names` is `None`).
     DescribeTopics { names: Option<Vec<String>> },
     /// Commit a data file already written to object storage (journaled, idempotent by id).
     CommitFile { file: FileSpec },
     /// Resolve offsets to extents for several partitions. When none of them has data
     /// (every offset equals its high watermark), wait up to `wait_ms` for new data.
-    Lookup { queries: Vec<LookupQuery>, wait_ms: u64 },
+    Lookup {
+        queries: Vec<LookupQuery>,
+        wait_ms: u64,
+    },
     /// Kafka ListOffsets for one partition.
-    ListOffset { topic: String, partition: i32, timestamp: i64 },
+    ListOffset {
+        topic: String,
+        partition: i32,
+        timestamp: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Response {
-    Agents { agents: Vec<AgentInfo> },
-    TopicsCreated { results: Vec<Result<TopicInfo, CpError>> },
-    Topics { topics: Vec<TopicInfo> },
-    Committed { base_offsets: Vec<i64> },
-    Lookups { results: Vec<Result<LookupResult, CpError>> },
-    Offset { offset: Option<i64>, high_watermark: i64 },
+    Agents {
+        agents: Vec<AgentInfo>,
+    },
+    TopicsCreated {
+        results: Vec<Result<TopicInfo, CpError>>,
+    },
+    Topics {
+        topics: Vec<TopicInfo>,
+    },
+    Committed {
+        base_offsets: Vec<i64>,
+    },
+    Lookups {
+        results: Vec<Result<LookupResult, CpError>>,
+    },
+    Offset {
+        offset: Option<i64>,
+        high_watermark: i64,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,9 +85,15 @@ pub enum FrameError {
     Decode(#[from] serde_json::Error),
 }
 
-pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, value: &T) -> Result<(), FrameError> {
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
+    w: &mut W,
+    value: &T,
+) -> Result<(), FrameError> {
     let body = serde_json::to_vec(value)?;
-    let len = u32::try_from(body.len()).ok().filter(|l| *l <= FRAME_BYTES_MAX).ok_or(FrameError::TooLarge(u32::MAX))?;
+    let len = u32::try_from(body.len())
+        .ok()
+        .filter(|l| *l <= FRAME_BYTES_MAX)
+        .ok_or(FrameError::TooLarge(u32::MAX))?;
     let mut buf = Vec::with_capacity(4 + body.len());
     buf.extend_from_slice(&len.to_be_bytes());
     buf.extend_from_slice(&body);
@@ -74,7 +103,9 @@ pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, value: 
 }
 
 /// Read one frame; `Ok(None)` on a clean end of stream.
-pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(r: &mut R) -> Result<Option<T>, FrameError> {
+pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
+    r: &mut R,
+) -> Result<Option<T>, FrameError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
         Ok(_) => {}

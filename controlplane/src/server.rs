@@ -93,7 +93,10 @@ impl ControlPlane {
     }
 
     /// Rebuild the state by replaying the journal, and start the commit loop. Does not listen.
-    pub async fn recover(config: ControlPlaneConfig, store: Arc<dyn ObjectStore>) -> Result<ControlPlane, CpError> {
+    pub async fn recover(
+        config: ControlPlaneConfig,
+        store: Arc<dyn ObjectStore>,
+    ) -> Result<ControlPlane, CpError> {
         let journal = Journal::new(store);
         let (state, next_seq) = replay(&journal).await?;
         let (tx, rx) = mpsc::channel(config.queue_commands_max.max(1));
@@ -121,7 +124,10 @@ impl ControlPlane {
     /// Journal `command`, apply it, and return its result.
     pub async fn propose(&self, command: Command) -> Result<CommandResult, CpError> {
         if let Some(winner) = lock(&self.inner.fenced).clone() {
-            return Err(CpError::new(ErrorKind::NotLeader, format!("fenced by {winner}")));
+            return Err(CpError::new(
+                ErrorKind::NotLeader,
+                format!("fenced by {winner}"),
+            ));
         }
         let (reply, rx) = oneshot::channel();
         self.inner
@@ -129,10 +135,17 @@ impl ControlPlane {
             .send(Proposal { command, reply })
             .await
             .map_err(|_| CpError::unavailable("commit loop stopped"))?;
-        rx.await.map_err(|_| CpError::unavailable("command dropped before it was journaled"))
+        rx.await
+            .map_err(|_| CpError::unavailable("command dropped before it was journaled"))
     }
 
-    async fn commit_loop(self, journal: Journal, mut rx: mpsc::Receiver<Proposal>, mut seq: u64, writer: String) {
+    async fn commit_loop(
+        self,
+        journal: Journal,
+        mut rx: mpsc::Receiver<Proposal>,
+        mut seq: u64,
+        writer: String,
+    ) {
         let config = self.inner.config.clone();
         while let Some(first) = rx.recv().await {
             if config.group_commit_ms > 0 {
@@ -225,7 +238,10 @@ impl ControlPlane {
             let tx = tx.clone();
             tokio::spawn(async move {
                 let response = cp.handle(frame.request).await;
-                let _ = tx.send(ResponseFrame { id: frame.id, response });
+                let _ = tx.send(ResponseFrame {
+                    id: frame.id,
+                    response,
+                });
             });
         }
         drop(tx);
@@ -235,36 +251,64 @@ impl ControlPlane {
     /// Answer one RPC.
     pub async fn handle(&self, request: Request) -> Result<Response, CpError> {
         match request {
-            Request::Heartbeat { agent } => Ok(Response::Agents { agents: self.heartbeat(agent) }),
-            Request::CreateTopics { topics, if_not_exists } => {
+            Request::Heartbeat { agent } => Ok(Response::Agents {
+                agents: self.heartbeat(agent),
+            }),
+            Request::CreateTopics {
+                topics,
+                if_not_exists,
+            } => {
                 let mut results = Vec::with_capacity(topics.len());
                 for t in topics {
-                    let command = Command::CreateTopic { name: t.name.clone(), partitions: t.partitions, if_not_exists };
+                    let command = Command::CreateTopic {
+                        name: t.name.clone(),
+                        partitions: t.partitions,
+                        if_not_exists,
+                    };
                     results.push(match self.propose(command).await? {
-                        CommandResult::TopicCreated { partitions } => Ok(TopicInfo { name: t.name, partitions }),
+                        CommandResult::TopicCreated { partitions } => Ok(TopicInfo {
+                            name: t.name,
+                            partitions,
+                        }),
                         CommandResult::Rejected(e) => Err(e),
                         other => Err(CpError::internal(format!("unexpected result {other:?}"))),
                     });
                 }
                 Ok(Response::TopicsCreated { results })
             }
-            Request::DescribeTopics { names } => {
-                Ok(Response::Topics { topics: lock(&self.inner.state).topic_infos(names.as_deref()) })
-            }
+            Request::DescribeTopics { names } => Ok(Response::Topics {
+                topics: lock(&self.inner.state).topic_infos(names.as_deref()),
+            }),
             Request::CommitFile { file } => {
                 if let Some(done) = lock(&self.inner.state).files.get(&file.id) {
-                    return Ok(Response::Committed { base_offsets: done.base_offsets.clone() });
+                    return Ok(Response::Committed {
+                        base_offsets: done.base_offsets.clone(),
+                    });
                 }
-                let committed_at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-                match self.propose(Command::CommitFile { file, committed_at_ms }).await? {
-                    CommandResult::FileCommitted { base_offsets } => Ok(Response::Committed { base_offsets }),
+                let committed_at_ms = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0);
+                match self
+                    .propose(Command::CommitFile {
+                        file,
+                        committed_at_ms,
+                    })
+                    .await?
+                {
+                    CommandResult::FileCommitted { base_offsets } => {
+                        Ok(Response::Committed { base_offsets })
+                    }
                     CommandResult::Rejected(e) => Err(e),
                     other => Err(CpError::internal(format!("unexpected result {other:?}"))),
                 }
             }
             Request::Lookup { queries, wait_ms } => {
                 if queries.len() > LOOKUP_QUERIES_MAX {
-                    return Err(CpError::invalid(format!("{} partitions in one lookup (max {LOOKUP_QUERIES_MAX})", queries.len())));
+                    return Err(CpError::invalid(format!(
+                        "{} partitions in one lookup (max {LOOKUP_QUERIES_MAX})",
+                        queries.len()
+                    )));
                 }
                 let wait = Duration::from_millis(wait_ms.min(self.inner.config.lookup_wait_ms_max));
                 let deadline = Instant::now() + wait;
@@ -273,26 +317,44 @@ impl ControlPlane {
                     applied.borrow_and_update();
                     let results: Vec<Result<LookupResult, CpError>> = {
                         let state = lock(&self.inner.state);
-                        queries.iter().map(|q| state.lookup(&q.topic, q.partition, q.offset, q.max_bytes)).collect()
+                        queries
+                            .iter()
+                            .map(|q| state.lookup(&q.topic, q.partition, q.offset, q.max_bytes))
+                            .collect()
                     };
-                    let anything = results.iter().any(|r| r.as_ref().map_or(true, |l| !l.extents.is_empty()));
+                    let anything = results
+                        .iter()
+                        .any(|r| r.as_ref().map_or(true, |l| !l.extents.is_empty()));
                     let remaining = deadline.saturating_duration_since(Instant::now());
                     if anything || remaining.is_zero() {
                         return Ok(Response::Lookups { results });
                     }
                     // Nothing new yet: wait for the next applied journal entry or the deadline.
-                    if !matches!(tokio::time::timeout(remaining, applied.changed()).await, Ok(Ok(()))) {
+                    if !matches!(
+                        tokio::time::timeout(remaining, applied.changed()).await,
+                        Ok(Ok(()))
+                    ) {
                         let state = lock(&self.inner.state);
-                        let results = queries.iter().map(|q| state.lookup(&q.topic, q.partition, q.offset, q.max_bytes)).collect();
+                        let results = queries
+                            .iter()
+                            .map(|q| state.lookup(&q.topic, q.partition, q.offset, q.max_bytes))
+                            .collect();
                         return Ok(Response::Lookups { results });
                     }
                 }
             }
-            Request::ListOffset { topic, partition, timestamp } => {
+            Request::ListOffset {
+                topic,
+                partition,
+                timestamp,
+            } => {
                 let state = lock(&self.inner.state);
                 let offset = state.list_offset(&topic, partition, timestamp)?;
                 let high_watermark = state.partition(&topic, partition)?.high_watermark;
-                Ok(Response::Offset { offset, high_watermark })
+                Ok(Response::Offset {
+                    offset,
+                    high_watermark,
+                })
             }
         }
     }
@@ -313,7 +375,9 @@ async fn replay(journal: &Journal) -> Result<(State, u64), CpError> {
         match try_replay(journal).await {
             Ok(r) => return Ok(r),
             Err(JournalError::Corrupt { key, source }) => {
-                return Err(CpError::internal(format!("corrupt journal entry {key}: {source}")))
+                return Err(CpError::internal(format!(
+                    "corrupt journal entry {key}: {source}"
+                )))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "journal replay failed; retrying");

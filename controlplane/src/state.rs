@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, CommandResult};
 use crate::error::{CpError, ErrorKind};
-use crate::types::{Extent, FileSpec, LookupResult, TopicInfo, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use crate::types::{
+    Extent, FileSpec, LookupResult, TopicInfo, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
+};
 
 /// Upper bound on partitions per topic: protects the control plane from a request that
 /// would allocate millions of partitions.
@@ -53,7 +55,9 @@ pub fn validate_topic_name(name: &str) -> Result<(), CpError> {
         && name.len() <= TOPIC_NAME_LEN_MAX
         && name != "."
         && name != ".."
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
     if legal {
         Ok(())
     } else {
@@ -66,10 +70,15 @@ impl State {
     pub fn apply(&mut self, command: &Command) -> CommandResult {
         self.applied += 1;
         let result = match command {
-            Command::CreateTopic { name, partitions, if_not_exists } => {
-                self.create_topic(name, *partitions, *if_not_exists)
-            }
-            Command::CommitFile { file, committed_at_ms } => self.commit_file(file, *committed_at_ms),
+            Command::CreateTopic {
+                name,
+                partitions,
+                if_not_exists,
+            } => self.create_topic(name, *partitions, *if_not_exists),
+            Command::CommitFile {
+                file,
+                committed_at_ms,
+            } => self.commit_file(file, *committed_at_ms),
         };
         match result {
             Ok(r) => r,
@@ -77,28 +86,46 @@ impl State {
         }
     }
 
-    fn create_topic(&mut self, name: &str, partitions: i32, if_not_exists: bool) -> Result<CommandResult, CpError> {
+    fn create_topic(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        if_not_exists: bool,
+    ) -> Result<CommandResult, CpError> {
         validate_topic_name(name)?;
         if let Some(existing) = self.topics.get(name) {
             if if_not_exists {
-                return Ok(CommandResult::TopicCreated { partitions: existing.partitions.len() as i32 });
+                return Ok(CommandResult::TopicCreated {
+                    partitions: existing.partitions.len() as i32,
+                });
             }
-            return Err(CpError::new(ErrorKind::TopicExists, format!("topic {name} already exists")));
+            return Err(CpError::new(
+                ErrorKind::TopicExists,
+                format!("topic {name} already exists"),
+            ));
         }
         if !(1..=PARTITIONS_MAX).contains(&partitions) {
             return Err(CpError::invalid(format!(
                 "partition count {partitions} outside 1..={PARTITIONS_MAX}"
             )));
         }
-        let topic = TopicState { partitions: vec![PartitionState::default(); partitions as usize] };
+        let topic = TopicState {
+            partitions: vec![PartitionState::default(); partitions as usize],
+        };
         self.topics.insert(name.to_string(), topic);
         Ok(CommandResult::TopicCreated { partitions })
     }
 
-    fn commit_file(&mut self, file: &FileSpec, committed_at_ms: u64) -> Result<CommandResult, CpError> {
+    fn commit_file(
+        &mut self,
+        file: &FileSpec,
+        committed_at_ms: u64,
+    ) -> Result<CommandResult, CpError> {
         if let Some(existing) = self.files.get(&file.id) {
             // A retried commit: answer with the offsets first assigned.
-            return Ok(CommandResult::FileCommitted { base_offsets: existing.base_offsets.clone() });
+            return Ok(CommandResult::FileCommitted {
+                base_offsets: existing.base_offsets.clone(),
+            });
         }
         // Validate every chunk before touching anything: the commit is atomic.
         for chunk in &file.chunks {
@@ -107,7 +134,13 @@ impl State {
             if end.is_none_or(|end| end > file.size) || chunk.record_count == 0 {
                 return Err(CpError::invalid(format!(
                     "chunk {}:{} bytes {}+{} records {} does not fit file {} of {} bytes",
-                    chunk.topic, chunk.partition, chunk.byte_start, chunk.byte_len, chunk.record_count, file.id, file.size
+                    chunk.topic,
+                    chunk.partition,
+                    chunk.byte_start,
+                    chunk.byte_len,
+                    chunk.record_count,
+                    file.id,
+                    file.size
                 )));
             }
         }
@@ -132,7 +165,12 @@ impl State {
         }
         self.files.insert(
             file.id.clone(),
-            FileRecord { key: file.key.clone(), size: file.size, committed_at_ms, base_offsets: base_offsets.clone() },
+            FileRecord {
+                key: file.key.clone(),
+                size: file.size,
+                committed_at_ms,
+                base_offsets: base_offsets.clone(),
+            },
         );
         Ok(CommandResult::FileCommitted { base_offsets })
     }
@@ -140,19 +178,34 @@ impl State {
     pub fn partition(&self, topic: &str, partition: i32) -> Result<&PartitionState, CpError> {
         self.topics
             .get(topic)
-            .and_then(|t| usize::try_from(partition).ok().and_then(|p| t.partitions.get(p)))
+            .and_then(|t| {
+                usize::try_from(partition)
+                    .ok()
+                    .and_then(|p| t.partitions.get(p))
+            })
             .ok_or_else(|| unknown(topic, partition))
     }
 
-    fn partition_mut(&mut self, topic: &str, partition: i32) -> Result<&mut PartitionState, CpError> {
+    fn partition_mut(
+        &mut self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<&mut PartitionState, CpError> {
         self.topics
             .get_mut(topic)
-            .and_then(|t| usize::try_from(partition).ok().and_then(|p| t.partitions.get_mut(p)))
+            .and_then(|t| {
+                usize::try_from(partition)
+                    .ok()
+                    .and_then(|p| t.partitions.get_mut(p))
+            })
             .ok_or_else(|| unknown(topic, partition))
     }
 
     pub fn topic_infos(&self, names: Option<&[String]>) -> Vec<TopicInfo> {
-        let info = |(name, t): (&String, &TopicState)| TopicInfo { name: name.clone(), partitions: t.partitions.len() as i32 };
+        let info = |(name, t): (&String, &TopicState)| TopicInfo {
+            name: name.clone(),
+            partitions: t.partitions.len() as i32,
+        };
         match names {
             None => self.topics.iter().map(info).collect(),
             Some(names) => names
@@ -165,7 +218,13 @@ impl State {
 
     /// Extents covering `[offset, …)`, at least one if any data is there, then more until
     /// `max_bytes` is reached.
-    pub fn lookup(&self, topic: &str, partition: i32, offset: i64, max_bytes: u64) -> Result<LookupResult, CpError> {
+    pub fn lookup(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: u64,
+    ) -> Result<LookupResult, CpError> {
         let p = self.partition(topic, partition)?;
         if offset < p.log_start || offset > p.high_watermark {
             return Err(CpError::new(
@@ -179,7 +238,12 @@ impl State {
         let mut extents = Vec::new();
         let mut bytes = 0u64;
         if offset < p.high_watermark {
-            let first = p.extents.range(..=offset).next_back().map(|(k, _)| *k).unwrap_or(offset);
+            let first = p
+                .extents
+                .range(..=offset)
+                .next_back()
+                .map(|(k, _)| *k)
+                .unwrap_or(offset);
             for extent in p.extents.range(first..).map(|(_, e)| e) {
                 if !extents.is_empty() && bytes + extent.byte_len > max_bytes {
                     break;
@@ -188,25 +252,45 @@ impl State {
                 extents.push(extent.clone());
             }
         }
-        Ok(LookupResult { log_start: p.log_start, high_watermark: p.high_watermark, extents })
+        Ok(LookupResult {
+            log_start: p.log_start,
+            high_watermark: p.high_watermark,
+            extents,
+        })
     }
 
     /// Kafka ListOffsets: latest (-1), earliest (-2) or the first extent whose records may
     /// have a timestamp ≥ `timestamp` (the fetch that follows filters by record).
     /// `None` when no record is that recent.
-    pub fn list_offset(&self, topic: &str, partition: i32, timestamp: i64) -> Result<Option<i64>, CpError> {
+    pub fn list_offset(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+    ) -> Result<Option<i64>, CpError> {
         let p = self.partition(topic, partition)?;
         Ok(match timestamp {
             LATEST_TIMESTAMP => Some(p.high_watermark),
             EARLIEST_TIMESTAMP => Some(p.log_start),
-            ts if ts < 0 => return Err(CpError::invalid(format!("unsupported ListOffsets timestamp {ts}"))),
-            ts => p.extents.values().find(|e| e.max_timestamp >= ts).map(|e| e.base_offset.max(p.log_start)),
+            ts if ts < 0 => {
+                return Err(CpError::invalid(format!(
+                    "unsupported ListOffsets timestamp {ts}"
+                )))
+            }
+            ts => p
+                .extents
+                .values()
+                .find(|e| e.max_timestamp >= ts)
+                .map(|e| e.base_offset.max(p.log_start)),
         })
     }
 }
 
 fn unknown(topic: &str, partition: i32) -> CpError {
-    CpError::new(ErrorKind::UnknownTopicOrPartition, format!("unknown topic-partition {topic}:{partition}"))
+    CpError::new(
+        ErrorKind::UnknownTopicOrPartition,
+        format!("unknown topic-partition {topic}:{partition}"),
+    )
 }
 
 #[cfg(test)]
@@ -215,17 +299,37 @@ mod tests {
     use crate::types::ChunkSpec;
 
     fn chunk(topic: &str, partition: i32, start: u64, len: u64, records: u64) -> ChunkSpec {
-        ChunkSpec { topic: topic.into(), partition, byte_start: start, byte_len: len, record_count: records, max_timestamp: 0 }
+        ChunkSpec {
+            topic: topic.into(),
+            partition,
+            byte_start: start,
+            byte_len: len,
+            record_count: records,
+            max_timestamp: 0,
+        }
     }
 
     fn file(id: &str, chunks: Vec<ChunkSpec>) -> FileSpec {
-        let size = chunks.iter().map(|c| c.byte_start + c.byte_len).max().unwrap_or(0);
-        FileSpec { id: id.into(), key: format!("data/{id}"), size, chunks }
+        let size = chunks
+            .iter()
+            .map(|c| c.byte_start + c.byte_len)
+            .max()
+            .unwrap_or(0);
+        FileSpec {
+            id: id.into(),
+            key: format!("data/{id}"),
+            size,
+            chunks,
+        }
     }
 
     fn created() -> State {
         let mut s = State::default();
-        let r = s.apply(&Command::CreateTopic { name: "t".into(), partitions: 2, if_not_exists: false });
+        let r = s.apply(&Command::CreateTopic {
+            name: "t".into(),
+            partitions: 2,
+            if_not_exists: false,
+        });
         assert_eq!(r, CommandResult::TopicCreated { partitions: 2 });
         s
     }
@@ -233,24 +337,52 @@ mod tests {
     #[test]
     fn commit_assigns_dense_offsets_across_chunks() {
         let mut s = created();
-        let f1 = file("f1", vec![chunk("t", 0, 0, 100, 3), chunk("t", 1, 100, 50, 2), chunk("t", 0, 150, 10, 1)]);
-        let r = s.apply(&Command::CommitFile { file: f1, committed_at_ms: 1 });
-        assert_eq!(r, CommandResult::FileCommitted { base_offsets: vec![0, 0, 3] });
+        let f1 = file(
+            "f1",
+            vec![
+                chunk("t", 0, 0, 100, 3),
+                chunk("t", 1, 100, 50, 2),
+                chunk("t", 0, 150, 10, 1),
+            ],
+        );
+        let r = s.apply(&Command::CommitFile {
+            file: f1,
+            committed_at_ms: 1,
+        });
+        assert_eq!(
+            r,
+            CommandResult::FileCommitted {
+                base_offsets: vec![0, 0, 3]
+            }
+        );
         assert_eq!(s.partition("t", 0).unwrap().high_watermark, 4);
         let l = s.lookup("t", 0, 2, 1).unwrap();
-        assert_eq!(l.extents.len(), 1, "a lookup returns at least one extent even over budget");
+        assert_eq!(
+            l.extents.len(),
+            1,
+            "a lookup returns at least one extent even over budget"
+        );
         assert_eq!(l.extents[0].base_offset, 0);
         let l = s.lookup("t", 0, 2, 1000).unwrap();
-        assert_eq!(l.extents.iter().map(|e| e.base_offset).collect::<Vec<_>>(), vec![0, 3]);
+        assert_eq!(
+            l.extents.iter().map(|e| e.base_offset).collect::<Vec<_>>(),
+            vec![0, 3]
+        );
     }
 
     #[test]
     fn retried_commit_returns_first_offsets_and_changes_nothing() {
         let mut s = created();
         let f = file("f", vec![chunk("t", 0, 0, 10, 5)]);
-        let first = s.apply(&Command::CommitFile { file: f.clone(), committed_at_ms: 1 });
+        let first = s.apply(&Command::CommitFile {
+            file: f.clone(),
+            committed_at_ms: 1,
+        });
         let before = s.partition("t", 0).unwrap().clone();
-        let again = s.apply(&Command::CommitFile { file: f, committed_at_ms: 2 });
+        let again = s.apply(&Command::CommitFile {
+            file: f,
+            committed_at_ms: 2,
+        });
         assert_eq!(first, again);
         assert_eq!(&before, s.partition("t", 0).unwrap());
     }
@@ -259,8 +391,17 @@ mod tests {
     fn commit_is_atomic_when_one_chunk_is_bad() {
         let mut s = created();
         let f = file("f", vec![chunk("t", 0, 0, 10, 5), chunk("t", 7, 10, 10, 5)]);
-        let r = s.apply(&Command::CommitFile { file: f, committed_at_ms: 1 });
-        assert!(matches!(r, CommandResult::Rejected(CpError { kind: ErrorKind::UnknownTopicOrPartition, .. })));
+        let r = s.apply(&Command::CommitFile {
+            file: f,
+            committed_at_ms: 1,
+        });
+        assert!(matches!(
+            r,
+            CommandResult::Rejected(CpError {
+                kind: ErrorKind::UnknownTopicOrPartition,
+                ..
+            })
+        ));
         assert_eq!(s.partition("t", 0).unwrap().high_watermark, 0);
         assert!(s.files.is_empty());
     }
@@ -268,11 +409,34 @@ mod tests {
     #[test]
     fn out_of_range_and_bad_names_are_errors() {
         let mut s = created();
-        assert_eq!(s.lookup("t", 0, 1, 10).unwrap_err().kind, ErrorKind::OffsetOutOfRange);
+        assert_eq!(
+            s.lookup("t", 0, 1, 10).unwrap_err().kind,
+            ErrorKind::OffsetOutOfRange
+        );
         assert_eq!(s.lookup("t", 0, 0, 10).unwrap().extents.len(), 0);
-        let r = s.apply(&Command::CreateTopic { name: "bad name".into(), partitions: 1, if_not_exists: true });
-        assert!(matches!(r, CommandResult::Rejected(CpError { kind: ErrorKind::Invalid, .. })));
-        let r = s.apply(&Command::CreateTopic { name: "big".into(), partitions: i32::MAX, if_not_exists: true });
-        assert!(matches!(r, CommandResult::Rejected(CpError { kind: ErrorKind::Invalid, .. })));
+        let r = s.apply(&Command::CreateTopic {
+            name: "bad name".into(),
+            partitions: 1,
+            if_not_exists: true,
+        });
+        assert!(matches!(
+            r,
+            CommandResult::Rejected(CpError {
+                kind: ErrorKind::Invalid,
+                ..
+            })
+        ));
+        let r = s.apply(&Command::CreateTopic {
+            name: "big".into(),
+            partitions: i32::MAX,
+            if_not_exists: true,
+        });
+        assert!(matches!(
+            r,
+            CommandResult::Rejected(CpError {
+                kind: ErrorKind::Invalid,
+                ..
+            })
+        ));
     }
 }

@@ -10,14 +10,28 @@ use crate::spec::Scenario;
 
 pub fn bench(path: &Path, seeds: u64, check_ops: Option<usize>) -> anyhow::Result<ExitCode> {
     let scenario = Scenario::load(path)?;
-    println!("scenario {} ({}), {} seed(s), {} build", scenario.name, path.display(), seeds, if cfg!(debug_assertions) { "debug" } else { "release" });
+    println!(
+        "scenario {} ({}), {} seed(s), {} build",
+        scenario.name,
+        path.display(),
+        seeds,
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
     let mut sim_total = 0.0;
     let mut wall_total = 0.0;
     for seed in 1..=seeds {
         let t = Instant::now();
         let out = run(&scenario, seed);
         let wall = t.elapsed().as_secs_f64();
-        let sends = out.ops.iter().filter(|o| matches!(o.kind, eddy_reports::OpKind::Send { .. })).count();
+        let sends = out
+            .ops
+            .iter()
+            .filter(|o| matches!(o.kind, eddy_reports::OpKind::Send { .. }))
+            .count();
         println!(
             "seed {seed}: {:.1} simulated s in {:.2} wall s = {:.1}x real time ({} ops, {} sends)",
             out.sim_seconds,
@@ -29,7 +43,10 @@ pub fn bench(path: &Path, seeds: u64, check_ops: Option<usize>) -> anyhow::Resul
         sim_total += out.sim_seconds;
         wall_total += wall;
     }
-    println!("overall: {:.1}x real time", sim_total / wall_total.max(1e-9));
+    println!(
+        "overall: {:.1}x real time",
+        sim_total / wall_total.max(1e-9)
+    );
     if let Some(n) = check_ops {
         let ops = eddy_reports::synth_history(n, 7);
         let t = Instant::now();

@@ -33,19 +33,46 @@ pub fn run_and_report(scenario: &Scenario, seed: u64) -> anyhow::Result<(RunOutp
     let out = crate::run::run(scenario, seed);
     let usage = usage(&out, scenario.workload.record_bytes);
     let parameters = serde_json::to_value(scenario).context("serializing the scenario")?;
-    let report = RunReport::assemble(seed, parameters, out.sim_seconds, &out.ops, Some(&usage), &Prices::default(), &CheckOptions::default())
-        .context("assembling the report")?;
+    let report = RunReport::assemble(
+        seed,
+        parameters,
+        out.sim_seconds,
+        &out.ops,
+        Some(&usage),
+        &Prices::default(),
+        &CheckOptions::default(),
+    )
+    .context("assembling the report")?;
     Ok((out, report))
 }
 
-pub fn report_json(scenario: &Scenario, out: &RunOutput, report: &RunReport) -> anyhow::Result<String> {
-    let json = RunJson { scenario: &scenario.name, report, drain_complete: out.drained, az_traffic: &out.traffic, storage: &out.meters };
+pub fn report_json(
+    scenario: &Scenario,
+    out: &RunOutput,
+    report: &RunReport,
+) -> anyhow::Result<String> {
+    let json = RunJson {
+        scenario: &scenario.name,
+        report,
+        drain_complete: out.drained,
+        az_traffic: &out.traffic,
+        storage: &out.meters,
+    };
     Ok(serde_json::to_string_pretty(&json)? + "\n")
 }
 
-pub fn run(path: &Path, seed: u64, out_dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
+pub fn run(
+    path: &Path,
+    seed: u64,
+    out_dir: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let scenario = Scenario::load(path)?;
-    let out_dir = out_dir.unwrap_or_else(|| PathBuf::from("out").join(&scenario.name).join(format!("seed-{seed}")));
+    let out_dir = out_dir.unwrap_or_else(|| {
+        PathBuf::from("out")
+            .join(&scenario.name)
+            .join(format!("seed-{seed}"))
+    });
     if !json {
         println!("eddy run {} --seed {seed}", path.display());
     }
@@ -53,7 +80,8 @@ pub fn run(path: &Path, seed: u64, out_dir: Option<PathBuf>, json: bool) -> anyh
     fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let text = report_json(&scenario, &out, &report)?;
     fs::write(out_dir.join("report.json"), &text).context("writing report.json")?;
-    let history = fs::File::create(out_dir.join("history.jsonl")).context("creating history.jsonl")?;
+    let history =
+        fs::File::create(out_dir.join("history.jsonl")).context("creating history.jsonl")?;
     write_jsonl(std::io::BufWriter::new(history), &out.ops).context("writing history.jsonl")?;
     if json {
         print!("{text}");
@@ -69,12 +97,17 @@ pub fn run(path: &Path, seed: u64, out_dir: Option<PathBuf>, json: bool) -> anyh
     if failed && !json {
         println!("reproduce: eddy run {} --seed {seed}", path.display());
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub fn check(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let ops = eddy_reports::read_jsonl(BufReader::new(file)).with_context(|| format!("reading {}", path.display()))?;
+    let ops = eddy_reports::read_jsonl(BufReader::new(file))
+        .with_context(|| format!("reading {}", path.display()))?;
     let verdict = eddy_reports::check(&ops);
     if json {
         println!("{}", serde_json::to_string_pretty(&verdict)?);
@@ -88,7 +121,18 @@ pub fn check(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         for v in verdict.violations.iter().take(50) {
             println!("- [{:?}] {}", v.class, v.explanation);
         }
-        println!("{}", if verdict.is_valid() { "valid" } else { "INVALID" });
+        println!(
+            "{}",
+            if verdict.is_valid() {
+                "valid"
+            } else {
+                "INVALID"
+            }
+        );
     }
-    Ok(if verdict.is_valid() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if verdict.is_valid() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

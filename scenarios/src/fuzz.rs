@@ -12,7 +12,11 @@ use anyhow::{bail, Context};
 
 /// A set of seeds: `N`, `A..B` (B excluded) or `A..=B`.
 pub fn parse_seeds(text: &str) -> anyhow::Result<Vec<u64>> {
-    let parse = |s: &str| s.trim().parse::<u64>().with_context(|| format!("invalid seed {s:?} in {text:?}"));
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .with_context(|| format!("invalid seed {s:?} in {text:?}"))
+    };
     let seeds: Vec<u64> = if let Some((a, b)) = text.split_once("..=") {
         (parse(a)?..=parse(b)?).collect()
     } else if let Some((a, b)) = text.split_once("..") {
@@ -31,8 +35,13 @@ pub fn parse_seeds(text: &str) -> anyhow::Result<Vec<u64>> {
 
 /// `i/n`: this shard runs the seeds whose position modulo n is i.
 pub fn parse_shard(text: &str) -> anyhow::Result<(usize, usize)> {
-    let (i, n) = text.split_once('/').with_context(|| format!("shard {text:?} is not i/n"))?;
-    let (i, n): (usize, usize) = (i.parse().context("shard index")?, n.parse().context("shard count")?);
+    let (i, n) = text
+        .split_once('/')
+        .with_context(|| format!("shard {text:?} is not i/n"))?;
+    let (i, n): (usize, usize) = (
+        i.parse().context("shard index")?,
+        n.parse().context("shard count")?,
+    );
     if n == 0 || i >= n {
         bail!("shard {text:?}: need 0 <= i < n");
     }
@@ -59,9 +68,16 @@ pub struct FuzzArgs {
 
 pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("locating the eddy binary")?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let total = args.seeds.len();
-    println!("eddy fuzz {} — {} seed(s), {} job(s), output in {}", args.scenario.display(), total, args.jobs, args.out.display());
+    println!(
+        "eddy fuzz {} — {} seed(s), {} job(s), output in {}",
+        args.scenario.display(),
+        total,
+        args.jobs,
+        args.out.display()
+    );
     let mut pending = args.seeds.iter().copied();
     let mut running: BTreeMap<u64, Child> = BTreeMap::new();
     let mut results: Vec<Outcome> = Vec::new();
@@ -95,7 +111,9 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
         }
         for (seed, status) in finished {
             let child = running.remove(&seed).context("finished run vanished")?;
-            let output = child.wait_with_output().context("collecting a run's output")?;
+            let output = child
+                .wait_with_output()
+                .context("collecting a run's output")?;
             let outcome = judge(seed, status.code(), &output.stdout);
             let dir = args.out.join(format!("seed-{seed}"));
             if outcome.status == "ok" && !args.keep_passing {
@@ -107,7 +125,11 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
             println!(
                 "[{done}/{total}] {} seed {seed}{}  ({failed} failed so far)",
                 progress_bar(done, total),
-                if outcome.status == "ok" { " ok".to_string() } else { format!(" {}: {}", outcome.status.to_uppercase(), outcome.detail) }
+                if outcome.status == "ok" {
+                    " ok".to_string()
+                } else {
+                    format!(" {}: {}", outcome.status.to_uppercase(), outcome.detail)
+                }
             );
         }
     }
@@ -115,26 +137,53 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
     print!("{}", table(&results));
     let failures: Vec<&Outcome> = results.iter().filter(|r| r.status != "ok").collect();
     for f in &failures {
-        println!("reproduce: eddy run {} --seed {}   (kept in {})", args.scenario.display(), f.seed, args.out.join(format!("seed-{}", f.seed)).display());
+        println!(
+            "reproduce: eddy run {} --seed {}   (kept in {})",
+            args.scenario.display(),
+            f.seed,
+            args.out.join(format!("seed-{}", f.seed)).display()
+        );
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, junit(&args.scenario, &results)).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, junit(&args.scenario, &results))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn judge(seed: u64, code: Option<i32>, stdout: &[u8]) -> Outcome {
     let report: Option<serde_json::Value> = serde_json::from_slice(stdout).ok();
-    let p99 = report.as_ref().and_then(|r| r["latency"]["produce_ack"]["summary"]["p99_ms"].as_f64());
-    let violations = report.as_ref().and_then(|r| r["verdict"]["violations"].as_array().map(|v| v.len() as u64)).unwrap_or(0);
-    let drained = report.as_ref().and_then(|r| r["drain_complete"].as_bool()).unwrap_or(false);
+    let p99 = report
+        .as_ref()
+        .and_then(|r| r["latency"]["produce_ack"]["summary"]["p99_ms"].as_f64());
+    let violations = report
+        .as_ref()
+        .and_then(|r| {
+            r["verdict"]["violations"]
+                .as_array()
+                .map(|v| v.len() as u64)
+        })
+        .unwrap_or(0);
+    let drained = report
+        .as_ref()
+        .and_then(|r| r["drain_complete"].as_bool())
+        .unwrap_or(false);
     let (status, detail) = match code {
         Some(0) => ("ok", String::new()),
         Some(1) if violations > 0 => {
             let classes: Vec<String> = report
                 .as_ref()
                 .and_then(|r| r["verdict"]["counts"].as_object().cloned())
-                .map(|m| m.into_iter().filter(|(_, n)| n.as_u64().unwrap_or(0) > 0).map(|(k, n)| format!("{k}={n}")).collect())
+                .map(|m| {
+                    m.into_iter()
+                        .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+                        .map(|(k, n)| format!("{k}={n}"))
+                        .collect()
+                })
                 .unwrap_or_default();
             ("violation", classes.join(" "))
         }
@@ -142,7 +191,13 @@ fn judge(seed: u64, code: Option<i32>, stdout: &[u8]) -> Outcome {
         Some(c) => ("error", format!("exit status {c}")),
         None => ("error", "killed by a signal".into()),
     };
-    Outcome { seed, status, produce_p99_ms: p99, violations, detail }
+    Outcome {
+        seed,
+        status,
+        produce_p99_ms: p99,
+        violations,
+        detail,
+    }
 }
 
 fn progress_bar(done: usize, total: usize) -> String {
@@ -178,12 +233,26 @@ fn table(results: &[Outcome]) -> String {
 }
 
 fn junit(scenario: &Path, results: &[Outcome]) -> String {
-    let esc = |t: &str| t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let esc = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
     let failures = results.iter().filter(|r| r.status != "ok").count();
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(s, "<testsuite name=\"eddy fuzz {}\" tests=\"{}\" failures=\"{failures}\">", esc(&scenario.display().to_string()), results.len());
+    let _ = writeln!(
+        s,
+        "<testsuite name=\"eddy fuzz {}\" tests=\"{}\" failures=\"{failures}\">",
+        esc(&scenario.display().to_string()),
+        results.len()
+    );
     for r in results {
-        let _ = write!(s, "  <testcase classname=\"eddy.fuzz\" name=\"seed {}\"", r.seed);
+        let _ = write!(
+            s,
+            "  <testcase classname=\"eddy.fuzz\" name=\"seed {}\"",
+            r.seed
+        );
         if r.status == "ok" {
             s.push_str("/>\n");
         } else {
@@ -211,7 +280,10 @@ mod tests {
         assert_eq!(parse_seeds("1..4").unwrap(), vec![1, 2, 3]);
         assert_eq!(parse_seeds("1..=3").unwrap(), vec![1, 2, 3]);
         assert!(parse_seeds("5..5").is_err());
-        assert!(parse_seeds("x..3").unwrap_err().to_string().contains("invalid seed"));
+        assert!(parse_seeds("x..3")
+            .unwrap_err()
+            .to_string()
+            .contains("invalid seed"));
         assert_eq!(parse_shard("1/4").unwrap(), (1, 4));
         assert!(parse_shard("4/4").is_err());
         assert!(parse_shard("1").is_err());

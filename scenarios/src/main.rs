@@ -15,7 +15,11 @@ use eddy_scenarios::{bench, commands, fuzz};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "eddy", version, about = "Deterministic simulation testbed of a Kafka-compatible system on object storage")]
+#[command(
+    name = "eddy",
+    version,
+    about = "Deterministic simulation testbed of a Kafka-compatible system on object storage"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -89,17 +93,47 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { scenario, seed, out, json } => commands::run(&scenario, seed, out, json),
+        Command::Run {
+            scenario,
+            seed,
+            out,
+            json,
+        } => commands::run(&scenario, seed, out, json),
         Command::Check { history, json } => commands::check(&history, json),
-        Command::Bench { scenario, seeds, check_ops } => bench::bench(&scenario, seeds, check_ops),
-        Command::Fuzz { scenario, seeds, jobs, shard, out, junit, keep_passing } => (|| {
+        Command::Bench {
+            scenario,
+            seeds,
+            check_ops,
+        } => bench::bench(&scenario, seeds, check_ops),
+        Command::Fuzz {
+            scenario,
+            seeds,
+            jobs,
+            shard,
+            out,
+            junit,
+            keep_passing,
+        } => (|| {
             let mut seeds = fuzz::parse_seeds(&seeds)?;
             if let Some(shard) = shard {
                 let (i, n) = fuzz::parse_shard(&shard)?;
-                seeds = seeds.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, s)| s).collect();
+                seeds = seeds
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(k, _)| k % n == i)
+                    .map(|(_, s)| s)
+                    .collect();
             }
-            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            fuzz::fuzz(fuzz::FuzzArgs { scenario, seeds, jobs, out, junit, keep_passing })
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            fuzz::fuzz(fuzz::FuzzArgs {
+                scenario,
+                seeds,
+                jobs,
+                out,
+                junit,
+                keep_passing,
+            })
         })(),
     };
     match result.context("eddy") {

@@ -24,7 +24,13 @@ pub struct Pending(usize);
 
 impl Recorder {
     pub fn new() -> Self {
-        Recorder { inner: Arc::new(Mutex::new(Inner { start: Instant::now(), ops: Vec::new(), outstanding: 0 })) }
+        Recorder {
+            inner: Arc::new(Mutex::new(Inner {
+                start: Instant::now(),
+                ops: Vec::new(),
+                outstanding: 0,
+            })),
+        }
     }
 
     /// Simulated microseconds since the recorder was created.
@@ -70,7 +76,14 @@ impl Recorder {
         let mut inner = self.lock();
         let now = inner.start.elapsed().as_micros() as u64;
         let id = inner.ops.len() as u64;
-        inner.ops.push(Op { id, process: process.to_string(), invoke_us, complete_us: Some(now), outcome, kind });
+        inner.ops.push(Op {
+            id,
+            process: process.to_string(),
+            invoke_us,
+            complete_us: Some(now),
+            outcome,
+            kind,
+        });
     }
 
     /// Number of operations invoked and not completed.

@@ -33,7 +33,12 @@ pub struct RunOutput {
 pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
     let mut config = madsim::Config::default();
     config.net.send_latency = Duration::from_micros(scenario.network.base_latency_us_min)
-        ..Duration::from_micros(scenario.network.base_latency_us_max.max(scenario.network.base_latency_us_min + 1));
+        ..Duration::from_micros(
+            scenario
+                .network
+                .base_latency_us_max
+                .max(scenario.network.base_latency_us_min + 1),
+        );
     let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, config);
     let scenario = scenario.clone();
     runtime.block_on(async move { simulate(scenario, seed).await })
@@ -48,11 +53,19 @@ struct World {
 
 impl World {
     fn transport(&self, s: &Scenario, az: &str) -> Arc<dyn Transport> {
-        Arc::new(SimTransport { local_az: az.to_string(), azs: self.azs.clone(), meter: self.net.clone(), profile: s.network.azs.clone() })
+        Arc::new(SimTransport {
+            local_az: az.to_string(),
+            azs: self.azs.clone(),
+            meter: self.net.clone(),
+            profile: s.network.azs.clone(),
+        })
     }
 }
 
-fn build_node<'a>(handle: &'a madsim::runtime::Handle, spec: &NodeSpec) -> madsim::runtime::NodeBuilder<'a> {
+fn build_node<'a>(
+    handle: &'a madsim::runtime::Handle,
+    spec: &NodeSpec,
+) -> madsim::runtime::NodeBuilder<'a> {
     handle.create_node().name(spec.name.clone()).ip(spec.ip)
 }
 
@@ -63,14 +76,34 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     for n in layout.all_nodes() {
         azs.insert(n.ip, n.az.clone());
     }
-    let world = World { layout, azs, net: NetMeter::new(), meters: Meters::new() };
+    let world = World {
+        layout,
+        azs,
+        net: NetMeter::new(),
+        meters: Meters::new(),
+    };
     let layout = &world.layout;
     let start = Instant::now();
 
     let storage_node = build_node(&handle, &layout.storage).build();
-    let ingest_home = (s.storage.ingest.class == StorageClass::S3Express).then(|| s.storage.ingest_az.clone());
-    let ingest = SimObjectStore::new("ingest", s.storage.ingest.clone(), ingest_home, world.meters.clone(), seed ^ 0x1, Some(storage_node.clone()));
-    let journal = SimObjectStore::new("journal", s.storage.journal.clone(), None, world.meters.clone(), seed ^ 0x2, Some(storage_node.clone()));
+    let ingest_home =
+        (s.storage.ingest.class == StorageClass::S3Express).then(|| s.storage.ingest_az.clone());
+    let ingest = SimObjectStore::new(
+        "ingest",
+        s.storage.ingest.clone(),
+        ingest_home,
+        world.meters.clone(),
+        seed ^ 0x1,
+        Some(storage_node.clone()),
+    );
+    let journal = SimObjectStore::new(
+        "journal",
+        s.storage.journal.clone(),
+        None,
+        world.meters.clone(),
+        seed ^ 0x2,
+        Some(storage_node.clone()),
+    );
 
     // Control plane.
     let cp_addr = layout.controlplane_addr();
@@ -82,7 +115,8 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
             .init(move || {
                 let (store, transport, config) = (store.clone(), transport.clone(), config.clone());
                 async move {
-                    let listen = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), cp_addr.port());
+                    let listen =
+                        SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), cp_addr.port());
                     match ControlPlane::start(config, Arc::new(store), transport, listen).await {
                         Ok(_cp) => std::future::pending::<()>().await,
                         Err(e) => tracing::error!(error = %e, "control plane failed to start"),
@@ -96,13 +130,18 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     for (node, id) in &layout.agents {
         let store = ingest.view_from(&node.az);
         let transport = world.transport(&s, &node.az);
-        let mut config = s.agent.config(*id, &node.az, &node.ip.to_string(), AGENT_PORT);
+        let mut config = s
+            .agent
+            .config(*id, &node.az, &node.ip.to_string(), AGENT_PORT);
         config.default_partitions = s.workload.partitions;
         build_node(&handle, node)
             .init(move || {
                 let (store, transport, config) = (store.clone(), transport.clone(), config.clone());
                 async move {
-                    let cp = ControlPlaneClient::new(ClientConfig::new(vec![cp_addr]), transport.clone());
+                    let cp = ControlPlaneClient::new(
+                        ClientConfig::new(vec![cp_addr]),
+                        transport.clone(),
+                    );
                     match Agent::start(config, Arc::new(store), cp, transport).await {
                         Ok(_agent) => std::future::pending::<()>().await,
                         Err(e) => tracing::error!(error = %e, "agent failed to start"),
@@ -127,14 +166,18 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         };
         let transport = world.transport(&s, &node.az);
         let recorder = recorder.clone();
-        build_node(&handle, node).build().spawn(run_producer(run, transport, recorder));
+        build_node(&handle, node)
+            .build()
+            .spawn(run_producer(run, transport, recorder));
     }
 
     // Consumers: in each zone, the zone's consumers split the partitions between them.
     let per_az = s.topology.consumers_per_az.max(1);
     for (i, node) in layout.consumers.iter().enumerate() {
         let k = i % per_az;
-        let partitions = (0..s.workload.partitions).filter(|p| (*p as usize) % per_az == k).collect();
+        let partitions = (0..s.workload.partitions)
+            .filter(|p| (*p as usize) % per_az == k)
+            .collect();
         let run = ConsumerRun {
             process: node.name.clone(),
             az: node.az.clone(),
@@ -146,7 +189,9 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         };
         let transport = world.transport(&s, &node.az);
         let recorder = recorder.clone();
-        build_node(&handle, node).build().spawn(run_consumer(run, transport, recorder));
+        build_node(&handle, node)
+            .build()
+            .spawn(run_consumer(run, transport, recorder));
     }
 
     // Workload phase, then let outstanding sends finish (at most half the drain budget).
@@ -180,5 +225,11 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     }
     let sim_seconds = start.elapsed().as_secs_f64();
     let drained = *drained.lock().unwrap_or_else(|e| e.into_inner());
-    RunOutput { ops: recorder.ops(), meters: world.meters.snapshot(), traffic: world.net.snapshot(), sim_seconds, drained }
+    RunOutput {
+        ops: recorder.ops(),
+        meters: world.meters.snapshot(),
+        traffic: world.net.snapshot(),
+        sim_seconds,
+        drained,
+    }
 }

@@ -26,7 +26,10 @@ pub struct Scenario {
     pub drain_s: f64,
     /// WarpStream's tiered storage block, accepted as is: ingest lands in `lowLatency`,
     /// compaction (a later milestone) writes to `highLatency`.
-    #[serde(rename = "tieredStorageConfig", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "tieredStorageConfig",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tiered_storage_config: Option<TieredStorageConfig>,
 }
 
@@ -147,7 +150,11 @@ pub struct NetworkSpec {
 
 impl Default for NetworkSpec {
     fn default() -> Self {
-        NetworkSpec { azs: eddy_sim::NetProfile::default(), base_latency_us_min: 100, base_latency_us_max: 300 }
+        NetworkSpec {
+            azs: eddy_sim::NetProfile::default(),
+            base_latency_us_min: 100,
+            base_latency_us_max: 300,
+        }
     }
 }
 
@@ -222,7 +229,8 @@ pub enum TierType {
 
 impl Scenario {
     pub fn load(path: &Path) -> anyhow::Result<Scenario> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading scenario {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading scenario {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("scenario {}", path.display()))
     }
 
@@ -250,28 +258,49 @@ impl Scenario {
             bail!("topology.azs has duplicate zones");
         }
         if t.agents_per_az == 0 || t.agents_per_az > 64 {
-            bail!("topology.agents_per_az must be 1..=64, got {}", t.agents_per_az);
+            bail!(
+                "topology.agents_per_az must be 1..=64, got {}",
+                t.agents_per_az
+            );
         }
         if t.producers_per_az > 64 || t.consumers_per_az > 64 {
             bail!("at most 64 producers and 64 consumers per zone");
         }
         if !t.azs.contains(&t.controlplane_az) {
-            bail!("topology.controlplane_az {:?} is not one of {:?}", t.controlplane_az, t.azs);
+            bail!(
+                "topology.controlplane_az {:?} is not one of {:?}",
+                t.controlplane_az,
+                t.azs
+            );
         }
         if !t.azs.contains(&self.storage.ingest_az) {
-            bail!("storage.ingest_az {:?} is not one of {:?}", self.storage.ingest_az, t.azs);
+            bail!(
+                "storage.ingest_az {:?} is not one of {:?}",
+                self.storage.ingest_az,
+                t.azs
+            );
         }
         let w = &self.workload;
         if !(1..=10_000).contains(&w.partitions) {
-            bail!("workload.partitions must be 1..=10000, got {}", w.partitions);
+            bail!(
+                "workload.partitions must be 1..=10000, got {}",
+                w.partitions
+            );
         }
         if !(w.records_per_s >= 0.0 && w.records_per_s <= 1_000_000.0) {
-            bail!("workload.records_per_s must be in 0..=1e6, got {}", w.records_per_s);
+            bail!(
+                "workload.records_per_s must be in 0..=1e6, got {}",
+                w.records_per_s
+            );
         }
         if w.record_bytes < 24 || w.record_bytes > 1024 * 1024 {
-            bail!("workload.record_bytes must be 24..=1 MiB, got {}", w.record_bytes);
+            bail!(
+                "workload.record_bytes must be 24..=1 MiB, got {}",
+                w.record_bytes
+            );
         }
-        eddy_controlplane::state::validate_topic_name(&w.topic).map_err(|e| anyhow::anyhow!("workload.topic: {e}"))?;
+        eddy_controlplane::state::validate_topic_name(&w.topic)
+            .map_err(|e| anyhow::anyhow!("workload.topic: {e}"))?;
         for (name, v) in [("duration_s", self.duration_s), ("drain_s", self.drain_s)] {
             if !(v >= 0.0 && v <= 86_400.0) {
                 bail!("{name} must be within 0..=86400 seconds, got {v}");

@@ -38,7 +38,11 @@ impl Layout {
     pub fn new(s: &Scenario) -> Layout {
         let t = &s.topology;
         let zone_index = |az: &str| t.azs.iter().position(|a| a == az).map_or(1, |i| i + 1);
-        let node = |name: String, az: &str, host: usize| NodeSpec { name, az: az.to_string(), ip: ip(zone_index(az), host) };
+        let node = |name: String, az: &str, host: usize| NodeSpec {
+            name,
+            az: az.to_string(),
+            ip: ip(zone_index(az), host),
+        };
         let mut agents = Vec::new();
         let mut producers = Vec::new();
         let mut consumers = Vec::new();
@@ -55,7 +59,11 @@ impl Layout {
             }
         }
         Layout {
-            storage: NodeSpec { name: "object-storage".into(), az: "region".into(), ip: ip(0, 1) },
+            storage: NodeSpec {
+                name: "object-storage".into(),
+                az: "region".into(),
+                ip: ip(0, 1),
+            },
             controlplane: node("controlplane".into(), &t.controlplane_az, 2),
             agents,
             producers,
@@ -70,9 +78,17 @@ impl Layout {
 
     /// Bootstrap servers for a client in `az`: the agents of that zone (all if none there).
     pub fn bootstrap(&self, az: &str) -> Vec<String> {
-        let local: Vec<String> = self.agents.iter().filter(|(n, _)| n.az == az).map(|(n, _)| format!("{}:{AGENT_PORT}", n.ip)).collect();
+        let local: Vec<String> = self
+            .agents
+            .iter()
+            .filter(|(n, _)| n.az == az)
+            .map(|(n, _)| format!("{}:{AGENT_PORT}", n.ip))
+            .collect();
         if local.is_empty() {
-            self.agents.iter().map(|(n, _)| format!("{}:{AGENT_PORT}", n.ip)).collect()
+            self.agents
+                .iter()
+                .map(|(n, _)| format!("{}:{AGENT_PORT}", n.ip))
+                .collect()
         } else {
             local
         }

@@ -20,7 +20,13 @@ pub struct SimTransport {
 impl SimTransport {
     fn wrap(&self, stream: TcpStream, peer: SocketAddr) -> Conn {
         let peer_az = self.azs.az_of_or_unknown(&peer.ip());
-        Box::new(MeteredStream::new(stream, self.local_az.clone(), peer_az, &self.meter, &self.profile))
+        Box::new(MeteredStream::new(
+            stream,
+            self.local_az.clone(),
+            peer_az,
+            &self.meter,
+            &self.profile,
+        ))
     }
 }
 

@@ -7,7 +7,10 @@ use crate::run::RunOutput;
 
 /// Payload bytes of acknowledged sends.
 pub fn ingested_bytes(ops: &[Op], record_bytes: usize) -> u64 {
-    let acked = ops.iter().filter(|o| o.outcome == Outcome::Ok && matches!(o.kind, OpKind::Send { .. })).count();
+    let acked = ops
+        .iter()
+        .filter(|o| o.outcome == Outcome::Ok && matches!(o.kind, OpKind::Send { .. }))
+        .count();
     acked as u64 * record_bytes as u64
 }
 
@@ -30,6 +33,19 @@ pub fn usage(out: &RunOutput, record_bytes: usize) -> Usage {
             byte_seconds: m.byte_seconds,
         })
         .collect();
-    let az_bytes = out.traffic.iter().map(|t| AzFlow { src: t.src.clone(), dst: t.dst.clone(), bytes: t.bytes }).collect();
-    Usage { duration_s: out.sim_seconds, buckets, az_bytes, ingested_bytes: ingested_bytes(&out.ops, record_bytes) }
+    let az_bytes = out
+        .traffic
+        .iter()
+        .map(|t| AzFlow {
+            src: t.src.clone(),
+            dst: t.dst.clone(),
+            bytes: t.bytes,
+        })
+        .collect();
+    Usage {
+        duration_s: out.sim_seconds,
+        buckets,
+        az_bytes,
+        ingested_bytes: ingested_bytes(&out.ops, record_bytes),
+    }
 }

@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Exp};
 use tokio::time::Instant;
 
-use crate::client::{ConsumerConfig, Consumer, DialFn, OffsetReset, Producer, ProducerConfig};
+use crate::client::{Consumer, ConsumerConfig, DialFn, OffsetReset, Producer, ProducerConfig};
 use crate::recorder::Recorder;
 use crate::spec::Workload;
 
@@ -49,7 +49,9 @@ pub fn client_id(process: &str, az: &str, zone_aware: bool) -> String {
 
 /// Seed of a process's own RNG: the run seed mixed with the process name.
 pub fn process_seed(seed: u64, process: &str) -> u64 {
-    process.bytes().fold(seed ^ 0x9e37_79b9_7f4a_7c15, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    process.bytes().fold(seed ^ 0x9e37_79b9_7f4a_7c15, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 pub struct ProducerRun {
@@ -72,7 +74,11 @@ pub async fn run_producer(run: ProducerRun, transport: Arc<dyn Transport>, recor
         request_timeout_ms: w.request_timeout_ms,
         delivery_timeout_ms: w.delivery_timeout_ms,
         idempotent: w.idempotent,
-        max_in_flight: if w.idempotent { w.max_in_flight.clamp(1, 5) } else { w.max_in_flight.max(1) },
+        max_in_flight: if w.idempotent {
+            w.max_in_flight.clamp(1, 5)
+        } else {
+            w.max_in_flight.max(1)
+        },
         ..ProducerConfig::default()
     };
     let producer = match Producer::new(config, run.bootstrap.clone(), dialer(transport)) {
@@ -86,7 +92,8 @@ pub async fn run_producer(run: ProducerRun, transport: Arc<dyn Transport>, recor
         return;
     }
     let mut rng = SmallRng::seed_from_u64(process_seed(run.seed, &run.process));
-    let gaps = Exp::new(w.records_per_s).unwrap_or_else(|_| Exp::new(1.0).expect("1.0 is a valid rate"));
+    let gaps =
+        Exp::new(w.records_per_s).unwrap_or_else(|_| Exp::new(1.0).expect("1.0 is a valid rate"));
     let mut next = Instant::now();
     let mut seq = 0u64;
     loop {
@@ -103,7 +110,13 @@ pub async fn run_producer(run: ProducerRun, transport: Arc<dyn Transport>, recor
         seq += 1;
         let op = recorder.invoke(
             &run.process,
-            OpKind::Send { topic: w.topic.clone(), partition, value: id.clone(), offset: None, idempotent: w.idempotent },
+            OpKind::Send {
+                topic: w.topic.clone(),
+                partition,
+                value: id.clone(),
+                offset: None,
+                idempotent: w.idempotent,
+            },
         );
         let ack = producer.send(&w.topic, partition, None, make_value(&id, w.record_bytes));
         let recorder = recorder.clone();
@@ -145,31 +158,60 @@ fn consumer_config(run: &ConsumerRun) -> ConsumerConfig {
 
 /// Poll the assigned partitions from offset 0 until `until`, recording every poll.
 pub async fn run_consumer(run: ConsumerRun, transport: Arc<dyn Transport>, recorder: Recorder) {
-    let mut consumer = Consumer::new(consumer_config(&run), run.bootstrap.clone(), dialer(transport));
+    let mut consumer = Consumer::new(
+        consumer_config(&run),
+        run.bootstrap.clone(),
+        dialer(transport),
+    );
     let topic = run.workload.topic.clone();
     consumer.assign(run.partitions.iter().map(|p| (topic.clone(), *p)).collect());
     for p in &run.partitions {
         consumer.seek(&topic, *p, 0);
     }
     while Instant::now() < run.until {
-        let wait = run.workload.fetch_max_wait_ms.min(run.until.saturating_duration_since(Instant::now()).as_millis() as u64);
+        let wait = run.workload.fetch_max_wait_ms.min(
+            run.until
+                .saturating_duration_since(Instant::now())
+                .as_millis() as u64,
+        );
         poll_once(&mut consumer, &run, &recorder, wait).await;
     }
 }
 
-async fn poll_once(consumer: &mut Consumer, run: &ConsumerRun, recorder: &Recorder, wait_ms: u64) -> bool {
+async fn poll_once(
+    consumer: &mut Consumer,
+    run: &ConsumerRun,
+    recorder: &Recorder,
+    wait_ms: u64,
+) -> bool {
     let invoke_us = recorder.now_us();
     match consumer.poll(wait_ms).await {
         Ok(batches) => {
             for b in batches {
                 if let Some(from) = b.reset_from {
-                    recorder.record(&run.process, invoke_us, Outcome::Ok, OpKind::Seek { topic: b.topic.clone(), partition: b.partition, offset: b.fetch_offset });
+                    recorder.record(
+                        &run.process,
+                        invoke_us,
+                        Outcome::Ok,
+                        OpKind::Seek {
+                            topic: b.topic.clone(),
+                            partition: b.partition,
+                            offset: b.fetch_offset,
+                        },
+                    );
                     tracing::info!(process = %run.process, from, to = b.fetch_offset, "offset reset");
                 }
                 if b.records.is_empty() && b.high_watermark < 0 {
                     continue;
                 }
-                let records = b.records.iter().map(|(offset, _, value)| Rec { offset: *offset, value: value_id(value) }).collect();
+                let records = b
+                    .records
+                    .iter()
+                    .map(|(offset, _, value)| Rec {
+                        offset: *offset,
+                        value: value_id(value),
+                    })
+                    .collect();
                 recorder.record(
                     &run.process,
                     invoke_us,
@@ -197,8 +239,16 @@ async fn poll_once(consumer: &mut Consumer, run: &ConsumerRun, recorder: &Record
 
 /// The final read-back: find each partition's high watermark, then read it all from the
 /// start. Returns true when every partition was read up to its high watermark.
-pub async fn run_drain(run: ConsumerRun, transport: Arc<dyn Transport>, recorder: Recorder) -> bool {
-    let mut consumer = Consumer::new(consumer_config(&run), run.bootstrap.clone(), dialer(transport));
+pub async fn run_drain(
+    run: ConsumerRun,
+    transport: Arc<dyn Transport>,
+    recorder: Recorder,
+) -> bool {
+    let mut consumer = Consumer::new(
+        consumer_config(&run),
+        run.bootstrap.clone(),
+        dialer(transport),
+    );
     let topic = run.workload.topic.clone();
     let mut targets = Vec::new();
     for p in &run.partitions {
@@ -206,7 +256,16 @@ pub async fn run_drain(run: ConsumerRun, transport: Arc<dyn Transport>, recorder
             let invoke_us = recorder.now_us();
             match consumer.list_offsets(&topic, *p, -1).await {
                 Ok(hwm) => {
-                    recorder.record(&run.process, invoke_us, Outcome::Ok, OpKind::ListOffsets { topic: topic.clone(), partition: *p, high_watermark: hwm });
+                    recorder.record(
+                        &run.process,
+                        invoke_us,
+                        Outcome::Ok,
+                        OpKind::ListOffsets {
+                            topic: topic.clone(),
+                            partition: *p,
+                            high_watermark: hwm,
+                        },
+                    );
                     targets.push((*p, hwm));
                     break;
                 }
@@ -223,7 +282,9 @@ pub async fn run_drain(run: ConsumerRun, transport: Arc<dyn Transport>, recorder
         consumer.seek(&topic, *p, 0);
     }
     loop {
-        let done = targets.iter().all(|(p, hwm)| consumer.position(&topic, *p).is_some_and(|pos| pos >= *hwm));
+        let done = targets
+            .iter()
+            .all(|(p, hwm)| consumer.position(&topic, *p).is_some_and(|pos| pos >= *hwm));
         if done {
             return true;
         }

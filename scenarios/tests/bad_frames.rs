@@ -57,19 +57,40 @@ async fn attack(bytes: Vec<u8>, then_close: bool) -> (bool, Vec<u8>) {
 }
 
 async fn produce(producer: &Producer, tag: &str, n: usize) {
-    let acks: Vec<_> = (0..n).map(|i| producer.send("t", (i % 2) as i32, None, Bytes::from(format!("{tag}-{i}")))).collect();
+    let acks: Vec<_> = (0..n)
+        .map(|i| producer.send("t", (i % 2) as i32, None, Bytes::from(format!("{tag}-{i}"))))
+        .collect();
     for (i, ack) in acks.into_iter().enumerate() {
-        ack.await.unwrap_or_else(|e| panic!("{tag}-{i} not acknowledged: {e}"));
+        ack.await
+            .unwrap_or_else(|e| panic!("{tag}-{i} not acknowledged: {e}"));
     }
 }
 
 #[madsim::test]
 async fn hostile_frames_cost_other_connections_nothing() {
     let handle = madsim::runtime::Handle::current();
-    let storage = handle.create_node().name("s3").ip("10.0.0.1".parse().unwrap()).build();
+    let storage = handle
+        .create_node()
+        .name("s3")
+        .ip("10.0.0.1".parse().unwrap())
+        .build();
     let meters = Meters::new();
-    let ingest = SimObjectStore::new("ingest", StorageProfile::s3_express(), None, meters.clone(), 1, Some(storage.clone()));
-    let journal = SimObjectStore::new("journal", StorageProfile::regional_log(), None, meters, 2, Some(storage));
+    let ingest = SimObjectStore::new(
+        "ingest",
+        StorageProfile::s3_express(),
+        None,
+        meters.clone(),
+        1,
+        Some(storage.clone()),
+    );
+    let journal = SimObjectStore::new(
+        "journal",
+        StorageProfile::regional_log(),
+        None,
+        meters,
+        2,
+        Some(storage),
+    );
     let cp_addr: SocketAddr = "10.0.1.2:7000".parse().unwrap();
     handle
         .create_node()
@@ -78,9 +99,14 @@ async fn hostile_frames_cost_other_connections_nothing() {
         .init(move || {
             let journal = journal.clone();
             async move {
-                let _cp = ControlPlane::start(ControlPlaneConfig::default(), Arc::new(journal), Arc::new(PlainTcp), "0.0.0.0:7000".parse().unwrap())
-                    .await
-                    .expect("control plane starts");
+                let _cp = ControlPlane::start(
+                    ControlPlaneConfig::default(),
+                    Arc::new(journal),
+                    Arc::new(PlainTcp),
+                    "0.0.0.0:7000".parse().unwrap(),
+                )
+                .await
+                .expect("control plane starts");
                 std::future::pending::<()>().await
             }
         })
@@ -92,18 +118,33 @@ async fn hostile_frames_cost_other_connections_nothing() {
         .init(move || {
             let ingest = ingest.clone();
             async move {
-                let config = AgentConfig { node_id: 1, advertised_host: "10.0.1.10".into(), batch_timeout_ms: 50, default_partitions: 2, ..AgentConfig::default() };
-                let cp = ControlPlaneClient::new(ClientConfig::new(vec![cp_addr]), Arc::new(PlainTcp));
-                let _agent = Agent::start(config, Arc::new(ingest), cp, Arc::new(PlainTcp)).await.expect("agent starts");
+                let config = AgentConfig {
+                    node_id: 1,
+                    advertised_host: "10.0.1.10".into(),
+                    batch_timeout_ms: 50,
+                    default_partitions: 2,
+                    ..AgentConfig::default()
+                };
+                let cp =
+                    ControlPlaneClient::new(ClientConfig::new(vec![cp_addr]), Arc::new(PlainTcp));
+                let _agent = Agent::start(config, Arc::new(ingest), cp, Arc::new(PlainTcp))
+                    .await
+                    .expect("agent starts");
                 std::future::pending::<()>().await
             }
         })
         .build();
-    let client = handle.create_node().name("client").ip("10.0.1.100".parse().unwrap()).build();
+    let client = handle
+        .create_node()
+        .name("client")
+        .ip("10.0.1.100".parse().unwrap())
+        .build();
     client
         .spawn(async move {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let producer = Producer::new(ProducerConfig::default(), vec![AGENT.into()], tcp_dialer()).expect("producer");
+            let producer =
+                Producer::new(ProducerConfig::default(), vec![AGENT.into()], tcp_dialer())
+                    .expect("producer");
             produce(&producer, "before", 40).await;
 
             // A slow sender holds a half-sent frame open during everything below.
@@ -121,12 +162,18 @@ async fn hostile_frames_cost_other_connections_nothing() {
             unknown_api.extend_from_slice(&[0; 8]);
             let mut truncated = 100i32.to_be_bytes().to_vec();
             truncated.extend_from_slice(&[1u8; 50]);
-            let mut garbage: Vec<u8> = (0..64u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+            let mut garbage: Vec<u8> = (0..64u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect();
             garbage[0..4].copy_from_slice(&24i32.to_be_bytes());
             let cases: Vec<(&str, Vec<u8>, bool)> = vec![
                 ("negative size", (-1i32).to_be_bytes().to_vec(), false),
                 ("shorter than a header", frame(&[0, 3, 0]), false),
-                ("declares 200 MiB", (200 * 1024 * 1024i32).to_be_bytes().to_vec(), false),
+                (
+                    "declares 200 MiB",
+                    (200 * 1024 * 1024i32).to_be_bytes().to_vec(),
+                    false,
+                ),
                 ("truncated then closed", truncated, true),
                 ("metadata with 2^31 topics", frame(&metadata_huge), false),
                 ("produce v2", frame(&produce_v2), false),
@@ -149,14 +196,19 @@ async fn hostile_frames_cost_other_connections_nothing() {
             assert_eq!(&answer[8..10], &35i16.to_be_bytes(), "UNSUPPORTED_VERSION");
 
             produce(&producer, "after", 40).await;
-            let mut consumer = Consumer::new(ConsumerConfig::default(), vec![AGENT.into()], tcp_dialer());
+            let mut consumer =
+                Consumer::new(ConsumerConfig::default(), vec![AGENT.into()], tcp_dialer());
             consumer.assign(vec![("t".into(), 0), ("t".into(), 1)]);
             consumer.seek("t", 0, 0);
             consumer.seek("t", 1, 0);
             let mut values = Vec::new();
             while values.len() < 40 + 8 * 4 + 40 {
                 for b in consumer.poll(500).await.expect("poll") {
-                    values.extend(b.records.into_iter().map(|(_, _, v)| String::from_utf8_lossy(&v).into_owned()));
+                    values.extend(
+                        b.records
+                            .into_iter()
+                            .map(|(_, _, v)| String::from_utf8_lossy(&v).into_owned()),
+                    );
                 }
             }
             for tag in ["before-0", "before-39", "garbage-3", "after-0", "after-39"] {

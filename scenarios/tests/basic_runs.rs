@@ -5,26 +5,41 @@ use eddy_scenarios::commands::run_and_report;
 use eddy_scenarios::spec::Scenario;
 
 fn load(name: &str) -> Scenario {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/specs")
+        .join(name);
     Scenario::load(&path).expect("scenario loads")
 }
 
 #[test]
 fn short_standard_and_express_are_clean() {
-    for (name, seeds) in [("short-standard.json", [1u64, 2]), ("short-express.json", [1, 2])] {
+    for (name, seeds) in [
+        ("short-standard.json", [1u64, 2]),
+        ("short-express.json", [1, 2]),
+    ] {
         let scenario = load(name);
         for seed in seeds {
             let (out, report) = run_and_report(&scenario, seed).expect("run");
             assert!(out.drained, "{name} seed {seed}: drain incomplete");
-            assert!(report.verdict.is_valid(), "{name} seed {seed}: {:?}", report.verdict.violations.first());
+            assert!(
+                report.verdict.is_valid(),
+                "{name} seed {seed}: {:?}",
+                report.verdict.violations.first()
+            );
             let acked = report.throughput.sends_acked;
-            assert!(acked > 3_000, "{name} seed {seed}: only {acked} sends acknowledged");
+            assert!(
+                acked > 3_000,
+                "{name} seed {seed}: only {acked} sends acknowledged"
+            );
             let p99 = report.latency.produce_ack.summary.p99_ms;
             if name.contains("express") {
                 assert!(p99 < 150.0, "express produce p99 {p99} ms");
             } else {
                 let p50 = report.latency.produce_ack.summary.p50_ms;
-                assert!((175.0..=325.0).contains(&p50), "standard produce p50 {p50} ms");
+                assert!(
+                    (175.0..=325.0).contains(&p50),
+                    "standard produce p50 {p50} ms"
+                );
             }
         }
     }
@@ -34,14 +49,25 @@ fn short_standard_and_express_are_clean() {
 fn bad_scenario_files_are_clear_errors() {
     let unknown = Scenario::parse(r#"{ "duration_s": 5, "durration": 3 }"#).unwrap_err();
     assert!(format!("{unknown:#}").contains("durration"), "{unknown:#}");
-    let bad_az = Scenario::parse(r#"{ "topology": { "azs": ["a", "b"], "controlplane_az": "c" } }"#).unwrap_err();
-    assert!(format!("{bad_az:#}").contains("controlplane_az"), "{bad_az:#}");
+    let bad_az =
+        Scenario::parse(r#"{ "topology": { "azs": ["a", "b"], "controlplane_az": "c" } }"#)
+            .unwrap_err();
+    assert!(
+        format!("{bad_az:#}").contains("controlplane_az"),
+        "{bad_az:#}"
+    );
     let bad_rate = Scenario::parse(r#"{ "workload": { "records_per_s": -1 } }"#).unwrap_err();
-    assert!(format!("{bad_rate:#}").contains("records_per_s"), "{bad_rate:#}");
+    assert!(
+        format!("{bad_rate:#}").contains("records_per_s"),
+        "{bad_rate:#}"
+    );
     let tiered = Scenario::parse(
         r#"{ "tieredStorageConfig": { "lowLatency": { "type": "S3_Express", "bucket": "low-latency-bucket" },
              "highLatency": { "type": "S3_Standard", "bucket": "high-latency-bucket" } } }"#,
     )
     .expect("the seed's tiered storage block is accepted as is");
-    assert_eq!(tiered.storage.ingest.class, eddy_sim::StorageClass::S3Express);
+    assert_eq!(
+        tiered.storage.ingest.class,
+        eddy_sim::StorageClass::S3Express
+    );
 }

@@ -5,18 +5,31 @@ use std::process::Command;
 
 fn run(seed: u64, out: &std::path::Path) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_eddy"))
-        .args(["run", "tests/specs/short-standard.json", "--seed", &seed.to_string(), "--json", "--out"])
+        .args([
+            "run",
+            "tests/specs/short-standard.json",
+            "--seed",
+            &seed.to_string(),
+            "--json",
+            "--out",
+        ])
         .arg(out)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("eddy runs");
-    assert!(output.status.success(), "eddy run failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "eddy run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).expect("utf-8 report")
 }
 
 fn produce_p50(report: &str) -> f64 {
     let v: serde_json::Value = serde_json::from_str(report).expect("JSON report");
-    v["latency"]["produce_ack"]["summary"]["p50_ms"].as_f64().expect("p50 present")
+    v["latency"]["produce_ack"]["summary"]["p50_ms"]
+        .as_f64()
+        .expect("p50 present")
 }
 
 #[test]
@@ -29,6 +42,10 @@ fn same_seed_same_bytes_other_seed_other_latencies() {
     let history_b = std::fs::read(dir.join("b/history.jsonl")).expect("history b");
     assert!(history_a == history_b, "histories of seed 7 differ");
     let c = run(8, &dir.join("c"));
-    assert_ne!(produce_p50(&a), produce_p50(&c), "seeds 7 and 8 gave the same produce p50");
+    assert_ne!(
+        produce_p50(&a),
+        produce_p50(&c),
+        "seeds 7 and 8 gave the same produce p50"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
