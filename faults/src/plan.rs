@@ -1,0 +1,137 @@
+//! Fault families and plans: which families a run injects and how often and how long.
+
+use std::collections::BTreeMap;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// The kinds of fault a run can inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// An agent process dies and comes back after a while.
+    AgentCrash,
+    /// The control-plane leader (or a replica) dies and comes back.
+    ControlPlaneCrash,
+    /// A node stops running (GC pause, slow VM) and then resumes.
+    NodePause,
+    /// Every link between one AZ and the others is cut, both ways.
+    AzIsolation,
+    /// The link between two nodes is cut both ways.
+    LinkPartition,
+    /// The link between two nodes is cut in one direction only.
+    OneWayPartition,
+    /// Messages are lost at some rate (TCP retransmits: they arrive late).
+    PacketLoss,
+    /// Object-storage requests fail before they are applied.
+    StorageErrors,
+    /// Object-storage requests are applied and then report an error (ambiguous).
+    StorageAmbiguous,
+    /// Object-storage first-byte latency jumps.
+    LatencySpike,
+    /// The S3 Express One Zone bucket's zone is down: every request is refused.
+    ExpressOutage,
+}
+
+impl Family {
+    pub const ALL: [Family; 11] = [
+        Family::AgentCrash,
+        Family::ControlPlaneCrash,
+        Family::NodePause,
+        Family::AzIsolation,
+        Family::LinkPartition,
+        Family::OneWayPartition,
+        Family::PacketLoss,
+        Family::StorageErrors,
+        Family::StorageAmbiguous,
+        Family::LatencySpike,
+        Family::ExpressOutage,
+    ];
+}
+
+/// How one family hits: on average every `mean_interval_ms`, each fault lasting between
+/// `duration_ms_min` and `duration_ms_max`, with `severity` in [0, 1] (error probability,
+/// loss rate, or the fraction of a 1 s spike, depending on the family).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Intensity {
+    pub mean_interval_ms: u64,
+    pub duration_ms_min: u64,
+    pub duration_ms_max: u64,
+    pub severity: f64,
+}
+
+impl Default for Intensity {
+    fn default() -> Self {
+        Intensity { mean_interval_ms: 10_000, duration_ms_min: 500, duration_ms_max: 5_000, severity: 0.2 }
+    }
+}
+
+impl Intensity {
+    pub fn validate(&self, family: Family) -> Result<(), String> {
+        if self.mean_interval_ms == 0 {
+            return Err(format!("{family:?}: mean_interval_ms must be positive"));
+        }
+        if self.duration_ms_min > self.duration_ms_max {
+            return Err(format!("{family:?}: duration_ms_min exceeds duration_ms_max"));
+        }
+        if !(0.0..=1.0).contains(&self.severity) {
+            return Err(format!("{family:?}: severity must be within [0, 1]"));
+        }
+        Ok(())
+    }
+}
+
+/// Which families are on, and how hard each hits.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultPlan {
+    pub families: BTreeMap<Family, Intensity>,
+}
+
+impl FaultPlan {
+    pub fn none() -> Self {
+        FaultPlan::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.families.is_empty()
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.families.iter().try_for_each(|(f, i)| i.validate(*f))
+    }
+
+    /// Swarm testing: from `candidates`, turn each family on with probability 1/2 (at least
+    /// one), each with random intensities. Deterministic in `seed`.
+    pub fn swarm(seed: u64, candidates: &[Family]) -> FaultPlan {
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0x5357_4152_4d00_0001);
+        let mut families = BTreeMap::new();
+        for family in candidates {
+            if rng.gen_bool(0.5) {
+                families.insert(*family, random_intensity(&mut rng, *family));
+            }
+        }
+        if families.is_empty() && !candidates.is_empty() {
+            let family = candidates[rng.gen_range(0..candidates.len())];
+            families.insert(family, random_intensity(&mut rng, family));
+        }
+        FaultPlan { families }
+    }
+}
+
+fn random_intensity(rng: &mut SmallRng, family: Family) -> Intensity {
+    // Crashes and outages are rarer and longer; error bursts and spikes more frequent.
+    let (interval, dur_max) = match family {
+        Family::AgentCrash | Family::ControlPlaneCrash => (rng.gen_range(5_000..20_000), rng.gen_range(1_000..8_000)),
+        Family::AzIsolation | Family::ExpressOutage => (rng.gen_range(10_000..30_000), rng.gen_range(1_000..6_000)),
+        _ => (rng.gen_range(2_000..12_000), rng.gen_range(200..4_000)),
+    };
+    let severity = match family {
+        Family::PacketLoss => rng.gen_range(0.01..0.3),
+        Family::StorageErrors | Family::StorageAmbiguous => rng.gen_range(0.05..0.6),
+        _ => rng.gen_range(0.1..1.0),
+    };
+    Intensity { mean_interval_ms: interval, duration_ms_min: dur_max / 4, duration_ms_max: dur_max, severity }
+}
