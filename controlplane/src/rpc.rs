@@ -120,5 +120,11 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
     }
     let mut body = vec![0u8; len as usize];
     r.read_exact(&mut body).await?;
-    Ok(Some(bincode::DefaultOptions::new().with_fixint_encoding().allow_trailing_bytes().with_limit(FRAME_BYTES_MAX as u64).deserialize(&body)?))
+    Ok(Some(
+        bincode::DefaultOptions::new()
+            .with_fixint_encoding()
+            .allow_trailing_bytes()
+            .with_limit(FRAME_BYTES_MAX as u64)
+            .deserialize(&body)?,
+    ))
 }

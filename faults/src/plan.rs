@@ -64,7 +64,12 @@ pub struct Intensity {
 
 impl Default for Intensity {
     fn default() -> Self {
-        Intensity { mean_interval_ms: 10_000, duration_ms_min: 500, duration_ms_max: 5_000, severity: 0.2 }
+        Intensity {
+            mean_interval_ms: 10_000,
+            duration_ms_min: 500,
+            duration_ms_max: 5_000,
+            severity: 0.2,
+        }
     }
 }
 
@@ -74,7 +79,9 @@ impl Intensity {
             return Err(format!("{family:?}: mean_interval_ms must be positive"));
         }
         if self.duration_ms_min > self.duration_ms_max {
-            return Err(format!("{family:?}: duration_ms_min exceeds duration_ms_max"));
+            return Err(format!(
+                "{family:?}: duration_ms_min exceeds duration_ms_max"
+            ));
         }
         if !(0.0..=1.0).contains(&self.severity) {
             return Err(format!("{family:?}: severity must be within [0, 1]"));
@@ -124,8 +131,12 @@ impl FaultPlan {
 fn random_intensity(rng: &mut SmallRng, family: Family) -> Intensity {
     // Crashes and outages are rarer and longer; error bursts and spikes more frequent.
     let (interval, dur_max) = match family {
-        Family::AgentCrash | Family::ControlPlaneCrash => (rng.gen_range(5_000..20_000), rng.gen_range(1_000..8_000)),
-        Family::AzIsolation | Family::ExpressOutage => (rng.gen_range(10_000..30_000), rng.gen_range(1_000..6_000)),
+        Family::AgentCrash | Family::ControlPlaneCrash => {
+            (rng.gen_range(5_000..20_000), rng.gen_range(1_000..8_000))
+        }
+        Family::AzIsolation | Family::ExpressOutage => {
+            (rng.gen_range(10_000..30_000), rng.gen_range(1_000..6_000))
+        }
         _ => (rng.gen_range(2_000..12_000), rng.gen_range(200..4_000)),
     };
     let severity = match family {
@@ -133,5 +144,10 @@ fn random_intensity(rng: &mut SmallRng, family: Family) -> Intensity {
         Family::StorageErrors | Family::StorageAmbiguous => rng.gen_range(0.05..0.6),
         _ => rng.gen_range(0.1..1.0),
     };
-    Intensity { mean_interval_ms: interval, duration_ms_min: dur_max / 4, duration_ms_max: dur_max, severity }
+    Intensity {
+        mean_interval_ms: interval,
+        duration_ms_min: dur_max / 4,
+        duration_ms_max: dur_max,
+        severity,
+    }
 }

@@ -25,15 +25,32 @@ pub enum Target {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fault {
-    Crash { target: Target },
-    Pause { target: Target },
-    IsolateZone { zone: usize },
+    Crash {
+        target: Target,
+    },
+    Pause {
+        target: Target,
+    },
+    IsolateZone {
+        zone: usize,
+    },
     /// Cut traffic between two targets; `one_way`: only from `from` to `to`.
-    Partition { from: Target, to: Target, one_way: bool },
-    PacketLoss { rate: f64 },
+    Partition {
+        from: Target,
+        to: Target,
+        one_way: bool,
+    },
+    PacketLoss {
+        rate: f64,
+    },
     /// Object-storage errors on the ingest bucket; `applied_first`: the ambiguous kind.
-    StorageErrors { probability: f64, applied_first: bool },
-    LatencySpike { extra_ms: f64 },
+    StorageErrors {
+        probability: f64,
+        applied_first: bool,
+    },
+    LatencySpike {
+        extra_ms: f64,
+    },
     ExpressOutage,
 }
 
@@ -61,13 +78,22 @@ pub struct Shape {
 pub fn schedule(plan: &FaultPlan, shape: &Shape, chaos_ms: u64, seed: u64) -> Vec<ScheduledFault> {
     let mut out = Vec::new();
     for (family, intensity) in &plan.families {
-        let mut rng = SmallRng::seed_from_u64(seed ^ (*family as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let Ok(gaps) = Exp::new(1.0 / intensity.mean_interval_ms.max(1) as f64) else { continue };
+        let mut rng = SmallRng::seed_from_u64(
+            seed ^ (*family as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        );
+        let Ok(gaps) = Exp::new(1.0 / intensity.mean_interval_ms.max(1) as f64) else {
+            continue;
+        };
         let mut t = gaps.sample(&mut rng);
         while (t as u64) < chaos_ms {
             let duration_ms = rng.gen_range(intensity.duration_ms_min..=intensity.duration_ms_max);
             if let Some(fault) = draw(*family, intensity.severity, shape, &mut rng) {
-                out.push(ScheduledFault { at_ms: t as u64, duration_ms, family: *family, fault });
+                out.push(ScheduledFault {
+                    at_ms: t as u64,
+                    duration_ms,
+                    family: *family,
+                    fault,
+                });
             }
             t += gaps.sample(&mut rng);
         }
@@ -77,33 +103,49 @@ pub fn schedule(plan: &FaultPlan, shape: &Shape, chaos_ms: u64, seed: u64) -> Ve
 }
 
 fn draw(family: Family, severity: f64, shape: &Shape, rng: &mut SmallRng) -> Option<Fault> {
-    let agent = |rng: &mut SmallRng| (shape.agents > 0).then(|| Target::Agent(rng.gen_range(0..shape.agents)));
+    let agent = |rng: &mut SmallRng| {
+        (shape.agents > 0).then(|| Target::Agent(rng.gen_range(0..shape.agents)))
+    };
     let any_node = |rng: &mut SmallRng| -> Option<Target> {
         let n = shape.agents + shape.controlplanes;
         if n == 0 {
             return None;
         }
         let i = rng.gen_range(0..n);
-        Some(if i < shape.agents { Target::Agent(i) } else { Target::ControlPlane(i - shape.agents) })
+        Some(if i < shape.agents {
+            Target::Agent(i)
+        } else {
+            Target::ControlPlane(i - shape.agents)
+        })
     };
     Some(match family {
-        Family::AgentCrash => Fault::Crash { target: agent(rng)? },
+        Family::AgentCrash => Fault::Crash {
+            target: agent(rng)?,
+        },
         Family::ControlPlaneCrash => {
             if shape.controlplanes == 0 {
                 return None;
             }
             if rng.gen_bool(0.7) {
-                Fault::Crash { target: Target::ControlPlaneLeader }
+                Fault::Crash {
+                    target: Target::ControlPlaneLeader,
+                }
             } else {
-                Fault::Crash { target: Target::ControlPlane(rng.gen_range(0..shape.controlplanes)) }
+                Fault::Crash {
+                    target: Target::ControlPlane(rng.gen_range(0..shape.controlplanes)),
+                }
             }
         }
-        Family::NodePause => Fault::Pause { target: any_node(rng)? },
+        Family::NodePause => Fault::Pause {
+            target: any_node(rng)?,
+        },
         Family::AzIsolation => {
             if shape.zones < 2 {
                 return None;
             }
-            Fault::IsolateZone { zone: rng.gen_range(0..shape.zones) }
+            Fault::IsolateZone {
+                zone: rng.gen_range(0..shape.zones),
+            }
         }
         Family::LinkPartition | Family::OneWayPartition => {
             let from = any_node(rng)?;
@@ -111,12 +153,26 @@ fn draw(family: Family, severity: f64, shape: &Shape, rng: &mut SmallRng) -> Opt
             if from == to {
                 return None;
             }
-            Fault::Partition { from, to, one_way: family == Family::OneWayPartition }
+            Fault::Partition {
+                from,
+                to,
+                one_way: family == Family::OneWayPartition,
+            }
         }
-        Family::PacketLoss => Fault::PacketLoss { rate: severity.clamp(0.0, 0.5) },
-        Family::StorageErrors => Fault::StorageErrors { probability: severity, applied_first: false },
-        Family::StorageAmbiguous => Fault::StorageErrors { probability: severity, applied_first: true },
-        Family::LatencySpike => Fault::LatencySpike { extra_ms: 50.0 + severity * 950.0 },
+        Family::PacketLoss => Fault::PacketLoss {
+            rate: severity.clamp(0.0, 0.5),
+        },
+        Family::StorageErrors => Fault::StorageErrors {
+            probability: severity,
+            applied_first: false,
+        },
+        Family::StorageAmbiguous => Fault::StorageErrors {
+            probability: severity,
+            applied_first: true,
+        },
+        Family::LatencySpike => Fault::LatencySpike {
+            extra_ms: 50.0 + severity * 950.0,
+        },
         Family::ExpressOutage => {
             if !shape.express {
                 return None;
@@ -131,7 +187,12 @@ mod tests {
     use super::*;
 
     fn shape() -> Shape {
-        Shape { agents: 6, controlplanes: 3, zones: 3, express: true }
+        Shape {
+            agents: 6,
+            controlplanes: 3,
+            zones: 3,
+            express: true,
+        }
     }
 
     #[test]
@@ -147,16 +208,32 @@ mod tests {
 
     #[test]
     fn swarm_varies_the_families_across_seeds() {
-        let subsets: std::collections::BTreeSet<Vec<Family>> =
-            (0..40).map(|s| FaultPlan::swarm(s, &Family::ALL).families.keys().copied().collect()).collect();
-        assert!(subsets.len() > 20, "only {} distinct subsets in 40 seeds", subsets.len());
+        let subsets: std::collections::BTreeSet<Vec<Family>> = (0..40)
+            .map(|s| {
+                FaultPlan::swarm(s, &Family::ALL)
+                    .families
+                    .keys()
+                    .copied()
+                    .collect()
+            })
+            .collect();
+        assert!(
+            subsets.len() > 20,
+            "only {} distinct subsets in 40 seeds",
+            subsets.len()
+        );
         assert!((0..40).all(|s| !FaultPlan::swarm(s, &Family::ALL).is_empty()));
     }
 
     #[test]
     fn impossible_faults_are_skipped_not_invented() {
         let plan = FaultPlan::swarm(1, &[Family::ExpressOutage, Family::AzIsolation]);
-        let lone = Shape { agents: 1, controlplanes: 1, zones: 1, express: false };
+        let lone = Shape {
+            agents: 1,
+            controlplanes: 1,
+            zones: 1,
+            express: false,
+        };
         assert!(schedule(&plan, &lone, 600_000, 1).is_empty());
     }
 
@@ -166,9 +243,17 @@ mod tests {
         let text = serde_json::to_string(&plan).unwrap();
         let back: FaultPlan = serde_json::from_str(&text).unwrap();
         assert_eq!(plan, back);
-        assert!(serde_json::from_str::<FaultPlan>(r#"{"families": {"meteor_strike": {}}}"#).is_err());
+        assert!(
+            serde_json::from_str::<FaultPlan>(r#"{"families": {"meteor_strike": {}}}"#).is_err()
+        );
         let mut bad = FaultPlan::none();
-        bad.families.insert(Family::PacketLoss, crate::Intensity { severity: 2.0, ..Default::default() });
+        bad.families.insert(
+            Family::PacketLoss,
+            crate::Intensity {
+                severity: 2.0,
+                ..Default::default()
+            },
+        );
         assert!(bad.validate().is_err());
     }
 }

@@ -26,6 +26,13 @@ pub struct RunJson<'a> {
     pub az_traffic: &'a [eddy_sim::AzTraffic],
     /// Object-storage meters per bucket.
     pub storage: &'a eddy_sim::MetersSnapshot,
+    /// The fault plan of this seed, its schedule, and the faults as they happened.
+    pub fault_plan: &'a eddy_faults::FaultPlan,
+    pub fault_schedule: &'a [eddy_faults::ScheduledFault],
+    pub fault_events: &'a [crate::chaos::FaultEvent],
+    /// Recovery after the faults stopped (absent without faults).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<&'a crate::liveness::Liveness>,
 }
 
 /// Run a scenario and assemble its report.
@@ -57,6 +64,10 @@ pub fn report_json(
         drain_complete: out.drained,
         az_traffic: &out.traffic,
         storage: &out.meters,
+        fault_plan: &out.plan,
+        fault_schedule: &out.schedule,
+        fault_events: &out.fault_events,
+        liveness: out.liveness.as_ref(),
     };
     Ok(serde_json::to_string_pretty(&json)? + "\n")
 }
@@ -74,7 +85,13 @@ pub fn run(
             .join(format!("seed-{seed}"))
     });
     if !json {
+        // The seed and every expanded parameter first: a failure is a one-line reproduction.
         println!("eddy run {} --seed {seed}", path.display());
+        let plan = scenario.faults.plan(seed);
+        println!("parameters: {}", serde_json::to_string(&scenario)?);
+        if !plan.is_empty() {
+            println!("faults: {}", serde_json::to_string(&plan)?);
+        }
     }
     let (out, report) = run_and_report(&scenario, seed)?;
     fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
@@ -90,10 +107,24 @@ pub fn run(
         if !out.drained {
             println!("drain: INCOMPLETE — the final read-back did not reach every high watermark");
         }
+        if !out.fault_events.is_empty() {
+            println!(
+                "faults: {} injected during the chaos phase",
+                out.fault_events.len()
+            );
+        }
+        if let Some(l) = &out.liveness {
+            println!(
+                "liveness: {} — {}",
+                if l.ok { "OK" } else { "VIOLATION" },
+                l.explanation
+            );
+        }
         println!("report: {}", out_dir.join("report.json").display());
         println!("history: {}", out_dir.join("history.jsonl").display());
     }
-    let failed = report.exit_code() != 0 || !out.drained;
+    let failed =
+        report.exit_code() != 0 || !out.drained || out.liveness.as_ref().is_some_and(|l| !l.ok);
     if failed && !json {
         println!("reproduce: eddy run {} --seed {seed}", path.display());
     }

@@ -3,9 +3,11 @@
 //! the commands of the `eddy` binary.
 
 pub mod bench;
+pub mod chaos;
 pub mod client;
 pub mod commands;
 pub mod fuzz;
+pub mod liveness;
 pub mod recorder;
 pub mod run;
 pub mod spec;

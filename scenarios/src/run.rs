@@ -27,6 +27,12 @@ pub struct RunOutput {
     pub sim_seconds: f64,
     /// Whether the final read-back reached every partition's high watermark.
     pub drained: bool,
+    /// The fault plan this seed ran with, the schedule drawn from it, and what happened.
+    pub plan: eddy_faults::FaultPlan,
+    pub schedule: Vec<eddy_faults::ScheduledFault>,
+    pub fault_events: Vec<crate::chaos::FaultEvent>,
+    /// Recovery after the faults stopped (`None` without faults).
+    pub liveness: Option<crate::liveness::Liveness>,
 }
 
 /// Run `scenario` under `seed`. Deterministic: the same inputs give the same output.
@@ -105,13 +111,14 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         Some(storage_node.clone()),
     );
 
+    let mut cp_ids = Vec::new();
     // Control plane.
     let cp_addr = layout.controlplane_addr();
     {
         let store = journal.view_from(&layout.controlplane.az);
         let transport = world.transport(&s, &layout.controlplane.az);
         let config = s.controlplane.clone();
-        build_node(&handle, &layout.controlplane)
+        let cp_node = build_node(&handle, &layout.controlplane)
             .init(move || {
                 let (store, transport, config) = (store.clone(), transport.clone(), config.clone());
                 async move {
@@ -124,8 +131,12 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
                 }
             })
             .build();
+        cp_ids.push(cp_node.id());
     }
 
+    let mut agent_ids = Vec::new();
+    let mut zone_ids: Vec<Vec<madsim::task::NodeId>> = vec![Vec::new(); s.topology.azs.len()];
+    let zone_of = |az: &str| s.topology.azs.iter().position(|a| a == az).unwrap_or(0);
     // Agents.
     for (node, id) in &layout.agents {
         let store = ingest.view_from(&node.az);
@@ -134,7 +145,7 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
             .agent
             .config(*id, &node.az, &node.ip.to_string(), AGENT_PORT);
         config.default_partitions = s.workload.partitions;
-        build_node(&handle, node)
+        let agent_node = build_node(&handle, node)
             .init(move || {
                 let (store, transport, config) = (store.clone(), transport.clone(), config.clone());
                 async move {
@@ -149,10 +160,16 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
                 }
             })
             .build();
+        agent_ids.push(agent_node.id());
+        zone_ids[zone_of(&node.az)].push(agent_node.id());
     }
 
     let recorder = Recorder::new();
-    let workload_end = start + Duration::from_secs_f64(s.duration_s);
+    let plan = s.faults.plan(seed);
+    let faulty = !plan.is_empty();
+    let chaos_end = start + Duration::from_secs_f64(s.duration_s);
+    let heal_s = if faulty { s.faults.heal_s } else { 0.0 };
+    let workload_end = chaos_end + Duration::from_secs_f64(heal_s);
     let run_end = workload_end + Duration::from_secs_f64(s.drain_s);
 
     for node in &layout.producers {
@@ -166,9 +183,9 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         };
         let transport = world.transport(&s, &node.az);
         let recorder = recorder.clone();
-        build_node(&handle, node)
-            .build()
-            .spawn(run_producer(run, transport, recorder));
+        let producer_node = build_node(&handle, node).build();
+        zone_ids[zone_of(&node.az)].push(producer_node.id());
+        producer_node.spawn(run_producer(run, transport, recorder));
     }
 
     // Consumers: in each zone, the zone's consumers split the partitions between them.
@@ -189,13 +206,36 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         };
         let transport = world.transport(&s, &node.az);
         let recorder = recorder.clone();
-        build_node(&handle, node)
-            .build()
-            .spawn(run_consumer(run, transport, recorder));
+        let consumer_node = build_node(&handle, node).build();
+        zone_ids[zone_of(&node.az)].push(consumer_node.id());
+        consumer_node.spawn(run_consumer(run, transport, recorder));
     }
 
-    // Workload phase, then let outstanding sends finish (at most half the drain budget).
+    // Chaos phase: apply the fault schedule while the workload runs.
+    let shape = eddy_faults::Shape {
+        agents: agent_ids.len(),
+        controlplanes: cp_ids.len(),
+        zones: s.topology.azs.len(),
+        express: s.storage.ingest.class == StorageClass::S3Express,
+    };
+    let schedule = eddy_faults::schedule(&plan, &shape, (s.duration_s * 1000.0) as u64, seed);
+    let chaos_world = crate::chaos::ChaosWorld {
+        agents: agent_ids,
+        controlplanes: cp_ids,
+        zones: zone_ids,
+        ingest: ingest.clone(),
+        leader: Arc::new(|| 0),
+    };
+    let chaos = tokio::spawn(crate::chaos::run_schedule(
+        schedule.clone(),
+        chaos_world,
+        start,
+        chaos_end,
+    ));
+
+    // Workload (chaos, then heal), then let outstanding sends finish (at most half the drain budget).
     tokio::time::sleep_until(workload_end).await;
+    let fault_events = chaos.await.unwrap_or_default();
     let settle_end = workload_end + Duration::from_secs_f64(s.drain_s / 2.0);
     while recorder.outstanding() > 0 && Instant::now() < settle_end {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -225,11 +265,28 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     }
     let sim_seconds = start.elapsed().as_secs_f64();
     let drained = *drained.lock().unwrap_or_else(|e| e.into_inner());
+    let ops = recorder.ops();
+    let liveness = faulty.then(|| {
+        let offered = s.workload.records_per_s * layout.producers.len() as f64;
+        let heal_start = s.duration_s;
+        crate::liveness::judge(
+            &ops,
+            heal_start,
+            heal_start + heal_s,
+            offered,
+            s.faults.recovery_fraction,
+            s.faults.recovery_bound_s,
+        )
+    });
     RunOutput {
-        ops: recorder.ops(),
+        ops,
         meters: world.meters.snapshot(),
         traffic: world.net.snapshot(),
         sim_seconds,
         drained,
+        plan,
+        schedule,
+        fault_events,
+        liveness,
     }
 }

@@ -20,7 +20,9 @@ pub struct Scenario {
     /// Agent settings shared by every agent (node id, AZ and port are set per agent).
     pub agent: AgentSettings,
     pub controlplane: ControlPlaneConfig,
-    /// Simulated seconds of workload.
+    /// Faults injected during the chaos phase (the first `duration_s` seconds).
+    pub faults: FaultsSpec,
+    /// Simulated seconds of workload (the chaos phase when faults are on).
     pub duration_s: f64,
     /// Simulated seconds allowed for outstanding sends to finish and the final read-back.
     pub drain_s: f64,
@@ -44,9 +46,66 @@ impl Default for Scenario {
             network: NetworkSpec::default(),
             agent: AgentSettings::default(),
             controlplane: ControlPlaneConfig::default(),
+            faults: FaultsSpec::default(),
             duration_s: 60.0,
             drain_s: 30.0,
             tiered_storage_config: None,
+        }
+    }
+}
+
+/// How faults are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultMode {
+    /// No faults: chaos and heal phases are skipped.
+    #[default]
+    None,
+    /// Exactly the families listed in `families`.
+    Fixed,
+    /// Swarm testing: each seed picks a random subset of `swarm_families` with random
+    /// intensities.
+    Swarm,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultsSpec {
+    pub mode: FaultMode,
+    /// For `fixed`: the families and their intensities.
+    pub families: std::collections::BTreeMap<eddy_faults::Family, eddy_faults::Intensity>,
+    /// For `swarm`: the families a seed may pick from (default: all).
+    pub swarm_families: Vec<eddy_faults::Family>,
+    /// Seconds of fault-free workload after the chaos phase, before the drain.
+    pub heal_s: f64,
+    /// Liveness: within this many seconds of the heal phase starting, acknowledged
+    /// throughput must come back to `recovery_fraction` of the offered load.
+    pub recovery_bound_s: f64,
+    pub recovery_fraction: f64,
+}
+
+impl Default for FaultsSpec {
+    fn default() -> Self {
+        FaultsSpec {
+            mode: FaultMode::None,
+            families: Default::default(),
+            swarm_families: eddy_faults::Family::ALL.to_vec(),
+            heal_s: 30.0,
+            recovery_bound_s: 20.0,
+            recovery_fraction: 0.8,
+        }
+    }
+}
+
+impl FaultsSpec {
+    /// The plan a seed runs with.
+    pub fn plan(&self, seed: u64) -> eddy_faults::FaultPlan {
+        match self.mode {
+            FaultMode::None => eddy_faults::FaultPlan::none(),
+            FaultMode::Fixed => eddy_faults::FaultPlan {
+                families: self.families.clone(),
+            },
+            FaultMode::Swarm => eddy_faults::FaultPlan::swarm(seed, &self.swarm_families),
         }
     }
 }
@@ -308,6 +367,25 @@ impl Scenario {
         }
         if self.network.base_latency_us_min > self.network.base_latency_us_max {
             bail!("network.base_latency_us_min exceeds base_latency_us_max");
+        }
+        eddy_faults::FaultPlan {
+            families: self.faults.families.clone(),
+        }
+        .validate()
+        .map_err(|e| anyhow::anyhow!("faults.families: {e}"))?;
+        if self.faults.mode == FaultMode::Fixed && self.faults.families.is_empty() {
+            bail!("faults.mode is fixed but faults.families is empty");
+        }
+        for (name, v) in [
+            ("faults.heal_s", self.faults.heal_s),
+            ("faults.recovery_bound_s", self.faults.recovery_bound_s),
+        ] {
+            if !(0.0..=86_400.0).contains(&v) {
+                bail!("{name} must be within 0..=86400 seconds, got {v}");
+            }
+        }
+        if !(0.0..=1.0).contains(&self.faults.recovery_fraction) {
+            bail!("faults.recovery_fraction must be within [0, 1]");
         }
         if self.agent.batch_timeout_ms == 0 {
             bail!("agent.batch_timeout_ms must be positive");
