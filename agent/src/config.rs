@@ -33,6 +33,8 @@ pub struct AgentConfig {
     pub fetch_wait_ms_max: u64,
     /// Heartbeat period towards the control plane (liveness and the list of agents).
     pub heartbeat_ms: u64,
+    /// Planted bugs (off by default; see `eddy_controlplane::plants`).
+    pub plants: eddy_controlplane::Plants,
 }
 
 impl Default for AgentConfig {
@@ -51,6 +53,7 @@ impl Default for AgentConfig {
             frame_bytes_max: 100 * 1024 * 1024,
             fetch_wait_ms_max: 30_000,
             heartbeat_ms: 1_000,
+            plants: eddy_controlplane::Plants::none(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! definite failure (the file is never committed); a commit whose outcome stays unknown is
 //! reported as such (REQUEST_TIMED_OUT), never as a failure.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -83,6 +84,8 @@ pub struct Ingest {
     wake: Notify,
     flushes: Arc<Semaphore>,
     pub stats: IngestStats,
+    /// Planted bug `ack-before-commit`: the next offset this agent guesses per partition.
+    guesses: Mutex<BTreeMap<(String, i32), i64>>,
 }
 
 impl Ingest {
@@ -103,6 +106,7 @@ impl Ingest {
             wake: Notify::new(),
             flushes,
             stats: IngestStats::default(),
+            guesses: Mutex::new(BTreeMap::new()),
         });
         tokio::spawn(ingest.clone().flusher());
         ingest
@@ -188,7 +192,14 @@ impl Ingest {
         }
     }
 
-    async fn flush(&self, file: Pending) {
+    async fn flush(&self, mut file: Pending) {
+        if self
+            .config
+            .plants
+            .has(eddy_controlplane::Plant::AckBeforeCommit)
+        {
+            file = self.ack_before_commit(file).await;
+        }
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let id = format!(
             "{}-{}-{:016x}-{n:010}",
@@ -234,6 +245,37 @@ impl Ingest {
         }
     }
 
+    /// Planted bug: PUT, answer with guessed offsets, and leave the commit for later.
+    async fn ack_before_commit(&self, mut file: Pending) -> Pending {
+        let path = Path::from(format!(
+            "data/{}/early-{}-{:016x}-{}",
+            self.config.az,
+            self.config.node_id,
+            self.incarnation,
+            self.counter.load(Ordering::Relaxed)
+        ));
+        let payload = PutPayload::from_iter(file.parts.iter().cloned());
+        if self.store.put(&path, payload).await.is_err() {
+            return file;
+        }
+        let guessed: Vec<i64> = {
+            let mut g = lock(&self.guesses);
+            file.chunks
+                .iter()
+                .map(|c| {
+                    let next = g.entry((c.topic.clone(), c.partition)).or_insert(0);
+                    let base = *next;
+                    *next += c.record_count as i64;
+                    base
+                })
+                .collect()
+        };
+        for w in std::mem::take(&mut file.waiters) {
+            let _ = w.reply.send(Ok(guessed[w.chunks.clone()].to_vec()));
+        }
+        file
+    }
+
     async fn put_then_commit(
         &self,
         id: &str,
@@ -258,6 +300,11 @@ impl Ingest {
                 Err(e) => tracing::debug!(key, error = %e, "PUT failed; retrying"),
             }
         }
+        // Each chunk's partition and offset count (kept for the `ack-before-commit` plant).
+        let spans: Vec<((String, i32), i64)> = chunks
+            .iter()
+            .map(|c| ((c.topic.clone(), c.partition), c.record_count as i64))
+            .collect();
         let file = FileSpec {
             id: id.to_string(),
             key: key.to_string(),
@@ -272,6 +319,17 @@ impl Ingest {
             .await
         {
             Ok(Response::Committed { base_offsets }) if base_offsets.len() == expected => {
+                if self
+                    .config
+                    .plants
+                    .has(eddy_controlplane::Plant::AckBeforeCommit)
+                {
+                    let mut g = lock(&self.guesses);
+                    for ((tp, count), base) in spans.into_iter().zip(&base_offsets) {
+                        let next = g.entry(tp).or_insert(0);
+                        *next = (*next).max(base + count);
+                    }
+                }
                 Ok(base_offsets)
             }
             Ok(other) => Err(ProduceFailure::Unknown(format!(

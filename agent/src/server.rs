@@ -38,6 +38,9 @@ pub struct AgentInner {
     pub cluster: ClusterView,
     pub ingest: Arc<Ingest>,
     pub guard_limits: Limits,
+    /// Planted bug `stale-high-watermark`: cached high watermarks and when they were read.
+    pub stale_hwm:
+        std::sync::Mutex<std::collections::BTreeMap<(String, i32), (i64, tokio::time::Instant)>>,
 }
 
 /// A running agent. Cheap to clone.
@@ -75,6 +78,7 @@ impl Agent {
             cp,
             ingest,
             guard_limits,
+            stale_hwm: Default::default(),
         });
         let agent = Agent { inner };
         tokio::spawn(agent.clone().heartbeats());

@@ -39,6 +39,8 @@ pub struct ControlPlaneConfig {
     pub lookup_wait_ms_max: u64,
     /// Queued, not yet journaled commands; beyond it proposers wait (backpressure).
     pub queue_commands_max: usize,
+    /// Planted bugs (off by default; see [`crate::plants`]).
+    pub plants: crate::plants::Plants,
 }
 
 impl Default for ControlPlaneConfig {
@@ -49,6 +51,7 @@ impl Default for ControlPlaneConfig {
             agent_ttl_ms: 3_000,
             lookup_wait_ms_max: 30_000,
             queue_commands_max: 16_384,
+            plants: crate::plants::Plants::none(),
         }
     }
 }
@@ -98,7 +101,8 @@ impl ControlPlane {
         store: Arc<dyn ObjectStore>,
     ) -> Result<ControlPlane, CpError> {
         let journal = Journal::new(store);
-        let (state, next_seq) = replay(&journal).await?;
+        let (mut state, next_seq) = replay(&journal, &config.plants).await?;
+        state.plants = config.plants.clone();
         let (tx, rx) = mpsc::channel(config.queue_commands_max.max(1));
         let (applied, _) = watch::channel(0);
         let inner = Arc::new(Inner {
@@ -369,10 +373,13 @@ impl ControlPlane {
     }
 }
 
-async fn replay(journal: &Journal) -> Result<(State, u64), CpError> {
+async fn replay(
+    journal: &Journal,
+    plants: &crate::plants::Plants,
+) -> Result<(State, u64), CpError> {
     let mut backoff = Duration::from_millis(10);
     loop {
-        match try_replay(journal).await {
+        match try_replay(journal, plants).await {
             Ok(r) => return Ok(r),
             Err(JournalError::Corrupt { key, source }) => {
                 return Err(CpError::internal(format!(
@@ -388,17 +395,30 @@ async fn replay(journal: &Journal) -> Result<(State, u64), CpError> {
     }
 }
 
-async fn try_replay(journal: &Journal) -> Result<(State, u64), JournalError> {
-    let mut state = State::default();
+async fn try_replay(
+    journal: &Journal,
+    plants: &crate::plants::Plants,
+) -> Result<(State, u64), JournalError> {
+    let mut state = State {
+        plants: plants.clone(),
+        ..State::default()
+    };
     let mut next = 0;
-    for seq in journal.list().await? {
+    let seqs = journal.list().await?;
+    let last = seqs.last().copied();
+    for seq in seqs {
         if seq != next {
             // A hole: entries after it were never acknowledged as a prefix. Stop here.
             break;
         }
         if let Some(entry) = journal.read(seq).await? {
-            for c in &entry.commands {
-                state.apply(c);
+            // Planted bug: an off-by-one that drops the last entry's effects on recovery.
+            let skip =
+                plants.has(crate::plants::Plant::OffsetReuseAfterFailover) && Some(seq) == last;
+            if !skip {
+                for c in &entry.commands {
+                    state.apply(c);
+                }
             }
             next = seq + 1;
         }

@@ -47,6 +47,9 @@ pub struct State {
     pub files: BTreeMap<String, FileRecord>,
     /// Number of commands applied so far.
     pub applied: u64,
+    /// Planted bugs (configuration, not state: never journaled or snapshotted).
+    #[serde(skip)]
+    pub plants: crate::plants::Plants,
 }
 
 /// Kafka's legal topic names: ASCII letters, digits, `.`, `_`, `-`; not `.` or `..`.
@@ -121,7 +124,11 @@ impl State {
         file: &FileSpec,
         committed_at_ms: u64,
     ) -> Result<CommandResult, CpError> {
-        if let Some(existing) = self.files.get(&file.id) {
+        if let Some(existing) = self
+            .files
+            .get(&file.id)
+            .filter(|_| !self.plants.has(crate::plants::Plant::CommitNotIdempotent))
+        {
             // A retried commit: answer with the offsets first assigned.
             return Ok(CommandResult::FileCommitted {
                 base_offsets: existing.base_offsets.clone(),

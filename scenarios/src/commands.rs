@@ -72,13 +72,30 @@ pub fn report_json(
     Ok(serde_json::to_string_pretty(&json)? + "\n")
 }
 
+/// Parse `--plant` names into the scenario's set of planted bugs.
+pub fn apply_plants(scenario: &mut Scenario, plants: &[String]) -> anyhow::Result<()> {
+    for name in plants {
+        let plant = eddy_controlplane::Plant::parse(name).with_context(|| {
+            let known: Vec<&str> = eddy_controlplane::Plant::ALL
+                .iter()
+                .map(|p| p.name())
+                .collect();
+            format!("unknown planted bug {name:?}; known: {}", known.join(", "))
+        })?;
+        scenario.plants.0.insert(plant);
+    }
+    Ok(())
+}
+
 pub fn run(
     path: &Path,
     seed: u64,
     out_dir: Option<PathBuf>,
     json: bool,
+    plants: &[String],
 ) -> anyhow::Result<ExitCode> {
-    let scenario = Scenario::load(path)?;
+    let mut scenario = Scenario::load(path)?;
+    apply_plants(&mut scenario, plants)?;
     let out_dir = out_dir.unwrap_or_else(|| {
         PathBuf::from("out")
             .join(&scenario.name)
@@ -86,7 +103,8 @@ pub fn run(
     });
     if !json {
         // The seed and every expanded parameter first: a failure is a one-line reproduction.
-        println!("eddy run {} --seed {seed}", path.display());
+        let plant_args: String = plants.iter().map(|p| format!(" --plant {p}")).collect();
+        println!("eddy run {}{plant_args} --seed {seed}", path.display());
         let plan = scenario.faults.plan(seed);
         println!("parameters: {}", serde_json::to_string(&scenario)?);
         if !plan.is_empty() {
@@ -126,7 +144,11 @@ pub fn run(
     let failed =
         report.exit_code() != 0 || !out.drained || out.liveness.as_ref().is_some_and(|l| !l.ok);
     if failed && !json {
-        println!("reproduce: eddy run {} --seed {seed}", path.display());
+        let plant_args: String = plants.iter().map(|p| format!(" --plant {p}")).collect();
+        println!(
+            "reproduce: eddy run {}{plant_args} --seed {seed}",
+            path.display()
+        );
     }
     Ok(if failed {
         ExitCode::from(1)

@@ -49,12 +49,12 @@ pub fn parse_shard(text: &str) -> anyhow::Result<(usize, usize)> {
 }
 
 #[derive(Debug, Clone)]
-struct Outcome {
-    seed: u64,
-    status: &'static str,
-    produce_p99_ms: Option<f64>,
-    violations: u64,
-    detail: String,
+pub struct Outcome {
+    pub seed: u64,
+    pub status: &'static str,
+    pub produce_p99_ms: Option<f64>,
+    pub violations: u64,
+    pub detail: String,
 }
 
 pub struct FuzzArgs {
@@ -64,6 +64,8 @@ pub struct FuzzArgs {
     pub out: PathBuf,
     pub junit: Option<PathBuf>,
     pub keep_passing: bool,
+    /// Planted bugs to switch on in every run (`--plant`).
+    pub plants: Vec<String>,
 }
 
 pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
@@ -88,6 +90,7 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
             let child = Command::new(&exe)
                 .arg("run")
                 .arg(&args.scenario)
+                .args(args.plants.iter().flat_map(|p| ["--plant", p.as_str()]))
                 .args(["--seed", &seed.to_string(), "--json", "--out"])
                 .arg(&dir)
                 .stdout(Stdio::piped())
@@ -138,8 +141,12 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
     let failures: Vec<&Outcome> = results.iter().filter(|r| r.status != "ok").collect();
     for f in &failures {
         println!(
-            "reproduce: eddy run {} --seed {}   (kept in {})",
+            "reproduce: eddy run {}{} --seed {}   (kept in {})",
             args.scenario.display(),
+            args.plants
+                .iter()
+                .map(|p| format!(" --plant {p}"))
+                .collect::<String>(),
             f.seed,
             args.out.join(format!("seed-{}", f.seed)).display()
         );
@@ -155,7 +162,7 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn judge(seed: u64, code: Option<i32>, stdout: &[u8]) -> Outcome {
+pub fn judge(seed: u64, code: Option<i32>, stdout: &[u8]) -> Outcome {
     let report: Option<serde_json::Value> = serde_json::from_slice(stdout).ok();
     let p99 = report
         .as_ref()

@@ -8,6 +8,7 @@ pub mod client;
 pub mod commands;
 pub mod fuzz;
 pub mod liveness;
+pub mod plant_report;
 pub mod recorder;
 pub mod run;
 pub mod spec;

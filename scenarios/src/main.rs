@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use eddy_scenarios::{bench, commands, fuzz};
+use eddy_scenarios::{bench, commands, fuzz, plant_report};
 
 /// The simulation allocates and frees many small buffers per simulated message; mimalloc
 /// is markedly faster at that than the system allocator (see `eddy bench`).
@@ -40,6 +40,10 @@ enum Command {
         /// Print the JSON report to standard output instead of the summary.
         #[arg(long)]
         json: bool,
+        /// Switch on a planted bug (repeatable): ack-before-commit, commit-not-idempotent,
+        /// stale-high-watermark, offset-reuse-after-failover, no-fencing, producer-state-lost.
+        #[arg(long = "plant")]
+        plants: Vec<String>,
     },
     /// Check a recorded history (JSONL, schema in reports/HISTORY.md).
     Check {
@@ -69,6 +73,25 @@ enum Command {
         /// Keep the output of passing seeds too.
         #[arg(long)]
         keep_passing: bool,
+        /// Switch on a planted bug in every run (repeatable).
+        #[arg(long = "plant")]
+        plants: Vec<String>,
+    },
+    /// Fuzz each planted bug and report how often and how fast the checkers catch it.
+    PlantReport {
+        /// Scenario to fuzz each plant with (default: the fault-heavy plants scenario).
+        #[arg(default_value = "scenarios/specs/plants.json")]
+        scenario: PathBuf,
+        /// Seeds per plant.
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Only these plants (default: all).
+        #[arg(long = "plant")]
+        plants: Vec<String>,
+        #[arg(long, default_value = "out/plants")]
+        out: PathBuf,
     },
     /// Measure simulation speed: simulated seconds per wall-clock second.
     Bench {
@@ -98,7 +121,8 @@ fn main() -> ExitCode {
             seed,
             out,
             json,
-        } => commands::run(&scenario, seed, out, json),
+            plants,
+        } => commands::run(&scenario, seed, out, json, &plants),
         Command::Check { history, json } => commands::check(&history, json),
         Command::Bench {
             scenario,
@@ -113,6 +137,7 @@ fn main() -> ExitCode {
             out,
             junit,
             keep_passing,
+            plants,
         } => (|| {
             let mut seeds = fuzz::parse_seeds(&seeds)?;
             if let Some(shard) = shard {
@@ -133,8 +158,20 @@ fn main() -> ExitCode {
                 out,
                 junit,
                 keep_passing,
+                plants,
             })
         })(),
+        Command::PlantReport {
+            scenario,
+            seeds,
+            jobs,
+            plants,
+            out,
+        } => {
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            plant_report::plant_report(&scenario, seeds, jobs, &plants, &out)
+        }
     };
     match result.context("eddy") {
         Ok(code) => code,

@@ -117,7 +117,8 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     {
         let store = journal.view_from(&layout.controlplane.az);
         let transport = world.transport(&s, &layout.controlplane.az);
-        let config = s.controlplane.clone();
+        let mut config = s.controlplane.clone();
+        config.plants = s.plants.clone();
         let cp_node = build_node(&handle, &layout.controlplane)
             .init(move || {
                 let (store, transport, config) = (store.clone(), transport.clone(), config.clone());
@@ -145,6 +146,7 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
             .agent
             .config(*id, &node.az, &node.ip.to_string(), AGENT_PORT);
         config.default_partitions = s.workload.partitions;
+        config.plants = s.plants.clone();
         let agent_node = build_node(&handle, node)
             .init(move || {
                 let (store, transport, config) = (store.clone(), transport.clone(), config.clone());

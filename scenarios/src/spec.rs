@@ -22,6 +22,8 @@ pub struct Scenario {
     pub controlplane: ControlPlaneConfig,
     /// Faults injected during the chaos phase (the first `duration_s` seconds).
     pub faults: FaultsSpec,
+    /// Planted bugs switched on in the agents and the control plane (`eddy run --plant`).
+    pub plants: eddy_controlplane::Plants,
     /// Simulated seconds of workload (the chaos phase when faults are on).
     pub duration_s: f64,
     /// Simulated seconds allowed for outstanding sends to finish and the final read-back.
@@ -47,6 +49,7 @@ impl Default for Scenario {
             agent: AgentSettings::default(),
             controlplane: ControlPlaneConfig::default(),
             faults: FaultsSpec::default(),
+            plants: eddy_controlplane::Plants::none(),
             duration_s: 60.0,
             drain_s: 30.0,
             tiered_storage_config: None,
