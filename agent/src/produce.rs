@@ -228,6 +228,11 @@ impl Ingest {
                 self.stats.files_failed.fetch_add(1, Ordering::Relaxed);
             }
         }
+        // BUGGIFY: hold acknowledgements back after the commit (the client may time out and
+        // retry a send that is already committed).
+        if madsim::buggify::buggify_with_prob(0.02) {
+            buggify_delay(1_000).await;
+        }
         for w in file.waiters {
             let answer = match &outcome {
                 Ok(offsets) => offsets
@@ -292,6 +297,11 @@ impl Ingest {
             match self.store.put(&path, payload.clone()).await {
                 Ok(_) => {
                     tracing::debug!(key, put_ms = t.elapsed().as_millis() as u64, "PUT done");
+                    // BUGGIFY: widen the window between the PUT and the commit (a crash here
+                    // leaves an orphan file; a slow commit makes producers retry).
+                    if madsim::buggify::buggify_with_prob(0.05) {
+                        buggify_delay(2_000).await;
+                    }
                     break;
                 }
                 Err(e) if attempt >= self.config.put_attempts.max(1) => {
@@ -339,6 +349,14 @@ impl Ingest {
             Err(e) => Err(ProduceFailure::Rejected(e)),
         }
     }
+}
+
+/// Sleep a random time below `max_ms` (only reached from BUGGIFY sites, which are never
+/// true outside the simulation).
+pub(crate) async fn buggify_delay(max_ms: u64) {
+    use rand::Rng;
+    let ms = madsim::rand::thread_rng().gen_range(0..max_ms.max(1));
+    tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -192,6 +192,13 @@ impl ControlPlane {
                 }
             }
             seq += 1;
+            // BUGGIFY: the entry is durable but not applied yet: lookups and retried commits
+            // arriving now must not see a half-applied state.
+            if madsim::buggify::buggify_with_prob(0.02) {
+                use rand::Rng;
+                let ms = madsim::rand::thread_rng().gen_range(0..200u64);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
             let results: Vec<CommandResult> = {
                 let mut state = lock(&self.inner.state);
                 entry.commands.iter().map(|c| state.apply(c)).collect()

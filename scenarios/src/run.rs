@@ -77,6 +77,9 @@ fn build_node<'a>(
 
 async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     let handle = madsim::runtime::Handle::current();
+    if s.buggify {
+        madsim::buggify::enable();
+    }
     let layout = Layout::new(&s);
     let azs = AzMap::new();
     for n in layout.all_nodes() {

@@ -24,6 +24,8 @@ pub struct Scenario {
     pub faults: FaultsSpec,
     /// Planted bugs switched on in the agents and the control plane (`eddy run --plant`).
     pub plants: eddy_controlplane::Plants,
+    /// Turn on BUGGIFY sites in product code (delays where races live).
+    pub buggify: bool,
     /// Simulated seconds of workload (the chaos phase when faults are on).
     pub duration_s: f64,
     /// Simulated seconds allowed for outstanding sends to finish and the final read-back.
@@ -50,6 +52,7 @@ impl Default for Scenario {
             controlplane: ControlPlaneConfig::default(),
             faults: FaultsSpec::default(),
             plants: eddy_controlplane::Plants::none(),
+            buggify: false,
             duration_s: 60.0,
             drain_s: 30.0,
             tiered_storage_config: None,
