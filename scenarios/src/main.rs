@@ -44,6 +44,10 @@ enum Command {
         /// stale-high-watermark, offset-reuse-after-failover, no-fencing, producer-state-lost.
         #[arg(long = "plant")]
         plants: Vec<String>,
+        /// Run the seed twice in fresh processes and fail, naming the first diverging
+        /// event, if the two runs differ.
+        #[arg(long)]
+        check_determinism: bool,
     },
     /// Check a recorded history (JSONL, schema in reports/HISTORY.md).
     Check {
@@ -122,7 +126,14 @@ fn main() -> ExitCode {
             out,
             json,
             plants,
-        } => commands::run(&scenario, seed, out, json, &plants),
+            check_determinism,
+        } => {
+            if check_determinism {
+                commands::check_determinism(&scenario, seed, &plants)
+            } else {
+                commands::run(&scenario, seed, out, json, &plants)
+            }
+        }
         Command::Check { history, json } => commands::check(&history, json),
         Command::Bench {
             scenario,

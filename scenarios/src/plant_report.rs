@@ -63,11 +63,11 @@ pub fn plant_report(
                         plant.name(),
                         "--seed",
                         &seed.to_string(),
-                        "--json",
                         "--out",
                     ])
                     .arg(&dir)
-                    .stdout(Stdio::piped())
+                    // The report is read from the run's folder (a full pipe would block it).
+                    .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()
                     .context("starting eddy run")?;
@@ -85,9 +85,15 @@ pub fn plant_report(
                 continue;
             }
             for seed in done {
-                let child = running.remove(&seed).context("run vanished")?;
-                let output = child.wait_with_output().context("collecting a run")?;
-                let outcome = judge(seed, output.status.code(), &output.stdout);
+                let mut child = running.remove(&seed).context("run vanished")?;
+                let status = child.wait().context("collecting a run")?;
+                let report = std::fs::read(
+                    out.join(plant.name())
+                        .join(format!("seed-{seed}"))
+                        .join("report.json"),
+                )
+                .unwrap_or_default();
+                let outcome = judge(seed, status.code(), &report);
                 if outcome.status != "ok" {
                     r.detected += 1;
                     r.first = Some(r.first.map_or(seed, |f: u64| f.min(seed)));
