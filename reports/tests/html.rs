@@ -109,6 +109,7 @@ fn page(ops: &[Op], faults: &[FaultWindow]) -> Page {
             24.0,
             0.023,
         )),
+        scale_duration_s: 100.0,
         prices_name: "aws",
         notes: &notes,
     });

@@ -252,7 +252,7 @@ pub fn heatmap(title: &str, labels: &[String], cells: &[Vec<f64>], unit: &str) -
                     .map_err(text)?;
                 chart
                     .draw_series(std::iter::once(Text::new(
-                        format!("{v:.3} {unit}"),
+                        format!("{v:.2} {unit}"),
                         (SegmentValue::CenterOf(x), SegmentValue::CenterOf(y)),
                         (FONT, 13).into_font().color(&BLACK),
                     )))

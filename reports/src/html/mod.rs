@@ -42,6 +42,9 @@ pub struct HtmlReport<'a> {
     /// eddy's object storage per day at the baselines' retention (see
     /// [`crate::baseline::retained_object_storage_dollars_per_day`]).
     pub retained_storage_dollars_per_day: Option<f64>,
+    /// Simulated seconds that per-day figures divide the run's cost by (the workload
+    /// window; the run's own duration when zero or negative).
+    pub scale_duration_s: f64,
     /// Name of the price preset ("aws", "seed").
     pub prices_name: &'a str,
     /// Free-form notes printed under the header (how figures were scaled, …).
@@ -164,7 +167,7 @@ pub fn render_html(h: &HtmlReport) -> String {
                     points: series(|b| b.sends_ok_per_s),
                 },
                 Series {
-                    name: "records consumed".into(),
+                    name: "records consumed (all consumers)".into(),
                     points: series(|b| b.records_read_per_s),
                 },
             ],
@@ -209,14 +212,14 @@ fn cost_section(s: &mut String, h: &HtmlReport) {
     };
     let _ = writeln!(
         s,
-        "<p>${:.6} over the run; {} ingested {:.4} GiB. Per day and per month figures scale \
-         the measured total linearly from {:.1} simulated seconds (steady state assumed; \
+        "<p>${:.6} over the run; {} ingested {:.4} GiB. Per day figures scale the \
+         measured total linearly from {:.1} simulated seconds (steady state assumed; \
          stored bytes of a short run do not reach a retention steady state, see the \
          baseline table).</p>",
         c.total_dollars,
         per_gib_text(c),
         c.ingested_gib,
-        h.report.duration_s
+        scale_s(h)
     );
     // Per class: PUT, GET, other requests, transfer, storage.
     let columns = ["PUT", "GET", "other requests", "transfer", "storage"];
@@ -237,8 +240,8 @@ fn cost_section(s: &mut String, h: &HtmlReport) {
     }
     s.push_str("<th>total $</th><th>$ / GiB ingested</th><th>$ / day</th></tr>\n");
     let per_day = |x: f64| {
-        if h.report.duration_s > 0.0 {
-            format!("{:.2}", x / h.report.duration_s * 86_400.0)
+        if scale_s(h) > 0.0 {
+            format!("{:.2}", x / scale_s(h) * 86_400.0)
         } else {
             "–".into()
         }
@@ -325,12 +328,9 @@ fn baseline_section(s: &mut String, h: &HtmlReport, c: &CostBreakdown) {
         );
         bars.push((label, b.total_dollars_per_day));
     }
-    if let Some(day) = c.dollars_per_day {
-        let scale = if h.report.duration_s > 0.0 {
-            86_400.0 / h.report.duration_s
-        } else {
-            0.0
-        };
+    if scale_s(h) > 0.0 {
+        let scale = 86_400.0 / scale_s(h);
+        let day = c.total_dollars * scale;
         let retained = h.retained_storage_dollars_per_day.unwrap_or(0.0);
         let inter_az_gb: f64 = h.usage.map_or(0.0, |u| {
             u.az_bytes
@@ -399,15 +399,26 @@ fn traffic_section(s: &mut String, h: &HtmlReport) {
         .filter(|(i, j)| i != j)
         .map(|(i, j)| cells[i][j])
         .sum();
+    // MiB unless the largest cell is at least a GiB.
+    let largest = cells.iter().flatten().copied().fold(0.0_f64, f64::max);
+    let (unit, per_gib) = if largest >= 1.0 {
+        ("GiB", 1.0)
+    } else {
+        ("MiB", 1024.0)
+    };
+    let shown: Vec<Vec<f64>> = cells
+        .iter()
+        .map(|r| r.iter().map(|v| v * per_gib).collect())
+        .collect();
     let _ = writeln!(
         s,
-        "<p>GiB sent from a source AZ (row) to a destination AZ (column); {cross:.4} GiB \
+        "<p>Bytes sent from a source AZ (row) to a destination AZ (column); {cross:.4} GiB \
          crossed zones. The diagonal is traffic inside a zone (free).</p>"
     );
     figure(
         s,
         "az-matrix",
-        &heatmap("AZ-to-AZ traffic (GiB)", &azs, &cells, "GiB"),
+        &heatmap(&format!("AZ-to-AZ traffic ({unit})"), &azs, &shown, unit),
     );
     s.push_str("<table><tr><th>from \\ to</th>");
     for a in &azs {
@@ -550,6 +561,15 @@ fn op_row(s: &mut String, op: &Op) {
             .map_or("–".into(), |c| format!("{:.3}", c as f64 / 1000.0)),
         escape(&outcome)
     );
+}
+
+/// Seconds the per-day figures divide by.
+fn scale_s(h: &HtmlReport) -> f64 {
+    if h.scale_duration_s > 0.0 && h.scale_duration_s.is_finite() {
+        h.scale_duration_s
+    } else {
+        h.report.duration_s
+    }
 }
 
 fn per_gib_text(c: &CostBreakdown) -> String {
