@@ -267,6 +267,10 @@ window.addEventListener('load', function () {
 #[test]
 fn headless_chromium_renders_every_chart() {
     let Some(chromium) = chromium() else {
+        assert!(
+            std::env::var_os("EDDY_REQUIRE_CHROMIUM").is_none(),
+            "EDDY_REQUIRE_CHROMIUM is set (as in .ci/run) but no chromium is on PATH"
+        );
         eprintln!(
             "SKIPPED headless_chromium_renders_every_chart: no chromium on PATH \
              (`apt-get install -y chromium`; .ci/run installs it so CI runs this test)"

@@ -46,6 +46,8 @@ pub struct LineChart<'a> {
     pub shaded: &'a [FaultWindow],
     /// Fixed y range, or `None` to fit the data.
     pub y_max: Option<f64>,
+    /// Draw each point as a dot instead of joining them (a scatter plot).
+    pub dots: bool,
 }
 
 /// Draws a line chart.
@@ -104,6 +106,20 @@ pub fn line_chart(c: &LineChart) -> String {
         }
         for (i, s) in c.series.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
+            if c.dots {
+                chart
+                    .draw_series(
+                        s.points
+                            .iter()
+                            .copied()
+                            .filter(|p| p.0.is_finite() && p.1.is_finite())
+                            .map(|p| Circle::new(p, 5, color.filled())),
+                    )
+                    .map_err(text)?
+                    .label(s.name.as_str())
+                    .legend(move |(x, y)| Circle::new((x + 9, y), 5, color.filled()));
+                continue;
+            }
             chart
                 .draw_series(LineSeries::new(
                     s.points

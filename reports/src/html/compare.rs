@@ -158,7 +158,7 @@ pub fn render_whatif_html(w: &WhatIf) -> String {
         s.push_str("</ul>\n");
     }
     s.push_str(
-        "<table><tr><th>settings</th><th>status</th><th>MiB/s (target)</th><th>$/GiB</th>\
+        "<div class=\"wide\"><table><tr><th>settings</th><th>status</th><th>MiB/s (target)</th><th>$/GiB</th>\
          <th>$/day</th><th>$/month</th><th>requests $/day</th><th>inter-AZ $/day</th>\
          <th>produce p50</th><th>produce p99</th><th>e2e p50</th><th>e2e p99</th><th>PUT/s</th>\
          <th>GET/s</th><th>Kafka $/day, fetch-from-follower</th><th>Kafka $/day, from leader</th></tr>\n",
@@ -187,7 +187,7 @@ pub fn render_whatif_html(w: &WhatIf) -> String {
             opt(kafka_day(r, false), 2),
         );
     }
-    s.push_str("</table>\n");
+    s.push_str("</table></div>\n");
 
     let mut money = Vec::new();
     for r in &w.rows {
@@ -217,7 +217,7 @@ pub fn render_whatif_html(w: &WhatIf) -> String {
         "whatif-latency",
         &bar_chart("p99 latency (ms)", "milliseconds", &lat),
     );
-    // Cost against p99: the trade-off at a glance, one point per row, joined in row order.
+    // Cost against p99: the trade-off at a glance, one dot per run.
     let points: Vec<(f64, f64)> = w
         .rows
         .iter()
@@ -227,7 +227,7 @@ pub fn render_whatif_html(w: &WhatIf) -> String {
         &mut s,
         "whatif-tradeoff",
         &line_chart(&LineChart {
-            title: "Cost vs produce p99 (rows in order)",
+            title: "Cost vs produce p99, one dot per run",
             x_desc: "produce p99 (ms)",
             y_desc: "dollars per day",
             series: vec![Series {
@@ -236,6 +236,7 @@ pub fn render_whatif_html(w: &WhatIf) -> String {
             }],
             shaded: &[],
             y_max: None,
+            dots: true,
         }),
     );
     s.push_str("</body>\n</html>\n");

@@ -127,6 +127,7 @@ pub fn render_html(h: &HtmlReport) -> String {
             ],
             shaded: &[],
             y_max: Some(1.0),
+            dots: false,
         }),
     );
 
@@ -173,6 +174,7 @@ pub fn render_html(h: &HtmlReport) -> String {
             ],
             shaded: h.fault_windows,
             y_max: None,
+            dots: false,
         }),
     );
     figure(
@@ -188,6 +190,7 @@ pub fn render_html(h: &HtmlReport) -> String {
             }],
             shaded: h.fault_windows,
             y_max: None,
+            dots: false,
         }),
     );
 
@@ -602,7 +605,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em auto;max
 padding:0 1em;color:#222}h1 small{color:#666;font-weight:normal}table{border-collapse:collapse;\
 margin:.6em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}\
 td:first-child,th:first-child{text-align:left}figure.chart{margin:1em 0}figure.chart svg{\
-max-width:100%;height:auto;display:block}.badge{padding:.15em .6em;border-radius:.3em;color:#fff}\
+max-width:100%;height:auto;display:block}.wide{overflow-x:auto}.badge{padding:.15em .6em;border-radius:.3em;color:#fff}\
 .badge.ok{background:#2a7d2a}.badge.bad{background:#b42318}tr.bad td{background:#fde8e8}\
 .violation{border-left:4px solid #b42318;padding-left:.8em;margin:1em 0}\
 table.ops td{font-family:ui-monospace,monospace;font-size:.85em}pre{background:#f6f6f6;\
