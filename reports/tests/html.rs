@@ -192,6 +192,7 @@ fn whatif_renders_a_table_and_a_page() {
         dollars_per_day: Some(18.5),
         dollars_per_month: Some(563.0),
         requests_dollars_per_day: Some(17.9),
+        s3_api_dollars_per_day: Some(17.5),
         inter_az_dollars_per_day: Some(0.6),
         produce_p50_ms: 240.0,
         produce_p99_ms: p99,

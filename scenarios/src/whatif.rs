@@ -15,6 +15,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use eddy_reports::cost::CostKind;
 use eddy_reports::{
     render_whatif_html, render_whatif_markdown, KafkaBaseline, KafkaWorkload, RunReport, WhatIf,
     WhatIfRow,
@@ -233,18 +234,24 @@ pub fn whatif(args: WhatIfArgs) -> anyhow::Result<ExitCode> {
     while pending.peek().is_some() || !running.is_empty() {
         while running.len() < args.jobs.max(1) {
             let Some(i) = pending.next() else { break };
+            // The child's JSON goes to a file, not a pipe: a large report (a run with many
+            // violations) would fill a pipe nobody drains until the child exits.
+            let dir = out.join(format!("run-{i}"));
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let stdout = std::fs::File::create(dir.join("stdout.json"))
+                .context("creating a run's stdout.json")?;
             let mut cmd = Command::new(&exe);
             cmd.arg("run")
                 .arg(&args.scenario)
                 .args(["--seed", &args.seed.to_string(), "--json", "--prices"])
                 .arg(args.prices.flag())
                 .arg("--out")
-                .arg(out.join(format!("run-{i}")));
+                .arg(&dir);
             for set in all_sets(&args.sets, &combos[i]) {
                 cmd.arg("--set").arg(set);
             }
             let child = cmd
-                .stdout(Stdio::piped())
+                .stdout(stdout)
                 .stderr(Stdio::null())
                 .spawn()
                 .context("starting eddy run")?;
@@ -262,15 +269,14 @@ pub fn whatif(args: WhatIfArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         for (i, status) in finished {
-            let child = running.remove(&i).context("finished run vanished")?;
-            let output = child
-                .wait_with_output()
-                .context("collecting a run's output")?;
+            running.remove(&i).context("finished run vanished")?;
+            let stdout =
+                std::fs::read(out.join(format!("run-{i}")).join("stdout.json")).unwrap_or_default();
             let row = row(
                 &scenarios[i],
                 combos[i].clone(),
                 status.code(),
-                &output.stdout,
+                &stdout,
                 args.prices,
             );
             rows.insert(i, row.clone());
@@ -377,6 +383,7 @@ fn row(
         dollars_per_day: None,
         dollars_per_month: None,
         requests_dollars_per_day: None,
+        s3_api_dollars_per_day: None,
         inter_az_dollars_per_day: None,
         produce_p50_ms: 0.0,
         produce_p99_ms: 0.0,
@@ -422,6 +429,19 @@ fn row(
             (c.requests_dollars + c.storage_transfer_dollars) * per_day,
         ));
         row.inter_az_dollars_per_day = Some(round3(c.inter_az_dollars * per_day));
+        let s3_api: f64 = c
+            .lines
+            .iter()
+            .filter(|l| l.class.starts_with("s3_"))
+            .filter(|l| {
+                matches!(
+                    l.kind,
+                    CostKind::Put | CostKind::Get | CostKind::OtherRequests
+                )
+            })
+            .map(|l| l.dollars)
+            .sum();
+        row.s3_api_dollars_per_day = Some(round3(s3_api * per_day));
     }
     let l = &r.latency;
     row.produce_p50_ms = l.produce_ack.summary.p50_ms;

@@ -32,6 +32,9 @@ pub struct WhatIfRow {
     pub dollars_per_month: Option<f64>,
     /// Object-storage and journal request dollars per day.
     pub requests_dollars_per_day: Option<f64>,
+    /// Object-storage API dollars per day (PUT, GET and other requests of the data
+    /// buckets; the journal's requests are not included).
+    pub s3_api_dollars_per_day: Option<f64>,
     /// Inter-AZ dollars per day.
     pub inter_az_dollars_per_day: Option<f64>,
     /// Produce acknowledgement p50, ms.
@@ -102,7 +105,7 @@ pub fn render_whatif_markdown(w: &WhatIf) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| settings | status | MiB/s | $/GiB | $/day | $/month | requests $/day | inter-AZ $/day | produce p50/p99 ms | e2e p50/p99 ms | PUT/s | GET/s | Kafka inter-AZ $/day (FFF / leader) | Kafka $/day (FFF / leader) |"
+        "| settings | status | MiB/s | $/GiB | $/day | $/month | requests $/day | S3 API $/day | inter-AZ $/day | produce p50/p99 ms | e2e p50/p99 ms | PUT/s | GET/s | Kafka inter-AZ $/day (FFF / leader) | Kafka $/day (FFF / leader) |"
     );
     let _ = writeln!(
         s,
@@ -111,7 +114,7 @@ pub fn render_whatif_markdown(w: &WhatIf) -> String {
     for r in &w.rows {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.2} | {} | {} | {} | {} | {} | {:.0} / {:.0} | {:.0} / {:.0} | {:.1} | {:.1} | {} / {} | {} / {} |",
+            "| {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {:.0} / {:.0} | {:.0} / {:.0} | {:.1} | {:.1} | {} / {} | {} / {} |",
             r.label().replace('|', "\\|"),
             r.status.replace('|', "\\|"),
             r.ingested_mib_per_s,
@@ -119,6 +122,7 @@ pub fn render_whatif_markdown(w: &WhatIf) -> String {
             opt(r.dollars_per_day, 2),
             opt(r.dollars_per_month, 0),
             opt(r.requests_dollars_per_day, 2),
+            opt(r.s3_api_dollars_per_day, 2),
             opt(r.inter_az_dollars_per_day, 2),
             r.produce_p50_ms,
             r.produce_p99_ms,
@@ -159,14 +163,14 @@ pub fn render_whatif_html(w: &WhatIf) -> String {
     }
     s.push_str(
         "<div class=\"wide\"><table><tr><th>settings</th><th>status</th><th>MiB/s (target)</th><th>$/GiB</th>\
-         <th>$/day</th><th>$/month</th><th>requests $/day</th><th>inter-AZ $/day</th>\
-         <th>produce p50</th><th>produce p99</th><th>e2e p50</th><th>e2e p99</th><th>PUT/s</th>\
+         <th>$/day</th><th>$/month</th><th>requests $/day</th><th>S3 API $/day</th>\
+         <th>inter-AZ $/day</th><th>produce p50</th><th>produce p99</th><th>e2e p50</th><th>e2e p99</th><th>PUT/s</th>\
          <th>GET/s</th><th>Kafka $/day, fetch-from-follower</th><th>Kafka $/day, from leader</th></tr>\n",
     );
     for r in &w.rows {
         let _ = writeln!(
             s,
-            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{:.2} ({:.2})</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{:.2} ({:.2})</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td>{}</td></tr>",
             if r.status == "ok" { "ok" } else { "bad" },
             escape(&r.label()),
             escape(&r.status),
@@ -176,6 +180,7 @@ pub fn render_whatif_html(w: &WhatIf) -> String {
             opt(r.dollars_per_day, 2),
             opt(r.dollars_per_month, 0),
             opt(r.requests_dollars_per_day, 2),
+            opt(r.s3_api_dollars_per_day, 2),
             opt(r.inter_az_dollars_per_day, 2),
             r.produce_p50_ms,
             r.produce_p99_ms,
