@@ -6,20 +6,27 @@
 //! - [`latency`]: produce-ack and delivery latency histograms;
 //! - [`cost`]: dollars from storage and network meters;
 //! - [`report`]: the run report and its text and Markdown renderings;
+//! - [`html`]: the self-contained HTML page of a run (SVG charts) and of a what-if matrix;
+//! - [`baseline`]: what a classic three-zone Kafka cluster would pay for the same workload;
 //! - [`synth`]: deterministic synthetic histories (benchmarks, tests).
 
+pub mod baseline;
 pub mod check;
 pub mod cost;
 pub mod error;
 pub mod history;
+pub mod html;
 pub mod latency;
 pub mod report;
 pub mod synth;
 
+pub use baseline::{KafkaBaseline, KafkaWorkload};
 pub use check::{check, check_with, CheckOptions, Class, Verdict, Violation};
 pub use cost::{cost, AzFlow, BucketUsage, CostBreakdown, Prices, Usage};
 pub use error::Error;
 pub use history::{read_jsonl, validate, write_jsonl, Op, OpKind, Outcome, Rec, TopicPartition};
+pub use html::compare::{render_whatif_html, render_whatif_markdown, WhatIf, WhatIfRow};
+pub use html::{render_html, FaultWindow, HtmlReport, Timeline};
 pub use latency::{latency, LatencyReport, LatencySummary};
 pub use report::{render_markdown, render_summary, RunReport};
 pub use synth::synth_history;

@@ -1,4 +1,5 @@
-//! The `eddy run` and `eddy check` commands.
+//! The `eddy run` and `eddy check` commands. `eddy run` writes report.json, history.jsonl
+//! and report.html (the self-contained page a person reads) into its output folder.
 
 use std::fs;
 use std::io::BufReader;
@@ -6,7 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use eddy_reports::{write_jsonl, CheckOptions, Prices, RunReport};
+use eddy_reports::baseline::retained_object_storage_dollars_per_day;
+use eddy_reports::{
+    render_html, write_jsonl, CheckOptions, HtmlReport, KafkaBaseline, KafkaWorkload, Prices,
+    RunReport, Usage,
+};
 use serde::Serialize;
 
 use crate::run::RunOutput;
@@ -35,8 +40,53 @@ pub struct RunJson<'a> {
     pub liveness: Option<&'a crate::liveness::Liveness>,
 }
 
-/// Run a scenario and assemble its report.
+/// Which price list a run is priced with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PricePreset {
+    /// AWS us-east-1 list prices ([`Prices::default`]).
+    Aws,
+    /// The seed document's figures: inter-zone $0.05/GB, object storage $0.02/GB-month.
+    Seed,
+}
+
+impl PricePreset {
+    pub fn prices(self) -> Prices {
+        match self {
+            PricePreset::Aws => Prices::default(),
+            PricePreset::Seed => Prices::seed_document(),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PricePreset::Aws => "aws (us-east-1 list prices)",
+            PricePreset::Seed => "seed (inter-zone $0.05/GB, object storage $0.02/GB-month)",
+        }
+    }
+
+    pub fn flag(self) -> &'static str {
+        match self {
+            PricePreset::Aws => "aws",
+            PricePreset::Seed => "seed",
+        }
+    }
+}
+
+/// Hours of retention assumed for steady-state storage (Kafka block volumes and eddy's
+/// object storage) when a run's own window is too short to reach it.
+pub const RETENTION_HOURS_DEFAULT: f64 = 24.0;
+
+/// Run a scenario and assemble its report, priced at AWS us-east-1 list prices.
 pub fn run_and_report(scenario: &Scenario, seed: u64) -> anyhow::Result<(RunOutput, RunReport)> {
+    run_and_report_with(scenario, seed, &Prices::default())
+}
+
+/// Run a scenario and assemble its report with the given prices.
+pub fn run_and_report_with(
+    scenario: &Scenario,
+    seed: u64,
+    prices: &Prices,
+) -> anyhow::Result<(RunOutput, RunReport)> {
     let out = crate::run::run(scenario, seed);
     let usage = usage(&out, scenario.workload.record_bytes);
     let parameters = serde_json::to_value(scenario).context("serializing the scenario")?;
@@ -46,11 +96,117 @@ pub fn run_and_report(scenario: &Scenario, seed: u64) -> anyhow::Result<(RunOutp
         out.sim_seconds,
         &out.ops,
         Some(&usage),
-        &Prices::default(),
+        prices,
         &CheckOptions::default(),
     )
     .context("assembling the report")?;
     Ok((out, report))
+}
+
+/// Consumer groups of a scenario for the Kafka baseline: every zone with consumers reads
+/// every partition once (the zone's consumers split the partitions).
+pub fn consumer_groups(scenario: &Scenario) -> u32 {
+    if scenario.topology.consumers_per_az == 0 {
+        0
+    } else {
+        scenario.topology.azs.len() as u32
+    }
+}
+
+/// Payload bytes per second the run ingested during its workload phase.
+pub fn write_bytes_per_s(scenario: &Scenario, report: &RunReport) -> f64 {
+    if scenario.duration_s > 0.0 {
+        report.throughput.ingested_bytes as f64 / scenario.duration_s
+    } else {
+        0.0
+    }
+}
+
+/// The Kafka baselines (fetch-from-follower, then reads from leaders) for a run.
+pub fn kafka_baselines(
+    scenario: &Scenario,
+    report: &RunReport,
+    prices: &Prices,
+    retention_hours: f64,
+) -> Vec<KafkaBaseline> {
+    [true, false]
+        .into_iter()
+        .map(|fff| {
+            KafkaBaseline::compute(
+                &KafkaWorkload {
+                    write_bytes_per_s: write_bytes_per_s(scenario, report),
+                    consumer_groups: consumer_groups(scenario),
+                    retention_hours,
+                    fetch_from_follower: fff,
+                },
+                prices,
+            )
+        })
+        .collect()
+}
+
+/// The note every cost figure scaled to a day carries.
+pub fn scaling_note(scenario: &Scenario, report: &RunReport) -> String {
+    format!(
+        "Steady-state cost: everything metered over the whole run ({:.1} simulated s: {:.1} s \
+         of workload, then the drain, which reads the data back once more) is divided by the \
+         {:.1} s workload window and scaled linearly to a day (86,400 s) and a 730-hour \
+         month. Stored bytes never reach a retention steady state in so short a window: the \
+         baseline table prices storage at {RETENTION_HOURS_DEFAULT:.0} h of retention instead.",
+        report.duration_s, scenario.duration_s, scenario.duration_s
+    )
+}
+
+/// The HTML page of a run.
+pub fn report_html(
+    scenario: &Scenario,
+    out: &RunOutput,
+    report: &RunReport,
+    usage: &Usage,
+    preset: PricePreset,
+) -> String {
+    let prices = preset.prices();
+    let baselines = kafka_baselines(scenario, report, &prices, RETENTION_HOURS_DEFAULT);
+    let retained = prices
+        .class(scenario.storage.ingest.class.as_str())
+        .map(|p| {
+            retained_object_storage_dollars_per_day(
+                write_bytes_per_s(scenario, report),
+                RETENTION_HOURS_DEFAULT,
+                p.storage_per_gb_month,
+            )
+        });
+    let notes = vec![
+        scenario.description.clone(),
+        scaling_note(scenario, report),
+        format!(
+            "Kafka baseline: {} consumer group(s) (one per zone with consumers), write rate \
+             {:.3} MiB/s as ingested here.",
+            consumer_groups(scenario),
+            write_bytes_per_s(scenario, report) / 1_048_576.0
+        ),
+    ];
+    let fault_windows: Vec<eddy_reports::html::FaultWindow> = out
+        .fault_events
+        .iter()
+        .map(|f| eddy_reports::html::FaultWindow {
+            start_s: f.start_ms as f64 / 1000.0,
+            end_s: f.end_ms as f64 / 1000.0,
+            label: f.what.clone(),
+        })
+        .collect();
+    render_html(&HtmlReport {
+        title: &scenario.name,
+        report,
+        ops: &out.ops,
+        usage: Some(usage),
+        fault_windows: &fault_windows,
+        baselines: &baselines,
+        retained_storage_dollars_per_day: retained,
+        scale_duration_s: scenario.duration_s,
+        prices_name: preset.name(),
+        notes: &notes,
+    })
 }
 
 pub fn report_json(
@@ -87,34 +243,55 @@ pub fn apply_plants(scenario: &mut Scenario, plants: &[String]) -> anyhow::Resul
     Ok(())
 }
 
-pub fn run(
-    path: &Path,
-    seed: u64,
-    out_dir: Option<PathBuf>,
-    json: bool,
-    plants: &[String],
-) -> anyhow::Result<ExitCode> {
-    let mut scenario = Scenario::load(path)?;
-    apply_plants(&mut scenario, plants)?;
+/// What `eddy run` was asked to do.
+pub struct RunArgs {
+    pub scenario: PathBuf,
+    pub seed: u64,
+    pub out: Option<PathBuf>,
+    pub json: bool,
+    /// `key=value` overrides of scenario keys (JSON paths), applied in order.
+    pub sets: Vec<String>,
+    pub prices: PricePreset,
+    /// Planted bugs to switch on (`--plant`).
+    pub plants: Vec<String>,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let RunArgs {
+        scenario: path,
+        seed,
+        out: out_dir,
+        json,
+        sets,
+        prices: preset,
+        plants,
+    } = args;
+    let path = path.as_path();
+    let mut scenario = crate::whatif::load_with_overrides(path, &sets)?;
+    apply_plants(&mut scenario, &plants)?;
     let out_dir = out_dir.unwrap_or_else(|| {
         PathBuf::from("out")
             .join(&scenario.name)
             .join(format!("seed-{seed}"))
     });
+    let reproduce = reproduction(path, seed, &sets, preset, &plants);
     if !json {
         // The seed and every expanded parameter first: a failure is a one-line reproduction.
-        let plant_args: String = plants.iter().map(|p| format!(" --plant {p}")).collect();
-        println!("eddy run {}{plant_args} --seed {seed}", path.display());
+        println!("{reproduce}");
         let plan = scenario.faults.plan(seed);
         println!("parameters: {}", serde_json::to_string(&scenario)?);
         if !plan.is_empty() {
             println!("faults: {}", serde_json::to_string(&plan)?);
         }
     }
-    let (out, report) = run_and_report(&scenario, seed)?;
+    let prices = preset.prices();
+    let (out, report) = run_and_report_with(&scenario, seed, &prices)?;
     fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let text = report_json(&scenario, &out, &report)?;
     fs::write(out_dir.join("report.json"), &text).context("writing report.json")?;
+    let usage = usage(&out, scenario.workload.record_bytes);
+    let html = report_html(&scenario, &out, &report, &usage, preset);
+    fs::write(out_dir.join("report.html"), html).context("writing report.html")?;
     let history =
         fs::File::create(out_dir.join("history.jsonl")).context("creating history.jsonl")?;
     write_jsonl(std::io::BufWriter::new(history), &out.ops).context("writing history.jsonl")?;
@@ -139,22 +316,38 @@ pub fn run(
             );
         }
         println!("report: {}", out_dir.join("report.json").display());
+        println!("page: {}", out_dir.join("report.html").display());
         println!("history: {}", out_dir.join("history.jsonl").display());
     }
     let failed =
         report.exit_code() != 0 || !out.drained || out.liveness.as_ref().is_some_and(|l| !l.ok);
     if failed && !json {
-        let plant_args: String = plants.iter().map(|p| format!(" --plant {p}")).collect();
-        println!(
-            "reproduce: eddy run {}{plant_args} --seed {seed}",
-            path.display()
-        );
+        println!("reproduce: {reproduce}");
     }
     Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The command line that reproduces a run.
+fn reproduction(
+    path: &Path,
+    seed: u64,
+    sets: &[String],
+    preset: PricePreset,
+    plants: &[String],
+) -> String {
+    let plant_args: String = plants.iter().map(|p| format!(" --plant {p}")).collect();
+    let mut s = format!("eddy run {}{plant_args} --seed {seed}", path.display());
+    for set in sets {
+        s.push_str(&format!(" --set '{set}'"));
+    }
+    if preset != PricePreset::Aws {
+        s.push_str(&format!(" --prices {}", preset.flag()));
+    }
+    s
 }
 
 pub fn check(path: &Path, json: bool) -> anyhow::Result<ExitCode> {

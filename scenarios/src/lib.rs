@@ -15,4 +15,5 @@ pub mod spec;
 pub mod topology;
 pub mod transport;
 pub mod usage;
+pub mod whatif;
 pub mod workload;

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use eddy_scenarios::{bench, commands, fuzz, plant_report};
+use eddy_scenarios::commands::PricePreset;
+use eddy_scenarios::{bench, commands, fuzz, plant_report, whatif};
 
 /// The simulation allocates and frees many small buffers per simulated message; mimalloc
 /// is markedly faster at that than the system allocator (see `eddy bench`).
@@ -48,6 +49,36 @@ enum Command {
         /// event, if the two runs differ.
         #[arg(long)]
         check_determinism: bool,
+        /// Override a scenario key (a dotted JSON path), e.g. --set agent.batch_timeout_ms=50;
+        /// repeatable, applied in order.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Price list: AWS us-east-1 list prices, or the seed document's figures.
+        #[arg(long, value_enum, default_value_t = PricePreset::Aws)]
+        prices: PricePreset,
+    },
+    /// Run the cross product of scenario variations (a process per run) and compare cost and
+    /// latency, with a Kafka baseline: a table, whatif.html, whatif.md and whatif.json.
+    Whatif {
+        scenario: PathBuf,
+        /// key=v1,v2,…: a dotted JSON path into the scenario and the values to try; repeat
+        /// for a cross product.
+        #[arg(long = "vary", value_name = "KEY=V1,V2")]
+        varies: Vec<String>,
+        /// key=value applied to every run before the variations.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Seed of every run.
+        #[arg(long, env = "EDDY_SEED", default_value_t = 1)]
+        seed: u64,
+        /// Runs at once (default: available cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Output folder (default: out/whatif/<scenario>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = PricePreset::Aws)]
+        prices: PricePreset,
     },
     /// Check a recorded history (JSONL, schema in reports/HISTORY.md).
     Check {
@@ -127,13 +158,41 @@ fn main() -> ExitCode {
             json,
             plants,
             check_determinism,
+            sets,
+            prices,
         } => {
             if check_determinism {
                 commands::check_determinism(&scenario, seed, &plants)
             } else {
-                commands::run(&scenario, seed, out, json, &plants)
+                commands::run(commands::RunArgs {
+                    scenario,
+                    seed,
+                    out,
+                    json,
+                    sets,
+                    prices,
+                    plants,
+                })
             }
         }
+        Command::Whatif {
+            scenario,
+            varies,
+            sets,
+            seed,
+            jobs,
+            out,
+            prices,
+        } => whatif::whatif(whatif::WhatIfArgs {
+            scenario,
+            varies,
+            sets,
+            seed,
+            jobs: jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            out,
+            prices,
+        }),
         Command::Check { history, json } => commands::check(&history, json),
         Command::Bench {
             scenario,
