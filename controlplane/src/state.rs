@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, CommandResult};
 use crate::error::{CpError, ErrorKind};
+use crate::idempotence::{ProducerTable, Verdict};
 use crate::types::{
-    Extent, FileSpec, LookupResult, TopicInfo, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
+    Extent, FileSpec, GroupOffset, LookupResult, TopicInfo, CHUNK_INVALID_PRODUCER_EPOCH,
+    CHUNK_OUT_OF_ORDER_SEQUENCE, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
 };
 
 /// Upper bound on partitions per topic: protects the control plane from a request that
@@ -47,6 +49,12 @@ pub struct State {
     pub files: BTreeMap<String, FileRecord>,
     /// Number of commands applied so far.
     pub applied: u64,
+    /// Committed offsets: group → topic → partition → next offset to read.
+    #[serde(default)]
+    pub group_offsets: BTreeMap<String, BTreeMap<String, BTreeMap<i32, i64>>>,
+    /// Idempotent producers: ids handed out and their recent sequences.
+    #[serde(default)]
+    pub producers: ProducerTable,
 }
 
 /// Kafka's legal topic names: ASCII letters, digits, `.`, `_`, `-`; not `.` or `..`.
@@ -79,6 +87,10 @@ impl State {
                 file,
                 committed_at_ms,
             } => self.commit_file(file, *committed_at_ms),
+            Command::CommitOffsets { group, offsets } => Ok(self.commit_offsets(group, offsets)),
+            Command::AllocateProducerId => Ok(CommandResult::ProducerIdAllocated {
+                producer_id: self.producers.allocate(),
+            }),
         };
         match result {
             Ok(r) => r,
@@ -146,6 +158,25 @@ impl State {
         }
         let mut base_offsets = Vec::with_capacity(file.chunks.len());
         for chunk in &file.chunks {
+            // An idempotent producer's batch: a retry is answered with its first offset and
+            // not indexed again; a batch out of sequence is refused alone.
+            if let Some(b) = &chunk.producer {
+                match self.producers.verdict(&chunk.topic, chunk.partition, b) {
+                    Verdict::New => {}
+                    Verdict::Duplicate(offset) => {
+                        base_offsets.push(offset);
+                        continue;
+                    }
+                    Verdict::OutOfOrder => {
+                        base_offsets.push(CHUNK_OUT_OF_ORDER_SEQUENCE);
+                        continue;
+                    }
+                    Verdict::Fenced => {
+                        base_offsets.push(CHUNK_INVALID_PRODUCER_EPOCH);
+                        continue;
+                    }
+                }
+            }
             let partition = self.partition_mut(&chunk.topic, chunk.partition)?;
             let base = partition.high_watermark;
             let last = base + chunk.record_count as i64 - 1;
@@ -162,6 +193,10 @@ impl State {
             );
             partition.high_watermark = last + 1;
             base_offsets.push(base);
+            if let Some(b) = &chunk.producer {
+                self.producers
+                    .record(&chunk.topic, chunk.partition, b, base);
+            }
         }
         self.files.insert(
             file.id.clone(),
@@ -173,6 +208,25 @@ impl State {
             },
         );
         Ok(CommandResult::FileCommitted { base_offsets })
+    }
+
+    fn commit_offsets(&mut self, group: &str, offsets: &[GroupOffset]) -> CommandResult {
+        let g = self.group_offsets.entry(group.to_string()).or_default();
+        for o in offsets {
+            g.entry(o.topic.clone())
+                .or_default()
+                .insert(o.partition, o.offset);
+        }
+        CommandResult::OffsetsCommitted
+    }
+
+    /// A group's committed offset of one partition, if any.
+    pub fn committed_offset(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
+        self.group_offsets
+            .get(group)
+            .and_then(|g| g.get(topic))
+            .and_then(|t| t.get(&partition))
+            .copied()
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Result<&PartitionState, CpError> {
@@ -306,6 +360,7 @@ mod tests {
             byte_len: len,
             record_count: records,
             max_timestamp: 0,
+            producer: None,
         }
     }
 
