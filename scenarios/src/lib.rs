@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod client;
 pub mod commands;
+pub mod consumers;
 pub mod fuzz;
 pub mod recorder;
 pub mod run;
