@@ -69,10 +69,14 @@ pub async fn run_group_consumer(
                 .saturating_duration_since(Instant::now())
                 .as_millis() as u64,
         );
-        let invoke_us = recorder.now_us();
-        let (events, polled) = member.poll(wait).await;
+        // Membership first (its assignment markers precede the poll they affect).
+        let (events, kept) = member.keep_membership().await;
         record_events(&recorder, &run.process, &group, events);
-        if let Ok(batches) = polled {
+        if kept.is_err() {
+            continue;
+        }
+        let invoke_us = recorder.now_us();
+        if let Ok(batches) = member.fetch(wait).await {
             poll_once_batches(&recorder, &run, invoke_us, batches, Some(&group));
         }
     }

@@ -326,6 +326,15 @@ impl GroupConsumer {
         &mut self,
         max_wait_ms: u64,
     ) -> (Vec<GroupEvent>, Result<Vec<PolledBatch>, ClientError>) {
+        let (events, kept) = self.keep_membership().await;
+        if let Err(e) = kept {
+            return (events, Err(e));
+        }
+        (events, self.fetch(max_wait_ms).await)
+    }
+
+    /// The membership half of a poll: join or rejoin, heartbeat, commit when due.
+    pub async fn keep_membership(&mut self) -> (Vec<GroupEvent>, Result<(), ClientError>) {
         let mut events = Vec::new();
         if let Err(e) = self.maintain(&mut events).await {
             tracing::debug!(group = %self.config.group_id, error = %e, "group maintenance failed");
@@ -334,8 +343,12 @@ impl GroupConsumer {
             tokio::time::sleep(Duration::from_millis(100)).await;
             return (events, Err(e));
         }
-        let polled = self.consumer.poll(max_wait_ms).await;
-        (events, polled)
+        (events, Ok(()))
+    }
+
+    /// The fetch half of a poll: fetch the assigned partitions once.
+    pub async fn fetch(&mut self, max_wait_ms: u64) -> Result<Vec<PolledBatch>, ClientError> {
+        self.consumer.poll(max_wait_ms).await
     }
 
     async fn maintain(&mut self, events: &mut Vec<GroupEvent>) -> Result<(), ClientError> {
