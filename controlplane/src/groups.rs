@@ -710,3 +710,107 @@ impl ControlPlane {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn protocols() -> Vec<(String, Vec<u8>)> {
+        vec![("range".to_string(), vec![1])]
+    }
+
+    async fn join(c: &Coordinator, member: &str) -> GroupResponse {
+        c.join(
+            "g".into(),
+            member.into(),
+            "client".into(),
+            "consumer".into(),
+            protocols(),
+            1_000,
+            2_000,
+        )
+        .await
+    }
+
+    fn joined(r: &GroupResponse) -> (i32, String, String, usize) {
+        match r {
+            GroupResponse::Joined {
+                generation,
+                leader,
+                member_id,
+                members,
+                ..
+            } => (
+                *generation,
+                leader.clone(),
+                member_id.clone(),
+                members.len(),
+            ),
+            other => panic!("not joined: {other:?}"),
+        }
+    }
+
+    #[madsim::test]
+    async fn members_join_one_generation_and_a_silent_member_is_expired() {
+        let c = Coordinator::new();
+        let c2 = c.clone();
+        let (a, b) = tokio::join!(join(&c, ""), join(&c2, ""));
+        let (ga, leader, ida, na) = joined(&a);
+        let (gb, _, idb, nb) = joined(&b);
+        assert_eq!(ga, gb, "both joined the same generation");
+        assert_eq!(na + nb, 2, "only the leader gets the member list");
+        assert!(leader == ida || leader == idb);
+        // The leader assigns; the follower gets its share.
+        let assignments = vec![(ida.clone(), vec![7]), (idb.clone(), vec![9])];
+        let (sa, sb) = tokio::join!(
+            c.sync(
+                "g".into(),
+                ida.clone(),
+                ga,
+                if leader == ida {
+                    assignments.clone()
+                } else {
+                    vec![]
+                }
+            ),
+            c.sync(
+                "g".into(),
+                idb.clone(),
+                gb,
+                if leader == idb {
+                    assignments.clone()
+                } else {
+                    vec![]
+                }
+            ),
+        );
+        assert!(
+            matches!(sa, GroupResponse::Synced { ref assignment, .. } if assignment == &vec![7])
+        );
+        assert!(
+            matches!(sb, GroupResponse::Synced { ref assignment, .. } if assignment == &vec![9])
+        );
+        // Only `a` keeps heartbeating: `b`'s session (1 s) lapses and a rebalance starts.
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = c.heartbeat("g", &ida, ga);
+        }
+        assert_eq!(c.members("g"), 1);
+        assert_eq!(
+            c.heartbeat("g", &ida, ga),
+            GroupResponse::Error(GroupError::RebalanceInProgress)
+        );
+        assert_eq!(
+            c.heartbeat("g", &idb, gb),
+            GroupResponse::Error(GroupError::UnknownMemberId)
+        );
+        let (g2, _, _, n) = joined(&join(&c, &ida).await);
+        assert!(g2 > ga);
+        assert_eq!(n, 1);
+        assert_eq!(
+            c.may_commit("g", &ida, ga),
+            Some(GroupError::IllegalGeneration),
+            "a commit from the old generation is fenced"
+        );
+    }
+}

@@ -494,4 +494,65 @@ mod tests {
             })
         ));
     }
+
+    #[test]
+    fn a_retried_idempotent_batch_gets_its_first_offset_and_is_not_indexed_again() {
+        use crate::types::ProducerBatch;
+        let mut s = created();
+        let idem = |start: u64, first: i32| ChunkSpec {
+            producer: Some(ProducerBatch {
+                producer_id: 1,
+                producer_epoch: 0,
+                base_sequence: first,
+                last_sequence: first + 1,
+            }),
+            ..chunk("t", 0, start, 10, 2)
+        };
+        let r = s.apply(&Command::CommitFile {
+            file: file("a", vec![idem(0, 0)]),
+            committed_at_ms: 1,
+        });
+        assert_eq!(
+            r,
+            CommandResult::FileCommitted {
+                base_offsets: vec![0]
+            }
+        );
+        // A retry of the same batch in another file, next to a new batch and a gap.
+        let r = s.apply(&Command::CommitFile {
+            file: file("b", vec![idem(0, 0), idem(10, 2), idem(20, 9)]),
+            committed_at_ms: 2,
+        });
+        assert_eq!(
+            r,
+            CommandResult::FileCommitted {
+                base_offsets: vec![0, 2, CHUNK_OUT_OF_ORDER_SEQUENCE]
+            }
+        );
+        let p = s.partition("t", 0).unwrap();
+        assert_eq!(p.high_watermark, 4, "the duplicate was not indexed twice");
+        assert_eq!(p.extents.len(), 2);
+    }
+
+    #[test]
+    fn committed_offsets_are_state_and_producer_ids_are_unique() {
+        let mut s = created();
+        s.apply(&Command::CommitOffsets {
+            group: "g".into(),
+            offsets: vec![GroupOffset {
+                topic: "t".into(),
+                partition: 1,
+                offset: 42,
+                metadata: None,
+            }],
+        });
+        assert_eq!(s.committed_offset("g", "t", 1), Some(42));
+        assert_eq!(s.committed_offset("g", "t", 0), None);
+        let a = s.apply(&Command::AllocateProducerId);
+        let b = s.apply(&Command::AllocateProducerId);
+        assert_ne!(a, b);
+        let json = serde_json::to_string(&s).expect("state serializes");
+        let back: State = serde_json::from_str(&json).expect("state deserializes");
+        assert_eq!(back, s);
+    }
 }
