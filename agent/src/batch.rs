@@ -11,6 +11,7 @@ const ATTRIBUTES_OFFSET: usize = 21;
 const LAST_OFFSET_DELTA_OFFSET: usize = 23;
 const MAX_TIMESTAMP_OFFSET: usize = 35;
 const PRODUCER_ID_OFFSET: usize = 43;
+const PRODUCER_EPOCH_OFFSET: usize = 51;
 const BASE_SEQUENCE_OFFSET: usize = 53;
 const RECORDS_COUNT_OFFSET: usize = 57;
 
@@ -24,6 +25,7 @@ pub struct BatchInfo {
     pub offset_count: u64,
     pub max_timestamp: i64,
     pub producer_id: i64,
+    pub producer_epoch: i16,
     pub base_sequence: i32,
     pub records: i32,
 }
@@ -135,6 +137,10 @@ pub fn parse_one(buf: &[u8], at: usize, verify_crc: bool) -> Result<BatchInfo, B
         offset_count: delta as u64 + 1,
         max_timestamp: be_i64(b, MAX_TIMESTAMP_OFFSET),
         producer_id: be_i64(b, PRODUCER_ID_OFFSET),
+        producer_epoch: i16::from_be_bytes([
+            b[PRODUCER_EPOCH_OFFSET],
+            b[PRODUCER_EPOCH_OFFSET + 1],
+        ]),
         base_sequence: be_i32(b, BASE_SEQUENCE_OFFSET),
         records,
     })

@@ -18,6 +18,15 @@ pub const INVALID_PARTITIONS: i16 = 37;
 pub const INVALID_REQUEST: i16 = 42;
 pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
 pub const KAFKA_STORAGE_ERROR: i16 = 56;
+pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+pub const ILLEGAL_GENERATION: i16 = 22;
+pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+pub const UNKNOWN_MEMBER_ID: i16 = 25;
+pub const INVALID_SESSION_TIMEOUT: i16 = 26;
+pub const REBALANCE_IN_PROGRESS: i16 = 27;
+pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+pub const INVALID_PRODUCER_EPOCH: i16 = 47;
+pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
 pub const UNKNOWN_SERVER_ERROR: i16 = -1;
 
 use eddy_controlplane::{CpError, ErrorKind};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use eddy_controlplane::rpc::{Request, Response};
-use eddy_controlplane::{CpError, ErrorKind, TopicInfo};
+use eddy_controlplane::{CpError, ErrorKind, ProducerBatch, TopicInfo};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::list_offsets_response::{
@@ -18,7 +18,7 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use crate::batch::parse_batches;
+use crate::batch::{parse_batches, BatchInfo};
 use crate::cluster::{client_az, ClusterView};
 use crate::codes;
 use crate::produce::{Part, ProduceFailure};
@@ -33,6 +33,14 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Metadata, 0, 12),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 0, 7),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 4),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::InitProducerId, 0, 4),
 ];
 
 /// Versions actually decodable: the advertised range, except Produce v0–2.
@@ -346,15 +354,13 @@ impl AgentInner {
                     }
                 };
                 match checked {
-                    Ok((offset_count, max_timestamp)) => {
-                        parts.push(Part {
-                            topic: name.clone(),
-                            partition: p.index,
-                            records: p.records.clone().unwrap_or_default(),
-                            offset_count,
-                            max_timestamp,
-                        });
-                        slots.push((r.responses.len(), tr.partition_responses.len()));
+                    Ok(batches) => {
+                        let records = p.records.clone().unwrap_or_default();
+                        let slot = (r.responses.len(), tr.partition_responses.len());
+                        for part in split_parts(&name, p.index, records, &batches) {
+                            parts.push(part);
+                            slots.push(slot);
+                        }
                     }
                     Err((code, message)) => {
                         pr.error_code = code;
@@ -370,8 +376,15 @@ impl AgentInner {
             let pr = &mut r.responses[t].partition_responses[p];
             match &outcome {
                 Ok(offsets) => {
-                    pr.base_offset = offsets.get(i).copied().unwrap_or(-1);
-                    pr.log_start_offset = 0;
+                    let offset = offsets.get(i).copied().unwrap_or(-1);
+                    if let Some(code) = refusal(offset) {
+                        // One refused batch fails its partition's whole record set.
+                        pr.error_code = code;
+                        pr.base_offset = -1;
+                    } else if pr.error_code == codes::NONE && pr.base_offset < 0 {
+                        pr.base_offset = offset;
+                        pr.log_start_offset = 0;
+                    }
                 }
                 Err(failure) => {
                     pr.error_code = match failure {
@@ -394,8 +407,65 @@ impl AgentInner {
     }
 }
 
-/// Offsets and max timestamp of a partition's record set, or the error to answer.
-fn validate_records(records: Option<&Bytes>) -> Result<(u64, i64), (i16, String)> {
+/// The Kafka error for a chunk the control plane refused (a negative base offset).
+fn refusal(offset: i64) -> Option<i16> {
+    match offset {
+        eddy_controlplane::CHUNK_OUT_OF_ORDER_SEQUENCE => Some(codes::OUT_OF_ORDER_SEQUENCE_NUMBER),
+        eddy_controlplane::CHUNK_INVALID_PRODUCER_EPOCH => Some(codes::INVALID_PRODUCER_EPOCH),
+        o if o < 0 => Some(codes::UNKNOWN_SERVER_ERROR),
+        _ => None,
+    }
+}
+
+/// The parts to append for one partition's record set: the whole set as one part, or, when
+/// its batches come from an idempotent producer, one part per batch so the control plane
+/// can deduplicate each batch by its sequence numbers (and skip a duplicate exactly).
+pub fn split_parts(
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+    batches: &[BatchInfo],
+) -> Vec<Part> {
+    let idempotent = !batches.is_empty() && batches.iter().all(|b| b.producer_id >= 0);
+    if !idempotent {
+        return vec![Part {
+            topic: topic.to_string(),
+            partition,
+            offset_count: batches.iter().map(|b| b.offset_count).sum(),
+            max_timestamp: batches.iter().map(|b| b.max_timestamp).max().unwrap_or(-1),
+            records,
+            producer: None,
+        }];
+    }
+    batches
+        .iter()
+        .map(|b| {
+            let delta = (b.offset_count.saturating_sub(1)).min(i32::MAX as u64) as i32;
+            let last = if b.base_sequence > i32::MAX - delta {
+                // Sequences wrap from i32::MAX to 0.
+                delta - (i32::MAX - b.base_sequence) - 1
+            } else {
+                b.base_sequence + delta
+            };
+            Part {
+                topic: topic.to_string(),
+                partition,
+                records: records.slice(b.start..b.start + b.len),
+                offset_count: b.offset_count,
+                max_timestamp: b.max_timestamp,
+                producer: Some(ProducerBatch {
+                    producer_id: b.producer_id,
+                    producer_epoch: b.producer_epoch,
+                    base_sequence: b.base_sequence,
+                    last_sequence: last,
+                }),
+            }
+        })
+        .collect()
+}
+
+/// A partition's parsed batches, or the error to answer.
+fn validate_records(records: Option<&Bytes>) -> Result<Vec<BatchInfo>, (i16, String)> {
     let records = records.ok_or((codes::CORRUPT_MESSAGE, "null record set".to_string()))?;
     let batches = parse_batches(records).map_err(|e| match e {
         crate::batch::BatchError::Magic { .. } => {
@@ -403,7 +473,5 @@ fn validate_records(records: Option<&Bytes>) -> Result<(u64, i64), (i16, String)
         }
         _ => (codes::CORRUPT_MESSAGE, e.to_string()),
     })?;
-    let count = batches.iter().map(|b| b.offset_count).sum();
-    let max_ts = batches.iter().map(|b| b.max_timestamp).max().unwrap_or(-1);
-    Ok((count, max_ts))
+    Ok(batches)
 }

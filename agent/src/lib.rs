@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod codes;
 pub mod config;
 pub mod fetch;
+pub mod groups;
 pub mod guard;
 pub mod handlers;
 pub mod produce;

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use eddy_controlplane::rpc::{Request, Response};
-use eddy_controlplane::{ChunkSpec, ControlPlaneClient, CpError, FileSpec};
+use eddy_controlplane::{ChunkSpec, ControlPlaneClient, CpError, FileSpec, ProducerBatch};
 use object_store::{path::Path, ObjectStore, PutPayload};
 use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio::time::Instant;
@@ -30,6 +30,8 @@ pub struct Part {
     pub records: Bytes,
     pub offset_count: u64,
     pub max_timestamp: i64,
+    /// Set when the part is exactly one batch of an idempotent producer.
+    pub producer: Option<ProducerBatch>,
 }
 
 /// Why a produce could not be acknowledged.
@@ -131,6 +133,7 @@ impl Ingest {
                     byte_len: len,
                     record_count: part.offset_count,
                     max_timestamp: part.max_timestamp,
+                    producer: part.producer,
                 };
                 p.chunks.push(chunk);
                 p.parts.push(part.records);

@@ -257,6 +257,30 @@ impl Agent {
                 RequestKind::ListOffsets(req) => {
                     Some(ResponseKind::ListOffsets(inner.list_offsets(req).await))
                 }
+                RequestKind::FindCoordinator(req) => Some(ResponseKind::FindCoordinator(
+                    inner.find_coordinator(req, version, &client_id),
+                )),
+                RequestKind::JoinGroup(req) => Some(ResponseKind::JoinGroup(
+                    inner.join_group(req, &client_id).await,
+                )),
+                RequestKind::SyncGroup(req) => {
+                    Some(ResponseKind::SyncGroup(inner.sync_group(req).await))
+                }
+                RequestKind::Heartbeat(req) => {
+                    Some(ResponseKind::Heartbeat(inner.heartbeat(req).await))
+                }
+                RequestKind::LeaveGroup(req) => Some(ResponseKind::LeaveGroup(
+                    inner.leave_group(req, version).await,
+                )),
+                RequestKind::OffsetCommit(req) => {
+                    Some(ResponseKind::OffsetCommit(inner.offset_commit(req).await))
+                }
+                RequestKind::OffsetFetch(req) => {
+                    Some(ResponseKind::OffsetFetch(inner.offset_fetch(req).await))
+                }
+                RequestKind::InitProducerId(req) => Some(ResponseKind::InitProducerId(
+                    inner.init_producer_id(req).await,
+                )),
                 _ => None,
             };
             let response = response?;

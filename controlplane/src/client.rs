@@ -78,6 +78,7 @@ impl ControlPlaneClient {
     pub async fn call(&self, request: Request) -> Result<Response, CpError> {
         let extra = match &request {
             Request::Lookup { wait_ms, .. } => Duration::from_millis(*wait_ms),
+            Request::Group(g) => g.wait_hint(),
             _ => Duration::ZERO,
         };
         let timeout = self.shared.config.request_timeout + extra;

@@ -21,6 +21,14 @@ pub enum Command {
         file: FileSpec,
         committed_at_ms: u64,
     },
+    /// Record a consumer group's committed offsets (the next offset to read). Journaled so
+    /// they survive a control-plane failover; membership is soft state and is not.
+    CommitOffsets {
+        group: String,
+        offsets: Vec<crate::types::GroupOffset>,
+    },
+    /// Allocate a fresh idempotent producer id.
+    AllocateProducerId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,4 +42,8 @@ pub enum CommandResult {
         base_offsets: Vec<i64>,
     },
     Rejected(CpError),
+    OffsetsCommitted,
+    ProducerIdAllocated {
+        producer_id: i64,
+    },
 }

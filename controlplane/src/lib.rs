@@ -11,6 +11,8 @@
 pub mod client;
 pub mod command;
 pub mod error;
+pub mod groups;
+pub mod idempotence;
 pub mod journal;
 pub mod net;
 pub mod plants;

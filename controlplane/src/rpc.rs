@@ -39,6 +39,11 @@ pub enum Request {
         partition: i32,
         timestamp: i64,
     },
+    /// Consumer-group coordination (membership soft state, journaled offsets): see
+    /// [`crate::groups`].
+    Group(crate::groups::GroupRequest),
+    /// Allocate an idempotent producer id (journaled).
+    InitProducerId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +67,11 @@ pub enum Response {
     Offset {
         offset: Option<i64>,
         high_watermark: i64,
+    },
+    Group(crate::groups::GroupResponse),
+    ProducerId {
+        producer_id: i64,
+        producer_epoch: i16,
     },
 }
 

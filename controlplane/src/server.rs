@@ -70,6 +70,8 @@ struct Inner {
     applied: watch::Sender<u64>,
     /// Set when another writer took our journal sequence: stop accepting commands.
     fenced: Mutex<Option<String>>,
+    /// Consumer-group membership (soft state; see `groups.rs`).
+    groups: crate::groups::Coordinator,
 }
 
 /// A running control-plane replica. Cheap to clone.
@@ -112,6 +114,7 @@ impl ControlPlane {
             proposals: tx,
             applied,
             fenced: Mutex::new(None),
+            groups: crate::groups::Coordinator::new(),
         });
         let writer = format!("cp-{:016x}", madsim::rand::random::<u64>());
         let cp = ControlPlane { inner };
@@ -123,6 +126,16 @@ impl ControlPlane {
     /// A copy of the current state (tests, reports).
     pub fn state(&self) -> State {
         lock(&self.inner.state).clone()
+    }
+
+    /// Read the current state without copying it.
+    pub fn read_state<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        f(&lock(&self.inner.state))
+    }
+
+    /// The consumer-group coordinator.
+    pub fn groups(&self) -> &crate::groups::Coordinator {
+        &self.inner.groups
     }
 
     /// Journal `command`, apply it, and return its result.
@@ -354,6 +367,11 @@ impl ControlPlane {
                     }
                 }
             }
+            Request::Group(request) => self.handle_group(request).await.map(Response::Group),
+            Request::InitProducerId => Ok(Response::ProducerId {
+                producer_id: self.init_producer_id().await?,
+                producer_epoch: 0,
+            }),
             Request::ListOffset {
                 topic,
                 partition,

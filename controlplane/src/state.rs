@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, CommandResult};
 use crate::error::{CpError, ErrorKind};
+use crate::idempotence::{ProducerTable, Verdict};
 use crate::types::{
-    Extent, FileSpec, LookupResult, TopicInfo, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
+    Extent, FileSpec, GroupOffset, LookupResult, TopicInfo, CHUNK_INVALID_PRODUCER_EPOCH,
+    CHUNK_OUT_OF_ORDER_SEQUENCE, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
 };
 
 /// Upper bound on partitions per topic: protects the control plane from a request that
@@ -50,6 +52,12 @@ pub struct State {
     /// Planted bugs (configuration, not state: never journaled or snapshotted).
     #[serde(skip)]
     pub plants: crate::plants::Plants,
+    /// Committed offsets: group → topic → partition → next offset to read.
+    #[serde(default)]
+    pub group_offsets: BTreeMap<String, BTreeMap<String, BTreeMap<i32, i64>>>,
+    /// Idempotent producers: ids handed out and their recent sequences.
+    #[serde(default)]
+    pub producers: ProducerTable,
 }
 
 /// Kafka's legal topic names: ASCII letters, digits, `.`, `_`, `-`; not `.` or `..`.
@@ -82,6 +90,10 @@ impl State {
                 file,
                 committed_at_ms,
             } => self.commit_file(file, *committed_at_ms),
+            Command::CommitOffsets { group, offsets } => Ok(self.commit_offsets(group, offsets)),
+            Command::AllocateProducerId => Ok(CommandResult::ProducerIdAllocated {
+                producer_id: self.producers.allocate(),
+            }),
         };
         match result {
             Ok(r) => r,
@@ -153,6 +165,25 @@ impl State {
         }
         let mut base_offsets = Vec::with_capacity(file.chunks.len());
         for chunk in &file.chunks {
+            // An idempotent producer's batch: a retry is answered with its first offset and
+            // not indexed again; a batch out of sequence is refused alone.
+            if let Some(b) = &chunk.producer {
+                match self.producers.verdict(&chunk.topic, chunk.partition, b) {
+                    Verdict::New => {}
+                    Verdict::Duplicate(offset) => {
+                        base_offsets.push(offset);
+                        continue;
+                    }
+                    Verdict::OutOfOrder => {
+                        base_offsets.push(CHUNK_OUT_OF_ORDER_SEQUENCE);
+                        continue;
+                    }
+                    Verdict::Fenced => {
+                        base_offsets.push(CHUNK_INVALID_PRODUCER_EPOCH);
+                        continue;
+                    }
+                }
+            }
             let partition = self.partition_mut(&chunk.topic, chunk.partition)?;
             let base = partition.high_watermark;
             let last = base + chunk.record_count as i64 - 1;
@@ -169,6 +200,10 @@ impl State {
             );
             partition.high_watermark = last + 1;
             base_offsets.push(base);
+            if let Some(b) = &chunk.producer {
+                self.producers
+                    .record(&chunk.topic, chunk.partition, b, base);
+            }
         }
         self.files.insert(
             file.id.clone(),
@@ -180,6 +215,25 @@ impl State {
             },
         );
         Ok(CommandResult::FileCommitted { base_offsets })
+    }
+
+    fn commit_offsets(&mut self, group: &str, offsets: &[GroupOffset]) -> CommandResult {
+        let g = self.group_offsets.entry(group.to_string()).or_default();
+        for o in offsets {
+            g.entry(o.topic.clone())
+                .or_default()
+                .insert(o.partition, o.offset);
+        }
+        CommandResult::OffsetsCommitted
+    }
+
+    /// A group's committed offset of one partition, if any.
+    pub fn committed_offset(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
+        self.group_offsets
+            .get(group)
+            .and_then(|g| g.get(topic))
+            .and_then(|t| t.get(&partition))
+            .copied()
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Result<&PartitionState, CpError> {
@@ -313,6 +367,7 @@ mod tests {
             byte_len: len,
             record_count: records,
             max_timestamp: 0,
+            producer: None,
         }
     }
 
@@ -445,5 +500,66 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_retried_idempotent_batch_gets_its_first_offset_and_is_not_indexed_again() {
+        use crate::types::ProducerBatch;
+        let mut s = created();
+        let idem = |start: u64, first: i32| ChunkSpec {
+            producer: Some(ProducerBatch {
+                producer_id: 1,
+                producer_epoch: 0,
+                base_sequence: first,
+                last_sequence: first + 1,
+            }),
+            ..chunk("t", 0, start, 10, 2)
+        };
+        let r = s.apply(&Command::CommitFile {
+            file: file("a", vec![idem(0, 0)]),
+            committed_at_ms: 1,
+        });
+        assert_eq!(
+            r,
+            CommandResult::FileCommitted {
+                base_offsets: vec![0]
+            }
+        );
+        // A retry of the same batch in another file, next to a new batch and a gap.
+        let r = s.apply(&Command::CommitFile {
+            file: file("b", vec![idem(0, 0), idem(10, 2), idem(20, 9)]),
+            committed_at_ms: 2,
+        });
+        assert_eq!(
+            r,
+            CommandResult::FileCommitted {
+                base_offsets: vec![0, 2, CHUNK_OUT_OF_ORDER_SEQUENCE]
+            }
+        );
+        let p = s.partition("t", 0).unwrap();
+        assert_eq!(p.high_watermark, 4, "the duplicate was not indexed twice");
+        assert_eq!(p.extents.len(), 2);
+    }
+
+    #[test]
+    fn committed_offsets_are_state_and_producer_ids_are_unique() {
+        let mut s = created();
+        s.apply(&Command::CommitOffsets {
+            group: "g".into(),
+            offsets: vec![GroupOffset {
+                topic: "t".into(),
+                partition: 1,
+                offset: 42,
+                metadata: None,
+            }],
+        });
+        assert_eq!(s.committed_offset("g", "t", 1), Some(42));
+        assert_eq!(s.committed_offset("g", "t", 0), None);
+        let a = s.apply(&Command::AllocateProducerId);
+        let b = s.apply(&Command::AllocateProducerId);
+        assert_ne!(a, b);
+        let json = serde_json::to_string(&s).expect("state serializes");
+        let back: State = serde_json::from_str(&json).expect("state deserializes");
+        assert_eq!(back, s);
     }
 }

@@ -29,6 +29,39 @@ pub struct ChunkSpec {
     pub record_count: u64,
     /// Largest `maxTimestamp` of the chunk's batches (for ListOffsets by time).
     pub max_timestamp: i64,
+    /// Set when the chunk is exactly one batch of an idempotent producer: the control plane
+    /// then deduplicates it by sequence number (a duplicate is answered with its original
+    /// offset and not indexed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer: Option<ProducerBatch>,
+}
+
+/// Identity and sequence numbers of one idempotent producer batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerBatch {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    /// Sequence of the batch's last record (`base_sequence + lastOffsetDelta`, wrapping).
+    pub last_sequence: i32,
+}
+
+/// A chunk's base offset below zero means the control plane refused that chunk (and only
+/// that chunk: the rest of the file is committed). The agent answers the producer with the
+/// matching Kafka error.
+pub const CHUNK_OUT_OF_ORDER_SEQUENCE: i64 = -45;
+/// The chunk's producer epoch is older than one already seen for its producer id.
+pub const CHUNK_INVALID_PRODUCER_EPOCH: i64 = -47;
+
+/// One committed offset of a consumer group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupOffset {
+    pub topic: String,
+    pub partition: i32,
+    /// The next offset the group will read.
+    pub offset: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<String>,
 }
 
 /// A data file written to object storage, ready to be committed.

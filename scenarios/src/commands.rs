@@ -29,6 +29,8 @@ pub struct RunJson<'a> {
     pub drain_complete: bool,
     /// Bytes per (source AZ, destination AZ) at the transport seam.
     pub az_traffic: &'a [eddy_sim::AzTraffic],
+    /// The part of `az_traffic` on Kafka connections (clients ↔ agents).
+    pub client_az_traffic: &'a [eddy_sim::AzTraffic],
     /// Object-storage meters per bucket.
     pub storage: &'a eddy_sim::MetersSnapshot,
     /// The fault plan of this seed, its schedule, and the faults as they happened.
@@ -219,6 +221,7 @@ pub fn report_json(
         report,
         drain_complete: out.drained,
         az_traffic: &out.traffic,
+        client_az_traffic: &out.client_traffic,
         storage: &out.meters,
         fault_plan: &out.plan,
         fault_schedule: &out.schedule,

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod chaos;
 pub mod client;
 pub mod commands;
+pub mod consumers;
 pub mod fuzz;
 pub mod liveness;
 pub mod plant_report;

@@ -33,6 +33,27 @@ impl Recorder {
         }
     }
 
+    /// Simulated microseconds from the recorder's creation to `t`.
+    pub fn us_of(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.lock().start).as_micros() as u64
+    }
+
+    /// Record an operation that completed at `complete_us`, invoked at `invoke_us`.
+    pub fn record_at(
+        &self,
+        process: &str,
+        invoke_us: u64,
+        complete_us: u64,
+        outcome: Outcome,
+        kind: OpKind,
+    ) {
+        self.record(process, invoke_us, outcome, kind);
+        let mut inner = self.lock();
+        if let Some(op) = inner.ops.last_mut() {
+            op.complete_us = Some(complete_us.max(invoke_us));
+        }
+    }
+
     /// Simulated microseconds since the recorder was created.
     pub fn now_us(&self) -> u64 {
         self.lock().start.elapsed().as_micros() as u64

@@ -23,6 +23,8 @@ pub struct RunOutput {
     pub ops: Vec<Op>,
     pub meters: MetersSnapshot,
     pub traffic: Vec<AzTraffic>,
+    /// The part of `traffic` on Kafka connections (clients ↔ agents).
+    pub client_traffic: Vec<AzTraffic>,
     /// Simulated seconds from start to the end of the drain.
     pub sim_seconds: f64,
     /// Whether the final read-back reached every partition's high watermark.
@@ -54,6 +56,7 @@ struct World {
     layout: Layout,
     azs: AzMap,
     net: NetMeter,
+    kafka_net: NetMeter,
     meters: Meters,
 }
 
@@ -64,6 +67,8 @@ impl World {
             azs: self.azs.clone(),
             meter: self.net.clone(),
             profile: s.network.azs.clone(),
+            kafka_port: AGENT_PORT,
+            kafka_meter: self.kafka_net.clone(),
         })
     }
 }
@@ -89,6 +94,7 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         layout,
         azs,
         net: NetMeter::new(),
+        kafka_net: NetMeter::new(),
         meters: Meters::new(),
     };
     let layout = &world.layout;
@@ -193,27 +199,16 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         producer_node.spawn(run_producer(run, transport, recorder));
     }
 
-    // Consumers: in each zone, the zone's consumers split the partitions between them.
-    let per_az = s.topology.consumers_per_az.max(1);
-    for (i, node) in layout.consumers.iter().enumerate() {
-        let k = i % per_az;
-        let partitions = (0..s.workload.partitions)
-            .filter(|p| (*p as usize) % per_az == k)
-            .collect();
-        let run = ConsumerRun {
-            process: node.name.clone(),
-            az: node.az.clone(),
-            bootstrap: layout.bootstrap(&node.az),
-            workload: s.workload.clone(),
-            partitions,
-            drain: false,
-            until: run_end,
-        };
-        let transport = world.transport(&s, &node.az);
-        let recorder = recorder.clone();
-        let consumer_node = build_node(&handle, node).build();
-        zone_ids[zone_of(&node.az)].push(consumer_node.id());
-        consumer_node.spawn(run_consumer(run, transport, recorder));
+    // Consumers (groups or plain assignment; see consumers.rs), and their churn.
+    let consumer_nodes = spawn_consumers(&handle, &world, &s, &recorder, run_end);
+    for (node, id) in world.layout.consumers.iter().zip(&consumer_nodes) {
+        zone_ids[zone_of(&node.az)].push(*id);
+    }
+    {
+        let s = s.clone();
+        tokio::spawn(async move {
+            crate::consumers::churn(&s, seed, &consumer_nodes, workload_end).await
+        });
     }
 
     // Chaos phase: apply the fault schedule while the workload runs.
@@ -286,7 +281,8 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     RunOutput {
         ops,
         meters: world.meters.snapshot(),
-        traffic: world.net.snapshot(),
+        traffic: merge_traffic(world.net.snapshot(), world.kafka_net.snapshot()),
+        client_traffic: world.kafka_net.snapshot(),
         sim_seconds,
         drained,
         plan,
@@ -294,4 +290,74 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         fault_events,
         liveness,
     }
+}
+
+/// Start every consumer node with an init closure, so a restarted node runs its consumer
+/// again (and rejoins its group).
+fn spawn_consumers(
+    handle: &madsim::runtime::Handle,
+    world: &World,
+    s: &Scenario,
+    recorder: &Recorder,
+    run_end: Instant,
+) -> Vec<madsim::task::NodeId> {
+    use crate::consumers::{consumer_role, run_group_consumer, ConsumerRole};
+    let per_az = s.topology.consumers_per_az.max(1);
+    let mut ids = Vec::new();
+    for (i, node) in world.layout.consumers.iter().enumerate() {
+        let role = consumer_role(s, node, i % per_az);
+        let run = ConsumerRun {
+            process: node.name.clone(),
+            az: node.az.clone(),
+            bootstrap: world.layout.bootstrap(&node.az),
+            workload: s.workload.clone(),
+            partitions: match &role {
+                ConsumerRole::Assigned(p) => p.clone(),
+                ConsumerRole::Group(_) => Vec::new(),
+            },
+            drain: false,
+            until: run_end,
+        };
+        let transport = world.transport(s, &node.az);
+        let recorder = recorder.clone();
+        let built = build_node(handle, node)
+            .init(move || {
+                let (run, transport, recorder) = (
+                    ConsumerRun {
+                        process: run.process.clone(),
+                        az: run.az.clone(),
+                        bootstrap: run.bootstrap.clone(),
+                        workload: run.workload.clone(),
+                        partitions: run.partitions.clone(),
+                        drain: run.drain,
+                        until: run.until,
+                    },
+                    transport.clone(),
+                    recorder.clone(),
+                );
+                let role = role.clone();
+                async move {
+                    match role {
+                        ConsumerRole::Assigned(_) => run_consumer(run, transport, recorder).await,
+                        ConsumerRole::Group(g) => {
+                            run_group_consumer(run, g, transport, recorder).await
+                        }
+                    }
+                }
+            })
+            .build();
+        ids.push(built.id());
+    }
+    ids
+}
+
+/// Sum two traffic matrices pair by pair.
+fn merge_traffic(a: Vec<AzTraffic>, b: Vec<AzTraffic>) -> Vec<AzTraffic> {
+    let mut sum: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for t in a.into_iter().chain(b) {
+        *sum.entry((t.src, t.dst)).or_default() += t.bytes;
+    }
+    sum.into_iter()
+        .map(|((src, dst), bytes)| AzTraffic { src, dst, bytes })
+        .collect()
 }

@@ -37,6 +37,8 @@ pub struct Scenario {
         skip_serializing_if = "Option::is_none"
     )]
     pub tiered_storage_config: Option<TieredStorageConfig>,
+    /// Consumer crashes and restarts.
+    pub consumer_churn: ConsumerChurn,
 }
 
 impl Default for Scenario {
@@ -56,6 +58,7 @@ impl Default for Scenario {
             duration_s: 60.0,
             drain_s: 30.0,
             tiered_storage_config: None,
+            consumer_churn: ConsumerChurn::default(),
         }
     }
 }
@@ -160,6 +163,47 @@ pub struct Workload {
     /// Produce requests in flight per agent connection (capped at 5 when idempotent, as
     /// Kafka requires). librdkafka's default is effectively unbounded; Java's is 5.
     pub max_in_flight: usize,
+    /// How consumers are organised: consumer groups (one per AZ, or `groups` groups each
+    /// with members in every AZ) or plain assigned partitions.
+    pub group_mode: GroupMode,
+    /// Number of groups in `spread` mode (consumer `k` of every AZ joins group `k % groups`).
+    pub groups: usize,
+    pub assignor: crate::client::Assignor,
+    pub session_timeout_ms: u64,
+    pub commit_interval_ms: u64,
+}
+
+/// How workload consumers consume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupMode {
+    /// No groups: each zone's consumers split the partitions between them by assignment.
+    None,
+    /// One group per zone (`group-<az>`), whose members are that zone's consumers.
+    PerAz,
+    /// `groups` groups, each with members in every zone.
+    Spread,
+}
+
+/// Consumers crashing and coming back during the workload phase.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsumerChurn {
+    /// Consumer crashes, at seeded random times within the workload phase.
+    pub crashes: usize,
+    /// A crashed consumer restarts after a time drawn uniformly from this range.
+    pub down_s_min: f64,
+    pub down_s_max: f64,
+}
+
+impl Default for ConsumerChurn {
+    fn default() -> Self {
+        ConsumerChurn {
+            crashes: 0,
+            down_s_min: 1.0,
+            down_s_max: 10.0,
+        }
+    }
 }
 
 impl Default for Workload {
@@ -176,8 +220,13 @@ impl Default for Workload {
             delivery_timeout_ms: 120_000,
             outstanding_max: 20_000,
             fetch_max_wait_ms: 500,
-            idempotent: false,
-            max_in_flight: 100,
+            idempotent: true,
+            max_in_flight: 5,
+            group_mode: GroupMode::PerAz,
+            groups: 3,
+            assignor: crate::client::Assignor::Range,
+            session_timeout_ms: 6_000,
+            commit_interval_ms: 1_000,
         }
     }
 }
@@ -392,6 +441,19 @@ impl Scenario {
         }
         if !(0.0..=1.0).contains(&self.faults.recovery_fraction) {
             bail!("faults.recovery_fraction must be within [0, 1]");
+        }
+        if w.group_mode == GroupMode::Spread && !(1..=64).contains(&w.groups) {
+            bail!(
+                "workload.groups must be 1..=64 in spread mode, got {}",
+                w.groups
+            );
+        }
+        let churn = &self.consumer_churn;
+        if churn.crashes > 1_000
+            || !(churn.down_s_min >= 0.0 && churn.down_s_min <= churn.down_s_max)
+            || churn.down_s_max > 3_600.0
+        {
+            bail!("consumer_churn: at most 1000 crashes and 0 <= down_s_min <= down_s_max <= 3600");
         }
         if self.agent.batch_timeout_ms == 0 {
             bail!("agent.batch_timeout_ms must be positive");

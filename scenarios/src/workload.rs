@@ -12,7 +12,9 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Exp};
 use tokio::time::Instant;
 
-use crate::client::{Consumer, ConsumerConfig, DialFn, OffsetReset, Producer, ProducerConfig};
+use crate::client::{
+    Consumer, ConsumerConfig, DialFn, OffsetReset, PolledBatch, Producer, ProducerConfig,
+};
 use crate::recorder::Recorder;
 use crate::spec::Workload;
 
@@ -148,7 +150,7 @@ pub struct ConsumerRun {
     pub until: Instant,
 }
 
-fn consumer_config(run: &ConsumerRun) -> ConsumerConfig {
+pub fn consumer_config(run: &ConsumerRun) -> ConsumerConfig {
     ConsumerConfig {
         client_id: client_id(&run.process, &run.az, run.workload.zone_aware),
         auto_offset_reset: OffsetReset::Earliest,
@@ -187,46 +189,7 @@ async fn poll_once(
     let invoke_us = recorder.now_us();
     match consumer.poll(wait_ms).await {
         Ok(batches) => {
-            for b in batches {
-                if let Some(from) = b.reset_from {
-                    recorder.record(
-                        &run.process,
-                        invoke_us,
-                        Outcome::Ok,
-                        OpKind::Seek {
-                            topic: b.topic.clone(),
-                            partition: b.partition,
-                            offset: b.fetch_offset,
-                        },
-                    );
-                    tracing::info!(process = %run.process, from, to = b.fetch_offset, "offset reset");
-                }
-                if b.records.is_empty() && b.high_watermark < 0 {
-                    continue;
-                }
-                let records = b
-                    .records
-                    .iter()
-                    .map(|(offset, _, value)| Rec {
-                        offset: *offset,
-                        value: value_id(value),
-                    })
-                    .collect();
-                recorder.record(
-                    &run.process,
-                    invoke_us,
-                    Outcome::Ok,
-                    OpKind::Poll {
-                        topic: b.topic,
-                        partition: b.partition,
-                        fetch_offset: b.fetch_offset,
-                        records,
-                        high_watermark: Some(b.high_watermark),
-                        drain: run.drain,
-                        group: None,
-                    },
-                );
-            }
+            poll_once_batches(recorder, run, invoke_us, batches, None);
             true
         }
         Err(e) => {
@@ -234,6 +197,56 @@ async fn poll_once(
             tokio::time::sleep(Duration::from_millis(100)).await;
             false
         }
+    }
+}
+
+/// Record what one poll returned (resets as seeks, then one poll op per partition).
+pub fn poll_once_batches(
+    recorder: &Recorder,
+    run: &ConsumerRun,
+    invoke_us: u64,
+    batches: Vec<PolledBatch>,
+    group: Option<&str>,
+) {
+    for b in batches {
+        if let Some(from) = b.reset_from {
+            recorder.record(
+                &run.process,
+                invoke_us,
+                Outcome::Ok,
+                OpKind::Seek {
+                    topic: b.topic.clone(),
+                    partition: b.partition,
+                    offset: b.fetch_offset,
+                },
+            );
+            tracing::info!(process = %run.process, from, to = b.fetch_offset, "offset reset");
+        }
+        if b.records.is_empty() && b.high_watermark < 0 {
+            continue;
+        }
+        let records = b
+            .records
+            .iter()
+            .map(|(offset, _, value)| Rec {
+                offset: *offset,
+                value: value_id(value),
+            })
+            .collect();
+        recorder.record(
+            &run.process,
+            invoke_us,
+            Outcome::Ok,
+            OpKind::Poll {
+                topic: b.topic,
+                partition: b.partition,
+                fetch_offset: b.fetch_offset,
+                records,
+                high_watermark: Some(b.high_watermark),
+                drain: run.drain,
+                group: group.map(str::to_string),
+            },
+        );
     }
 }
 

@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod conn;
 pub mod consumer;
 pub mod error;
+pub mod group;
 pub mod metadata;
 pub mod producer;
 mod records;
@@ -27,6 +28,7 @@ pub use conn::{
 };
 pub use consumer::{Consumer, ConsumerConfig, OffsetReset, PolledBatch};
 pub use error::{ClientError, ConsumeError, SendError};
+pub use group::{Assignor, GroupConfig, GroupConsumer, GroupEvent};
 pub use metadata::Metadata;
 pub use producer::{CompressionKind, Producer, ProducerConfig};
 pub use versions::ApiVersionTable;

@@ -1,0 +1,360 @@
+//! Consumer-group and producer-id requests: FindCoordinator (an agent of the client's zone
+//! answers as coordinator), JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
+//! OffsetFetch and InitProducerId. Every agent forwards them to the control plane, which
+//! holds the coordination state; the agent only translates between Kafka and the RPC.
+
+use bytes::Bytes;
+use eddy_controlplane::groups::{GroupError, GroupRequest, GroupResponse};
+use eddy_controlplane::rpc::{Request, Response};
+use eddy_controlplane::{CpError, ErrorKind, GroupOffset};
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use crate::cluster::{client_az, ClusterView};
+use crate::codes;
+use crate::server::AgentInner;
+
+/// Most partitions in one OffsetCommit or OffsetFetch.
+pub const OFFSET_PARTITIONS_MAX: usize = 10_000;
+
+fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+/// The Kafka error code of a coordinator refusal.
+pub fn group_code(e: GroupError) -> i16 {
+    match e {
+        GroupError::UnknownMemberId => codes::UNKNOWN_MEMBER_ID,
+        GroupError::IllegalGeneration => codes::ILLEGAL_GENERATION,
+        GroupError::RebalanceInProgress => codes::REBALANCE_IN_PROGRESS,
+        GroupError::InconsistentGroupProtocol => codes::INCONSISTENT_GROUP_PROTOCOL,
+        GroupError::InvalidSessionTimeout => codes::INVALID_SESSION_TIMEOUT,
+        GroupError::GroupMaxSizeReached => codes::GROUP_MAX_SIZE_REACHED,
+    }
+}
+
+/// A control-plane failure as a coordinator error: clients rediscover and retry.
+fn cp_code(e: &CpError) -> i16 {
+    match e.kind {
+        ErrorKind::Unavailable | ErrorKind::NotLeader => codes::COORDINATOR_NOT_AVAILABLE,
+        ErrorKind::Invalid => codes::INVALID_REQUEST,
+        _ => codes::UNKNOWN_SERVER_ERROR,
+    }
+}
+
+impl AgentInner {
+    async fn group_call(&self, request: GroupRequest) -> Result<GroupResponse, i16> {
+        match self.cp.call(Request::Group(request)).await {
+            Ok(Response::Group(GroupResponse::Error(e))) => Err(group_code(e)),
+            Ok(Response::Group(r)) => Ok(r),
+            Ok(_) => Err(codes::UNKNOWN_SERVER_ERROR),
+            Err(e) => Err(cp_code(&e)),
+        }
+    }
+
+    /// The agent a client in `az` should use as coordinator: this one when it serves that
+    /// zone, otherwise one of the zone's agents chosen by the key.
+    fn coordinator_for(&self, client_id: &str, key: &str) -> (i32, String, i32) {
+        let me = self.cluster.me();
+        let agents = self.cluster.agents_for(client_az(client_id));
+        let pick = if agents.iter().any(|a| a.node_id == me.node_id) {
+            me.clone()
+        } else {
+            let id = ClusterView::leader(&agents, key, 0);
+            agents
+                .into_iter()
+                .find(|a| a.node_id == id)
+                .unwrap_or_else(|| me.clone())
+        };
+        (pick.node_id, pick.host, pick.port as i32)
+    }
+
+    pub fn find_coordinator(
+        &self,
+        req: FindCoordinatorRequest,
+        version: i16,
+        client_id: &str,
+    ) -> FindCoordinatorResponse {
+        let mut r = FindCoordinatorResponse::default();
+        if version >= 4 {
+            for key in req.coordinator_keys {
+                let (node, host, port) = self.coordinator_for(client_id, &key);
+                let mut c = Coordinator::default();
+                c.key = key;
+                c.node_id = BrokerId(node);
+                c.host = sb(&host);
+                c.port = port;
+                r.coordinators.push(c);
+            }
+        } else {
+            let (node, host, port) = self.coordinator_for(client_id, &req.key);
+            r.node_id = BrokerId(node);
+            r.host = sb(&host);
+            r.port = port;
+        }
+        r
+    }
+
+    pub async fn join_group(&self, req: JoinGroupRequest, client_id: &str) -> JoinGroupResponse {
+        let mut r = JoinGroupResponse::default();
+        r.generation_id = -1;
+        let request = GroupRequest::Join {
+            group: req.group_id.0.to_string(),
+            member_id: req.member_id.to_string(),
+            client_id: client_id.to_string(),
+            protocol_type: req.protocol_type.to_string(),
+            protocols: req
+                .protocols
+                .iter()
+                .map(|p| (p.name.to_string(), p.metadata.to_vec()))
+                .collect(),
+            session_timeout_ms: req.session_timeout_ms.max(0) as u64,
+            // v0 has no rebalance timeout: Kafka uses the session timeout.
+            rebalance_timeout_ms: if req.rebalance_timeout_ms > 0 {
+                req.rebalance_timeout_ms as u64
+            } else {
+                req.session_timeout_ms.max(0) as u64
+            },
+        };
+        match self.group_call(request).await {
+            Ok(GroupResponse::Joined {
+                generation,
+                protocol_type,
+                protocol_name,
+                leader,
+                member_id,
+                members,
+            }) => {
+                r.generation_id = generation;
+                r.protocol_type = Some(sb(&protocol_type));
+                r.protocol_name = Some(sb(&protocol_name));
+                r.leader = sb(&leader);
+                r.member_id = sb(&member_id);
+                r.members = members
+                    .into_iter()
+                    .map(|(id, meta)| {
+                        let mut m = JoinGroupResponseMember::default();
+                        m.member_id = sb(&id);
+                        m.metadata = Bytes::from(meta);
+                        m
+                    })
+                    .collect();
+            }
+            Ok(_) => r.error_code = codes::UNKNOWN_SERVER_ERROR,
+            Err(code) => {
+                r.error_code = code;
+                r.member_id = req.member_id;
+            }
+        }
+        r
+    }
+
+    pub async fn sync_group(&self, req: SyncGroupRequest) -> SyncGroupResponse {
+        let mut r = SyncGroupResponse::default();
+        let request = GroupRequest::Sync {
+            group: req.group_id.0.to_string(),
+            member_id: req.member_id.to_string(),
+            generation: req.generation_id,
+            assignments: req
+                .assignments
+                .iter()
+                .map(|a| (a.member_id.to_string(), a.assignment.to_vec()))
+                .collect(),
+        };
+        match self.group_call(request).await {
+            Ok(GroupResponse::Synced {
+                protocol_type,
+                protocol_name,
+                assignment,
+            }) => {
+                r.protocol_type = Some(sb(&protocol_type));
+                r.protocol_name = Some(sb(&protocol_name));
+                r.assignment = Bytes::from(assignment);
+            }
+            Ok(_) => r.error_code = codes::UNKNOWN_SERVER_ERROR,
+            Err(code) => r.error_code = code,
+        }
+        r
+    }
+
+    pub async fn heartbeat(&self, req: HeartbeatRequest) -> HeartbeatResponse {
+        let mut r = HeartbeatResponse::default();
+        let request = GroupRequest::Heartbeat {
+            group: req.group_id.0.to_string(),
+            member_id: req.member_id.to_string(),
+            generation: req.generation_id,
+        };
+        if let Err(code) = self.group_call(request).await {
+            r.error_code = code;
+        }
+        r
+    }
+
+    pub async fn leave_group(&self, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+        let mut r = LeaveGroupResponse::default();
+        let ids: Vec<String> = if version >= 3 {
+            req.members
+                .iter()
+                .map(|m| m.member_id.to_string())
+                .collect()
+        } else {
+            vec![req.member_id.to_string()]
+        };
+        let request = GroupRequest::Leave {
+            group: req.group_id.0.to_string(),
+            member_ids: ids.clone(),
+        };
+        let code = match self.group_call(request).await {
+            Ok(_) => codes::NONE,
+            Err(code) => code,
+        };
+        if version >= 3 {
+            r.members = ids
+                .iter()
+                .map(|id| {
+                    let mut m = MemberResponse::default();
+                    m.member_id = sb(id);
+                    m.error_code = code;
+                    m
+                })
+                .collect();
+        } else {
+            r.error_code = code;
+        }
+        r
+    }
+
+    pub async fn offset_commit(&self, req: OffsetCommitRequest) -> OffsetCommitResponse {
+        let mut offsets = Vec::new();
+        for t in &req.topics {
+            for p in &t.partitions {
+                offsets.push(GroupOffset {
+                    topic: t.name.0.to_string(),
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                });
+            }
+        }
+        let code = if offsets.len() > OFFSET_PARTITIONS_MAX {
+            codes::INVALID_REQUEST
+        } else {
+            let request = GroupRequest::CommitOffsets {
+                group: req.group_id.0.to_string(),
+                member_id: req.member_id.to_string(),
+                generation: req.generation_id_or_member_epoch,
+                offsets,
+            };
+            match self.group_call(request).await {
+                Ok(_) => codes::NONE,
+                Err(code) => code,
+            }
+        };
+        let mut r = OffsetCommitResponse::default();
+        r.topics = req
+            .topics
+            .iter()
+            .map(|t| {
+                let mut tr = OffsetCommitResponseTopic::default();
+                tr.name = t.name.clone();
+                tr.partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let mut pr = OffsetCommitResponsePartition::default();
+                        pr.partition_index = p.partition_index;
+                        pr.error_code = code;
+                        pr
+                    })
+                    .collect();
+                tr
+            })
+            .collect();
+        r
+    }
+
+    pub async fn offset_fetch(&self, req: OffsetFetchRequest) -> OffsetFetchResponse {
+        let mut r = OffsetFetchResponse::default();
+        let partitions: Option<Vec<(String, i32)>> = req.topics.as_ref().map(|ts| {
+            ts.iter()
+                .flat_map(|t| {
+                    t.partition_indexes
+                        .iter()
+                        .map(|p| (t.name.0.to_string(), *p))
+                })
+                .collect()
+        });
+        if partitions
+            .as_ref()
+            .is_some_and(|p| p.len() > OFFSET_PARTITIONS_MAX)
+        {
+            r.error_code = codes::INVALID_REQUEST;
+            return r;
+        }
+        let request = GroupRequest::FetchOffsets {
+            group: req.group_id.0.to_string(),
+            partitions,
+        };
+        match self.group_call(request).await {
+            Ok(GroupResponse::Offsets { offsets }) => {
+                let mut topics: Vec<OffsetFetchResponseTopic> = Vec::new();
+                for o in offsets {
+                    let mut p = OffsetFetchResponsePartition::default();
+                    p.partition_index = o.partition;
+                    p.committed_offset = o.offset;
+                    p.committed_leader_epoch = -1;
+                    p.metadata = Some(sb(o.metadata.as_deref().unwrap_or("")));
+                    match topics.iter_mut().find(|t| t.name.0.as_str() == o.topic) {
+                        Some(t) => t.partitions.push(p),
+                        None => {
+                            let mut t = OffsetFetchResponseTopic::default();
+                            t.name = TopicName(sb(&o.topic));
+                            t.partitions.push(p);
+                            topics.push(t);
+                        }
+                    }
+                }
+                r.topics = topics;
+            }
+            Ok(_) => r.error_code = codes::UNKNOWN_SERVER_ERROR,
+            Err(code) => r.error_code = code,
+        }
+        r
+    }
+
+    pub async fn init_producer_id(&self, req: InitProducerIdRequest) -> InitProducerIdResponse {
+        let mut r = InitProducerIdResponse::default();
+        r.producer_id = ProducerId(-1);
+        r.producer_epoch = -1;
+        if req.transactional_id.is_some() {
+            // Transactions are a later milestone.
+            r.error_code = codes::INVALID_REQUEST;
+            return r;
+        }
+        match self
+            .cp
+            .call_with_retry(Request::InitProducerId, self.rpc_deadline())
+            .await
+        {
+            Ok(Response::ProducerId {
+                producer_id,
+                producer_epoch,
+            }) => {
+                r.producer_id = ProducerId(producer_id);
+                r.producer_epoch = producer_epoch;
+            }
+            Ok(_) => r.error_code = codes::UNKNOWN_SERVER_ERROR,
+            Err(e) => r.error_code = codes::from_cp(&e),
+        }
+        r
+    }
+}

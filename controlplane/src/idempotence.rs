@@ -1,0 +1,162 @@
+//! Idempotent producers: the last few batch sequences of every (producer, partition), kept
+//! in the journaled state so that a batch retried after an ambiguous failure is recognised
+//! and answered with the offset it first got, and a batch that skips ahead is refused.
+//!
+//! Pure data and decisions: `State::commit_file` asks [`ProducerTable::verdict`] about each
+//! idempotent chunk and calls [`ProducerTable::record`] for those it indexes.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::ProducerBatch;
+
+/// Batches remembered per (producer, partition): Kafka's limit on in-flight requests of an
+/// idempotent producer (`max.in.flight.requests.per.connection` ≤ 5).
+pub const SEQUENCES_KEPT: usize = 5;
+
+/// One remembered batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeqEntry {
+    pub first: i32,
+    pub last: i32,
+    pub base_offset: i64,
+}
+
+/// What the control plane knows of one producer id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerState {
+    pub epoch: i16,
+    /// topic → partition → the last batches, oldest first.
+    pub partitions: BTreeMap<String, BTreeMap<i32, VecDeque<SeqEntry>>>,
+}
+
+/// The decision about one idempotent batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not seen before and in sequence: index it.
+    New,
+    /// Already committed at this base offset: answer with it, do not index again.
+    Duplicate(i64),
+    /// Its first sequence is not the one after the last committed batch.
+    OutOfOrder,
+    /// Its epoch is older than one already seen for the producer id.
+    Fenced,
+}
+
+/// Every idempotent producer's sequence state, keyed by producer id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerTable {
+    pub producers: BTreeMap<i64, ProducerState>,
+    /// The next producer id InitProducerId hands out.
+    pub next_id: i64,
+}
+
+impl ProducerTable {
+    pub fn allocate(&mut self) -> i64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    pub fn verdict(&self, topic: &str, partition: i32, b: &ProducerBatch) -> Verdict {
+        let Some(p) = self.producers.get(&b.producer_id) else {
+            return Verdict::New;
+        };
+        if b.producer_epoch < p.epoch {
+            return Verdict::Fenced;
+        }
+        if b.producer_epoch > p.epoch {
+            return Verdict::New;
+        }
+        let Some(seqs) = p.partitions.get(topic).and_then(|t| t.get(&partition)) else {
+            return Verdict::New;
+        };
+        if let Some(e) = seqs
+            .iter()
+            .find(|e| e.first == b.base_sequence && e.last == b.last_sequence)
+        {
+            return Verdict::Duplicate(e.base_offset);
+        }
+        match seqs.back() {
+            Some(last) if next_sequence(last.last) != b.base_sequence => Verdict::OutOfOrder,
+            _ => Verdict::New,
+        }
+    }
+
+    /// Remember a batch indexed at `base_offset` (after a [`Verdict::New`]).
+    pub fn record(&mut self, topic: &str, partition: i32, b: &ProducerBatch, base_offset: i64) {
+        let p = self.producers.entry(b.producer_id).or_default();
+        if b.producer_epoch > p.epoch {
+            p.epoch = b.producer_epoch;
+            p.partitions.clear();
+        }
+        let seqs = p
+            .partitions
+            .entry(topic.to_string())
+            .or_default()
+            .entry(partition)
+            .or_default();
+        seqs.push_back(SeqEntry {
+            first: b.base_sequence,
+            last: b.last_sequence,
+            base_offset,
+        });
+        while seqs.len() > SEQUENCES_KEPT {
+            seqs.pop_front();
+        }
+    }
+}
+
+/// Kafka sequences wrap from `i32::MAX` to 0.
+pub fn next_sequence(seq: i32) -> i32 {
+    if seq == i32::MAX {
+        0
+    } else {
+        seq + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(first: i32, last: i32) -> ProducerBatch {
+        ProducerBatch {
+            producer_id: 7,
+            producer_epoch: 0,
+            base_sequence: first,
+            last_sequence: last,
+        }
+    }
+
+    #[test]
+    fn duplicates_get_their_first_offset_and_gaps_are_refused() {
+        let mut t = ProducerTable::default();
+        assert_eq!(t.verdict("t", 0, &batch(0, 4)), Verdict::New);
+        t.record("t", 0, &batch(0, 4), 100);
+        assert_eq!(t.verdict("t", 0, &batch(0, 4)), Verdict::Duplicate(100));
+        assert_eq!(t.verdict("t", 0, &batch(6, 9)), Verdict::OutOfOrder);
+        assert_eq!(t.verdict("t", 0, &batch(5, 9)), Verdict::New);
+        assert_eq!(
+            t.verdict("t", 1, &batch(3, 3)),
+            Verdict::New,
+            "partitions are independent"
+        );
+    }
+
+    #[test]
+    fn only_the_last_five_batches_are_remembered_and_old_epochs_are_fenced() {
+        let mut t = ProducerTable::default();
+        for i in 0..7 {
+            t.record("t", 0, &batch(i, i), i as i64);
+        }
+        assert_eq!(t.verdict("t", 0, &batch(6, 6)), Verdict::Duplicate(6));
+        assert_eq!(t.verdict("t", 0, &batch(2, 2)), Verdict::Duplicate(2));
+        assert_eq!(t.verdict("t", 0, &batch(1, 1)), Verdict::OutOfOrder);
+        let mut newer = batch(0, 0);
+        newer.producer_epoch = 1;
+        t.record("t", 0, &newer, 50);
+        assert_eq!(t.verdict("t", 0, &batch(7, 7)), Verdict::Fenced);
+    }
+}
