@@ -47,6 +47,15 @@ pub struct State {
     pub files: BTreeMap<String, FileRecord>,
     /// Number of commands applied so far.
     pub applied: u64,
+    /// Current leadership epoch (0 before the first leader claimed one).
+    #[serde(default)]
+    pub epoch: u64,
+    /// Writer id of the replica incarnation leading `epoch`.
+    #[serde(default)]
+    pub leader: String,
+    /// Address of that replica, if it advertised one.
+    #[serde(default)]
+    pub leader_addr: Option<String>,
 }
 
 /// Kafka's legal topic names: ASCII letters, digits, `.`, `_`, `-`; not `.` or `..`.
@@ -79,6 +88,20 @@ impl State {
                 file,
                 committed_at_ms,
             } => self.commit_file(file, *committed_at_ms),
+            Command::NewEpoch {
+                epoch,
+                leader,
+                addr,
+            } => {
+                // Epochs only grow: the journal order decides, and a claim is written only
+                // by a replica that read every entry before it.
+                if *epoch > self.epoch {
+                    self.epoch = *epoch;
+                    self.leader = leader.clone();
+                    self.leader_addr = addr.clone();
+                }
+                Ok(CommandResult::Done)
+            }
         };
         match result {
             Ok(r) => r,
