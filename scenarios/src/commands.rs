@@ -26,6 +26,10 @@ pub struct RunJson<'a> {
     pub az_traffic: &'a [eddy_sim::AzTraffic],
     /// Object-storage meters per bucket.
     pub storage: &'a eddy_sim::MetersSnapshot,
+    /// Commit stalls around control-plane leader crashes.
+    pub failover: crate::failover::FailoverStats,
+    /// Scheduled crashes and restarts.
+    pub crashes: &'a [crate::run::CrashRecord],
 }
 
 /// Run a scenario and assemble its report.
@@ -57,6 +61,8 @@ pub fn report_json(
         drain_complete: out.drained,
         az_traffic: &out.traffic,
         storage: &out.meters,
+        failover: crate::failover::failover_stats(&out.ops, &out.crashes),
+        crashes: &out.crashes,
     };
     Ok(serde_json::to_string_pretty(&json)? + "\n")
 }
@@ -87,6 +93,16 @@ pub fn run(
         print!("{text}");
     } else {
         print!("{}", eddy_reports::render_summary(&report));
+        let f = crate::failover::failover_stats(&out.ops, &out.crashes);
+        if f.leader_kills > 0 {
+            println!(
+                "failover: {} leader kill(s), no-commit span p50 {:.0} ms / p99 {:.0} ms; longest no-commit span {:.0} ms",
+                f.leader_kills,
+                f.p50_ms.unwrap_or(0.0),
+                f.p99_ms.unwrap_or(0.0),
+                f.longest_no_commit_ms
+            );
+        }
         if !out.drained {
             println!("drain: INCOMPLETE — the final read-back did not reach every high watermark");
         }

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod client;
 pub mod commands;
+pub mod failover;
 pub mod fuzz;
 pub mod recorder;
 pub mod run;
