@@ -50,7 +50,10 @@ use crate::state::State;
 pub enum Role {
     Follower,
     /// Leads `epoch`; answers reads until `lease_until`.
-    Leader { epoch: u64, lease_until: Instant },
+    Leader {
+        epoch: u64,
+        lease_until: Instant,
+    },
 }
 
 /// The replicated part of a replica, under one lock so that a read checks the lease and
@@ -110,7 +113,11 @@ pub enum ReplicaEvent {
     /// Won the claim of `seq` for `epoch`.
     Elected { epoch: u64, seq: u64 },
     /// Tried to claim `seq` for `epoch`; `winner` had written it.
-    LostClaim { epoch: u64, seq: u64, winner: String },
+    LostClaim {
+        epoch: u64,
+        seq: u64,
+        winner: String,
+    },
     /// As leader of `epoch`, tried to append `seq`; `winner` had written it. Stepped down.
     Fenced {
         epoch: u64,
@@ -137,7 +144,9 @@ pub(crate) async fn restore(snapshots: &Snapshots) -> Result<(State, u64, Option
             Ok(Some(s)) => return Ok((s.state, s.through + 1, Some(s.through))),
             Ok(None) => return Ok((State::default(), 0, None)),
             Err(JournalError::Corrupt { key, source }) => {
-                return Err(CpError::internal(format!("corrupt snapshot {key}: {source}")))
+                return Err(CpError::internal(format!(
+                    "corrupt snapshot {key}: {source}"
+                )))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "loading the snapshot failed; retrying");
@@ -475,10 +484,7 @@ async fn lead(cp: &ControlPlane, rx: &mut mpsc::Receiver<Proposal>) {
                 lock(&cp.inner.core).role = Role::Follower;
                 reject(
                     batch,
-                    CpError::not_leader(
-                        format!("journal sequence {seq} taken by {winner}"),
-                        None,
-                    ),
+                    CpError::not_leader(format!("journal sequence {seq} taken by {winner}"), None),
                 );
                 return;
             }

@@ -262,7 +262,8 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
                 let (store, transport, config) = (store.clone(), transport.clone(), config.clone());
                 let cp_addrs = cp_addrs.clone();
                 async move {
-                    let cp = ControlPlaneClient::new(ClientConfig::new(cp_addrs), transport.clone());
+                    let cp =
+                        ControlPlaneClient::new(ClientConfig::new(cp_addrs), transport.clone());
                     match Agent::start(config, Arc::new(store), cp, transport).await {
                         Ok(_agent) => std::future::pending::<()>().await,
                         Err(e) => tracing::error!(error = %e, "agent failed to start"),

@@ -311,7 +311,10 @@ impl Scenario {
         }
         let c = &self.crashes;
         for (name, v) in [
-            ("crashes.controlplane_leader_every_s", c.controlplane_leader_every_s),
+            (
+                "crashes.controlplane_leader_every_s",
+                c.controlplane_leader_every_s,
+            ),
             ("crashes.controlplane_down_s", c.controlplane_down_s),
             ("crashes.agent_every_s", c.agent_every_s),
             ("crashes.agent_down_s", c.agent_down_s),

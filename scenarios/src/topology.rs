@@ -60,7 +60,11 @@ impl Layout {
                 consumers.push(node(format!("consumer-{az}-{k}"), az, 150 + k));
             }
         }
-        let first = t.azs.iter().position(|a| *a == t.controlplane_az).unwrap_or(0);
+        let first = t
+            .azs
+            .iter()
+            .position(|a| *a == t.controlplane_az)
+            .unwrap_or(0);
         let mut controlplanes = Vec::new();
         for r in 0..t.controlplane_replicas.max(1) {
             let az = &t.azs[(first + r) % t.azs.len()];
