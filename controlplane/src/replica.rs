@@ -215,7 +215,10 @@ pub(crate) async fn drive(cp: ControlPlane, mut rx: mpsc::Receiver<Proposal>) {
         match follow(&cp).await {
             Ok(0) => {
                 backoff = Duration::from_millis(10);
-                if last_progress.elapsed() >= takeover {
+                // An empty journal never had a leader whose lease could still hold: the first
+                // replicas of a new cluster claim at once.
+                let never_led = lock(&cp.inner.core).next_seq == 0;
+                if never_led || last_progress.elapsed() >= takeover {
                     if campaign(&cp).await {
                         continue;
                     }
