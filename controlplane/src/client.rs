@@ -262,14 +262,9 @@ fn spawn_link(conn: crate::net::Conn, generation: u64) -> Link {
         }
     });
     tokio::spawn(async move {
-        loop {
-            match read_frame::<_, ResponseFrame>(&mut reader).await {
-                Ok(Some(frame)) => {
-                    if let Some(tx) = lock(&reader_pending).remove(&frame.id) {
-                        let _ = tx.send(frame.response);
-                    }
-                }
-                Ok(None) | Err(_) => break,
+        while let Ok(Some(frame)) = read_frame::<_, ResponseFrame>(&mut reader).await {
+            if let Some(tx) = lock(&reader_pending).remove(&frame.id) {
+                let _ = tx.send(frame.response);
             }
         }
         // Connection gone: every request still waiting has an unknown outcome.

@@ -153,7 +153,7 @@ impl World {
             local_az: az.to_string(),
             azs: self.azs.clone(),
             meter: self.net.clone(),
-            profile: s.network.azs.clone(),
+            profile: s.network.azs,
         })
     }
 }

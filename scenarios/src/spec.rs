@@ -320,7 +320,7 @@ impl Scenario {
             ("crashes.agent_down_s", c.agent_down_s),
             ("crashes.crash_end_s", c.crash_end_s),
         ] {
-            if !(v >= 0.0 && v <= 86_400.0) {
+            if !(0.0..=86_400.0).contains(&v) {
                 bail!("{name} must be within 0..=86400 seconds, got {v}");
             }
         }
@@ -349,7 +349,7 @@ impl Scenario {
         eddy_controlplane::state::validate_topic_name(&w.topic)
             .map_err(|e| anyhow::anyhow!("workload.topic: {e}"))?;
         for (name, v) in [("duration_s", self.duration_s), ("drain_s", self.drain_s)] {
-            if !(v >= 0.0 && v <= 86_400.0) {
+            if !(0.0..=86_400.0).contains(&v) {
                 bail!("{name} must be within 0..=86400 seconds, got {v}");
             }
         }
