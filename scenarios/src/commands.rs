@@ -40,6 +40,10 @@ pub struct RunJson<'a> {
     /// Recovery after the faults stopped (absent without faults).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub liveness: Option<&'a crate::liveness::Liveness>,
+    /// Commit stalls around control-plane leader crashes.
+    pub failover: crate::failover::FailoverStats,
+    /// Scheduled crashes and restarts.
+    pub crashes: &'a [crate::run::CrashRecord],
 }
 
 /// Which price list a run is priced with.
@@ -227,6 +231,8 @@ pub fn report_json(
         fault_schedule: &out.schedule,
         fault_events: &out.fault_events,
         liveness: out.liveness.as_ref(),
+        failover: crate::failover::failover_stats(&out.ops, &out.crashes),
+        crashes: &out.crashes,
     };
     Ok(serde_json::to_string_pretty(&json)? + "\n")
 }
@@ -302,6 +308,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         print!("{text}");
     } else {
         print!("{}", eddy_reports::render_summary(&report));
+        let f = crate::failover::failover_stats(&out.ops, &out.crashes);
+        if f.leader_kills > 0 {
+            println!(
+                "failover: {} leader kill(s), no-commit span p50 {:.0} ms / p99 {:.0} ms; longest no-commit span {:.0} ms",
+                f.leader_kills,
+                f.p50_ms.unwrap_or(0.0),
+                f.p99_ms.unwrap_or(0.0),
+                f.longest_no_commit_ms
+            );
+        }
         if !out.drained {
             println!("drain: INCOMPLETE — the final read-back did not reach every high watermark");
         }

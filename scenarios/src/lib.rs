@@ -7,6 +7,7 @@ pub mod chaos;
 pub mod client;
 pub mod commands;
 pub mod consumers;
+pub mod failover;
 pub mod fuzz;
 pub mod liveness;
 pub mod plant_report;
