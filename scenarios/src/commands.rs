@@ -1,4 +1,5 @@
-//! The `eddy run` and `eddy check` commands.
+//! The `eddy run` and `eddy check` commands. `eddy run` exists only in the simulated build.
+#![cfg_attr(not(madsim), allow(unused_imports))]
 
 use std::fs;
 use std::io::BufReader;
@@ -9,12 +10,16 @@ use anyhow::Context;
 use eddy_reports::{write_jsonl, CheckOptions, Prices, RunReport};
 use serde::Serialize;
 
+#[cfg(madsim)]
 use crate::run::RunOutput;
+#[cfg(madsim)]
 use crate::spec::Scenario;
+#[cfg(madsim)]
 use crate::usage::usage;
 
 /// The JSON report of `eddy run`: the reports crate's run report plus what only the
 /// simulation knows.
+#[cfg(madsim)]
 #[derive(Serialize)]
 pub struct RunJson<'a> {
     pub scenario: &'a str,
@@ -29,6 +34,7 @@ pub struct RunJson<'a> {
 }
 
 /// Run a scenario and assemble its report.
+#[cfg(madsim)]
 pub fn run_and_report(scenario: &Scenario, seed: u64) -> anyhow::Result<(RunOutput, RunReport)> {
     let out = crate::run::run(scenario, seed);
     let usage = usage(&out, scenario.workload.record_bytes);
@@ -46,6 +52,7 @@ pub fn run_and_report(scenario: &Scenario, seed: u64) -> anyhow::Result<(RunOutp
     Ok((out, report))
 }
 
+#[cfg(madsim)]
 pub fn report_json(
     scenario: &Scenario,
     out: &RunOutput,
@@ -61,6 +68,7 @@ pub fn report_json(
     Ok(serde_json::to_string_pretty(&json)? + "\n")
 }
 
+#[cfg(madsim)]
 pub fn run(
     path: &Path,
     seed: u64,

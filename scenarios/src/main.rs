@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use eddy_scenarios::{bench, commands, fuzz};
+use eddy_scenarios::{commands, fuzz, serve};
 
 /// The simulation allocates and frees many small buffers per simulated message; mimalloc
 /// is markedly faster at that than the system allocator (see `eddy bench`).
@@ -80,6 +80,38 @@ enum Command {
         #[arg(long)]
         check_ops: Option<usize>,
     },
+    /// Real mode: serve Kafka on 127.0.0.1:9092 with an embedded control plane and a local
+    /// (or S3) object store. Needs the real-mode build (without --cfg madsim).
+    Serve(serve::ServeArgs),
+    /// Real mode: run the control plane (virtual cluster) alone.
+    Controlplane(serve::ControlPlaneArgs),
+    /// Real mode: run one agent of the virtual cluster at --controlplane.
+    Agent(serve::AgentProcessArgs),
+}
+
+/// `eddy run` in the simulated build; the real-mode build has no simulator.
+#[cfg(madsim)]
+fn run(scenario: PathBuf, seed: u64, out: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
+    commands::run(&scenario, seed, out, json)
+}
+
+#[cfg(madsim)]
+fn bench(scenario: PathBuf, seeds: u64, check_ops: Option<usize>) -> anyhow::Result<ExitCode> {
+    eddy_scenarios::bench::bench(&scenario, seeds, check_ops)
+}
+
+#[cfg(not(madsim))]
+const SIMULATED_ONLY: &str = "this is the real-mode build (no --cfg madsim): it has no simulator. \
+     Use the default build: cargo run --release -- …";
+
+#[cfg(not(madsim))]
+fn run(_: PathBuf, _: u64, _: Option<PathBuf>, _: bool) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`eddy run`: {SIMULATED_ONLY}")
+}
+
+#[cfg(not(madsim))]
+fn bench(_: PathBuf, _: u64, _: Option<usize>) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`eddy bench`: {SIMULATED_ONLY}")
 }
 
 fn main() -> ExitCode {
@@ -98,13 +130,13 @@ fn main() -> ExitCode {
             seed,
             out,
             json,
-        } => commands::run(&scenario, seed, out, json),
+        } => run(scenario, seed, out, json),
         Command::Check { history, json } => commands::check(&history, json),
         Command::Bench {
             scenario,
             seeds,
             check_ops,
-        } => bench::bench(&scenario, seeds, check_ops),
+        } => bench(scenario, seeds, check_ops),
         Command::Fuzz {
             scenario,
             seeds,
@@ -135,6 +167,9 @@ fn main() -> ExitCode {
                 keep_passing,
             })
         })(),
+        Command::Serve(args) => serve::serve(args),
+        Command::Controlplane(args) => serve::controlplane(args),
+        Command::Agent(args) => serve::agent(args),
     };
     match result.context("eddy") {
         Ok(code) => code,
