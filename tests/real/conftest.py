@@ -31,7 +31,7 @@ GROUP_APIS = {
     OFFSET_COMMIT: "OffsetCommit",
     OFFSET_FETCH: "OffsetFetch",
 }
-API_NAMES = dict(GROUP_APIS, **{INIT_PRODUCER_ID: "InitProducerId"})
+API_NAMES = {**GROUP_APIS, INIT_PRODUCER_ID: "InitProducerId"}
 
 STARTUP_TIMEOUT_S = 60.0
 
