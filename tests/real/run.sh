@@ -13,7 +13,7 @@ venv=${EDDY_REAL_VENV:-$target/venv}
 # is plain tokio and the agent serves real sockets. A separate target dir keeps the two
 # builds from invalidating each other.
 RUSTFLAGS= cargo build --release --locked --target-dir "$target" -p eddy-scenarios --bin eddy
-export EDDY_BIN="$PWD/$target/release/eddy"
+export EDDY_BIN="$(cd "$target" && pwd)/release/eddy"
 
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
