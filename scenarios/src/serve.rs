@@ -310,7 +310,7 @@ mod real {
             .with_context(|| format!("starting the agent on port {}", args.listen.port()))
     }
 
-    /// Run `start` on a multi-threaded runtime, then serve until SIGINT or SIGTERM.
+    /// Run `start` on a multi-threaded runtime, then serve until SIGINT (or SIGTERM).
     fn run_until_signal<F>(start: F) -> anyhow::Result<ExitCode>
     where
         F: Future<Output = anyhow::Result<Box<dyn std::any::Any + Send>>>,
@@ -332,15 +332,10 @@ mod real {
         result.map(|()| ExitCode::SUCCESS)
     }
 
+    /// Wait for SIGINT. SIGTERM keeps its default action (end the process at once), which is
+    /// just as safe: nothing unacknowledged needs saving.
     async fn wait_for_signal() -> anyhow::Result<()> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-        tokio::select! {
-            biased;
-            r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT")?,
-            _ = term.recv() => {}
-        }
-        Ok(())
+        tokio::signal::ctrl_c().await.context("waiting for SIGINT")
     }
 
     pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
