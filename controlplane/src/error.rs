@@ -38,7 +38,7 @@ pub struct CpError {
     pub message: String,
     /// With [`ErrorKind::NotLeader`]: the address of the replica this one believes leads
     /// (`host:port`), when it knows; clients go there next instead of probing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub leader: Option<String>,
 }
 
