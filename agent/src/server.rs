@@ -22,8 +22,8 @@ use crate::config::AgentConfig;
 use crate::guard::{validate_request, Limits};
 use crate::handlers::{api_versions, decodable};
 use crate::produce::Ingest;
-use crate::zonecache::{cache_port, ZoneCache};
 use crate::wire::{decode_request, encode_response, header_start, read_frame};
+use crate::zonecache::{cache_port, ZoneCache};
 
 /// Requests of one connection being handled at once; more wait (backpressure on the socket).
 /// Produce requests wait for their file's commit (a batch timeout plus a PUT), so a

@@ -116,10 +116,11 @@ impl ZoneCache {
             return self.store.get_ranges(&Path::from(key), ranges).await;
         }
         let indexes: BTreeSet<u64> = ranges.iter().flat_map(pages_of).collect();
-        let got = join_all(indexes.into_iter().map(|index| async move {
-            (index, self.page((key.to_string(), index), peers).await)
-        }))
-        .await;
+        let got =
+            join_all(indexes.into_iter().map(|index| async move {
+                (index, self.page((key.to_string(), index), peers).await)
+            }))
+            .await;
         let mut pages = BTreeMap::new();
         for (index, page) in got {
             pages.insert(index, page.map_err(generic)?);
@@ -128,7 +129,9 @@ impl ZoneCache {
             .iter()
             .map(|r| {
                 slice_pages(r, &pages).ok_or_else(|| {
-                    generic(format!("range {r:?} of {key} is past the end of the object"))
+                    generic(format!(
+                        "range {r:?} of {key} is past the end of the object"
+                    ))
                 })
             })
             .collect()

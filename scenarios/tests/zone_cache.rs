@@ -139,7 +139,11 @@ async fn a_page_read_through_two_agents_costs_one_get() {
     assert_eq!(&a[..], &want[100..5000]);
     assert_eq!(&b[..], &want[100..5000]);
     assert_eq!(&again[..], &want[0..10]);
-    assert_eq!(gets(&w.meters) - before, 1, "one GET for one page in one AZ");
+    assert_eq!(
+        gets(&w.meters) - before,
+        1,
+        "one GET for one page in one AZ"
+    );
     let stats: Vec<_> = w.caches.iter().map(|c| c.stats()).collect();
     assert_eq!(stats.iter().map(|s| s.store_gets).sum::<u64>(), 1);
     assert_eq!(stats.iter().map(|s| s.fallbacks).sum::<u64>(), 0);
@@ -156,7 +160,11 @@ async fn ranges_spanning_pages_and_the_short_last_page_are_intact() {
     assert_eq!(gets(&w.meters), 3, "pages 0, 1 and the short page 2");
     let tail = read(&w, 1, SIZE - 7..SIZE, peers.clone()).await;
     assert_eq!(&tail[..], &want[(SIZE - 7) as usize..]);
-    assert_eq!(gets(&w.meters), 3, "the other agent is served from the owners");
+    assert_eq!(
+        gets(&w.meters),
+        3,
+        "the other agent is served from the owners"
+    );
 }
 
 #[madsim::test]
