@@ -69,10 +69,7 @@ impl Agent {
         };
         let incarnation = madsim::rand::random::<u64>();
         let ingest = Ingest::new(config.clone(), store.clone(), cp.clone(), incarnation);
-        let guard_limits = Limits {
-            max_frame_len: config.frame_bytes_max,
-            ..Limits::default()
-        };
+        let guard_limits = guard_limits(&config);
         let zone_cache = Arc::new(ZoneCache::new(&config, store.clone(), transport.clone()));
         if zone_cache.enabled() {
             let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, cache_port(config.port)));
@@ -306,5 +303,47 @@ impl Agent {
                 }
             }
         })
+    }
+}
+
+/// The guard's limits for a Kafka listener with `config`.
+pub fn guard_limits(config: &AgentConfig) -> Limits {
+    Limits {
+        max_frame_len: config.frame_bytes_max,
+        // Kafka's brokers ignore bytes after a request body, and librdkafka relies on it:
+        // its Metadata v9+ "all topics" request keeps a 4-byte placeholder where a 1-byte
+        // compact array count belongs, so the frame ends with 3 extra bytes. The guard has
+        // still walked the whole body, so the decoder stays safe.
+        allow_trailing_bytes: true,
+        ..Limits::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// librdkafka 2.x (confluent-kafka 2.16) asking for all topics with Metadata v12, as
+    /// captured on the wire: header, then `00 00 00 00` (its unshrunk array-count
+    /// placeholder; the first byte reads as a null compact array), allow_auto_topic_creation,
+    /// include_topic_authorized_operations, tagged fields.
+    const LIBRDKAFKA_METADATA_ALL_TOPICS: &str =
+        "0003000c00000003000772646b61666b610000000000010000";
+
+    #[test]
+    fn librdkafka_all_topics_metadata_is_served() {
+        let frame: Vec<u8> = (0..LIBRDKAFKA_METADATA_ALL_TOPICS.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&LIBRDKAFKA_METADATA_ALL_TOPICS[i..i + 2], 16))
+            .collect::<Result<_, _>>()
+            .expect("hex");
+        let limits = guard_limits(&AgentConfig::default());
+        validate_request(3, 12, &frame, &limits).expect("the guard accepts it");
+        let start = header_start(&frame).expect("header");
+        let (_, request) = decode_request(Bytes::from(frame), start).expect("decodes");
+        match request {
+            RequestKind::Metadata(m) => assert!(m.topics.is_none(), "null topics: all topics"),
+            other => panic!("decoded as {other:?}"),
+        }
     }
 }

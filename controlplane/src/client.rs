@@ -16,7 +16,8 @@ use crate::server::lock;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Control-plane replicas to try, in order.
+    /// Control-plane replicas to try, in order. A `NotLeader` answer naming one of them
+    /// sends the next request there; otherwise the client tries the next one.
     pub addrs: Vec<SocketAddr>,
     /// Time allowed for one attempt (a long-polling lookup adds its wait to this).
     pub request_timeout: Duration,
@@ -51,6 +52,8 @@ struct Shared {
     /// Index into `config.addrs` of the replica to try next.
     target: Mutex<usize>,
     generation: Mutex<u64>,
+    /// Newest connection generation that already moved `target` on.
+    rotated: Mutex<u64>,
 }
 
 /// A client of the control plane. Cheap to clone; clones share the connection.
@@ -69,6 +72,7 @@ impl ControlPlaneClient {
                 link: tokio::sync::Mutex::new(None),
                 target: Mutex::new(0),
                 generation: Mutex::new(0),
+                rotated: Mutex::new(0),
             }),
         }
     }
@@ -114,15 +118,17 @@ impl ControlPlaneClient {
             Ok(Ok(result)) => {
                 if let Err(e) = &result {
                     if e.kind == ErrorKind::NotLeader {
-                        self.rotate(generation).await;
+                        self.redirect(generation, e.leader.as_deref()).await;
                     }
                 }
                 result
             }
             Ok(Err(_)) => Err(CpError::unavailable("connection lost before the answer")),
             Err(_) => {
-                // Forget the request; drop the connection so a dead peer is noticed.
+                // Forget the request; drop the connection so a dead (or paused) replica is
+                // noticed, and try the next replica: the leader may have changed meanwhile.
                 self.drop_link(generation, Some(id)).await;
+                self.rotate(generation).await;
                 Err(CpError::unavailable(format!(
                     "no answer within {timeout:?}"
                 )))
@@ -153,10 +159,48 @@ impl ControlPlaneClient {
         }
     }
 
+    /// After `NotLeader`: go to the leader the replica named, when it is one of ours;
+    /// otherwise to the next replica.
+    async fn redirect(&self, generation: u64, leader: Option<&str>) {
+        let hinted = leader.and_then(|l| {
+            self.shared
+                .config
+                .addrs
+                .iter()
+                .position(|a| a.to_string() == l)
+        });
+        match hinted {
+            Some(idx) => {
+                self.drop_link(generation, None).await;
+                *lock(&self.shared.target) = idx;
+            }
+            None => self.rotate(generation).await,
+        }
+    }
+
+    /// The replica this client sends to next (index into `addrs`).
+    pub fn target(&self) -> SocketAddr {
+        let addrs = &self.shared.config.addrs;
+        let t = *lock(&self.shared.target);
+        addrs
+            .get(t)
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Move on to the next replica, once per connection: of many requests failing on the
+    /// same connection, only the first moves the target.
     async fn rotate(&self, generation: u64) {
-        self.drop_link(generation, None).await;
-        let mut t = lock(&self.shared.target);
-        *t = (*t + 1) % self.shared.config.addrs.len().max(1);
+        let mut link = self.shared.link.lock().await;
+        let current = link.as_ref().map(|l| l.generation);
+        if current == Some(generation) {
+            *link = None;
+        }
+        if current == Some(generation) || *lock(&self.shared.rotated) < generation {
+            *lock(&self.shared.rotated) = generation;
+            let mut t = lock(&self.shared.target);
+            *t = (*t + 1) % self.shared.config.addrs.len().max(1);
+        }
     }
 
     async fn drop_link(&self, generation: u64, id: Option<u64>) {
@@ -219,14 +263,9 @@ fn spawn_link(conn: crate::net::Conn, generation: u64) -> Link {
         }
     });
     tokio::spawn(async move {
-        loop {
-            match read_frame::<_, ResponseFrame>(&mut reader).await {
-                Ok(Some(frame)) => {
-                    if let Some(tx) = lock(&reader_pending).remove(&frame.id) {
-                        let _ = tx.send(frame.response);
-                    }
-                }
-                Ok(None) | Err(_) => break,
+        while let Ok(Some(frame)) = read_frame::<_, ResponseFrame>(&mut reader).await {
+            if let Some(tx) = lock(&reader_pending).remove(&frame.id) {
+                let _ = tx.send(frame.response);
             }
         }
         // Connection gone: every request still waiting has an unknown outcome.

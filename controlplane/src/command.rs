@@ -29,6 +29,14 @@ pub enum Command {
     },
     /// Allocate a fresh idempotent producer id.
     AllocateProducerId,
+    /// Start leadership epoch `epoch`, led by the replica incarnation `leader` reachable at
+    /// `addr`. Written as the only command of the entry that claims a journal sequence
+    /// number for a new leader; the conditional create decides who leads.
+    NewEpoch {
+        epoch: u64,
+        leader: String,
+        addr: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +49,8 @@ pub enum CommandResult {
     FileCommitted {
         base_offsets: Vec<i64>,
     },
+    /// A command with nothing to answer (an epoch change).
+    Done,
     Rejected(CpError),
     OffsetsCommitted,
     ProducerIdAllocated {

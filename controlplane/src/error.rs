@@ -36,6 +36,10 @@ impl ErrorKind {
 pub struct CpError {
     pub kind: ErrorKind,
     pub message: String,
+    /// With [`ErrorKind::NotLeader`]: the address of the replica this one believes leads
+    /// (`host:port`), when it knows; clients go there next instead of probing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
 }
 
 impl CpError {
@@ -43,6 +47,14 @@ impl CpError {
         CpError {
             kind,
             message: message.into(),
+            leader: None,
+        }
+    }
+    /// "Not the leader; try `leader`".
+    pub fn not_leader(message: impl Into<String>, leader: Option<String>) -> Self {
+        CpError {
+            leader,
+            ..Self::new(ErrorKind::NotLeader, message)
         }
     }
     pub fn unavailable(message: impl Into<String>) -> Self {

@@ -671,7 +671,8 @@ impl ControlPlane {
             GroupRequest::FetchOffsets { group, partitions } => {
                 let guard = c.offset_lock(&group);
                 let _held = guard.lock().await;
-                let offsets = self.read_state(|s| match partitions {
+                // Leader-only read: a deposed replica must not answer with older offsets.
+                let offsets = self.read(|s| match partitions {
                     Some(ps) => ps
                         .into_iter()
                         .map(|(topic, partition)| GroupOffset {
@@ -695,7 +696,7 @@ impl ControlPlane {
                             })
                         })
                         .collect(),
-                });
+                })?;
                 GroupResponse::Offsets { offsets }
             }
         })

@@ -111,6 +111,40 @@ impl Journal {
         }
     }
 
+    /// Entries `from`, `from + 1`, … up to `window` of them, read concurrently; stops at the
+    /// first missing one (the end of the journal, as far as this read could tell).
+    pub async fn read_run(&self, from: u64, window: u64) -> Result<Vec<Entry>, JournalError> {
+        let reads = (from..from.saturating_add(window.max(1))).map(|seq| self.read(seq));
+        let mut run = Vec::new();
+        for got in futures::future::join_all(reads).await {
+            match got? {
+                Some(entry) => run.push(entry),
+                None => break,
+            }
+        }
+        Ok(run)
+    }
+
+    /// Delete entry `seq` (absent is fine).
+    pub async fn delete(&self, seq: u64) -> Result<(), JournalError> {
+        match self.store.delete(&entry_path(seq)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Delete every entry below `seq` (a snapshot covers them). Returns how many went.
+    pub async fn delete_below(&self, seq: u64) -> Result<usize, JournalError> {
+        let mut deleted = 0;
+        for old in self.list().await?.into_iter().filter(|s| *s < seq) {
+            match self.store.delete(&entry_path(old)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Sequence numbers present in the journal, ascending.
     pub async fn list(&self) -> Result<Vec<u64>, JournalError> {
         let prefix = Path::from(JOURNAL_PREFIX);

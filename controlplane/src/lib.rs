@@ -5,6 +5,10 @@
 //! index (offset → file byte range). Every mutation is a [`Command`] journaled first and
 //! then applied by the deterministic [`State::apply`]; nothing else changes the state.
 //!
+//! Several replicas run the same state machine over one journal on object storage; one of
+//! them leads per epoch (see [`replica`]), and snapshots let a fresh replica start from
+//! object storage alone (see [`snapshot`]).
+//!
 //! This crate is product code: it never knows whether it runs under simulation. It sees the
 //! world through `object_store::ObjectStore` (the journal) and the [`net::Transport`] seam.
 
@@ -16,8 +20,10 @@ pub mod idempotence;
 pub mod journal;
 pub mod net;
 pub mod plants;
+pub mod replica;
 pub mod rpc;
 pub mod server;
+pub mod snapshot;
 pub mod state;
 pub mod types;
 
@@ -25,6 +31,7 @@ pub use client::{ClientConfig, ControlPlaneClient};
 pub use command::{Command, CommandResult};
 pub use error::{CpError, ErrorKind};
 pub use plants::{Plant, Plants};
+pub use replica::ReplicaEvent;
 pub use server::{ControlPlane, ControlPlaneConfig};
 pub use state::State;
 pub use types::*;

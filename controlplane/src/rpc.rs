@@ -3,6 +3,8 @@
 //! real TCP. (bincode rather than JSON: lookups carry long extent lists, and decoding them
 //! was a measurable share of a simulation's CPU time.)
 
+// bincode cannot skip fields: RPC types must not use `skip_serializing_if`, `flatten` or
+// internally tagged enums (a test below round-trips every message kind).
 use bincode::Options;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};

@@ -1,6 +1,10 @@
-//! The control-plane server: recovers the state from the journal, group-commits commands
-//! (journal first, then apply), answers agents' RPCs, and keeps the soft state of which
-//! agents are alive.
+//! The control-plane server: one replica of the virtual cluster. It answers agents' RPCs;
+//! the replica driver ([`crate::replica`]) follows the journal, campaigns, and leads.
+//!
+//! Only the leader answers, and only while its lease holds: writes go through its group
+//! commit (journal first, then apply), reads are served from its state. A follower answers
+//! `NotLeader` with the address of the leader it knows, so that agents go there next.
+//! The list of live agents is soft state of the leader, rebuilt from heartbeats.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,10 +18,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::command::{Command, CommandResult};
-use crate::error::{CpError, ErrorKind};
-use crate::journal::{Entry, Journal, JournalError};
+use crate::error::CpError;
+use crate::journal::Journal;
 use crate::net::DynTransport;
+use crate::replica::{self, Core, ReplicaEvent, Role};
 use crate::rpc::{read_frame, write_frame, Request, RequestFrame, Response, ResponseFrame};
+use crate::snapshot::Snapshots;
 use crate::state::State;
 use crate::types::{AgentInfo, LookupResult, TopicInfo};
 
@@ -39,6 +45,27 @@ pub struct ControlPlaneConfig {
     pub lookup_wait_ms_max: u64,
     /// Queued, not yet journaled commands; beyond it proposers wait (backpressure).
     pub queue_commands_max: usize,
+    /// An idle leader writes an empty journal entry this often, renewing its lease and
+    /// telling followers it is alive. Every entry is one PUT: at 300 ms that is 3.3 PUT/s,
+    /// about $43/month on S3 Standard ($0.005 per 1,000 PUTs), $10/month on S3 Express
+    /// ($0.00113 per 1,000, after the April 2025 price cut) (AWS S3 pricing, us-east-1).
+    pub heartbeat_ms: u64,
+    /// The leader serves reads, and retries an append, only within this long of the start
+    /// of its last successful journal append. Must be shorter than `takeover_ms`.
+    pub lease_ms: u64,
+    /// A follower that has seen no new journal entry for this long claims the next sequence
+    /// number with an epoch-change entry.
+    pub takeover_ms: u64,
+    /// How often a follower at the end of the journal looks for the next entry. Each look
+    /// is a GET: 20/s per follower at 50 ms, about $21/month per follower on S3 Standard
+    /// ($0.0004 per 1,000 GETs), $1.6/month on S3 Express ($0.00003 per 1,000).
+    pub follow_poll_ms: u64,
+    /// Entries read concurrently when catching up.
+    pub catch_up_window: u64,
+    /// The leader writes a snapshot after this many journal entries…
+    pub snapshot_entries: u64,
+    /// …or this long after the previous snapshot, whichever comes first.
+    pub snapshot_interval_ms: u64,
     /// Planted bugs (off by default; see [`crate::plants`]).
     pub plants: crate::plants::Plants,
 }
@@ -51,25 +78,60 @@ impl Default for ControlPlaneConfig {
             agent_ttl_ms: 3_000,
             lookup_wait_ms_max: 30_000,
             queue_commands_max: 16_384,
+            heartbeat_ms: 300,
+            lease_ms: 1_500,
+            takeover_ms: 2_500,
+            follow_poll_ms: 50,
+            catch_up_window: 16,
+            snapshot_entries: 1_000,
+            snapshot_interval_ms: 10_000,
             plants: crate::plants::Plants::none(),
         }
     }
 }
 
-struct Proposal {
-    command: Command,
-    reply: oneshot::Sender<CommandResult>,
+impl ControlPlaneConfig {
+    pub fn validate(&self) -> Result<(), CpError> {
+        if self.lease_ms == 0 || self.takeover_ms <= self.lease_ms {
+            return Err(CpError::invalid(format!(
+                "lease_ms ({}) must be positive and below takeover_ms ({})",
+                self.lease_ms, self.takeover_ms
+            )));
+        }
+        if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.lease_ms {
+            return Err(CpError::invalid(format!(
+                "heartbeat_ms ({}) must be positive and below lease_ms ({})",
+                self.heartbeat_ms, self.lease_ms
+            )));
+        }
+        if self.follow_poll_ms == 0 || self.catch_up_window == 0 {
+            return Err(CpError::invalid(
+                "follow_poll_ms and catch_up_window must be positive",
+            ));
+        }
+        Ok(())
+    }
 }
 
-struct Inner {
-    config: ControlPlaneConfig,
-    state: Mutex<State>,
+pub(crate) struct Proposal {
+    pub(crate) command: Command,
+    pub(crate) reply: oneshot::Sender<CommandResult>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: ControlPlaneConfig,
+    /// Unique id of this incarnation: written into its journal entries.
+    pub(crate) writer: String,
+    /// Address agents reach this replica at, advertised in its epoch entries.
+    pub(crate) addr: Option<String>,
+    pub(crate) journal: Journal,
+    pub(crate) snapshots: Snapshots,
+    pub(crate) core: Mutex<Core>,
     agents: Mutex<BTreeMap<i32, (AgentInfo, Instant)>>,
     proposals: mpsc::Sender<Proposal>,
     /// Bumped after every applied journal entry; long-polling lookups wait on it.
-    applied: watch::Sender<u64>,
-    /// Set when another writer took our journal sequence: stop accepting commands.
-    fenced: Mutex<Option<String>>,
+    pub(crate) applied: watch::Sender<u64>,
+    pub(crate) events: Mutex<Vec<ReplicaEvent>>,
     /// Consumer-group membership (soft state; see `groups.rs`).
     groups: crate::groups::Coordinator,
 }
@@ -77,60 +139,87 @@ struct Inner {
 /// A running control-plane replica. Cheap to clone.
 #[derive(Clone)]
 pub struct ControlPlane {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl ControlPlane {
-    /// Recover the state from the journal in `store`, then serve on `listen`.
+    /// Restore from object storage, then serve on `listen` (a replica that advertises no
+    /// address: agents find it only by probing).
     pub async fn start(
         config: ControlPlaneConfig,
         store: Arc<dyn ObjectStore>,
         transport: DynTransport,
         listen: SocketAddr,
     ) -> Result<ControlPlane, CpError> {
+        Self::start_replica(config, store, transport, listen, None).await
+    }
+
+    /// Restore from object storage (latest snapshot, then the journal after it), then serve
+    /// on `listen`. `advertise` (`host:port`) is how agents reach this replica; it goes
+    /// into the epoch entry when this replica becomes leader, so followers can redirect.
+    pub async fn start_replica(
+        config: ControlPlaneConfig,
+        store: Arc<dyn ObjectStore>,
+        transport: DynTransport,
+        listen: SocketAddr,
+        advertise: Option<String>,
+    ) -> Result<ControlPlane, CpError> {
+        config.validate()?;
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|e| CpError::unavailable(format!("bind {listen}: {e}")))?;
-        let cp = Self::recover(config, store).await?;
+        let cp = Self::open(config, store, advertise).await?;
         let server = cp.clone();
         tokio::spawn(async move { server.accept_loop(listener, transport).await });
         Ok(cp)
     }
 
-    /// Rebuild the state by replaying the journal, and start the commit loop. Does not listen.
+    /// Restore and run the replica driver without listening (tests, embedding).
     pub async fn recover(
         config: ControlPlaneConfig,
         store: Arc<dyn ObjectStore>,
     ) -> Result<ControlPlane, CpError> {
-        let journal = Journal::new(store);
-        let (mut state, next_seq) = replay(&journal, &config.plants).await?;
+        Self::open(config, store, None).await
+    }
+
+    /// Restore from the latest snapshot (nothing else is read yet: the driver catches up on
+    /// the journal before it may lead) and start the driver.
+    pub async fn open(
+        config: ControlPlaneConfig,
+        store: Arc<dyn ObjectStore>,
+        advertise: Option<String>,
+    ) -> Result<ControlPlane, CpError> {
+        config.validate()?;
+        let journal = Journal::new(store.clone());
+        let snapshots = Snapshots::new(store);
+        let (mut state, next_seq, through) = replica::restore(&snapshots).await?;
         state.plants = config.plants.clone();
         let (tx, rx) = mpsc::channel(config.queue_commands_max.max(1));
         let (applied, _) = watch::channel(0);
+        let writer = format!("cp-{:016x}", madsim::rand::random::<u64>());
         let inner = Arc::new(Inner {
             config,
-            state: Mutex::new(state),
+            writer,
+            addr: advertise,
+            journal,
+            snapshots,
+            core: Mutex::new(Core {
+                state,
+                next_seq,
+                role: Role::Follower,
+            }),
             agents: Mutex::new(BTreeMap::new()),
             proposals: tx,
             applied,
-            fenced: Mutex::new(None),
+            events: Mutex::new(vec![ReplicaEvent::Restored {
+                snapshot_through: through,
+                next_seq,
+            }]),
             groups: crate::groups::Coordinator::new(),
         });
-        let writer = format!("cp-{:016x}", madsim::rand::random::<u64>());
         let cp = ControlPlane { inner };
-        let committer = cp.clone();
-        tokio::spawn(async move { committer.commit_loop(journal, rx, next_seq, writer).await });
+        tokio::spawn(replica::drive(cp.clone(), rx));
         Ok(cp)
-    }
-
-    /// A copy of the current state (tests, reports).
-    pub fn state(&self) -> State {
-        lock(&self.inner.state).clone()
-    }
-
-    /// Read the current state without copying it.
-    pub fn read_state<T>(&self, f: impl FnOnce(&State) -> T) -> T {
-        f(&lock(&self.inner.state))
     }
 
     /// The consumer-group coordinator.
@@ -138,13 +227,71 @@ impl ControlPlane {
         &self.inner.groups
     }
 
+    /// A copy of the current state (tests, reports).
+    pub fn state(&self) -> State {
+        lock(&self.inner.core).state.clone()
+    }
+
+    /// Sequence number of the next journal entry this replica will read or write (every
+    /// entry below it is applied).
+    pub fn next_seq(&self) -> u64 {
+        lock(&self.inner.core).next_seq
+    }
+
+    /// This incarnation's writer id (as written in its journal entries).
+    pub fn writer_id(&self) -> &str {
+        &self.inner.writer
+    }
+
+    /// Whether this replica leads and its lease holds (it would answer a read now).
+    pub fn is_leader(&self) -> bool {
+        lock(&self.inner.core).leads(Instant::now()).is_some()
+    }
+
+    /// Epoch this replica leads, if it believes it leads (lease or not).
+    pub fn leading_epoch(&self) -> Option<u64> {
+        match lock(&self.inner.core).role {
+            Role::Leader { epoch, .. } => Some(epoch),
+            Role::Follower => None,
+        }
+    }
+
+    /// What this replica went through: restores, elections, lost claims, fencing, snapshots.
+    pub fn events(&self) -> Vec<ReplicaEvent> {
+        lock(&self.inner.events).clone()
+    }
+
+    /// The error a non-leader answers: with the leader's address when it knows one.
+    pub(crate) fn not_leader(&self, core: &Core) -> CpError {
+        let hint = (core.state.leader != self.inner.writer)
+            .then(|| core.state.leader_addr.clone())
+            .flatten();
+        CpError::not_leader(
+            format!(
+                "replica {} does not lead (epoch {})",
+                self.inner.writer, core.state.epoch
+            ),
+            hint,
+        )
+    }
+
+    /// Run `read` on the state if this replica may answer reads now (it leads and its lease
+    /// holds, so no newer leader can have committed anything); `NotLeader` otherwise.
+    pub(crate) fn read<T>(&self, read: impl FnOnce(&State) -> T) -> Result<T, CpError> {
+        let core = lock(&self.inner.core);
+        match core.leads(Instant::now()) {
+            Some(_) => Ok(read(&core.state)),
+            None => Err(self.not_leader(&core)),
+        }
+    }
+
     /// Journal `command`, apply it, and return its result.
     pub async fn propose(&self, command: Command) -> Result<CommandResult, CpError> {
-        if let Some(winner) = lock(&self.inner.fenced).clone() {
-            return Err(CpError::new(
-                ErrorKind::NotLeader,
-                format!("fenced by {winner}"),
-            ));
+        {
+            let core = lock(&self.inner.core);
+            if !matches!(core.role, Role::Leader { .. }) {
+                return Err(self.not_leader(&core));
+            }
         }
         let (reply, rx) = oneshot::channel();
         self.inner
@@ -152,75 +299,18 @@ impl ControlPlane {
             .send(Proposal { command, reply })
             .await
             .map_err(|_| CpError::unavailable("commit loop stopped"))?;
-        rx.await
-            .map_err(|_| CpError::unavailable("command dropped before it was journaled"))
+        match rx.await {
+            Ok(CommandResult::Rejected(e)) if e.kind.is_retriable() => Err(e),
+            Ok(result) => Ok(result),
+            Err(_) => Err(CpError::unavailable(
+                "command dropped before it was journaled",
+            )),
+        }
     }
 
-    async fn commit_loop(
-        self,
-        journal: Journal,
-        mut rx: mpsc::Receiver<Proposal>,
-        mut seq: u64,
-        writer: String,
-    ) {
-        let config = self.inner.config.clone();
-        while let Some(first) = rx.recv().await {
-            if config.group_commit_ms > 0 {
-                tokio::time::sleep(Duration::from_millis(config.group_commit_ms)).await;
-            }
-            let mut batch = vec![first];
-            while batch.len() < config.group_commit_commands_max {
-                match rx.try_recv() {
-                    Ok(p) => batch.push(p),
-                    Err(_) => break,
-                }
-            }
-            let entry = Entry {
-                seq,
-                epoch: 0,
-                writer: writer.clone(),
-                commands: batch.iter().map(|p| p.command.clone()).collect(),
-            };
-            // Retry the same bytes until the outcome is definite: an ambiguous failure may
-            // have written the entry, and a different entry at this number would fork history.
-            let mut backoff = Duration::from_millis(10);
-            loop {
-                match journal.append(&entry).await {
-                    Ok(()) => break,
-                    Err(JournalError::Fenced { winner, .. }) => {
-                        *lock(&self.inner.fenced) = Some(winner.clone());
-                        for p in batch {
-                            let _ = p.reply.send(CommandResult::Rejected(CpError::new(
-                                ErrorKind::NotLeader,
-                                format!("journal sequence {seq} taken by {winner}"),
-                            )));
-                        }
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::warn!(seq, error = %e, "journal append failed; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(1));
-                    }
-                }
-            }
-            seq += 1;
-            // BUGGIFY: the entry is durable but not applied yet: lookups and retried commits
-            // arriving now must not see a half-applied state.
-            if madsim::buggify::buggify_with_prob(0.02) {
-                use rand::Rng;
-                let ms = madsim::rand::thread_rng().gen_range(0..200u64);
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-            }
-            let results: Vec<CommandResult> = {
-                let mut state = lock(&self.inner.state);
-                entry.commands.iter().map(|c| state.apply(c)).collect()
-            };
-            self.inner.applied.send_modify(|n| *n += 1);
-            for (p, r) in batch.into_iter().zip(results) {
-                let _ = p.reply.send(r);
-            }
-        }
+    pub(crate) fn record(&self, event: ReplicaEvent) {
+        tracing::info!(writer = %self.inner.writer, ?event, "control-plane replica");
+        lock(&self.inner.events).push(event);
     }
 
     async fn accept_loop(self, listener: TcpListener, transport: DynTransport) {
@@ -275,9 +365,13 @@ impl ControlPlane {
     /// Answer one RPC.
     pub async fn handle(&self, request: Request) -> Result<Response, CpError> {
         match request {
-            Request::Heartbeat { agent } => Ok(Response::Agents {
-                agents: self.heartbeat(agent),
-            }),
+            Request::Heartbeat { agent } => {
+                // Only the leader keeps the list: agents that talk to it are the ones it lists.
+                self.read(|_| ())?;
+                Ok(Response::Agents {
+                    agents: self.heartbeat(agent),
+                })
+            }
             Request::CreateTopics {
                 topics,
                 if_not_exists,
@@ -301,13 +395,17 @@ impl ControlPlane {
                 Ok(Response::TopicsCreated { results })
             }
             Request::DescribeTopics { names } => Ok(Response::Topics {
-                topics: lock(&self.inner.state).topic_infos(names.as_deref()),
+                topics: self.read(|state| state.topic_infos(names.as_deref()))?,
             }),
             Request::CommitFile { file } => {
-                if let Some(done) = lock(&self.inner.state).files.get(&file.id) {
-                    return Ok(Response::Committed {
-                        base_offsets: done.base_offsets.clone(),
-                    });
+                let done = self.read(|state| {
+                    state
+                        .files
+                        .get(&file.id)
+                        .map(|done| done.base_offsets.clone())
+                })?;
+                if let Some(base_offsets) = done {
+                    return Ok(Response::Committed { base_offsets });
                 }
                 let committed_at_ms = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -337,15 +435,17 @@ impl ControlPlane {
                 let wait = Duration::from_millis(wait_ms.min(self.inner.config.lookup_wait_ms_max));
                 let deadline = Instant::now() + wait;
                 let mut applied = self.inner.applied.subscribe();
+                let lookup_all = |state: &State| -> Vec<Result<LookupResult, CpError>> {
+                    queries
+                        .iter()
+                        .map(|q| state.lookup(&q.topic, q.partition, q.offset, q.max_bytes))
+                        .collect()
+                };
                 loop {
                     applied.borrow_and_update();
-                    let results: Vec<Result<LookupResult, CpError>> = {
-                        let state = lock(&self.inner.state);
-                        queries
-                            .iter()
-                            .map(|q| state.lookup(&q.topic, q.partition, q.offset, q.max_bytes))
-                            .collect()
-                    };
+                    // Every answer is computed under the lease: a newer leader cannot have
+                    // committed anything yet, so the high watermarks are not stale.
+                    let results = self.read(lookup_all)?;
                     let anything = results
                         .iter()
                         .any(|r| r.as_ref().map_or(true, |l| !l.extents.is_empty()));
@@ -358,12 +458,9 @@ impl ControlPlane {
                         tokio::time::timeout(remaining, applied.changed()).await,
                         Ok(Ok(()))
                     ) {
-                        let state = lock(&self.inner.state);
-                        let results = queries
-                            .iter()
-                            .map(|q| state.lookup(&q.topic, q.partition, q.offset, q.max_bytes))
-                            .collect();
-                        return Ok(Response::Lookups { results });
+                        return Ok(Response::Lookups {
+                            results: self.read(lookup_all)?,
+                        });
                     }
                 }
             }
@@ -376,15 +473,14 @@ impl ControlPlane {
                 topic,
                 partition,
                 timestamp,
-            } => {
-                let state = lock(&self.inner.state);
+            } => self.read(|state| {
                 let offset = state.list_offset(&topic, partition, timestamp)?;
                 let high_watermark = state.partition(&topic, partition)?.high_watermark;
                 Ok(Response::Offset {
                     offset,
                     high_watermark,
                 })
-            }
+            })?,
         }
     }
 
@@ -396,59 +492,6 @@ impl ControlPlane {
         agents.retain(|_, (_, seen)| now.duration_since(*seen) <= ttl);
         agents.values().map(|(a, _)| a.clone()).collect()
     }
-}
-
-async fn replay(
-    journal: &Journal,
-    plants: &crate::plants::Plants,
-) -> Result<(State, u64), CpError> {
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        match try_replay(journal, plants).await {
-            Ok(r) => return Ok(r),
-            Err(JournalError::Corrupt { key, source }) => {
-                return Err(CpError::internal(format!(
-                    "corrupt journal entry {key}: {source}"
-                )))
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "journal replay failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
-        }
-    }
-}
-
-async fn try_replay(
-    journal: &Journal,
-    plants: &crate::plants::Plants,
-) -> Result<(State, u64), JournalError> {
-    let mut state = State {
-        plants: plants.clone(),
-        ..State::default()
-    };
-    let mut next = 0;
-    let seqs = journal.list().await?;
-    let last = seqs.last().copied();
-    for seq in seqs {
-        if seq != next {
-            // A hole: entries after it were never acknowledged as a prefix. Stop here.
-            break;
-        }
-        if let Some(entry) = journal.read(seq).await? {
-            // Planted bug: an off-by-one that drops the last entry's effects on recovery.
-            let skip =
-                plants.has(crate::plants::Plant::OffsetReuseAfterFailover) && Some(seq) == last;
-            if !skip {
-                for c in &entry.commands {
-                    state.apply(c);
-                }
-            }
-            next = seq + 1;
-        }
-    }
-    Ok((state, next))
 }
 
 /// Lock a mutex, recovering from poisoning (a panicked holder cannot leave the state torn:

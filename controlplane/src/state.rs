@@ -58,6 +58,15 @@ pub struct State {
     /// Idempotent producers: ids handed out and their recent sequences.
     #[serde(default)]
     pub producers: ProducerTable,
+    /// Current leadership epoch (0 before the first leader claimed one).
+    #[serde(default)]
+    pub epoch: u64,
+    /// Writer id of the replica incarnation leading `epoch`.
+    #[serde(default)]
+    pub leader: String,
+    /// Address of that replica, if it advertised one.
+    #[serde(default)]
+    pub leader_addr: Option<String>,
 }
 
 /// Kafka's legal topic names: ASCII letters, digits, `.`, `_`, `-`; not `.` or `..`.
@@ -94,6 +103,35 @@ impl State {
             Command::AllocateProducerId => Ok(CommandResult::ProducerIdAllocated {
                 producer_id: self.producers.allocate(),
             }),
+            Command::NewEpoch {
+                epoch,
+                leader,
+                addr,
+            } => {
+                // Epochs only grow: the journal order decides, and a claim is written only
+                // by a replica that read every entry before it.
+                if *epoch > self.epoch {
+                    self.epoch = *epoch;
+                    self.leader = leader.clone();
+                    self.leader_addr = addr.clone();
+                    if self
+                        .plants
+                        .has(crate::plants::Plant::OffsetReuseAfterFailover)
+                    {
+                        // Planted bug: the new leader recomputes each high watermark from
+                        // the last extent's base offset (off by its length), so the next
+                        // commits reuse offsets already handed out.
+                        for t in self.topics.values_mut() {
+                            for p in &mut t.partitions {
+                                if let Some(last) = p.extents.values().next_back() {
+                                    p.high_watermark = last.base_offset;
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(CommandResult::Done)
+            }
         };
         match result {
             Ok(r) => r,

@@ -32,7 +32,7 @@ pub struct ChunkSpec {
     /// Set when the chunk is exactly one batch of an idempotent producer: the control plane
     /// then deduplicates it by sequence number (a duplicate is answered with its original
     /// offset and not indexed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub producer: Option<ProducerBatch>,
 }
 
@@ -60,7 +60,7 @@ pub struct GroupOffset {
     pub partition: i32,
     /// The next offset the group will read.
     pub offset: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub metadata: Option<String>,
 }
 

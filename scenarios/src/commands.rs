@@ -2,7 +2,6 @@
 //! and report.html (the self-contained page a person reads) into its output folder.
 
 use std::fs;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -40,39 +39,13 @@ pub struct RunJson<'a> {
     /// Recovery after the faults stopped (absent without faults).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub liveness: Option<&'a crate::liveness::Liveness>,
+    /// Commit stalls around control-plane leader crashes.
+    pub failover: crate::failover::FailoverStats,
+    /// Scheduled crashes and restarts.
+    pub crashes: &'a [crate::run::CrashRecord],
 }
 
-/// Which price list a run is priced with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PricePreset {
-    /// AWS us-east-1 list prices ([`Prices::default`]).
-    Aws,
-    /// The seed document's figures: inter-zone $0.05/GB, object storage $0.02/GB-month.
-    Seed,
-}
-
-impl PricePreset {
-    pub fn prices(self) -> Prices {
-        match self {
-            PricePreset::Aws => Prices::default(),
-            PricePreset::Seed => Prices::seed_document(),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            PricePreset::Aws => "aws (us-east-1 list prices)",
-            PricePreset::Seed => "seed (inter-zone $0.05/GB, object storage $0.02/GB-month)",
-        }
-    }
-
-    pub fn flag(self) -> &'static str {
-        match self {
-            PricePreset::Aws => "aws",
-            PricePreset::Seed => "seed",
-        }
-    }
-}
+pub use crate::prices::PricePreset;
 
 /// Hours of retention assumed for steady-state storage (Kafka block volumes and eddy's
 /// object storage) when a run's own window is too short to reach it.
@@ -227,6 +200,8 @@ pub fn report_json(
         fault_schedule: &out.schedule,
         fault_events: &out.fault_events,
         liveness: out.liveness.as_ref(),
+        failover: crate::failover::failover_stats(&out.ops, &out.crashes),
+        crashes: &out.crashes,
     };
     Ok(serde_json::to_string_pretty(&json)? + "\n")
 }
@@ -302,6 +277,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         print!("{text}");
     } else {
         print!("{}", eddy_reports::render_summary(&report));
+        let f = crate::failover::failover_stats(&out.ops, &out.crashes);
+        if f.leader_kills > 0 {
+            println!(
+                "failover: {} leader kill(s), no-commit span p50 {:.0} ms / p99 {:.0} ms; longest no-commit span {:.0} ms",
+                f.leader_kills,
+                f.p50_ms.unwrap_or(0.0),
+                f.p99_ms.unwrap_or(0.0),
+                f.longest_no_commit_ms
+            );
+        }
         if !out.drained {
             println!("drain: INCOMPLETE — the final read-back did not reach every high watermark");
         }
@@ -353,38 +338,7 @@ fn reproduction(
     s
 }
 
-pub fn check(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let ops = eddy_reports::read_jsonl(BufReader::new(file))
-        .with_context(|| format!("reading {}", path.display()))?;
-    let verdict = eddy_reports::check(&ops);
-    if json {
-        println!("{}", serde_json::to_string_pretty(&verdict)?);
-    } else {
-        println!("{} operations checked", verdict.ops_checked);
-        for (class, n) in &verdict.counts {
-            if *n > 0 {
-                println!("  {class:?}: {n}");
-            }
-        }
-        for v in verdict.violations.iter().take(50) {
-            println!("- [{:?}] {}", v.class, v.explanation);
-        }
-        println!(
-            "{}",
-            if verdict.is_valid() {
-                "valid"
-            } else {
-                "INVALID"
-            }
-        );
-    }
-    Ok(if verdict.is_valid() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
+pub use crate::checkcmd::check;
 
 /// `eddy run --check-determinism`: run the seed twice in fresh processes and compare the
 /// histories and reports byte for byte; on a difference, name the first diverging event.

@@ -1,20 +1,33 @@
 //! eddy-scenarios: the simulation harness around the real agent and control plane —
 //! scenario specs, the simulated deployment, workload clients, the history recorder, and
-//! the commands of the `eddy` binary.
+//! the commands of the `eddy` binary. Modules that drive the simulator exist only in the
+//! simulated build (`--cfg madsim`); the real-mode build keeps `serve` and `check`.
 
+#[cfg(madsim)]
 pub mod bench;
+#[cfg(madsim)]
 pub mod chaos;
+pub mod checkcmd;
 pub mod client;
+#[cfg(madsim)]
 pub mod commands;
+#[cfg(madsim)]
 pub mod consumers;
+#[cfg(madsim)]
+pub mod failover;
 pub mod fuzz;
 pub mod liveness;
 pub mod plant_report;
+pub mod prices;
 pub mod recorder;
+#[cfg(madsim)]
 pub mod run;
+pub mod serve;
 pub mod spec;
 pub mod topology;
 pub mod transport;
+#[cfg(madsim)]
 pub mod usage;
+#[cfg(madsim)]
 pub mod whatif;
 pub mod workload;

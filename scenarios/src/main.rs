@@ -7,8 +7,14 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use eddy_scenarios::commands::PricePreset;
-use eddy_scenarios::{bench, commands, fuzz, plant_report, whatif};
+use eddy_scenarios::prices::PricePreset;
+#[cfg(madsim)]
+use eddy_scenarios::{bench, commands, whatif};
+use eddy_scenarios::{checkcmd, fuzz, plant_report, serve};
+
+#[cfg(not(madsim))]
+const SIMULATED_ONLY: &str = "this is the real-mode build (no --cfg madsim): it has no simulator. \
+     Use the default build: cargo run --release -- …";
 
 /// The simulation allocates and frees many small buffers per simulated message; mimalloc
 /// is markedly faster at that than the system allocator (see `eddy bench`).
@@ -138,6 +144,13 @@ enum Command {
         #[arg(long)]
         check_ops: Option<usize>,
     },
+    /// Real mode: serve Kafka on 127.0.0.1:9092 with an embedded control plane and a local
+    /// (or S3) object store. Needs the real-mode build (without --cfg madsim).
+    Serve(serve::ServeArgs),
+    /// Real mode: run the control plane (virtual cluster) alone.
+    Controlplane(serve::ControlPlaneArgs),
+    /// Real mode: run one agent of the virtual cluster at --controlplane.
+    Agent(serve::AgentProcessArgs),
 }
 
 fn main() -> ExitCode {
@@ -151,6 +164,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
+        #[cfg(madsim)]
         Command::Run {
             scenario,
             seed,
@@ -175,6 +189,7 @@ fn main() -> ExitCode {
                 })
             }
         }
+        #[cfg(madsim)]
         Command::Whatif {
             scenario,
             varies,
@@ -193,7 +208,8 @@ fn main() -> ExitCode {
             out,
             prices,
         }),
-        Command::Check { history, json } => commands::check(&history, json),
+        Command::Check { history, json } => checkcmd::check(&history, json),
+        #[cfg(madsim)]
         Command::Bench {
             scenario,
             seeds,
@@ -241,6 +257,13 @@ fn main() -> ExitCode {
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             plant_report::plant_report(&scenario, seeds, jobs, &plants, &out)
+        }
+        Command::Serve(args) => serve::serve(args),
+        Command::Controlplane(args) => serve::controlplane(args),
+        Command::Agent(args) => serve::agent(args),
+        #[cfg(not(madsim))]
+        Command::Run { .. } | Command::Whatif { .. } | Command::Bench { .. } => {
+            Err(anyhow::anyhow!("{SIMULATED_ONLY}"))
         }
     };
     match result.context("eddy") {

@@ -1,6 +1,7 @@
 //! One simulated run: build the topology inside a seeded madsim runtime, run the workload
 //! for the scenario's duration, stop producing, drain, and hand back what was recorded.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,6 +11,9 @@ use eddy_controlplane::net::Transport;
 use eddy_controlplane::{ClientConfig, ControlPlane, ControlPlaneClient};
 use eddy_reports::Op;
 use eddy_sim::{AzMap, AzTraffic, Meters, MetersSnapshot, NetMeter, SimObjectStore, StorageClass};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::recorder::Recorder;
@@ -35,6 +39,98 @@ pub struct RunOutput {
     pub fault_events: Vec<crate::chaos::FaultEvent>,
     /// Recovery after the faults stopped (`None` without faults).
     pub liveness: Option<crate::liveness::Liveness>,
+    /// Every scheduled crash and restart, in time order.
+    pub crashes: Vec<CrashRecord>,
+}
+
+/// One scheduled crash or restart.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CrashRecord {
+    /// Simulated microseconds since run start.
+    pub at_us: u64,
+    /// `kill` or `restart`.
+    pub action: &'static str,
+    /// Node name, e.g. `controlplane-1`.
+    pub node: String,
+    /// Whether the node was the control-plane leader when killed.
+    pub leader: bool,
+}
+
+type Registry = Arc<Mutex<BTreeMap<usize, ControlPlane>>>;
+type CrashLog = Arc<Mutex<Vec<CrashRecord>>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Which nodes a crash schedule picks from, how often, and where it writes down what it did.
+struct CrashPlan {
+    nodes: Vec<(madsim::task::NodeId, String)>,
+    every_s: f64,
+    down_s: f64,
+    until: Instant,
+    start: Instant,
+    seed: u64,
+    log: CrashLog,
+}
+
+impl CrashPlan {
+    /// Sleep about `every_s` (±25%); false when that passes `until`.
+    async fn wait(&self, rng: &mut SmallRng) -> bool {
+        let every = self.every_s * rng.gen_range(0.75..=1.25);
+        let next = Instant::now() + Duration::from_secs_f64(every);
+        if next >= self.until {
+            return false;
+        }
+        tokio::time::sleep_until(next).await;
+        true
+    }
+
+    async fn kill_and_restart(&self, index: usize, leader: bool) {
+        let handle = madsim::runtime::Handle::current();
+        let (id, name) = self.nodes[index].clone();
+        self.note("kill", &name, leader);
+        handle.kill(id);
+        tokio::time::sleep(Duration::from_secs_f64(self.down_s)).await;
+        self.note("restart", &name, false);
+        handle.restart(id);
+    }
+
+    fn note(&self, action: &'static str, node: &str, leader: bool) {
+        lock(&self.log).push(CrashRecord {
+            at_us: self.start.elapsed().as_micros() as u64,
+            action,
+            node: node.to_string(),
+            leader,
+        });
+    }
+}
+
+/// Kill whichever replica leads, about every `every_s`; restart it (memory wiped) after
+/// `down_s`.
+async fn crash_leaders(plan: CrashPlan, replicas: Registry) {
+    let mut rng = SmallRng::seed_from_u64(plan.seed);
+    while plan.wait(&mut rng).await {
+        let leader = lock(&replicas)
+            .iter()
+            .find(|(_, cp)| cp.is_leader())
+            .map(|(r, _)| *r);
+        let Some(r) = leader else { continue };
+        lock(&replicas).remove(&r);
+        plan.kill_and_restart(r, true).await;
+    }
+}
+
+/// Kill a random agent about every `every_s`; restart it after `down_s`.
+async fn crash_agents(plan: CrashPlan) {
+    let mut rng = SmallRng::seed_from_u64(plan.seed);
+    while plan.wait(&mut rng).await {
+        if plan.nodes.is_empty() {
+            return;
+        }
+        let i = rng.gen_range(0..plan.nodes.len());
+        plan.kill_and_restart(i, false).await;
+    }
 }
 
 /// Run `scenario` under `seed`. Deterministic: the same inputs give the same output.
@@ -101,6 +197,8 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     let start = Instant::now();
 
     let storage_node = build_node(&handle, &layout.storage).build();
+    let journal_home = (s.storage.journal.class == StorageClass::S3Express)
+        .then(|| s.topology.controlplane_az.clone());
     let ingest_home =
         (s.storage.ingest.class == StorageClass::S3Express).then(|| s.storage.ingest_az.clone());
     let ingest = SimObjectStore::new(
@@ -114,40 +212,65 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     let journal = SimObjectStore::new(
         "journal",
         s.storage.journal.clone(),
-        None,
+        journal_home,
         world.meters.clone(),
         seed ^ 0x2,
         Some(storage_node.clone()),
     );
 
     let mut cp_ids = Vec::new();
-    // Control plane.
-    let cp_addr = layout.controlplane_addr();
-    {
-        let store = journal.view_from(&layout.controlplane.az);
-        let transport = world.transport(&s, &layout.controlplane.az);
+    let mut zone_ids: Vec<Vec<madsim::task::NodeId>> = vec![Vec::new(); s.topology.azs.len()];
+    let zone_of = |az: &str| s.topology.azs.iter().position(|a| a == az).unwrap_or(0);
+    // Control-plane replicas, one per AZ round-robin; each registers its handle when it
+    // (re)starts so that the crash schedule can find the leader.
+    let cp_addrs = layout.controlplane_addrs();
+    let replicas: Registry = Arc::new(Mutex::new(BTreeMap::new()));
+    let mut cp_nodes = Vec::new();
+    for (r, node) in layout.controlplanes.iter().enumerate() {
+        let store = journal.view_from(&node.az);
+        let transport = world.transport(&s, &node.az);
         let mut config = s.controlplane.clone();
         config.plants = s.plants.clone();
-        let cp_node = build_node(&handle, &layout.controlplane)
+        let advertise = cp_addrs[r].to_string();
+        let port = cp_addrs[r].port();
+        let registry = replicas.clone();
+        let handle = build_node(&handle, node)
             .init(move || {
-                let (store, transport, config) = (store.clone(), transport.clone(), config.clone());
+                let (store, transport, config, advertise, registry) = (
+                    store.clone(),
+                    transport.clone(),
+                    config.clone(),
+                    advertise.clone(),
+                    registry.clone(),
+                );
                 async move {
-                    let listen =
-                        SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), cp_addr.port());
-                    match ControlPlane::start(config, Arc::new(store), transport, listen).await {
-                        Ok(_cp) => std::future::pending::<()>().await,
+                    let listen = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), port);
+                    match ControlPlane::start_replica(
+                        config,
+                        Arc::new(store),
+                        transport,
+                        listen,
+                        Some(advertise),
+                    )
+                    .await
+                    {
+                        Ok(cp) => {
+                            lock(&registry).insert(r, cp);
+                            std::future::pending::<()>().await
+                        }
                         Err(e) => tracing::error!(error = %e, "control plane failed to start"),
                     }
                 }
             })
             .build();
-        cp_ids.push(cp_node.id());
+        cp_nodes.push((handle.id(), node.name.clone()));
+        cp_ids.push(handle.id());
+        zone_ids[zone_of(&node.az)].push(handle.id());
     }
 
     let mut agent_ids = Vec::new();
-    let mut zone_ids: Vec<Vec<madsim::task::NodeId>> = vec![Vec::new(); s.topology.azs.len()];
-    let zone_of = |az: &str| s.topology.azs.iter().position(|a| a == az).unwrap_or(0);
     // Agents.
+    let mut agent_nodes = Vec::new();
     for (node, id) in &layout.agents {
         let store = ingest.view_from(&node.az);
         let transport = world.transport(&s, &node.az);
@@ -156,14 +279,14 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
             .config(*id, &node.az, &node.ip.to_string(), AGENT_PORT);
         config.default_partitions = s.workload.partitions;
         config.plants = s.plants.clone();
-        let agent_node = build_node(&handle, node)
+        let cp_addrs = cp_addrs.clone();
+        let agent = build_node(&handle, node)
             .init(move || {
                 let (store, transport, config) = (store.clone(), transport.clone(), config.clone());
+                let cp_addrs = cp_addrs.clone();
                 async move {
-                    let cp = ControlPlaneClient::new(
-                        ClientConfig::new(vec![cp_addr]),
-                        transport.clone(),
-                    );
+                    let cp =
+                        ControlPlaneClient::new(ClientConfig::new(cp_addrs), transport.clone());
                     match Agent::start(config, Arc::new(store), cp, transport).await {
                         Ok(_agent) => std::future::pending::<()>().await,
                         Err(e) => tracing::error!(error = %e, "agent failed to start"),
@@ -171,8 +294,9 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
                 }
             })
             .build();
-        agent_ids.push(agent_node.id());
-        zone_ids[zone_of(&node.az)].push(agent_node.id());
+        agent_nodes.push((agent.id(), node.name.clone()));
+        agent_ids.push(agent.id());
+        zone_ids[zone_of(&node.az)].push(agent.id());
     }
 
     let recorder = Recorder::new();
@@ -182,6 +306,36 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     let heal_s = if faulty { s.faults.heal_s } else { 0.0 };
     let workload_end = chaos_end + Duration::from_secs_f64(heal_s);
     let run_end = workload_end + Duration::from_secs_f64(s.drain_s);
+
+    // Crash schedules.
+    let crashes: CrashLog = Arc::new(Mutex::new(Vec::new()));
+    let crash_end = workload_end - Duration::from_secs_f64(s.crashes.crash_end_s.min(s.duration_s));
+    let mut crash_tasks = Vec::new();
+    if s.crashes.controlplane_leader_every_s > 0.0 {
+        crash_tasks.push(tokio::spawn(crash_leaders(
+            CrashPlan {
+                nodes: cp_nodes.clone(),
+                every_s: s.crashes.controlplane_leader_every_s,
+                down_s: s.crashes.controlplane_down_s,
+                until: crash_end,
+                start,
+                seed: seed ^ 0xC0DE_0001,
+                log: crashes.clone(),
+            },
+            replicas.clone(),
+        )));
+    }
+    if s.crashes.agent_every_s > 0.0 {
+        crash_tasks.push(tokio::spawn(crash_agents(CrashPlan {
+            nodes: agent_nodes.clone(),
+            every_s: s.crashes.agent_every_s,
+            down_s: s.crashes.agent_down_s,
+            until: crash_end,
+            start,
+            seed: seed ^ 0xC0DE_0002,
+            log: crashes.clone(),
+        })));
+    }
 
     for node in &layout.producers {
         let run = ProducerRun {
@@ -224,7 +378,15 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         controlplanes: cp_ids,
         zones: zone_ids,
         ingest: ingest.clone(),
-        leader: Arc::new(|| 0),
+        leader: {
+            let replicas = replicas.clone();
+            Arc::new(move || {
+                lock(&replicas)
+                    .iter()
+                    .find(|(_, cp)| cp.is_leader())
+                    .map_or(0, |(r, _)| *r)
+            })
+        },
     };
     let chaos = tokio::spawn(crate::chaos::run_schedule(
         schedule.clone(),
@@ -236,6 +398,9 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     // Workload (chaos, then heal), then let outstanding sends finish (at most half the drain budget).
     tokio::time::sleep_until(workload_end).await;
     let fault_events = chaos.await.unwrap_or_default();
+    for task in crash_tasks {
+        let _ = task.await;
+    }
     let settle_end = workload_end + Duration::from_secs_f64(s.drain_s / 2.0);
     while recorder.outstanding() > 0 && Instant::now() < settle_end {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -278,7 +443,9 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
             s.faults.recovery_bound_s,
         )
     });
+    let crashes = lock(&crashes).clone();
     RunOutput {
+        crashes,
         ops,
         meters: world.meters.snapshot(),
         traffic: merge_traffic(world.net.snapshot(), world.kafka_net.snapshot()),

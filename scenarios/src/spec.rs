@@ -30,6 +30,8 @@ pub struct Scenario {
     pub duration_s: f64,
     /// Simulated seconds allowed for outstanding sends to finish and the final read-back.
     pub drain_s: f64,
+    /// Scheduled crashes (control-plane leader, agents) during the workload.
+    pub crashes: Crashes,
     /// WarpStream's tiered storage block, accepted as is: ingest lands in `lowLatency`,
     /// compaction (a later milestone) writes to `highLatency`.
     #[serde(
@@ -57,6 +59,7 @@ impl Default for Scenario {
             buggify: false,
             duration_s: 60.0,
             drain_s: 30.0,
+            crashes: Crashes::default(),
             tiered_storage_config: None,
             consumer_churn: ConsumerChurn::default(),
         }
@@ -126,8 +129,10 @@ pub struct Topology {
     pub agents_per_az: usize,
     pub producers_per_az: usize,
     pub consumers_per_az: usize,
-    /// AZ of the (single) control-plane replica.
+    /// AZ of the first control-plane replica; the others follow round-robin over `azs`.
     pub controlplane_az: String,
+    /// Control-plane replicas (one leads at a time), placed one per AZ round-robin.
+    pub controlplane_replicas: usize,
 }
 
 impl Default for Topology {
@@ -138,8 +143,26 @@ impl Default for Topology {
             producers_per_az: 1,
             consumers_per_az: 1,
             controlplane_az: "az1".into(),
+            controlplane_replicas: 3,
         }
     }
+}
+
+/// Crash-and-restart schedule, drawn from the run seed. Each interval is jittered by ±25%.
+/// Crashes stop `crash_end_s` before the workload ends so that the heal is observed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Crashes {
+    /// Kill the control-plane leader about this often (0 = never)…
+    pub controlplane_leader_every_s: f64,
+    /// …and restart it (memory wiped) this long after.
+    pub controlplane_down_s: f64,
+    /// Kill a random agent about this often (0 = never)…
+    pub agent_every_s: f64,
+    /// …and restart it this long after.
+    pub agent_down_s: f64,
+    /// No new crash in the last this-many seconds of the workload.
+    pub crash_end_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -401,6 +424,30 @@ impl Scenario {
                 t.azs
             );
         }
+        if !(1..=7).contains(&t.controlplane_replicas) {
+            bail!(
+                "topology.controlplane_replicas must be 1..=7, got {}",
+                t.controlplane_replicas
+            );
+        }
+        let c = &self.crashes;
+        for (name, v) in [
+            (
+                "crashes.controlplane_leader_every_s",
+                c.controlplane_leader_every_s,
+            ),
+            ("crashes.controlplane_down_s", c.controlplane_down_s),
+            ("crashes.agent_every_s", c.agent_every_s),
+            ("crashes.agent_down_s", c.agent_down_s),
+            ("crashes.crash_end_s", c.crash_end_s),
+        ] {
+            if !(0.0..=86_400.0).contains(&v) {
+                bail!("{name} must be within 0..=86400 seconds, got {v}");
+            }
+        }
+        self.controlplane
+            .validate()
+            .map_err(|e| anyhow::anyhow!("controlplane: {e}"))?;
         let w = &self.workload;
         if !(1..=10_000).contains(&w.partitions) {
             bail!(
@@ -423,7 +470,7 @@ impl Scenario {
         eddy_controlplane::state::validate_topic_name(&w.topic)
             .map_err(|e| anyhow::anyhow!("workload.topic: {e}"))?;
         for (name, v) in [("duration_s", self.duration_s), ("drain_s", self.drain_s)] {
-            if !(v >= 0.0 && v <= 86_400.0) {
+            if !(0.0..=86_400.0).contains(&v) {
                 bail!("{name} must be within 0..=86400 seconds, got {v}");
             }
         }

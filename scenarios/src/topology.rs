@@ -1,6 +1,7 @@
 //! The simulated deployment: which node runs what, in which AZ, at which address.
 //!
-//! Addresses: zone `i` (1-based) owns `10.0.i.0/24`; the control plane is `.2`, agents
+//! Addresses: zone `i` (1-based) owns `10.0.i.0/24`; control-plane replicas are `.2+k`
+//! (replica `r` in zone `(first + r) mod zones`, `k` its rank in that zone), agents
 //! `.10+k`, producers `.100+k`, consumers `.150+k`, the drain reader `.250`. The object
 //! storage service runs on its own node (`10.0.0.1`) so that an operation in flight
 //! completes on the storage side even when its caller dies.
@@ -22,7 +23,8 @@ pub struct NodeSpec {
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub storage: NodeSpec,
-    pub controlplane: NodeSpec,
+    /// Control-plane replicas, one per AZ round-robin from `controlplane_az`.
+    pub controlplanes: Vec<NodeSpec>,
     /// (node, Kafka broker id)
     pub agents: Vec<(NodeSpec, i32)>,
     pub producers: Vec<NodeSpec>,
@@ -58,13 +60,24 @@ impl Layout {
                 consumers.push(node(format!("consumer-{az}-{k}"), az, 150 + k));
             }
         }
+        let first = t
+            .azs
+            .iter()
+            .position(|a| *a == t.controlplane_az)
+            .unwrap_or(0);
+        let mut controlplanes = Vec::new();
+        for r in 0..t.controlplane_replicas.max(1) {
+            let az = &t.azs[(first + r) % t.azs.len()];
+            let rank = r / t.azs.len();
+            controlplanes.push(node(format!("controlplane-{r}"), az, 2 + rank));
+        }
         Layout {
             storage: NodeSpec {
                 name: "object-storage".into(),
                 az: "region".into(),
                 ip: ip(0, 1),
             },
-            controlplane: node("controlplane".into(), &t.controlplane_az, 2),
+            controlplanes,
             agents,
             producers,
             consumers,
@@ -72,8 +85,12 @@ impl Layout {
         }
     }
 
-    pub fn controlplane_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.controlplane.ip, CONTROLPLANE_PORT)
+    /// Every replica's address, in replica order (agents get all of them).
+    pub fn controlplane_addrs(&self) -> Vec<SocketAddr> {
+        self.controlplanes
+            .iter()
+            .map(|n| SocketAddr::new(n.ip, CONTROLPLANE_PORT))
+            .collect()
     }
 
     /// Bootstrap servers for a client in `az`: the agents of that zone (all if none there).
@@ -95,7 +112,8 @@ impl Layout {
     }
 
     pub fn all_nodes(&self) -> Vec<&NodeSpec> {
-        let mut v = vec![&self.storage, &self.controlplane];
+        let mut v = vec![&self.storage];
+        v.extend(self.controlplanes.iter());
         v.extend(self.agents.iter().map(|(n, _)| n));
         v.extend(self.producers.iter());
         v.extend(self.consumers.iter());

@@ -15,6 +15,7 @@ fn run_writes_the_page_with_overrides_and_seed_prices() {
         json: true,
         sets: vec!["duration_s=2".into(), "agent.batch_timeout_ms=100".into()],
         prices: PricePreset::Seed,
+        plants: Vec::new(),
     })
     .expect("run");
     assert_eq!(code, std::process::ExitCode::SUCCESS);

@@ -19,9 +19,10 @@ pub struct Limits {
     pub max_bytes_len: usize,
     /// Largest number of entries in one tagged-field section.
     pub max_tagged_fields: usize,
-    /// Accept bytes after the end of the request body. Off by default: a real client's frame
-    /// holds exactly one request, so extra bytes mean a framing bug or a schema we do not
-    /// understand, and the decoder would silently ignore them.
+    /// Accept bytes after the end of the request body. Off by default (extra bytes usually
+    /// mean a framing bug or a schema we do not understand, and the decoder would silently
+    /// ignore them), but the agent turns it on: Kafka's brokers ignore trailing bytes and
+    /// librdkafka's Metadata v9+ all-topics request ends with 3 of them.
     pub allow_trailing_bytes: bool,
 }
 

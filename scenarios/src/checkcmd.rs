@@ -1,0 +1,41 @@
+//! `eddy check`: the checkers on any recorded history (works in both builds).
+
+use std::fs;
+use std::io::BufReader;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+pub fn check(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let ops = eddy_reports::read_jsonl(BufReader::new(file))
+        .with_context(|| format!("reading {}", path.display()))?;
+    let verdict = eddy_reports::check(&ops);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&verdict)?);
+    } else {
+        println!("{} operations checked", verdict.ops_checked);
+        for (class, n) in &verdict.counts {
+            if *n > 0 {
+                println!("  {class:?}: {n}");
+            }
+        }
+        for v in verdict.violations.iter().take(50) {
+            println!("- [{:?}] {}", v.class, v.explanation);
+        }
+        println!(
+            "{}",
+            if verdict.is_valid() {
+                "valid"
+            } else {
+                "INVALID"
+            }
+        );
+    }
+    Ok(if verdict.is_valid() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,278 @@
+//! The replicated control plane under madsim: a deposed leader is fenced by the journal, and a
+//! cluster whose every replica lost its memory comes back from object storage alone.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use eddy_controlplane::{
+    ChunkSpec, Command, CommandResult, ControlPlane, ControlPlaneConfig, ErrorKind, FileSpec,
+    ReplicaEvent,
+};
+use eddy_sim::{Meters, SimObjectStore, StorageProfile};
+
+type Registry = Arc<Mutex<BTreeMap<usize, ControlPlane>>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Cluster {
+    journal: SimObjectStore,
+    nodes: Vec<madsim::runtime::NodeHandle>,
+    replicas: Registry,
+}
+
+/// Three replicas in three zones over one journal bucket on its own storage node.
+fn cluster(config: ControlPlaneConfig) -> Cluster {
+    let handle = madsim::runtime::Handle::current();
+    let storage = handle
+        .create_node()
+        .name("s3")
+        .ip("10.0.0.1".parse().unwrap())
+        .build();
+    let journal = SimObjectStore::new(
+        "journal",
+        StorageProfile::regional_log(),
+        None,
+        Meters::new(),
+        7,
+        Some(storage),
+    );
+    let replicas: Registry = Arc::new(Mutex::new(BTreeMap::new()));
+    let mut nodes = Vec::new();
+    for r in 0..3usize {
+        let store = journal.view_from(&format!("az{}", r + 1));
+        let registry = replicas.clone();
+        let config = config.clone();
+        let node = handle
+            .create_node()
+            .name(format!("cp-{r}"))
+            .ip(format!("10.0.{}.2", r + 1).parse().unwrap())
+            .init(move || {
+                let (store, registry, config) = (store.clone(), registry.clone(), config.clone());
+                async move {
+                    let addr = format!("10.0.{}.2:7000", r + 1);
+                    let cp = ControlPlane::open(config, Arc::new(store), Some(addr))
+                        .await
+                        .expect("replica opens");
+                    lock(&registry).insert(r, cp);
+                    std::future::pending::<()>().await
+                }
+            })
+            .build();
+        nodes.push(node);
+    }
+    Cluster {
+        journal,
+        nodes,
+        replicas,
+    }
+}
+
+impl Cluster {
+    /// The replica that leads (with a valid lease), other than `except`; waits up to 20 s.
+    async fn leader(&self, except: Option<usize>) -> (usize, ControlPlane) {
+        for _ in 0..400 {
+            let found = lock(&self.replicas)
+                .iter()
+                .find(|(r, cp)| Some(**r) != except && cp.is_leader())
+                .map(|(r, cp)| (*r, cp.clone()));
+            if let Some(found) = found {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no leader elected within 20 s");
+    }
+}
+
+fn create(name: &str) -> Command {
+    Command::CreateTopic {
+        name: name.into(),
+        partitions: 2,
+        if_not_exists: true,
+    }
+}
+
+fn commit(id: &str, records: u64) -> Command {
+    Command::CommitFile {
+        file: FileSpec {
+            id: id.into(),
+            key: format!("data/{id}"),
+            size: 100,
+            chunks: vec![ChunkSpec {
+                topic: "t".into(),
+                partition: 0,
+                byte_start: 0,
+                byte_len: 100,
+                record_count: records,
+                max_timestamp: 0,
+            }],
+        },
+        committed_at_ms: 0,
+    }
+}
+
+fn base_offset(result: CommandResult) -> i64 {
+    match result {
+        CommandResult::FileCommitted { base_offsets } => base_offsets[0],
+        other => panic!("commit not applied: {other:?}"),
+    }
+}
+
+#[madsim::test]
+async fn a_paused_leader_that_resumes_is_fenced_by_the_journal() {
+    let c = cluster(ControlPlaneConfig::default());
+    let (old, deposed) = c.leader(None).await;
+    deposed.propose(create("t")).await.expect("topic created");
+    let first = base_offset(deposed.propose(commit("f1", 5)).await.expect("f1"));
+    assert_eq!(first, 0);
+    let old_epoch = deposed.leading_epoch().expect("leads");
+
+    // Pause the leader long enough for a follower to take over, and commit there.
+    let handle = madsim::runtime::Handle::current();
+    handle.pause(c.nodes[old].id());
+    let (new, leader) = c.leader(Some(old)).await;
+    assert_ne!(new, old);
+    let second = base_offset(leader.propose(commit("f2", 3)).await.expect("f2"));
+    assert_eq!(
+        second, 5,
+        "the new leader continues the old leader's offsets"
+    );
+    let new_epoch = leader.leading_epoch().expect("new leader");
+    assert!(new_epoch > old_epoch);
+
+    // The old leader wakes up still believing it leads, and tries to append.
+    handle.resume(c.nodes[old].id());
+    assert_eq!(
+        deposed.leading_epoch(),
+        Some(old_epoch),
+        "unaware right after resume"
+    );
+    let attempt = deposed.propose(commit("f3", 7)).await;
+    let err = attempt.expect_err("a deposed leader's append must fail");
+    assert_eq!(err.kind, ErrorKind::NotLeader, "{err}");
+    let fenced: Vec<_> = deposed
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, ReplicaEvent::Fenced { .. }))
+        .collect();
+    assert_eq!(fenced.len(), 1, "events: {:?}", deposed.events());
+    match &fenced[0] {
+        ReplicaEvent::Fenced { epoch, winner, .. } => {
+            assert_eq!(*epoch, old_epoch);
+            assert_eq!(
+                winner,
+                leader.writer_id(),
+                "fenced by the new leader's claim"
+            );
+        }
+        _ => unreachable!(),
+    }
+    assert!(!deposed.is_leader());
+
+    // Nothing of the fenced attempt exists anywhere; the deposed replica follows again.
+    let f3 = base_offset(
+        leader
+            .propose(commit("f3", 7))
+            .await
+            .expect("f3 via leader"),
+    );
+    assert_eq!(f3, 8, "f3 lands after f2, once");
+    for _ in 0..100 {
+        if deposed.state() == leader.state() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        deposed.state(),
+        leader.state(),
+        "the deposed replica caught up"
+    );
+    assert_eq!(leader.state().partition("t", 0).unwrap().high_watermark, 15);
+}
+
+#[madsim::test]
+async fn every_replica_wiped_restores_from_object_storage_alone() {
+    let config = ControlPlaneConfig {
+        snapshot_entries: 4,
+        ..ControlPlaneConfig::default()
+    };
+    let c = cluster(config);
+    let (_, leader) = c.leader(None).await;
+    leader.propose(create("t")).await.expect("topic created");
+    let mut acked = BTreeMap::new();
+    for i in 0..40 {
+        let id = format!("f{i}");
+        let offset = base_offset(
+            leader
+                .propose(commit(&id, 1 + i % 3))
+                .await
+                .expect("commit"),
+        );
+        acked.insert(id, offset);
+    }
+    // Let the last snapshot and the journal cleanup finish.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let journal_keys = c
+        .journal
+        .keys()
+        .iter()
+        .filter(|k| k.as_ref().starts_with("journal/"))
+        .count();
+    assert!(
+        journal_keys < 20,
+        "journal entries covered by snapshots are deleted ({journal_keys} left)"
+    );
+    assert!(
+        c.journal
+            .peek(&"journal/00000000000000000000".into())
+            .is_none(),
+        "the first entry is gone: only snapshots can restore it"
+    );
+    let before = leader.state();
+
+    // Kill every replica (memory gone), then start them all again.
+    let handle = madsim::runtime::Handle::current();
+    lock(&c.replicas).clear();
+    for n in &c.nodes {
+        handle.kill(n.id());
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for n in &c.nodes {
+        handle.restart(n.id());
+    }
+    let (_, leader) = c.leader(None).await;
+    let restored_from_snapshot = leader.events().iter().any(|e| {
+        matches!(
+            e,
+            ReplicaEvent::Restored {
+                snapshot_through: Some(_),
+                ..
+            }
+        )
+    });
+    assert!(restored_from_snapshot, "events: {:?}", leader.events());
+    let after = leader.state();
+    assert_eq!(
+        after.topics, before.topics,
+        "partitions and extents survive"
+    );
+    for (id, offset) in &acked {
+        let record = after.files.get(id).expect("acknowledged file kept");
+        assert_eq!(record.base_offsets, vec![*offset], "{id}");
+        // A retried commit gets the offsets first assigned.
+        let again = base_offset(leader.propose(commit(id, 1)).await.expect("retry"));
+        assert_eq!(again, *offset, "{id} retried");
+    }
+    let hw = after.partition("t", 0).unwrap().high_watermark;
+    let next = base_offset(
+        leader
+            .propose(commit("after", 2))
+            .await
+            .expect("new commit"),
+    );
+    assert_eq!(next, hw, "new offsets continue after the restored ones");
+}
