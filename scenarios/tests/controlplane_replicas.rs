@@ -108,6 +108,7 @@ fn commit(id: &str, records: u64) -> Command {
                 byte_len: 100,
                 record_count: records,
                 max_timestamp: 0,
+                producer: None,
             }],
         },
         committed_at_ms: 0,
