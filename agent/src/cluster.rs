@@ -72,6 +72,15 @@ impl ClusterView {
         }
     }
 
+    /// Live agents of this agent's AZ (itself included): the zone cache's ring.
+    pub fn zone_agents(&self) -> Vec<AgentInfo> {
+        lock(&self.agents)
+            .iter()
+            .filter(|a| a.az == self.me.az)
+            .cloned()
+            .collect()
+    }
+
     /// The agent presented as leader of a partition, among `brokers` (non-empty).
     pub fn leader(brokers: &[AgentInfo], topic: &str, partition: i32) -> i32 {
         if brokers.is_empty() {

@@ -33,6 +33,15 @@ pub struct AgentConfig {
     pub fetch_wait_ms_max: u64,
     /// Heartbeat period towards the control plane (liveness and the list of agents).
     pub heartbeat_ms: u64,
+    /// Share fetched file pages with the other agents of the AZ (`crate::zonecache`). Off:
+    /// every agent GETs what its fetches need itself.
+    pub zone_cache: bool,
+    /// Memory for cached pages, in bytes (LRU). 256 MiB holds 64 pages of 4 MiB: enough for
+    /// consumers reading near the tip; consumers further behind than the cache holds cost one
+    /// GET per page each ($0.0004 per 1,000 GETs on S3 Standard, AWS S3 pricing, us-east-1).
+    pub zone_cache_bytes: u64,
+    /// Wait this long for the owning agent's answer before reading object storage directly.
+    pub zone_cache_timeout_ms: u64,
     /// Planted bugs (off by default; see `eddy_controlplane::plants`).
     pub plants: eddy_controlplane::Plants,
 }
@@ -53,6 +62,9 @@ impl Default for AgentConfig {
             frame_bytes_max: 100 * 1024 * 1024,
             fetch_wait_ms_max: 30_000,
             heartbeat_ms: 1_000,
+            zone_cache: true,
+            zone_cache_bytes: 256 * 1024 * 1024,
+            zone_cache_timeout_ms: 2_000,
             plants: eddy_controlplane::Plants::none(),
         }
     }

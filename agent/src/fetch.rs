@@ -13,7 +13,6 @@ use eddy_controlplane::{CpError, Extent, LookupQuery, LookupResult};
 use futures::future::join_all;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
-use object_store::path::Path;
 
 use crate::batch::patch_extent;
 use crate::codes;
@@ -103,9 +102,9 @@ impl AgentInner {
             budget = budget.saturating_sub(planned);
             plans.push(Some((limit, chosen)));
         }
-        // One ranged read per object: extents of the same file (chunks of different
-        // partitions written together) are fetched with `get_ranges`, which coalesces
-        // nearby ranges into as few GETs as possible.
+        // One read per object: extents of the same file (chunks of different partitions
+        // written together) are read together (pages, or `get_ranges` with the cache off,
+        // which coalesces nearby ranges into as few GETs as possible).
         let mut by_key: BTreeMap<&str, Vec<(usize, Range<u64>)>> = BTreeMap::new();
         let mut slot = 0usize;
         for e in plans
@@ -118,12 +117,14 @@ impl AgentInner {
                 .push((slot, e.byte_start..e.byte_start + e.byte_len));
             slot += 1;
         }
+        // Through the zone cache: page-aligned reads shared by the agents of this AZ.
+        let peers = self.cluster.zone_agents();
         let reads = by_key.into_iter().map(|(key, wanted)| {
-            let path = Path::from(key);
-            let store = self.store.clone();
+            let cache = self.zone_cache.clone();
+            let peers = &peers;
             async move {
                 let ranges: Vec<Range<u64>> = wanted.iter().map(|(_, r)| r.clone()).collect();
-                let got = store.get_ranges(&path, &ranges).await;
+                let got = cache.read_ranges(key, &ranges, peers).await;
                 (wanted, got)
             }
         });

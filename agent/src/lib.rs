@@ -14,9 +14,11 @@ pub mod fetch;
 pub mod groups;
 pub mod guard;
 pub mod handlers;
+pub mod pages;
 pub mod produce;
 pub mod server;
 pub mod wire;
+pub mod zonecache;
 
 pub use config::AgentConfig;
 pub use server::Agent;

@@ -23,6 +23,7 @@ use crate::guard::{validate_request, Limits};
 use crate::handlers::{api_versions, decodable};
 use crate::produce::Ingest;
 use crate::wire::{decode_request, encode_response, header_start, read_frame};
+use crate::zonecache::{cache_port, ZoneCache};
 
 /// Requests of one connection being handled at once; more wait (backpressure on the socket).
 /// Produce requests wait for their file's commit (a batch timeout plus a PUT), so a
@@ -37,6 +38,7 @@ pub struct AgentInner {
     pub cp: ControlPlaneClient,
     pub cluster: ClusterView,
     pub ingest: Arc<Ingest>,
+    pub zone_cache: Arc<ZoneCache>,
     pub guard_limits: Limits,
     /// Planted bug `stale-high-watermark`: cached high watermarks and when they were read.
     pub stale_hwm:
@@ -68,7 +70,19 @@ impl Agent {
         let incarnation = madsim::rand::random::<u64>();
         let ingest = Ingest::new(config.clone(), store.clone(), cp.clone(), incarnation);
         let guard_limits = guard_limits(&config);
+        let zone_cache = Arc::new(ZoneCache::new(&config, store.clone(), transport.clone()));
+        if zone_cache.enabled() {
+            let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, cache_port(config.port)));
+            match TcpListener::bind(addr).await {
+                Ok(listener) => {
+                    tokio::spawn(zone_cache.clone().serve_peers(listener));
+                }
+                // The others fall back to object storage when they cannot reach this agent.
+                Err(e) => tracing::warn!(error = %e, "zone cache port unavailable"),
+            }
+        }
         let inner = Arc::new(AgentInner {
+            zone_cache,
             cluster: ClusterView::new(me),
             config,
             store,

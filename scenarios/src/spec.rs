@@ -305,6 +305,9 @@ pub struct AgentSettings {
     pub put_attempts: u32,
     pub commit_deadline_ms: u64,
     pub default_partitions: i32,
+    /// The zone cache (agents of an AZ share file pages); see `AgentConfig::zone_cache`.
+    pub zone_cache: bool,
+    pub zone_cache_bytes: u64,
 }
 
 impl Default for AgentSettings {
@@ -317,6 +320,8 @@ impl Default for AgentSettings {
             put_attempts: d.put_attempts,
             commit_deadline_ms: d.commit_deadline_ms,
             default_partitions: d.default_partitions,
+            zone_cache: d.zone_cache,
+            zone_cache_bytes: d.zone_cache_bytes,
         }
     }
 }
@@ -334,6 +339,8 @@ impl AgentSettings {
             put_attempts: self.put_attempts,
             commit_deadline_ms: self.commit_deadline_ms,
             default_partitions: self.default_partitions,
+            zone_cache: self.zone_cache,
+            zone_cache_bytes: self.zone_cache_bytes,
             ..AgentConfig::default()
         }
     }
