@@ -62,7 +62,10 @@ impl Default for AgentConfig {
             frame_bytes_max: 100 * 1024 * 1024,
             fetch_wait_ms_max: 30_000,
             heartbeat_ms: 1_000,
-            zone_cache: true,
+            // Off by default for a standalone agent: the cache needs a second port (Kafka
+            // port + 1) reachable from the other agents of its zone. Deployments and the
+            // simulated scenarios turn it on.
+            zone_cache: false,
             zone_cache_bytes: 256 * 1024 * 1024,
             zone_cache_timeout_ms: 2_000,
             plants: eddy_controlplane::Plants::none(),

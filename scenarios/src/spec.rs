@@ -320,7 +320,7 @@ impl Default for AgentSettings {
             put_attempts: d.put_attempts,
             commit_deadline_ms: d.commit_deadline_ms,
             default_partitions: d.default_partitions,
-            zone_cache: d.zone_cache,
+            zone_cache: true,
             zone_cache_bytes: d.zone_cache_bytes,
         }
     }
