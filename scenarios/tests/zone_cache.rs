@@ -73,6 +73,7 @@ async fn world(n: i32) -> World {
         let config = AgentConfig {
             node_id: id,
             advertised_host: info(id).host,
+            zone_cache: true,
             ..AgentConfig::default()
         };
         let cache = Arc::new(ZoneCache::new(
