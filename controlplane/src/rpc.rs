@@ -151,10 +151,26 @@ mod tests {
     #[madsim::test]
     async fn frames_round_trip_through_bincode() {
         let frames = vec![
-            ResponseFrame { id: 1, response: Err(CpError::not_leader("x", Some("10.0.1.2:7000".into()))) },
-            ResponseFrame { id: 2, response: Err(CpError::new(ErrorKind::TopicExists, "t")) },
-            ResponseFrame { id: 3, response: Ok(Response::TopicsCreated { results: vec![Err(CpError::invalid("bad"))] }) },
-            ResponseFrame { id: 4, response: Ok(Response::Committed { base_offsets: vec![0, 5] }) },
+            ResponseFrame {
+                id: 1,
+                response: Err(CpError::not_leader("x", Some("10.0.1.2:7000".into()))),
+            },
+            ResponseFrame {
+                id: 2,
+                response: Err(CpError::new(ErrorKind::TopicExists, "t")),
+            },
+            ResponseFrame {
+                id: 3,
+                response: Ok(Response::TopicsCreated {
+                    results: vec![Err(CpError::invalid("bad"))],
+                }),
+            },
+            ResponseFrame {
+                id: 4,
+                response: Ok(Response::Committed {
+                    base_offsets: vec![0, 5],
+                }),
+            },
         ];
         for frame in frames {
             let mut buf = Vec::new();
@@ -162,7 +178,10 @@ mod tests {
             let mut r = &buf[..];
             let back: ResponseFrame = read_frame(&mut r).await.expect("decode").expect("a frame");
             assert_eq!(back.id, frame.id);
-            assert_eq!(format!("{:?}", back.response), format!("{:?}", frame.response));
+            assert_eq!(
+                format!("{:?}", back.response),
+                format!("{:?}", frame.response)
+            );
         }
     }
 }
