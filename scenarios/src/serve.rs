@@ -189,7 +189,7 @@ pub use real::{agent, controlplane, open_store, serve};
 fn needs_real_build(command: &str) -> anyhow::Result<ExitCode> {
     anyhow::bail!(
         "`eddy {command}` serves real sockets and this is the simulated build (--cfg madsim). \
-         Build the real-mode binary: RUSTFLAGS= cargo build --release --target-dir target/real \
+         Build the real-mode binary: cargo build --config .cargo/real-mode.toml --release --target-dir target/real \
          && target/real/release/eddy {command}"
     )
 }

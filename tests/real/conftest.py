@@ -2,7 +2,7 @@
 binary on free loopback ports, wait until it answers Kafka requests, stop it.
 
 The binary comes from $EDDY_BIN (tests/real/run.sh builds it with
-`RUSTFLAGS= cargo build --release --target-dir target/real`).
+`cargo build --config .cargo/real-mode.toml --release --target-dir target/real`).
 """
 
 import os

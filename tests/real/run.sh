@@ -9,10 +9,10 @@ cd "$(dirname "$0")/../.."
 target=${EDDY_REAL_TARGET_DIR:-target/real}
 venv=${EDDY_REAL_VENV:-$target/venv}
 
-# Real mode: an empty RUSTFLAGS replaces .cargo/config.toml's `--cfg madsim`, so madsim-tokio
+# Real mode: .cargo/real-mode.toml replaces config.toml's `--cfg madsim`, so madsim-tokio
 # is plain tokio and the agent serves real sockets. A separate target dir keeps the two
 # builds from invalidating each other.
-RUSTFLAGS= cargo build --release --locked --target-dir "$target" -p eddy-scenarios --bin eddy
+cargo build --config .cargo/real-mode.toml --release --locked --target-dir "$target" -p eddy-scenarios --bin eddy
 export EDDY_BIN="$(cd "$target" && pwd)/release/eddy"
 
 if [ ! -x "$venv/bin/python" ]; then
