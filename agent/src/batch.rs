@@ -157,6 +157,21 @@ pub fn patch_extent(
     max_bytes: usize,
 ) -> Result<(Vec<u8>, i64), BatchError> {
     let mut out = Vec::with_capacity(buf.len().min(max_bytes.max(HEADER_LEN)));
+    let next = patch_extent_into(buf, base, from_offset, max_bytes, &mut out)?;
+    Ok((out, next))
+}
+
+/// [`patch_extent`] appending to `out` (no intermediate copy): at most `max_bytes` are
+/// appended, except that the first batch is always taken when nothing was appended yet.
+/// On error `out` may hold part of the extent; callers discard it.
+pub fn patch_extent_into(
+    buf: &[u8],
+    base: i64,
+    from_offset: i64,
+    max_bytes: usize,
+    out: &mut Vec<u8>,
+) -> Result<i64, BatchError> {
+    let begin = out.len();
     let mut at = 0;
     let mut next = base;
     while at < buf.len() {
@@ -164,7 +179,8 @@ pub fn patch_extent(
         let first = next;
         next += info.offset_count as i64;
         if next > from_offset {
-            if !out.is_empty() && out.len() + info.len > max_bytes {
+            let taken = out.len() - begin;
+            if taken > 0 && taken + info.len > max_bytes {
                 next = first;
                 break;
             }
@@ -174,7 +190,7 @@ pub fn patch_extent(
         }
         at += info.len;
     }
-    Ok((out, next))
+    Ok(next)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use futures::future::join_all;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
-use crate::batch::patch_extent;
+use crate::batch::patch_extent_into;
 use crate::codes;
 use crate::server::AgentInner;
 
@@ -238,25 +238,27 @@ fn assemble(
     from_offset: i64,
     limit: usize,
 ) -> Result<Bytes, i16> {
-    let mut out = Vec::new();
+    let total: usize = bodies.iter().flatten().map(Bytes::len).sum();
+    let mut out = Vec::with_capacity(total.min(limit));
     for (extent, body) in extents.iter().zip(bodies) {
-        let body = body.map_err(|e| {
-            tracing::warn!(key = %extent.key, error = %e, "read failed");
-            codes::KAFKA_STORAGE_ERROR
-        })?;
         let room = limit.saturating_sub(out.len());
         if !out.is_empty() && room == 0 {
             break;
         }
-        let (patched, _) = patch_extent(&body, extent.base_offset, from_offset, room.max(1))
+        let body = body.map_err(|e| {
+            tracing::warn!(key = %extent.key, error = %e, "read failed");
+            codes::KAFKA_STORAGE_ERROR
+        })?;
+        let before = out.len();
+        patch_extent_into(&body, extent.base_offset, from_offset, room.max(1), &mut out)
             .map_err(|e| {
                 tracing::error!(key = %extent.key, error = %e, "stored batch is corrupt");
                 codes::CORRUPT_MESSAGE
             })?;
-        if !out.is_empty() && out.len() + patched.len() > limit {
+        if before > 0 && out.len() > limit {
+            out.truncate(before);
             break;
         }
-        out.extend_from_slice(&patched);
     }
     Ok(Bytes::from(out))
 }

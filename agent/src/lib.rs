@@ -6,6 +6,8 @@
 //! `object_store::ObjectStore`, the control-plane client and the transport seam. Nothing that
 //! arrives from the wire may panic it.
 
+#![forbid(unsafe_code)]
+
 pub mod batch;
 pub mod cluster;
 pub mod codes;

@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::CpError;
 use crate::types::FileSpec;
 
+/// Journaled with bincode ([`crate::codec`]): no internally tagged or untagged enums, no
+/// `flatten` or `skip_serializing_if` here or in anything a command holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "cmd", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Command {
     /// Create a topic with `partitions` partitions. Creating an existing topic is an error
     /// unless `if_not_exists` (auto-creation races between agents are normal).

@@ -13,6 +13,7 @@ use futures::TryStreamExt;
 use object_store::{path::Path, ObjectStore, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
+use crate::codec;
 use crate::command::Command;
 
 pub const JOURNAL_PREFIX: &str = "journal";
@@ -40,7 +41,7 @@ pub enum JournalError {
     #[error("corrupt journal entry {key}: {source}")]
     Corrupt {
         key: String,
-        source: serde_json::Error,
+        source: codec::CodecError,
     },
 }
 
@@ -64,7 +65,7 @@ impl Journal {
         let path = entry_path(entry.seq);
         let body =
             Bytes::from(
-                serde_json::to_vec(entry).map_err(|source| JournalError::Corrupt {
+                codec::encode(entry).map_err(|source| JournalError::Corrupt {
                     key: path.to_string(),
                     source,
                 })?,
@@ -99,7 +100,7 @@ impl Journal {
         match self.store.get(&path).await {
             Ok(got) => {
                 let bytes = got.bytes().await?;
-                serde_json::from_slice(&bytes)
+                codec::decode(&bytes)
                     .map(Some)
                     .map_err(|source| JournalError::Corrupt {
                         key: path.to_string(),

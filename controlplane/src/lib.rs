@@ -12,7 +12,10 @@
 //! This crate is product code: it never knows whether it runs under simulation. It sees the
 //! world through `object_store::ObjectStore` (the journal) and the [`net::Transport`] seam.
 
+#![forbid(unsafe_code)]
+
 pub mod client;
+pub mod codec;
 pub mod command;
 pub mod error;
 pub mod groups;

@@ -13,6 +13,7 @@ use futures::TryStreamExt;
 use object_store::{path::Path, ObjectStore, PutPayload};
 use serde::{Deserialize, Serialize};
 
+use crate::codec;
 use crate::journal::JournalError;
 use crate::state::State;
 
@@ -43,7 +44,7 @@ impl Snapshots {
     /// (apply is deterministic), so a plain overwrite is safe.
     pub async fn write(&self, snapshot: &Snapshot) -> Result<(), JournalError> {
         let path = snapshot_path(snapshot.through);
-        let body = serde_json::to_vec(snapshot).map_err(|source| JournalError::Corrupt {
+        let body = codec::encode(snapshot).map_err(|source| JournalError::Corrupt {
             key: path.to_string(),
             source,
         })?;
@@ -78,7 +79,7 @@ impl Snapshots {
         };
         let path = snapshot_path(through);
         let bytes = self.store.get(&path).await?.bytes().await?;
-        serde_json::from_slice(&bytes)
+        codec::decode(&bytes)
             .map(Some)
             .map_err(|source| JournalError::Corrupt {
                 key: path.to_string(),
