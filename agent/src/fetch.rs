@@ -250,11 +250,17 @@ fn assemble(
             codes::KAFKA_STORAGE_ERROR
         })?;
         let before = out.len();
-        patch_extent_into(&body, extent.base_offset, from_offset, room.max(1), &mut out)
-            .map_err(|e| {
-                tracing::error!(key = %extent.key, error = %e, "stored batch is corrupt");
-                codes::CORRUPT_MESSAGE
-            })?;
+        patch_extent_into(
+            &body,
+            extent.base_offset,
+            from_offset,
+            room.max(1),
+            &mut out,
+        )
+        .map_err(|e| {
+            tracing::error!(key = %extent.key, error = %e, "stored batch is corrupt");
+            codes::CORRUPT_MESSAGE
+        })?;
         if before > 0 && out.len() > limit {
             out.truncate(before);
             break;

@@ -34,9 +34,9 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     match bytes.split_first_chunk::<4>() {
-        Some((tag, body)) if *tag == TAG => Ok(options()
-            .with_limit(body.len() as u64)
-            .deserialize(body)?),
+        Some((tag, body)) if *tag == TAG => {
+            Ok(options().with_limit(body.len() as u64).deserialize(body)?)
+        }
         _ => Err(CodecError::Tag(bytes.iter().take(4).copied().collect())),
     }
 }

@@ -63,13 +63,12 @@ impl Journal {
     /// by an earlier attempt of ours); `Fenced` means somebody else owns that number.
     pub async fn append(&self, entry: &Entry) -> Result<(), JournalError> {
         let path = entry_path(entry.seq);
-        let body =
-            Bytes::from(
-                codec::encode(entry).map_err(|source| JournalError::Corrupt {
-                    key: path.to_string(),
-                    source,
-                })?,
-            );
+        let body = Bytes::from(
+            codec::encode(entry).map_err(|source| JournalError::Corrupt {
+                key: path.to_string(),
+                source,
+            })?,
+        );
         let opts = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
