@@ -34,6 +34,16 @@ impl ClientConfig {
     }
 }
 
+/// The time one attempt of a call retried until `deadline` may take: the configured
+/// request timeout, but at most half the deadline, so a call whose first answer is lost gets
+/// a second attempt in time.
+pub fn attempt_timeout(request_timeout: Duration, deadline: Duration) -> Duration {
+    request_timeout.min((deadline / 2).max(ATTEMPT_MIN))
+}
+
+/// Shortest attempt [`attempt_timeout`] allows, however short the deadline.
+const ATTEMPT_MIN: Duration = Duration::from_millis(100);
+
 type Pending = Arc<Mutex<BTreeMap<u64, oneshot::Sender<Result<Response, CpError>>>>>;
 
 struct Link {
@@ -80,12 +90,18 @@ impl ControlPlaneClient {
     /// One attempt: send `request` and wait for its answer. `Unavailable` means the outcome
     /// is unknown.
     pub async fn call(&self, request: Request) -> Result<Response, CpError> {
+        self.call_timed(request, self.shared.config.request_timeout)
+            .await
+    }
+
+    /// One attempt allowed `attempt` (plus a long poll's wait) before its outcome is unknown.
+    async fn call_timed(&self, request: Request, attempt: Duration) -> Result<Response, CpError> {
         let extra = match &request {
             Request::Lookup { wait_ms, .. } => Duration::from_millis(*wait_ms),
             Request::Group(g) => g.wait_hint(),
             _ => Duration::ZERO,
         };
-        let timeout = self.shared.config.request_timeout + extra;
+        let timeout = attempt + extra;
         let (generation, rx, id) = {
             let mut link = self.shared.link.lock().await;
             if link
@@ -137,16 +153,19 @@ impl ControlPlaneClient {
     }
 
     /// Retry `request` on retriable errors until `deadline` passes. Only for idempotent
-    /// requests (all of the control plane's requests are).
+    /// requests (all of the control plane's requests are). Each attempt gets at most half
+    /// the deadline (see [`attempt_timeout`]), so an attempt whose answer is lost (a paused
+    /// or crashed replica, a dropped reply) is retried before the deadline.
     pub async fn call_with_retry(
         &self,
         request: Request,
         deadline: Duration,
     ) -> Result<Response, CpError> {
         let give_up = tokio::time::Instant::now() + deadline;
+        let attempt = attempt_timeout(self.shared.config.request_timeout, deadline);
         let mut backoff = Duration::from_millis(20);
         loop {
-            match self.call(request.clone()).await {
+            match self.call_timed(request.clone(), attempt).await {
                 Err(e)
                     if e.kind.is_retriable() && tokio::time::Instant::now() + backoff < give_up =>
                 {
@@ -282,5 +301,21 @@ fn spawn_link(conn: crate::net::Conn, generation: u64) -> Link {
         alive,
         to_writer,
         pending,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_leaves_room_for_a_retry_within_the_deadline() {
+        let s = Duration::from_secs;
+        // The plants scenario: 5 s requests, 3 s commit deadline: a lost answer is noticed
+        // after 1.5 s and retried.
+        assert_eq!(attempt_timeout(s(5), s(3)), Duration::from_millis(1_500));
+        // The default 10 s deadline keeps the configured 5 s.
+        assert_eq!(attempt_timeout(s(5), s(10)), s(5));
+        assert_eq!(attempt_timeout(s(5), Duration::ZERO), ATTEMPT_MIN);
     }
 }

@@ -41,6 +41,7 @@ use tokio::time::Instant;
 use crate::command::{Command, CommandResult};
 use crate::error::CpError;
 use crate::journal::{Entry, JournalError};
+use crate::plants::Plant;
 use crate::server::{lock, ControlPlane, Proposal};
 use crate::snapshot::{Snapshot, Snapshots};
 use crate::state::State;
@@ -277,7 +278,9 @@ async fn reload_if_behind(cp: &ControlPlane, latest: u64) -> Result<bool, CpErro
         if next_seq <= core.next_seq {
             return Ok(false);
         }
+        let plants = std::mem::take(&mut core.state.plants);
         core.state = state;
+        core.state.plants = plants;
         core.next_seq = next_seq;
         core.role = Role::Follower;
     }
@@ -436,7 +439,16 @@ async fn lead(cp: &ControlPlane, rx: &mut mpsc::Receiver<Proposal>) {
             commands: batch.iter().map(|p| p.command.clone()).collect(),
         };
         let started = Instant::now();
-        match append_until(cp, &entry, lease_until).await {
+        let mut appended = append_until(cp, &entry, lease_until).await;
+        if let Appended::Fenced { winner } = &appended {
+            if cp.inner.config.plants.has(Plant::NoFencing) {
+                // Planted bug: ignore that another writer holds the number and carry on as
+                // leader (apply, acknowledge, renew the lease, keep answering reads).
+                tracing::warn!(seq, epoch, %winner, "fenced; carrying on as leader (planted)");
+                appended = Appended::Done { late: false };
+            }
+        }
+        match appended {
             Appended::Done { late } => {
                 if late {
                     // Issued after our lease ran out: the number may have been recycled.

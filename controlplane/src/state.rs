@@ -114,6 +114,12 @@ impl State {
                     self.epoch = *epoch;
                     self.leader = leader.clone();
                     self.leader_addr = addr.clone();
+                    if self.plants.has(crate::plants::Plant::ProducerStateLost) {
+                        // Planted bug: the new leader starts without the producers' recent
+                        // sequences (ids stay allocated), so a batch retried across the
+                        // failover is indexed again.
+                        self.producers.producers.clear();
+                    }
                     if self
                         .plants
                         .has(crate::plants::Plant::OffsetReuseAfterFailover)
@@ -174,11 +180,10 @@ impl State {
         file: &FileSpec,
         committed_at_ms: u64,
     ) -> Result<CommandResult, CpError> {
-        if let Some(existing) = self
-            .files
-            .get(&file.id)
-            .filter(|_| !self.plants.has(crate::plants::Plant::CommitNotIdempotent))
-        {
+        // Planted bug: a retried commit is indexed again, producer sequences and all.
+        let reindex = self.plants.has(crate::plants::Plant::CommitNotIdempotent)
+            && self.files.contains_key(&file.id);
+        if let Some(existing) = self.files.get(&file.id).filter(|_| !reindex) {
             // A retried commit: answer with the offsets first assigned.
             return Ok(CommandResult::FileCommitted {
                 base_offsets: existing.base_offsets.clone(),
@@ -205,7 +210,7 @@ impl State {
         for chunk in &file.chunks {
             // An idempotent producer's batch: a retry is answered with its first offset and
             // not indexed again; a batch out of sequence is refused alone.
-            if let Some(b) = &chunk.producer {
+            if let Some(b) = chunk.producer.as_ref().filter(|_| !reindex) {
                 match self.producers.verdict(&chunk.topic, chunk.partition, b) {
                     Verdict::New => {}
                     Verdict::Duplicate(offset) => {
@@ -577,6 +582,86 @@ mod tests {
         let p = s.partition("t", 0).unwrap();
         assert_eq!(p.high_watermark, 4, "the duplicate was not indexed twice");
         assert_eq!(p.extents.len(), 2);
+    }
+
+    fn idem(start: u64, first: i32) -> ChunkSpec {
+        ChunkSpec {
+            producer: Some(crate::types::ProducerBatch {
+                producer_id: 1,
+                producer_epoch: 0,
+                base_sequence: first,
+                last_sequence: first + 1,
+            }),
+            ..chunk("t", 0, start, 10, 2)
+        }
+    }
+
+    fn planted(plant: crate::plants::Plant) -> State {
+        let mut s = created();
+        s.plants.0.insert(plant);
+        s
+    }
+
+    fn commit(s: &mut State, f: &FileSpec) -> CommandResult {
+        s.apply(&Command::CommitFile {
+            file: f.clone(),
+            committed_at_ms: 1,
+        })
+    }
+
+    fn new_epoch(s: &mut State, epoch: u64) {
+        s.apply(&Command::NewEpoch {
+            epoch,
+            leader: format!("cp-{epoch}"),
+            addr: None,
+        });
+    }
+
+    #[test]
+    fn planted_commit_not_idempotent_indexes_a_retried_file_twice() {
+        let f = file("f", vec![idem(0, 0)]);
+        let mut s = planted(crate::plants::Plant::CommitNotIdempotent);
+        commit(&mut s, &f);
+        let again = commit(&mut s, &f);
+        assert_eq!(
+            again,
+            CommandResult::FileCommitted {
+                base_offsets: vec![2]
+            },
+            "the retry got a second set of offsets despite the producer sequence"
+        );
+        assert_eq!(s.partition("t", 0).unwrap().high_watermark, 4);
+        // Without the plant the same retry changes nothing.
+        let mut s = created();
+        commit(&mut s, &f);
+        assert_eq!(
+            commit(&mut s, &f),
+            CommandResult::FileCommitted {
+                base_offsets: vec![0]
+            }
+        );
+    }
+
+    #[test]
+    fn planted_producer_state_lost_forgets_sequences_at_a_new_epoch() {
+        for (plant, retry_offset) in [
+            (None, 0),
+            (Some(crate::plants::Plant::ProducerStateLost), 2),
+        ] {
+            let mut s = created();
+            s.plants.0.extend(plant);
+            new_epoch(&mut s, 1);
+            commit(&mut s, &file("a", vec![idem(0, 0)]));
+            new_epoch(&mut s, 2);
+            // The producer retries its batch in a new file after the failover.
+            assert_eq!(
+                commit(&mut s, &file("b", vec![idem(0, 0)])),
+                CommandResult::FileCommitted {
+                    base_offsets: vec![retry_offset]
+                },
+                "{plant:?}"
+            );
+        }
     }
 
     #[test]

@@ -32,10 +32,31 @@ pub enum Family {
     LatencySpike,
     /// The S3 Express One Zone bucket's zone is down: every request is refused.
     ExpressOutage,
+    /// The control-plane leader stops (a long GC pause, a frozen VM) and resumes, often
+    /// after another replica took over: the case fencing exists for.
+    ControlPlanePause,
 }
 
 impl Family {
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 12] = [
+        Family::AgentCrash,
+        Family::ControlPlaneCrash,
+        Family::NodePause,
+        Family::AzIsolation,
+        Family::LinkPartition,
+        Family::OneWayPartition,
+        Family::PacketLoss,
+        Family::StorageErrors,
+        Family::StorageAmbiguous,
+        Family::LatencySpike,
+        Family::ExpressOutage,
+        Family::ControlPlanePause,
+    ];
+
+    /// What a swarm scenario picks from when it names no families: every family except
+    /// [`Family::ControlPlanePause`], which came later and is opted into by name, so that
+    /// existing swarm campaigns keep their seeds' schedules.
+    pub const SWARM_DEFAULT: [Family; 11] = [
         Family::AgentCrash,
         Family::ControlPlaneCrash,
         Family::NodePause,
@@ -137,6 +158,8 @@ fn random_intensity(rng: &mut SmallRng, family: Family) -> Intensity {
         Family::AzIsolation | Family::ExpressOutage => {
             (rng.gen_range(10_000..30_000), rng.gen_range(1_000..6_000))
         }
+        // Long enough, often, for a follower to take over (2.5 s by default).
+        Family::ControlPlanePause => (rng.gen_range(5_000..15_000), rng.gen_range(3_000..8_000)),
         _ => (rng.gen_range(2_000..12_000), rng.gen_range(200..4_000)),
     };
     let severity = match family {

@@ -139,6 +139,14 @@ fn draw(family: Family, severity: f64, shape: &Shape, rng: &mut SmallRng) -> Opt
         Family::NodePause => Fault::Pause {
             target: any_node(rng)?,
         },
+        Family::ControlPlanePause => {
+            if shape.controlplanes == 0 {
+                return None;
+            }
+            Fault::Pause {
+                target: Target::ControlPlaneLeader,
+            }
+        }
         Family::AzIsolation => {
             if shape.zones < 2 {
                 return None;

@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::Duration;
+use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+
+use crate::seedpool::{progress_bar, run_all, Task};
 
 /// A set of seeds: `N`, `A..B` (B excluded) or `A..=B`.
 pub fn parse_seeds(text: &str) -> anyhow::Result<Vec<u64>> {
@@ -69,7 +70,6 @@ pub struct FuzzArgs {
 }
 
 pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
-    let exe = std::env::current_exe().context("locating the eddy binary")?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let total = args.seeds.len();
@@ -80,48 +80,31 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
         args.jobs,
         args.out.display()
     );
-    let mut pending = args.seeds.iter().copied();
-    let mut running: BTreeMap<u64, Child> = BTreeMap::new();
-    let mut results: Vec<Outcome> = Vec::new();
-    loop {
-        while running.len() < args.jobs.max(1) {
-            let Some(seed) = pending.next() else { break };
-            let dir = args.out.join(format!("seed-{seed}"));
-            let child = Command::new(&exe)
-                .arg("run")
-                .arg(&args.scenario)
-                .args(args.plants.iter().flat_map(|p| ["--plant", p.as_str()]))
-                .args(["--seed", &seed.to_string(), "--out"])
-                .arg(&dir)
-                // The report is read from the run's folder: a piped stdout that nobody reads
-                // while waiting would block a run with a large report.
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("starting eddy run")?;
-            running.insert(seed, child);
-        }
-        if running.is_empty() {
-            break;
-        }
-        let mut finished = Vec::new();
-        for (seed, child) in running.iter_mut() {
-            if let Some(status) = child.try_wait().context("waiting for a run")? {
-                finished.push((*seed, status));
+    let seed_dir = |seed: u64| args.out.join(format!("seed-{seed}"));
+    let tasks: Vec<Task> = args
+        .seeds
+        .iter()
+        .map(|seed| {
+            let mut t = Task::run([args.scenario.as_os_str()]);
+            for p in &args.plants {
+                t.args.extend(["--plant".into(), p.into()]);
             }
-        }
-        if finished.is_empty() {
-            std::thread::sleep(Duration::from_millis(20));
-            continue;
-        }
-        for (seed, status) in finished {
-            let child = running.remove(&seed).context("finished run vanished")?;
-            drop(child);
-            let dir = args.out.join(format!("seed-{seed}"));
-            let report = std::fs::read(dir.join("report.json")).unwrap_or_default();
-            let outcome = judge(seed, status.code(), &report);
+            t.args
+                .extend(["--seed".into(), seed.to_string().into(), "--out".into()]);
+            t.args.push(seed_dir(*seed).into());
+            t
+        })
+        .collect();
+    let mut results: Vec<Outcome> = Vec::new();
+    run_all(
+        args.jobs,
+        &tasks,
+        |_| {},
+        |i, status| {
+            let seed = args.seeds[i];
+            let outcome = judge_dir(seed, status, &seed_dir(seed));
             if outcome.status == "ok" && !args.keep_passing {
-                let _ = std::fs::remove_dir_all(&dir);
+                let _ = std::fs::remove_dir_all(seed_dir(seed));
             }
             results.push(outcome.clone());
             let done = results.len();
@@ -135,8 +118,9 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
                     format!(" {}: {}", outcome.status.to_uppercase(), outcome.detail)
                 }
             );
-        }
-    }
+            Ok(())
+        },
+    )?;
     results.sort_by_key(|r| r.seed);
     print!("{}", table(&results));
     let failures: Vec<&Outcome> = results.iter().filter(|r| r.status != "ok").collect();
@@ -161,6 +145,12 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Judge a finished `eddy run --out dir` from its exit status and `dir/report.json`.
+pub fn judge_dir(seed: u64, status: std::process::ExitStatus, dir: &Path) -> Outcome {
+    let report = std::fs::read(dir.join("report.json")).unwrap_or_default();
+    judge(seed, status.code(), &report)
 }
 
 pub fn judge(seed: u64, code: Option<i32>, stdout: &[u8]) -> Outcome {
@@ -206,12 +196,6 @@ pub fn judge(seed: u64, code: Option<i32>, stdout: &[u8]) -> Outcome {
         violations,
         detail,
     }
-}
-
-fn progress_bar(done: usize, total: usize) -> String {
-    let width = 20;
-    let filled = (done * width) / total.max(1);
-    format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
 }
 
 fn table(results: &[Outcome]) -> String {

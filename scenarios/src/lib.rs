@@ -22,6 +22,7 @@ pub mod prices;
 pub mod recorder;
 #[cfg(madsim)]
 pub mod run;
+pub mod seedpool;
 pub mod serve;
 pub mod spec;
 pub mod topology;

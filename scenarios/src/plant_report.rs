@@ -3,14 +3,15 @@
 //! classes caught it. A plant nobody catches is a hole in the checkers or the fault model.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::Duration;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use eddy_controlplane::Plant;
 
-use crate::fuzz::judge;
+use crate::fuzz::judge_dir;
+use crate::seedpool::{run_all, Task};
 
 struct PlantResult {
     plant: &'static str,
@@ -27,7 +28,6 @@ pub fn plant_report(
     only: &[String],
     out: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let exe = std::env::current_exe().context("locating the eddy binary")?;
     let plants: Vec<Plant> = if only.is_empty() {
         Plant::ALL.to_vec()
     } else {
@@ -49,51 +49,31 @@ pub fn plant_report(
             first: None,
             classes: BTreeMap::new(),
         };
-        let mut pending = 1..=seeds;
-        let mut running: BTreeMap<u64, Child> = BTreeMap::new();
-        loop {
-            while running.len() < jobs.max(1) {
-                let Some(seed) = pending.next() else { break };
-                let dir = out.join(plant.name()).join(format!("seed-{seed}"));
-                let child = Command::new(&exe)
-                    .arg("run")
-                    .arg(scenario)
-                    .args([
+        let seed_dir = |seed: u64| out.join(plant.name()).join(format!("seed-{seed}"));
+        let tasks: Vec<Task> = (1..=seeds)
+            .map(|seed| {
+                let mut t = Task::run([scenario.as_os_str()]);
+                t.args.extend(
+                    [
                         "--plant",
                         plant.name(),
                         "--seed",
                         &seed.to_string(),
                         "--out",
-                    ])
-                    .arg(&dir)
-                    // The report is read from the run's folder (a full pipe would block it).
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .context("starting eddy run")?;
-                running.insert(seed, child);
-            }
-            if running.is_empty() {
-                break;
-            }
-            let done: Vec<u64> = running
-                .iter_mut()
-                .filter_map(|(s, c)| c.try_wait().ok().flatten().map(|_| *s))
-                .collect();
-            if done.is_empty() {
-                std::thread::sleep(Duration::from_millis(20));
-                continue;
-            }
-            for seed in done {
-                let mut child = running.remove(&seed).context("run vanished")?;
-                let status = child.wait().context("collecting a run")?;
-                let report = std::fs::read(
-                    out.join(plant.name())
-                        .join(format!("seed-{seed}"))
-                        .join("report.json"),
-                )
-                .unwrap_or_default();
-                let outcome = judge(seed, status.code(), &report);
+                    ]
+                    .map(OsString::from),
+                );
+                t.args.push(seed_dir(seed).into());
+                t
+            })
+            .collect();
+        run_all(
+            jobs,
+            &tasks,
+            |_| {},
+            |i, status| {
+                let seed = i as u64 + 1;
+                let outcome = judge_dir(seed, status, &seed_dir(seed));
                 if outcome.status != "ok" {
                     r.detected += 1;
                     r.first = Some(r.first.map_or(seed, |f: u64| f.min(seed)));
@@ -107,12 +87,11 @@ pub fn plant_report(
                         *r.classes.entry(name).or_default() += 1;
                     }
                 } else {
-                    let _ = std::fs::remove_dir_all(
-                        out.join(plant.name()).join(format!("seed-{seed}")),
-                    );
+                    let _ = std::fs::remove_dir_all(seed_dir(seed));
                 }
-            }
-        }
+                Ok(())
+            },
+        )?;
         println!(
             "{:<28} detected in {:>3}/{} seeds  first at seed {}  by {}",
             r.plant,

@@ -86,7 +86,8 @@ pub struct FaultsSpec {
     pub mode: FaultMode,
     /// For `fixed`: the families and their intensities.
     pub families: std::collections::BTreeMap<eddy_faults::Family, eddy_faults::Intensity>,
-    /// For `swarm`: the families a seed may pick from (default: all).
+    /// For `swarm`: the families a seed may pick from (default: all but the control-plane
+    /// leader pause, see `Family::SWARM_DEFAULT`).
     pub swarm_families: Vec<eddy_faults::Family>,
     /// Seconds of fault-free workload after the chaos phase, before the drain.
     pub heal_s: f64,
@@ -101,7 +102,7 @@ impl Default for FaultsSpec {
         FaultsSpec {
             mode: FaultMode::None,
             families: Default::default(),
-            swarm_families: eddy_faults::Family::ALL.to_vec(),
+            swarm_families: eddy_faults::Family::SWARM_DEFAULT.to_vec(),
             heal_s: 30.0,
             recovery_bound_s: 20.0,
             recovery_fraction: 0.8,

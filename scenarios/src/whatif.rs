@@ -10,9 +10,9 @@
 //! (`250`, `true`, `{"class":"s3_express"}`), a string otherwise (`s3_express`).
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::Duration;
+use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use eddy_reports::cost::CostKind;
@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::commands::{PricePreset, RETENTION_HOURS_DEFAULT};
+use crate::seedpool::{progress_bar, run_all, Task};
 use crate::spec::Scenario;
 
 /// Most runs one what-if may ask for.
@@ -217,7 +218,6 @@ pub fn whatif(args: WhatIfArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("out/whatif").join(&name));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let exe = std::env::current_exe().context("locating the eddy binary")?;
     let total = combos.len();
     println!(
         "eddy whatif {} — {total} run(s), seed {}, {} job(s), prices {}, output in {}",
@@ -228,50 +228,38 @@ pub fn whatif(args: WhatIfArgs) -> anyhow::Result<ExitCode> {
         out.display()
     );
 
-    let mut pending = (0..total).peekable();
-    let mut running: BTreeMap<usize, Child> = BTreeMap::new();
+    let run_dir = |i: usize| out.join(format!("run-{i}"));
+    let mut tasks = Vec::with_capacity(total);
+    for (i, combo) in combos.iter().enumerate() {
+        let dir = run_dir(i);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut t = Task::run([args.scenario.as_os_str()]);
+        t.args.extend(
+            [
+                "--seed",
+                &args.seed.to_string(),
+                "--json",
+                "--prices",
+                args.prices.flag(),
+                "--out",
+            ]
+            .map(OsString::from),
+        );
+        t.args.push(dir.clone().into());
+        for set in all_sets(&args.sets, combo) {
+            t.args.extend(["--set".into(), set.into()]);
+        }
+        // The child's JSON goes to a file (see `Task::stdout`).
+        t.stdout = Some(dir.join("stdout.json"));
+        tasks.push(t);
+    }
     let mut rows: BTreeMap<usize, WhatIfRow> = BTreeMap::new();
-    while pending.peek().is_some() || !running.is_empty() {
-        while running.len() < args.jobs.max(1) {
-            let Some(i) = pending.next() else { break };
-            // The child's JSON goes to a file, not a pipe: a large report (a run with many
-            // violations) would fill a pipe nobody drains until the child exits.
-            let dir = out.join(format!("run-{i}"));
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let stdout = std::fs::File::create(dir.join("stdout.json"))
-                .context("creating a run's stdout.json")?;
-            let mut cmd = Command::new(&exe);
-            cmd.arg("run")
-                .arg(&args.scenario)
-                .args(["--seed", &args.seed.to_string(), "--json", "--prices"])
-                .arg(args.prices.flag())
-                .arg("--out")
-                .arg(&dir);
-            for set in all_sets(&args.sets, &combos[i]) {
-                cmd.arg("--set").arg(set);
-            }
-            let child = cmd
-                .stdout(stdout)
-                .stderr(Stdio::null())
-                .spawn()
-                .context("starting eddy run")?;
-            println!("[start] run {i}: {}", label(&combos[i]));
-            running.insert(i, child);
-        }
-        let mut finished = Vec::new();
-        for (i, child) in running.iter_mut() {
-            if let Some(status) = child.try_wait().context("waiting for a run")? {
-                finished.push((*i, status));
-            }
-        }
-        if finished.is_empty() {
-            std::thread::sleep(Duration::from_millis(50));
-            continue;
-        }
-        for (i, status) in finished {
-            running.remove(&i).context("finished run vanished")?;
-            let stdout =
-                std::fs::read(out.join(format!("run-{i}")).join("stdout.json")).unwrap_or_default();
+    run_all(
+        args.jobs,
+        &tasks,
+        |i| println!("[start] run {i}: {}", label(&combos[i])),
+        |i, status| {
+            let stdout = std::fs::read(run_dir(i).join("stdout.json")).unwrap_or_default();
             let row = row(
                 &scenarios[i],
                 combos[i].clone(),
@@ -291,8 +279,9 @@ pub fn whatif(args: WhatIfArgs) -> anyhow::Result<ExitCode> {
                 row.produce_p99_ms,
                 row.e2e_p99_ms
             );
-        }
-    }
+            Ok(())
+        },
+    )?;
     let scenario = &scenarios[0];
     let w = WhatIf {
         scenario: args.scenario.display().to_string(),
@@ -352,12 +341,6 @@ fn label(combo: &[(String, String)]) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn progress_bar(done: usize, total: usize) -> String {
-    let width = 20;
-    let filled = (done * width) / total.max(1);
-    format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
 }
 
 /// One comparison row from a child's exit status and JSON report.

@@ -196,6 +196,32 @@ async fn a_paused_leader_that_resumes_is_fenced_by_the_journal() {
 }
 
 #[madsim::test]
+async fn planted_no_fencing_lets_a_deposed_leader_reuse_offsets() {
+    let mut config = ControlPlaneConfig::default();
+    config.plants.0.insert(eddy_controlplane::Plant::NoFencing);
+    let c = cluster(config);
+    let (old, deposed) = c.leader(None).await;
+    deposed.propose(create("t")).await.expect("topic created");
+    base_offset(deposed.propose(commit("f1", 5)).await.expect("f1"));
+    let handle = madsim::runtime::Handle::current();
+    handle.pause(c.nodes[old].id());
+    let (_, leader) = c.leader(Some(old)).await;
+    let second = base_offset(leader.propose(commit("f2", 3)).await.expect("f2"));
+    assert_eq!(second, 5);
+    handle.resume(c.nodes[old].id());
+    // The deposed leader loses the conditional write, carries on, and hands out offset 5
+    // a second time: split brain.
+    let third = base_offset(
+        deposed
+            .propose(commit("f3", 7))
+            .await
+            .expect("the unfenced leader acknowledges"),
+    );
+    assert_eq!(third, 5, "offset 5 assigned twice");
+    assert!(deposed.is_leader(), "and it keeps answering reads");
+}
+
+#[madsim::test]
 async fn every_replica_wiped_restores_from_object_storage_alone() {
     let config = ControlPlaneConfig {
         snapshot_entries: 4,
