@@ -206,6 +206,8 @@ impl Agent {
                 return None;
             }
         };
+        // Lives for one request, on the stack, before the spawn: its size does not matter.
+        #[allow(clippy::large_enum_variant)]
         enum Work {
             Ready(Option<Bytes>),
             Request(kafka_protocol::messages::RequestHeader, RequestKind),

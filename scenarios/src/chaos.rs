@@ -118,7 +118,7 @@ fn apply(fault: &Fault, world: &ChaosWorld, active: &Shared) -> (String, Box<dyn
         Fault::Crash { target } => {
             let nodes = node_of(target, world);
             for n in &nodes {
-                let count = lock(active).down.entry(*n).or_default().clone();
+                let count = *lock(active).down.entry(*n).or_default();
                 *lock(active).down.entry(*n).or_default() += 1;
                 if count == 0 {
                     handle.kill(*n);
@@ -313,7 +313,7 @@ fn storage_fault(
     active: &Shared,
     what: String,
 ) -> (String, Box<dyn FnOnce() + Send>) {
-    lock(active).storage.push(f.clone());
+    lock(active).storage.push(f);
     world.ingest.set_faults(combined(&lock(active).storage));
     let (active, store) = (active.clone(), world.ingest.clone());
     (

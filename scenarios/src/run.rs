@@ -162,7 +162,7 @@ impl World {
             local_az: az.to_string(),
             azs: self.azs.clone(),
             meter: self.net.clone(),
-            profile: s.network.azs.clone(),
+            profile: s.network.azs,
             kafka_port: AGENT_PORT,
             kafka_meter: self.kafka_net.clone(),
         })
