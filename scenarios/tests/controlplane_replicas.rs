@@ -351,7 +351,10 @@ async fn committed(cp: &ControlPlane) -> i64 {
 async fn groups_are_coordinated_by_the_leader_for_its_epoch_only() {
     let c = cluster(ControlPlaneConfig::default());
     let (first, old_leader) = c.leader(None).await;
-    old_leader.propose(create("t")).await.expect("topic created");
+    old_leader
+        .propose(create("t"))
+        .await
+        .expect("topic created");
     for _ in 0..100 {
         if lock(&c.replicas).len() == 3 {
             break;
@@ -402,7 +405,10 @@ async fn groups_are_coordinated_by_the_leader_for_its_epoch_only() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(leads_again, "replica {first} did not lead again (after {second})");
+    assert!(
+        leads_again,
+        "replica {first} did not lead again (after {second})"
+    );
 
     // The member of its earlier epoch is unknown now: its old position must not win.
     let stale_commit = old_leader
