@@ -3,6 +3,12 @@
 //! and rebuilt when members rejoin, which they do on UNKNOWN_MEMBER_ID); committed offsets
 //! are journaled commands, so they survive.
 //!
+//! Only the leader coordinates, and only for the epoch it leads: every group request is
+//! answered under the lease (a follower, or a leader whose lease lapsed, answers
+//! `NotLeader` so agents go to the leader), and the soft state belongs to one epoch. A
+//! replica that leads again later starts with no groups: members it knew in an earlier
+//! epoch may have joined another leader's groups since, and must rejoin.
+//!
 //! Timeouts: a member not heard from (join, sync, heartbeat) for its session timeout is
 //! removed and the group rebalances; a rebalance waits for every known member to rejoin for
 //! at most the largest rebalance timeout, then goes on without the missing ones.
@@ -305,6 +311,8 @@ impl Group {
 
 #[derive(Default)]
 struct Groups {
+    /// The leadership epoch `groups` belong to.
+    epoch: u64,
     groups: BTreeMap<String, Group>,
     next_member: u64,
 }
@@ -365,6 +373,29 @@ impl Coordinator {
 
     fn bump(&self) {
         self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Make the soft state that of `epoch` (the epoch this replica leads now): the groups of
+    /// an earlier epoch are forgotten, and their waiting members told they are unknown.
+    fn enter_epoch(&self, epoch: u64) {
+        let reset = {
+            let mut all = lock(&self.groups);
+            if all.epoch == epoch {
+                false
+            } else {
+                all.epoch = epoch;
+                all.groups.clear();
+                true
+            }
+        };
+        if reset {
+            self.bump();
+        }
+    }
+
+    /// Whether the soft state is that of `epoch`.
+    fn in_epoch(&self, epoch: u64) -> bool {
+        lock(&self.groups).epoch == epoch
     }
 
     /// Number of members of `group` (tests, reports).
@@ -612,9 +643,34 @@ impl Coordinator {
 }
 
 impl ControlPlane {
-    /// Answer one group request.
+    /// The epoch this replica leads with a valid lease; `NotLeader` otherwise.
+    fn coordinating_epoch(&self) -> Result<u64, CpError> {
+        let core = lock(&self.inner.core);
+        core.leads(Instant::now())
+            .ok_or_else(|| self.not_leader(&core))
+    }
+
+    /// Answer one group request: only as the leader, from the soft state of the epoch it
+    /// leads. An answer that waited (JoinGroup, SyncGroup) is given only if this replica
+    /// still leads that epoch: otherwise the member was in a group no leader knows anymore.
     pub async fn handle_group(&self, request: GroupRequest) -> Result<GroupResponse, CpError> {
+        let epoch = self.coordinating_epoch()?;
         let c = self.groups();
+        c.enter_epoch(epoch);
+        let waits = !request.wait_hint().is_zero();
+        let response = self.handle_group_in_epoch(c, request).await?;
+        if waits && (self.coordinating_epoch()? != epoch || !c.in_epoch(epoch)) {
+            let core = lock(&self.inner.core);
+            return Err(self.not_leader(&core));
+        }
+        Ok(response)
+    }
+
+    async fn handle_group_in_epoch(
+        &self,
+        c: &Coordinator,
+        request: GroupRequest,
+    ) -> Result<GroupResponse, CpError> {
         Ok(match request {
             GroupRequest::Join {
                 group,

@@ -1,13 +1,15 @@
-//! The replicated control plane under madsim: a deposed leader is fenced by the journal, and a
-//! cluster whose every replica lost its memory comes back from object storage alone.
+//! The replicated control plane under madsim: a deposed leader is fenced by the journal, a
+//! cluster whose every replica lost its memory comes back from object storage alone, and
+//! consumer groups are coordinated by the leader only, with membership of its epoch only.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use eddy_controlplane::groups::{GroupError, GroupRequest, GroupResponse};
 use eddy_controlplane::{
     ChunkSpec, Command, CommandResult, ControlPlane, ControlPlaneConfig, ErrorKind, FileSpec,
-    ReplicaEvent,
+    GroupOffset, ReplicaEvent,
 };
 use eddy_sim::{Meters, SimObjectStore, StorageProfile};
 
@@ -302,4 +304,151 @@ async fn every_replica_wiped_restores_from_object_storage_alone() {
             .expect("new commit"),
     );
     assert_eq!(next, hw, "new offsets continue after the restored ones");
+}
+
+fn join(member_id: &str) -> GroupRequest {
+    GroupRequest::Join {
+        group: "g".into(),
+        member_id: member_id.into(),
+        client_id: "c".into(),
+        protocol_type: "consumer".into(),
+        protocols: vec![("range".into(), vec![])],
+        // Long enough that no member expires during the test: only leadership may end it.
+        session_timeout_ms: 600_000,
+        rebalance_timeout_ms: 1_000,
+    }
+}
+
+/// Join `g` alone at `cp` and sync: (member id, generation).
+async fn join_and_sync(cp: &ControlPlane) -> (String, i32) {
+    let (member_id, generation) = match cp.handle_group(join("")).await.expect("join") {
+        GroupResponse::Joined {
+            member_id,
+            generation,
+            ..
+        } => (member_id, generation),
+        other => panic!("not joined: {other:?}"),
+    };
+    let synced = cp
+        .handle_group(GroupRequest::Sync {
+            group: "g".into(),
+            member_id: member_id.clone(),
+            generation,
+            assignments: vec![(member_id.clone(), vec![1])],
+        })
+        .await
+        .expect("sync");
+    assert!(matches!(synced, GroupResponse::Synced { .. }), "{synced:?}");
+    (member_id, generation)
+}
+
+fn commit_offset(member_id: &str, generation: i32, offset: i64) -> GroupRequest {
+    GroupRequest::CommitOffsets {
+        group: "g".into(),
+        member_id: member_id.into(),
+        generation,
+        offsets: vec![GroupOffset {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            metadata: None,
+        }],
+    }
+}
+
+async fn committed(cp: &ControlPlane) -> i64 {
+    match cp
+        .handle_group(GroupRequest::FetchOffsets {
+            group: "g".into(),
+            partitions: Some(vec![("t".into(), 0)]),
+        })
+        .await
+        .expect("fetch")
+    {
+        GroupResponse::Offsets { offsets } => offsets[0].offset,
+        other => panic!("no offsets: {other:?}"),
+    }
+}
+
+/// The failover bug behind commits going backwards: followers ran their own group
+/// coordinators, and a replica leading again still honoured members of its earlier epoch,
+/// so a member that another leader's group had replaced could commit an older position.
+#[madsim::test]
+async fn groups_are_coordinated_by_the_leader_for_its_epoch_only() {
+    let c = cluster(ControlPlaneConfig::default());
+    let (first, old_leader) = c.leader(None).await;
+    old_leader
+        .propose(create("t"))
+        .await
+        .expect("topic created");
+    for _ in 0..100 {
+        if lock(&c.replicas).len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let follower = lock(&c.replicas)
+        .iter()
+        .find(|(r, _)| **r != first)
+        .map(|(_, cp)| cp.clone())
+        .expect("a follower");
+    let refused = follower.handle_group(join("")).await;
+    assert_eq!(
+        refused.map_err(|e| e.kind),
+        Err(ErrorKind::NotLeader),
+        "a follower must not form groups of its own"
+    );
+
+    // A member of the first leader's group commits 10.
+    let (stale, stale_generation) = join_and_sync(&old_leader).await;
+    let done = old_leader
+        .handle_group(commit_offset(&stale, stale_generation, 10))
+        .await;
+    assert_eq!(done.expect("commit"), GroupResponse::Done);
+
+    // The first leader stalls; under the next leader a new member takes over and commits 20.
+    let handle = madsim::runtime::Handle::current();
+    handle.pause(c.nodes[first].id());
+    let (second, new_leader) = c.leader(Some(first)).await;
+    let (fresh, fresh_generation) = join_and_sync(&new_leader).await;
+    let done = new_leader
+        .handle_group(commit_offset(&fresh, fresh_generation, 20))
+        .await;
+    assert_eq!(done.expect("commit"), GroupResponse::Done);
+
+    // The first leader comes back, is fenced, and leads again once the others are gone.
+    handle.resume(c.nodes[first].id());
+    for r in 0..3 {
+        if r != first {
+            handle.kill(c.nodes[r].id());
+        }
+    }
+    let mut leads_again = false;
+    for _ in 0..400 {
+        if old_leader.is_leader() && old_leader.leading_epoch() > new_leader.leading_epoch() {
+            leads_again = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        leads_again,
+        "replica {first} did not lead again (after {second})"
+    );
+
+    // The member of its earlier epoch is unknown now: its old position must not win.
+    let stale_commit = old_leader
+        .handle_group(commit_offset(&stale, stale_generation, 10))
+        .await
+        .expect("answered");
+    assert_eq!(
+        stale_commit,
+        GroupResponse::Error(GroupError::UnknownMemberId),
+        "a member of an earlier epoch's group committed"
+    );
+    assert_eq!(
+        committed(&old_leader).await,
+        20,
+        "the committed offset went backwards"
+    );
 }

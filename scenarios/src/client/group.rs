@@ -2,7 +2,10 @@
 //! coordinator, joins, computes the assignment when it leads (range or round-robin over
 //! the `ConsumerProtocolSubscription`/`Assignment` encodings), syncs, heartbeats, commits
 //! positions periodically and before giving partitions up, and starts each assigned
-//! partition at the group's committed offset.
+//! partition at the group's committed offset. Until that OffsetFetch succeeds (it is
+//! retried on every poll) the assigned partitions have no position: nothing is fetched or
+//! committed for them, so a failed OffsetFetch never makes the member start over at the
+//! reset position (which would commit the group's offsets backwards).
 //!
 //! Everything it does that a history should show (assignments, commits, reads of committed
 //! offsets) is returned as [`GroupEvent`]s with the instant the operation was issued, so the
@@ -181,6 +184,8 @@ pub struct GroupConsumer {
     /// Set when the member must (re)join before polling again.
     rejoin: bool,
     assigned: Vec<(String, i32)>,
+    /// The committed offsets of `assigned` are not known yet (OffsetFetch pending).
+    unresolved: bool,
     last_heartbeat: Instant,
     last_commit: Instant,
     committed: BTreeMap<(String, i32), i64>,
@@ -231,6 +236,7 @@ impl GroupConsumer {
             generation: -1,
             rejoin: true,
             assigned: Vec::new(),
+            unresolved: false,
             last_heartbeat: now,
             last_commit: now,
             committed: BTreeMap::new(),
@@ -372,6 +378,9 @@ impl GroupConsumer {
             }
             self.join(events).await?;
             return Ok(());
+        }
+        if self.unresolved {
+            self.resolve(events).await?;
         }
         if now.duration_since(self.last_commit)
             >= Duration::from_millis(self.config.auto_commit_interval_ms)
@@ -591,15 +600,26 @@ impl GroupConsumer {
             partitions: partitions.clone(),
             at: Instant::now(),
         });
-        // Start every partition at the group's committed offset.
+        // No position until the group's committed offsets are known.
         self.consumer.assign(Vec::new());
-        self.consumer.assign(partitions.clone());
+        self.unresolved = true;
+        self.resolve(events).await
+    }
+
+    /// Start every assigned partition at the group's committed offset (the reset policy
+    /// where the group committed none). On failure the partitions stay without a position
+    /// and the next poll tries again.
+    async fn resolve(&mut self, events: &mut Vec<GroupEvent>) -> Result<(), ClientError> {
+        let partitions = self.assigned.clone();
         if partitions.is_empty() {
+            self.unresolved = false;
             return Ok(());
         }
         let invoked = Instant::now();
         let committed = self.fetch_committed(&partitions).await?;
         let completed = Instant::now();
+        self.unresolved = false;
+        self.consumer.assign(partitions.clone());
         for (t, p) in &partitions {
             let offset = committed.get(&(t.clone(), *p)).copied().unwrap_or(-1);
             events.push(GroupEvent::FetchedCommitted {
@@ -677,6 +697,7 @@ impl GroupConsumer {
         self.generation = -1;
         self.rejoin = true;
         self.assigned.clear();
+        self.unresolved = false;
         events
     }
 }
