@@ -12,15 +12,20 @@
 //! This crate is product code: it never knows whether it runs under simulation. It sees the
 //! world through `object_store::ObjectStore` (the journal) and the [`net::Transport`] seam.
 
+pub mod cleanup;
 pub mod client;
 pub mod command;
+pub mod compaction;
 pub mod error;
 pub mod groups;
 pub mod idempotence;
+pub mod jobs;
 pub mod journal;
+pub mod maintainer;
 pub mod net;
 pub mod plants;
 pub mod replica;
+pub mod retention;
 pub mod rpc;
 pub mod server;
 pub mod snapshot;
