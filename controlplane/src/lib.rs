@@ -22,6 +22,8 @@ pub mod idempotence;
 pub mod jobs;
 pub mod journal;
 pub mod maintainer;
+#[cfg(test)]
+mod maintenance_tests;
 pub mod net;
 pub mod plants;
 pub mod replica;
