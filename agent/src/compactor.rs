@@ -29,8 +29,13 @@ pub async fn run(
     poll: Duration,
     plants: Plants,
 ) {
+    let mut idle = true;
     loop {
-        tokio::time::sleep(poll).await;
+        // Straight on to the next job after one was done; wait only when there was none.
+        if idle {
+            tokio::time::sleep(poll).await;
+        }
+        idle = true;
         let job = match cp
             .call(Request::LeaseJob {
                 worker: worker.clone(),
@@ -44,6 +49,7 @@ pub async fn run(
                 continue;
             }
         };
+        idle = false;
         let (id, attempt) = (job.id, job.attempt);
         let outcome = execute(store.as_ref(), job, &plants).await;
         tracing::debug!(id, attempt, ?outcome, "job done");

@@ -19,7 +19,11 @@ use crate::jobs::{
 use crate::state::State;
 use crate::types::Extent;
 
-/// Commands that plan the compactions due now (one per level at most per tick).
+/// Most compaction jobs planned per level per planning tick.
+pub const JOBS_PER_LEVEL_PER_TICK_MAX: usize = 64;
+
+/// Commands that plan the compactions due now: the oldest free files of each level, in
+/// groups of `compaction_files`.
 pub fn planned(state: &State, config: &MaintenanceConfig) -> Vec<MaintenanceCommand> {
     let referenced = referenced_keys(state);
     let busy: BTreeSet<&str> = state
@@ -64,13 +68,15 @@ pub fn planned(state: &State, config: &MaintenanceConfig) -> Vec<MaintenanceComm
         if files.len() < config.compaction_files {
             continue;
         }
-        out.push(MaintenanceCommand::PlanCompaction {
-            level_out: level + 1,
-            sources: files[..config.compaction_files]
-                .iter()
-                .map(|(_, k)| k.to_string())
-                .collect(),
-        });
+        for group in files
+            .chunks_exact(config.compaction_files)
+            .take(JOBS_PER_LEVEL_PER_TICK_MAX)
+        {
+            out.push(MaintenanceCommand::PlanCompaction {
+                level_out: level + 1,
+                sources: group.iter().map(|(_, k)| k.to_string()).collect(),
+            });
+        }
     }
     out
 }

@@ -319,6 +319,7 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     }
 
     let recorder = Recorder::new();
+    recorder.set_horizon_ms(retention_horizon_ms(&s));
     let plan = s.faults.plan(seed);
     let faulty = !plan.is_empty();
     let chaos_end = start + Duration::from_secs_f64(s.duration_s);
@@ -546,4 +547,14 @@ fn merge_traffic(a: Vec<AzTraffic>, b: Vec<AzTraffic>) -> Vec<AzTraffic> {
     sum.into_iter()
         .map(|((src, dst), bytes)| AzTraffic { src, dst, bytes })
         .collect()
+}
+
+/// The retention by time of the workload's topic, when it is the only retention that may
+/// delete records (the expired-early check needs a horizon no other rule undercuts).
+fn retention_horizon_ms(s: &Scenario) -> Option<u64> {
+    let m = &s.controlplane.maintenance;
+    let policy = m.policy(&s.workload.topic);
+    (m.enabled && policy.retention_bytes.is_none())
+        .then_some(policy.retention_ms)
+        .flatten()
 }
