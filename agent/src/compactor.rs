@@ -135,12 +135,20 @@ async fn compact(
             last_offset: last.last_offset,
             byte_start: start,
             byte_len: out.len() as u64 - start,
-            max_timestamp: run.extents.iter().map(|e| e.max_timestamp).max().unwrap_or(-1),
+            max_timestamp: run
+                .extents
+                .iter()
+                .map(|e| e.max_timestamp)
+                .max()
+                .unwrap_or(-1),
         });
     }
     let size = out.len() as u64;
     store
-        .put(&Path::from(output_key.as_str()), PutPayload::from(out.freeze()))
+        .put(
+            &Path::from(output_key.as_str()),
+            PutPayload::from(out.freeze()),
+        )
         .await?;
     Ok(JobOutcome::Compacted {
         output_key,
@@ -176,7 +184,10 @@ async fn delete(store: &dyn ObjectStore, keys: Vec<String>) -> object_store::Res
 async fn scan(store: &dyn ObjectStore, prefixes: &[String]) -> object_store::Result<JobOutcome> {
     let mut keys = Vec::new();
     for p in prefixes {
-        let metas: Vec<_> = store.list(Some(&Path::from(p.as_str()))).try_collect().await?;
+        let metas: Vec<_> = store
+            .list(Some(&Path::from(p.as_str())))
+            .try_collect()
+            .await?;
         keys.extend(metas.into_iter().map(|m| m.location.to_string()));
     }
     keys.sort_unstable();

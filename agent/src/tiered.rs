@@ -158,7 +158,10 @@ mod tests {
         let ingest = Path::from("data/az1/f1");
         let compacted = Path::from("compacted/L1/00000000000000000001-1");
         tiered.put(&ingest, Bytes::from("a").into()).await.unwrap();
-        tiered.put(&compacted, Bytes::from("b").into()).await.unwrap();
+        tiered
+            .put(&compacted, Bytes::from("b").into())
+            .await
+            .unwrap();
         assert!(low.head(&ingest).await.is_ok());
         assert!(low.head(&compacted).await.is_err());
         assert!(high.head(&compacted).await.is_ok());

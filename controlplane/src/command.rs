@@ -38,9 +38,7 @@ pub enum Command {
         addr: Option<String>,
     },
     /// Compaction, retention, deletions and orphan cleanup: see [`crate::jobs`].
-    Maintain {
-        op: crate::jobs::MaintenanceCommand,
-    },
+    Maintain { op: crate::jobs::MaintenanceCommand },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -189,7 +189,11 @@ pub fn commit(
         let mut expect = run.base_offset;
         let mut bases = Vec::new();
         let mut newest = 0u64;
-        for e in p.extents.range(run.base_offset..=run.last_offset).map(|(_, e)| e) {
+        for e in p
+            .extents
+            .range(run.base_offset..=run.last_offset)
+            .map(|(_, e)| e)
+        {
             if e.base_offset != expect || !source_set.contains(e.key.as_str()) {
                 return Err(CpError::invalid(format!(
                     "{}:{} offset {} is no longer held by a source of the job",

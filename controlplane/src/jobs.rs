@@ -273,10 +273,7 @@ pub struct LogStartUpdate {
 #[serde(rename_all = "snake_case")]
 pub enum MaintenanceCommand {
     /// Create a compaction job merging `sources` into level `level_out`.
-    PlanCompaction {
-        level_out: u8,
-        sources: Vec<String>,
-    },
+    PlanCompaction { level_out: u8, sources: Vec<String> },
     /// Hand the first available job to `worker` until `now_ms + lease_ms`.
     Lease {
         worker: String,
@@ -306,16 +303,30 @@ pub enum MaintenanceCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MaintenanceResult {
-    Planned { job_id: u64 },
-    Leased { job: Option<JobSpec> },
+    Planned {
+        job_id: u64,
+    },
+    Leased {
+        job: Option<JobSpec>,
+    },
     /// A finish was taken into account (`false`: stale or unknown job, nothing changed).
-    Finished { accepted: bool, message: String },
-    LogStartAdvanced { partitions: usize },
-    Scheduled { jobs: usize },
+    Finished {
+        accepted: bool,
+        message: String,
+    },
+    LogStartAdvanced {
+        partitions: usize,
+    },
+    Scheduled {
+        jobs: usize,
+    },
 }
 
 /// Apply one maintenance command.
-pub fn apply(state: &mut State, command: &MaintenanceCommand) -> Result<MaintenanceResult, CpError> {
+pub fn apply(
+    state: &mut State,
+    command: &MaintenanceCommand,
+) -> Result<MaintenanceResult, CpError> {
     match command {
         MaintenanceCommand::PlanCompaction { level_out, sources } => {
             crate::compaction::plan(state, *level_out, sources)

@@ -177,7 +177,10 @@ fn compaction_swaps_the_index_keeping_offsets_and_schedules_deletes_after_grace(
             scan: false,
         },
     );
-    assert!(s.maintenance.jobs.is_empty(), "nothing is due before the grace");
+    assert!(
+        s.maintenance.jobs.is_empty(),
+        "nothing is due before the grace"
+    );
     maintain(
         &mut s,
         MaintenanceCommand::Schedule {
@@ -271,7 +274,10 @@ fn retention_by_time_and_bytes_advances_the_log_start_and_frees_files() {
         s.lookup("t", 0, 3, 100).unwrap_err().kind,
         crate::error::ErrorKind::OffsetOutOfRange
     );
-    assert_eq!(s.list_offset("t", 0, crate::EARLIEST_TIMESTAMP).unwrap(), Some(4));
+    assert_eq!(
+        s.list_offset("t", 0, crate::EARLIEST_TIMESTAMP).unwrap(),
+        Some(4)
+    );
     assert_eq!(
         s.maintenance.pending_deletes.keys().collect::<Vec<_>>(),
         vec!["data/az1/f0", "data/az1/f1"]

@@ -111,9 +111,7 @@ impl State {
                     self.commit_file(file, *committed_at_ms)
                 }
             }
-            Command::Maintain { op } => {
-                crate::jobs::apply(self, op).map(CommandResult::Maintained)
-            }
+            Command::Maintain { op } => crate::jobs::apply(self, op).map(CommandResult::Maintained),
             Command::CommitOffsets { group, offsets } => Ok(self.commit_offsets(group, offsets)),
             Command::AllocateProducerId => Ok(CommandResult::ProducerIdAllocated {
                 producer_id: self.producers.allocate(),

@@ -414,14 +414,26 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
             // under a retention of an hour.
             let candidates: Vec<usize> = (0..ops.len())
                 .filter(|&i| {
-                    matches!(ops[i].kind, OpKind::Send { offset: Some(_), .. })
-                        && ops[i].outcome == Outcome::Ok
+                    matches!(
+                        ops[i].kind,
+                        OpKind::Send {
+                            offset: Some(_),
+                            ..
+                        }
+                    ) && ops[i].outcome == Outcome::Ok
                         && ops[i].complete_us.is_some()
                 })
                 .collect();
             let i = pick(rng, &candidates)?;
-            let (OpKind::Send { topic, partition, offset: Some(offset), .. }, Some(done)) =
-                (ops[i].kind.clone(), ops[i].complete_us)
+            let (
+                OpKind::Send {
+                    topic,
+                    partition,
+                    offset: Some(offset),
+                    ..
+                },
+                Some(done),
+            ) = (ops[i].kind.clone(), ops[i].complete_us)
             else {
                 return None;
             };
