@@ -42,6 +42,10 @@ pub struct AgentConfig {
     pub zone_cache_bytes: u64,
     /// Wait this long for the owning agent's answer before reading object storage directly.
     pub zone_cache_timeout_ms: u64,
+    /// Ask the control plane for maintenance jobs (compaction, deletions, orphan scans)
+    /// this often; 0 = never (the agent runs no jobs). Asking is free when the control plane
+    /// has none: it answers from memory without a journal write.
+    pub jobs_poll_ms: u64,
     /// Planted bugs (off by default; see `eddy_controlplane::plants`).
     pub plants: eddy_controlplane::Plants,
 }
@@ -68,6 +72,7 @@ impl Default for AgentConfig {
             zone_cache: false,
             zone_cache_bytes: 256 * 1024 * 1024,
             zone_cache_timeout_ms: 2_000,
+            jobs_poll_ms: 1_000,
             plants: eddy_controlplane::Plants::none(),
         }
     }

@@ -11,6 +11,7 @@
 pub mod batch;
 pub mod cluster;
 pub mod codes;
+pub mod compactor;
 pub mod config;
 pub mod fetch;
 pub mod groups;
@@ -19,6 +20,7 @@ pub mod handlers;
 pub mod pages;
 pub mod produce;
 pub mod server;
+pub mod tiered;
 pub mod wire;
 pub mod zonecache;
 

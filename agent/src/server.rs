@@ -93,6 +93,16 @@ impl Agent {
         });
         let agent = Agent { inner };
         tokio::spawn(agent.clone().heartbeats());
+        if agent.inner.config.jobs_poll_ms > 0 {
+            let i = &agent.inner;
+            tokio::spawn(crate::compactor::run(
+                i.store.clone(),
+                i.cp.clone(),
+                format!("agent-{}-{incarnation:016x}", i.config.node_id),
+                Duration::from_millis(i.config.jobs_poll_ms),
+                i.config.plants.clone(),
+            ));
+        }
         tokio::spawn(agent.clone().accept_loop(listener, transport));
         Ok(agent)
     }

@@ -39,6 +39,8 @@ pub enum Command {
         leader: String,
         addr: Option<String>,
     },
+    /// Compaction, retention, deletions and orphan cleanup: see [`crate::jobs`].
+    Maintain { op: crate::jobs::MaintenanceCommand },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,4 +60,5 @@ pub enum CommandResult {
     ProducerIdAllocated {
         producer_id: i64,
     },
+    Maintained(crate::jobs::MaintenanceResult),
 }

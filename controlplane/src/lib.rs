@@ -14,16 +14,23 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cleanup;
 pub mod client;
 pub mod codec;
 pub mod command;
+pub mod compaction;
 pub mod error;
 pub mod groups;
 pub mod idempotence;
+pub mod jobs;
 pub mod journal;
+pub mod maintainer;
+#[cfg(test)]
+mod maintenance_tests;
 pub mod net;
 pub mod plants;
 pub mod replica;
+pub mod retention;
 pub mod rpc;
 pub mod server;
 pub mod snapshot;

@@ -26,16 +26,27 @@ pub enum Plant {
     OffsetReuseAfterFailover,
     /// Idempotent-producer sequence state is not restored after a control-plane failover.
     ProducerStateLost,
+    /// The compactor drops the first batch of each merged run (the records after it shift
+    /// to lower offsets).
+    CompactionDropsBatch,
+    /// Retention deletes the files of the extents it drops without checking that nothing
+    /// else references them (and the file of the new first extent too), with no grace.
+    RetentionDeletesReferenced,
+    /// Orphan cleanup forgets that compaction outputs are committed files and deletes them.
+    CleanupDeletesCommitted,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 6] = [
+    pub const ALL: [Plant; 9] = [
         Plant::AckBeforeCommit,
         Plant::CommitNotIdempotent,
         Plant::NoFencing,
         Plant::StaleHighWatermark,
         Plant::OffsetReuseAfterFailover,
         Plant::ProducerStateLost,
+        Plant::CompactionDropsBatch,
+        Plant::RetentionDeletesReferenced,
+        Plant::CleanupDeletesCommitted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +57,9 @@ impl Plant {
             Plant::StaleHighWatermark => "stale-high-watermark",
             Plant::OffsetReuseAfterFailover => "offset-reuse-after-failover",
             Plant::ProducerStateLost => "producer-state-lost",
+            Plant::CompactionDropsBatch => "compaction-drops-batch",
+            Plant::RetentionDeletesReferenced => "retention-deletes-referenced",
+            Plant::CleanupDeletesCommitted => "cleanup-deletes-committed",
         }
     }
 

@@ -46,6 +46,14 @@ pub enum Request {
     Group(crate::groups::GroupRequest),
     /// Allocate an idempotent producer id (journaled).
     InitProducerId,
+    /// An agent asks for maintenance work (compaction, deletion, orphan scan).
+    LeaseJob { worker: String },
+    /// An agent reports how a job it leased ended.
+    FinishJob {
+        job_id: u64,
+        attempt: u32,
+        outcome: crate::jobs::JobOutcome,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +82,13 @@ pub enum Response {
     ProducerId {
         producer_id: i64,
         producer_epoch: i16,
+    },
+    Job {
+        job: Option<crate::jobs::JobSpec>,
+    },
+    JobFinished {
+        accepted: bool,
+        message: String,
     },
 }
 
@@ -169,6 +184,38 @@ mod tests {
                 id: 4,
                 response: Ok(Response::Committed {
                     base_offsets: vec![0, 5],
+                }),
+            },
+            ResponseFrame {
+                id: 5,
+                response: Ok(Response::Job {
+                    job: Some(crate::jobs::JobSpec {
+                        id: 3,
+                        attempt: 1,
+                        work: crate::jobs::JobWork::Compact {
+                            output_key: "compacted/L1/x".into(),
+                            runs: vec![crate::jobs::SourceRun {
+                                topic: "t".into(),
+                                partition: 0,
+                                extents: vec![crate::types::Extent {
+                                    base_offset: 0,
+                                    last_offset: 4,
+                                    key: "data/a".into(),
+                                    byte_start: 0,
+                                    byte_len: 10,
+                                    max_timestamp: 7,
+                                    committed_at_ms: 9,
+                                }],
+                            }],
+                        },
+                    }),
+                }),
+            },
+            ResponseFrame {
+                id: 6,
+                response: Ok(Response::JobFinished {
+                    accepted: false,
+                    message: "stale".into(),
                 }),
             },
         ];

@@ -68,6 +68,8 @@ pub struct ControlPlaneConfig {
     pub snapshot_interval_ms: u64,
     /// Planted bugs (off by default; see [`crate::plants`]).
     pub plants: crate::plants::Plants,
+    /// Compaction, retention and cleanup (off by default; see [`crate::jobs`]).
+    pub maintenance: crate::jobs::MaintenanceConfig,
 }
 
 impl Default for ControlPlaneConfig {
@@ -86,12 +88,14 @@ impl Default for ControlPlaneConfig {
             snapshot_entries: 1_000,
             snapshot_interval_ms: 10_000,
             plants: crate::plants::Plants::none(),
+            maintenance: crate::jobs::MaintenanceConfig::default(),
         }
     }
 }
 
 impl ControlPlaneConfig {
     pub fn validate(&self) -> Result<(), CpError> {
+        self.maintenance.validate()?;
         if self.lease_ms == 0 || self.takeover_ms <= self.lease_ms {
             return Err(CpError::invalid(format!(
                 "lease_ms ({}) must be positive and below takeover_ms ({})",
@@ -219,6 +223,7 @@ impl ControlPlane {
         });
         let cp = ControlPlane { inner };
         tokio::spawn(replica::drive(cp.clone(), rx));
+        tokio::spawn(crate::maintainer::run(cp.clone()));
         Ok(cp)
     }
 
@@ -465,6 +470,17 @@ impl ControlPlane {
                 }
             }
             Request::Group(request) => self.handle_group(request).await.map(Response::Group),
+            Request::LeaseJob { worker } => Ok(Response::Job {
+                job: self.lease_job(worker).await?,
+            }),
+            Request::FinishJob {
+                job_id,
+                attempt,
+                outcome,
+            } => {
+                let (accepted, message) = self.finish_job(job_id, attempt, outcome).await?;
+                Ok(Response::JobFinished { accepted, message })
+            }
             Request::InitProducerId => Ok(Response::ProducerId {
                 producer_id: self.init_producer_id().await?,
                 producer_epoch: 0,

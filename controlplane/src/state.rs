@@ -67,6 +67,9 @@ pub struct State {
     /// Address of that replica, if it advertised one.
     #[serde(default)]
     pub leader_addr: Option<String>,
+    /// Compaction jobs, deletions, orphan suspects (see [`crate::jobs`]).
+    #[serde(default)]
+    pub maintenance: crate::jobs::Maintenance,
 }
 
 /// Kafka's legal topic names: ASCII letters, digits, `.`, `_`, `-`; not `.` or `..`.
@@ -98,7 +101,17 @@ impl State {
             Command::CommitFile {
                 file,
                 committed_at_ms,
-            } => self.commit_file(file, *committed_at_ms),
+            } => {
+                if self.maintenance.condemned.contains_key(&file.key) {
+                    Err(CpError::invalid(format!(
+                        "file {} was condemned as an orphan",
+                        file.key
+                    )))
+                } else {
+                    self.commit_file(file, *committed_at_ms)
+                }
+            }
+            Command::Maintain { op } => crate::jobs::apply(self, op).map(CommandResult::Maintained),
             Command::CommitOffsets { group, offsets } => Ok(self.commit_offsets(group, offsets)),
             Command::AllocateProducerId => Ok(CommandResult::ProducerIdAllocated {
                 producer_id: self.producers.allocate(),
@@ -239,6 +252,7 @@ impl State {
                     byte_start: chunk.byte_start,
                     byte_len: chunk.byte_len,
                     max_timestamp: chunk.max_timestamp,
+                    committed_at_ms,
                 },
             );
             partition.high_watermark = last + 1;
@@ -290,7 +304,7 @@ impl State {
             .ok_or_else(|| unknown(topic, partition))
     }
 
-    fn partition_mut(
+    pub(crate) fn partition_mut(
         &mut self,
         topic: &str,
         partition: i32,

@@ -84,6 +84,10 @@ pub struct Extent {
     pub byte_start: u64,
     pub byte_len: u64,
     pub max_timestamp: i64,
+    /// When the control plane committed these records (its clock; for a compacted extent,
+    /// its newest source's). Retention by time goes by it.
+    #[serde(default)]
+    pub committed_at_ms: u64,
 }
 
 /// A topic as agents see it.

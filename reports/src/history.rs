@@ -97,6 +97,21 @@ pub enum OpKind {
         /// The new position.
         offset: i64,
     },
+    /// A poll reported the partition's log start offset: retention deleted every record
+    /// below it. Recorded when a client sees a higher log start than it had recorded.
+    LogStart {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+        /// The first offset still readable.
+        log_start: i64,
+        /// The retention by time in force, when the recorder knows it and nothing else
+        /// (retention by bytes) may delete records: records acknowledged less than this long
+        /// before the op completed must not be below `log_start`.
+        #[serde(default)]
+        horizon_ms: Option<u64>,
+    },
     /// A rebalance marker: the consumer's assignment changed (positions restart).
     Assign {
         /// The group, if the assignment came from a group rebalance.
@@ -168,6 +183,9 @@ impl Op {
                 topic, partition, ..
             }
             | OpKind::FetchCommitted {
+                topic, partition, ..
+            }
+            | OpKind::LogStart {
                 topic, partition, ..
             } => Some((topic.as_str(), *partition)),
             OpKind::Assign { .. } => None,
@@ -294,6 +312,9 @@ fn validate_at(ops: &[Op], location: impl Fn(usize) -> String) -> Result<(), Err
             }
             OpKind::ListOffsets { high_watermark, .. } if *high_watermark < 0 => {
                 return Err(negative("high_watermark", *high_watermark));
+            }
+            OpKind::LogStart { log_start, .. } if *log_start < 0 => {
+                return Err(negative("log_start", *log_start));
             }
             OpKind::Seek { offset, .. } | OpKind::Commit { offset, .. } if *offset < 0 => {
                 return Err(negative("offset", *offset));

@@ -16,6 +16,10 @@ struct Inner {
     ops: Vec<Op>,
     /// Invoked and not completed.
     outstanding: usize,
+    /// Retention by time in force, written into LogStart ops (see [`Recorder::log_start`]).
+    horizon_ms: Option<u64>,
+    /// Highest log start recorded per partition.
+    log_starts: std::collections::BTreeMap<(String, i32), i64>,
 }
 
 /// Handle to an operation that has been invoked and not completed yet.
@@ -29,8 +33,51 @@ impl Recorder {
                 start: Instant::now(),
                 ops: Vec::new(),
                 outstanding: 0,
+                horizon_ms: None,
+                log_starts: Default::default(),
             })),
         }
+    }
+
+    /// Declare the retention by time under which records may be deleted (`None`: unknown,
+    /// or retention by bytes applies too), so LogStart ops can be checked against it.
+    pub fn set_horizon_ms(&self, horizon_ms: Option<u64>) {
+        self.lock().horizon_ms = horizon_ms;
+    }
+
+    /// A poll invoked at `invoke_us` reported `log_start`: record a LogStart op when it is
+    /// higher than any recorded for the partition.
+    pub fn log_start(
+        &self,
+        process: &str,
+        invoke_us: u64,
+        topic: &str,
+        partition: i32,
+        log_start: i64,
+    ) {
+        let horizon_ms = {
+            let mut inner = self.lock();
+            let seen = inner
+                .log_starts
+                .entry((topic.to_string(), partition))
+                .or_insert(0);
+            if log_start <= *seen {
+                return;
+            }
+            *seen = log_start;
+            inner.horizon_ms
+        };
+        self.record(
+            process,
+            invoke_us,
+            Outcome::Ok,
+            OpKind::LogStart {
+                topic: topic.to_string(),
+                partition,
+                log_start,
+                horizon_ms,
+            },
+        );
     }
 
     /// Simulated microseconds from the recorder's creation to `t`.

@@ -218,6 +218,19 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         Some(storage_node.clone()),
     );
 
+    // Tiered storage: compaction outputs go to their own bucket.
+    let compacted = s.storage.compacted.as_ref().map(|profile| {
+        let home = (profile.class == StorageClass::S3Express).then(|| s.storage.ingest_az.clone());
+        SimObjectStore::new(
+            "compacted",
+            profile.clone(),
+            home,
+            world.meters.clone(),
+            seed ^ 0x3,
+            Some(storage_node.clone()),
+        )
+    });
+
     let mut cp_ids = Vec::new();
     let mut zone_ids: Vec<Vec<madsim::task::NodeId>> = vec![Vec::new(); s.topology.azs.len()];
     let zone_of = |az: &str| s.topology.azs.iter().position(|a| a == az).unwrap_or(0);
@@ -272,7 +285,13 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     // Agents.
     let mut agent_nodes = Vec::new();
     for (node, id) in &layout.agents {
-        let store = ingest.view_from(&node.az);
+        let store: Arc<dyn object_store::ObjectStore> = match &compacted {
+            Some(high) => Arc::new(eddy_agent::tiered::TieredStore::new(
+                Arc::new(ingest.view_from(&node.az)),
+                Arc::new(high.view_from(&node.az)),
+            )),
+            None => Arc::new(ingest.view_from(&node.az)),
+        };
         let transport = world.transport(&s, &node.az);
         let mut config = s
             .agent
@@ -287,7 +306,7 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
                 async move {
                     let cp =
                         ControlPlaneClient::new(ClientConfig::new(cp_addrs), transport.clone());
-                    match Agent::start(config, Arc::new(store), cp, transport).await {
+                    match Agent::start(config, store, cp, transport).await {
                         Ok(_agent) => std::future::pending::<()>().await,
                         Err(e) => tracing::error!(error = %e, "agent failed to start"),
                     }
@@ -300,6 +319,7 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     }
 
     let recorder = Recorder::new();
+    recorder.set_horizon_ms(retention_horizon_ms(&s));
     let plan = s.faults.plan(seed);
     let faulty = !plan.is_empty();
     let chaos_end = start + Duration::from_secs_f64(s.duration_s);
@@ -527,4 +547,14 @@ fn merge_traffic(a: Vec<AzTraffic>, b: Vec<AzTraffic>) -> Vec<AzTraffic> {
     sum.into_iter()
         .map(|((src, dst), bytes)| AzTraffic { src, dst, bytes })
         .collect()
+}
+
+/// The retention by time of the workload's topic, when it is the only retention that may
+/// delete records (the expired-early check needs a horizon no other rule undercuts).
+fn retention_horizon_ms(s: &Scenario) -> Option<u64> {
+    let m = &s.controlplane.maintenance;
+    let policy = m.policy(&s.workload.topic);
+    (m.enabled && policy.retention_bytes.is_none())
+        .then_some(policy.retention_ms)
+        .flatten()
 }

@@ -33,7 +33,7 @@ pub struct Scenario {
     /// Scheduled crashes (control-plane leader, agents) during the workload.
     pub crashes: Crashes,
     /// WarpStream's tiered storage block, accepted as is: ingest lands in `lowLatency`,
-    /// compaction (a later milestone) writes to `highLatency`.
+    /// compaction writes to `highLatency` (with `controlplane.maintenance.enabled`).
     #[serde(
         rename = "tieredStorageConfig",
         skip_serializing_if = "Option::is_none"
@@ -264,6 +264,10 @@ pub struct StorageSpec {
     pub ingest_az: String,
     /// The control plane's journal store.
     pub journal: eddy_sim::StorageProfile,
+    /// Where compaction writes, when it is another bucket than `ingest` (tiered storage:
+    /// set from `tieredStorageConfig.highLatency`). `None`: compaction writes to `ingest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compacted: Option<eddy_sim::StorageProfile>,
 }
 
 impl Default for StorageSpec {
@@ -272,6 +276,7 @@ impl Default for StorageSpec {
             ingest: eddy_sim::StorageProfile::s3_standard(),
             ingest_az: "az1".into(),
             journal: eddy_sim::StorageProfile::regional_log(),
+            compacted: None,
         }
     }
 }
@@ -382,10 +387,12 @@ impl Scenario {
     pub fn parse(text: &str) -> anyhow::Result<Scenario> {
         let mut s: Scenario = serde_json::from_str(text).context("invalid scenario JSON")?;
         if let Some(tiers) = &s.tiered_storage_config {
-            s.storage.ingest = match tiers.low_latency.kind {
+            let profile = |kind| match kind {
                 TierType::S3Express => eddy_sim::StorageProfile::s3_express(),
                 TierType::S3Standard => eddy_sim::StorageProfile::s3_standard(),
             };
+            s.storage.ingest = profile(tiers.low_latency.kind);
+            s.storage.compacted = Some(profile(tiers.high_latency.kind));
         }
         s.validate()?;
         Ok(s)

@@ -222,6 +222,9 @@ pub fn poll_once_batches(
             );
             tracing::info!(process = %run.process, from, to = b.fetch_offset, "offset reset");
         }
+        if b.log_start > 0 {
+            recorder.log_start(&run.process, invoke_us, &b.topic, b.partition, b.log_start);
+        }
         if b.records.is_empty() && b.high_watermark < 0 {
             continue;
         }

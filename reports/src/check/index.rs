@@ -67,6 +67,9 @@ pub(super) struct Index<'a> {
     pub op_tp: Vec<u32>,
     /// Per op: its process id.
     pub op_process: Vec<u32>,
+    /// Per tp: the highest log start any ok LogStart op reported (0: none), and when the
+    /// first op reporting it was invoked. Records below it were deleted by retention.
+    pub log_start: Vec<(i64, u64)>,
 }
 
 /// The `op_tp` of an op without a partition.
@@ -91,6 +94,7 @@ impl<'a> Index<'a> {
             has_drain: false,
             op_tp: Vec::new(),
             op_process: Vec::new(),
+            log_start: Vec::new(),
         };
         let n_sends = ops
             .iter()
@@ -184,7 +188,27 @@ impl<'a> Index<'a> {
             ix.occ_start[v + 1] += ix.occ_start[v];
         }
         ix.occ = occ;
+        ix.log_start = vec![(0, 0); ix.tps.len()];
+        for (i, op) in ops.iter().enumerate() {
+            if let (OpKind::LogStart { log_start, .. }, Outcome::Ok) = (&op.kind, op.outcome) {
+                let slot = &mut ix.log_start[ix.op_tp[i] as usize];
+                if *log_start > slot.0 || (*log_start == slot.0 && op.invoke_us < slot.1) {
+                    *slot = (*log_start, op.invoke_us);
+                }
+            }
+        }
         ix
+    }
+
+    /// Whether retention may have deleted send `s` legitimately: its acked offset is below
+    /// the partition's highest reported log start (offset unknown: it was invoked before
+    /// that log start was first reported).
+    pub fn expired(&self, s: &Send) -> bool {
+        let (start, seen) = self.log_start[s.tp as usize];
+        match s.acked {
+            Some(a) => a < start,
+            None => start > 0 && s.invoke < seen,
+        }
     }
 
     fn build_offset_ranges(&mut self) {

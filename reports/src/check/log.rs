@@ -20,7 +20,7 @@ pub(super) fn check(ix: &Index, options: &CheckOptions, sink: &mut Sink) {
     }
 }
 
-fn violation(
+pub(super) fn violation(
     ix: &Index,
     class: Class,
     tp: u32,
@@ -147,7 +147,7 @@ fn latest_read_send_per_tp(ix: &Index) -> Vec<Option<(u64, u32)>> {
 /// An ok send nobody read: lost if reads got past it, unseen otherwise (after a drain).
 fn never_read(ix: &Index, value: u32, latest_read_send: &[Option<(u64, u32)>], sink: &mut Sink) {
     let s = &ix.sends[value as usize];
-    if s.outcome != Outcome::Ok {
+    if s.outcome != Outcome::Ok || ix.expired(s) {
         return;
     }
     let send_op = ix.op(s.op);

@@ -21,6 +21,7 @@
 //! A send's *acked offset* is the offset in its ok response. When an ok send's offset is
 //! unknown, its lowest read offset stands in for it in the ordering checks.
 
+mod expiry;
 mod fast_hash;
 mod gap;
 mod group;
@@ -88,11 +89,15 @@ pub enum Class {
     /// Members: processes with an Assign, Commit or FetchCommitted of the group, and polls
     /// tagged with the group.
     GroupSkip,
+    /// Retention deleted a record younger than its horizon: a LogStart op (carrying the
+    /// retention by time in force) completed less than the horizon after the send of an
+    /// acknowledged offset below its log start was invoked.
+    ExpiredEarly,
 }
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 13] = [
+    pub const ALL: [Class; 14] = [
         Class::LostWrite,
         Class::Unseen,
         Class::Duplicate,
@@ -106,6 +111,7 @@ impl Class {
         Class::NonmonotonicSend,
         Class::CommitRegression,
         Class::GroupSkip,
+        Class::ExpiredEarly,
     ];
 
     /// The snake_case name used in JSON and in summaries.
@@ -124,6 +130,7 @@ impl Class {
             Class::NonmonotonicSend => "nonmonotonic_send",
             Class::CommitRegression => "commit_regression",
             Class::GroupSkip => "group_skip",
+            Class::ExpiredEarly => "expired_early",
         }
     }
 }
@@ -217,6 +224,7 @@ pub fn check_with(ops: &[Op], options: &CheckOptions) -> Verdict {
     let mut sink = Sink::new(options.max_violations_per_class);
     log::check(&ix, options, &mut sink);
     gap::check(&ix, &mut sink);
+    expiry::check(&ix, &mut sink);
     order::check(&ix, &mut sink);
     poll::check(&ix, &mut sink);
     group::check(&ix, &mut sink);

@@ -266,6 +266,7 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
                     OpKind::Seek { offset, .. }
                     | OpKind::Commit { offset, .. }
                     | OpKind::FetchCommitted { offset, .. } => *offset = above(*offset),
+                    OpKind::LogStart { log_start, .. } => *log_start = above(*log_start),
                     OpKind::Assign { .. } => {}
                 }
             }
@@ -408,6 +409,50 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
             only(Class::CommitRegression)
         }
         Class::GroupSkip => group_skip(ops, rng),
+        Class::ExpiredEarly => {
+            // Right after an acknowledgement, a poll reports a log start past its offset
+            // under a retention of an hour.
+            let candidates: Vec<usize> = (0..ops.len())
+                .filter(|&i| {
+                    matches!(
+                        ops[i].kind,
+                        OpKind::Send {
+                            offset: Some(_),
+                            ..
+                        }
+                    ) && ops[i].outcome == Outcome::Ok
+                        && ops[i].complete_us.is_some()
+                })
+                .collect();
+            let i = pick(rng, &candidates)?;
+            let (
+                OpKind::Send {
+                    topic,
+                    partition,
+                    offset: Some(offset),
+                    ..
+                },
+                Some(done),
+            ) = (ops[i].kind.clone(), ops[i].complete_us)
+            else {
+                return None;
+            };
+            let id = next_id(ops);
+            ops.push(Op {
+                id,
+                process: "consumer-expiry".into(),
+                invoke_us: done + 1,
+                complete_us: Some(done + 2),
+                outcome: Outcome::Ok,
+                kind: OpKind::LogStart {
+                    topic,
+                    partition,
+                    log_start: offset + 1,
+                    horizon_ms: Some(3_600_000),
+                },
+            });
+            only(Class::ExpiredEarly)
+        }
     }
 }
 
