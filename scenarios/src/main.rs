@@ -137,9 +137,9 @@ enum Command {
     },
     /// Fuzz each planted bug and report how often and how fast the checkers catch it.
     PlantReport {
-        /// Scenario to fuzz each plant with (default: the fault-heavy plants scenario).
-        #[arg(default_value = "scenarios/specs/plants.json")]
-        scenario: PathBuf,
+        /// Scenario to fuzz every plant with (default: each plant's own: compaction.json for
+        /// the compaction, retention and cleanup bugs, plants.json for the others).
+        scenario: Option<PathBuf>,
         /// Seeds per plant.
         #[arg(long, default_value_t = 20)]
         seeds: u64,
@@ -274,7 +274,7 @@ fn main() -> ExitCode {
         } => {
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            plant_report::plant_report(&scenario, seeds, jobs, &plants, &out)
+            plant_report::plant_report(scenario.as_deref(), seeds, jobs, &plants, &out)
         }
         Command::Serve(args) => serve::serve(args),
         Command::Controlplane(args) => serve::controlplane(args),

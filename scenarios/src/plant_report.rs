@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -13,8 +13,20 @@ use eddy_controlplane::Plant;
 use crate::fuzz::judge_dir;
 use crate::seedpool::{run_all, Task};
 
+/// The scenario a plant is fuzzed with when none is named: the background-work bugs need
+/// compaction and retention switched on; the others the fault-heavy plants scenario.
+pub fn home_scenario(plant: Plant) -> PathBuf {
+    match plant {
+        Plant::CompactionDropsBatch
+        | Plant::RetentionDeletesReferenced
+        | Plant::CleanupDeletesCommitted => "scenarios/specs/compaction.json".into(),
+        _ => "scenarios/specs/plants.json".into(),
+    }
+}
+
 struct PlantResult {
     plant: &'static str,
+    scenario: PathBuf,
     seeds: u64,
     detected: u64,
     first: Option<u64>,
@@ -22,7 +34,7 @@ struct PlantResult {
 }
 
 pub fn plant_report(
-    scenario: &Path,
+    scenario: Option<&Path>,
     seeds: u64,
     jobs: usize,
     only: &[String],
@@ -37,13 +49,17 @@ pub fn plant_report(
     };
     println!(
         "eddy plant-report {} — {} plant(s) × {seeds} seed(s), {jobs} job(s)",
-        scenario.display(),
+        scenario.map_or("(each plant's own scenario)".to_string(), |s| s
+            .display()
+            .to_string()),
         plants.len()
     );
     let mut results = Vec::new();
     for plant in plants {
+        let scenario = scenario.map_or_else(|| home_scenario(plant), Path::to_path_buf);
         let mut r = PlantResult {
             plant: plant.name(),
+            scenario: scenario.clone(),
             seeds,
             detected: 0,
             first: None,
@@ -93,8 +109,9 @@ pub fn plant_report(
             },
         )?;
         println!(
-            "{:<28} detected in {:>3}/{} seeds  first at seed {}  by {}",
+            "{:<28} {} detected in {:>3}/{} seeds  first at seed {}  by {}",
             r.plant,
+            r.scenario.display(),
             r.detected,
             r.seeds,
             r.first.map_or("—".to_string(), |s| s.to_string()),
@@ -110,11 +127,12 @@ pub fn plant_report(
         );
         results.push(r);
     }
-    println!("\n| planted bug | detected | detection rate | seeds to first detection | caught by |\n|---|---|---|---|---|");
+    println!("\n| planted bug | scenario | detected | detection rate | seeds to first detection | caught by |\n|---|---|---|---|---|---|");
     for r in &results {
         println!(
-            "| {} | {}/{} | {:.0}% | {} | {} |",
+            "| {} | {} | {}/{} | {:.0}% | {} | {} |",
             r.plant,
+            r.scenario.display(),
             r.detected,
             r.seeds,
             100.0 * r.detected as f64 / r.seeds.max(1) as f64,
