@@ -16,14 +16,32 @@ pub fn client_az(client_id: &str) -> Option<&str> {
         .map(|(_, v)| v.trim())
 }
 
-/// FNV-1a: a stable hash to spread partition leadership across agents.
-fn stable_hash(topic: &str, partition: i32) -> u64 {
+/// FNV-1a: a stable hash of a topic name, so that different topics start their leadership
+/// rotation at different agents.
+fn stable_hash(topic: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in topic.bytes().chain(partition.to_be_bytes()) {
+    for b in topic.bytes() {
         h ^= b as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
+}
+
+/// `brokers` in leadership order: the first agent (by node id) of every AZ (AZs by name),
+/// then the second of every AZ, and so on. Consecutive positions therefore rotate through
+/// the AZs, so any run of consecutive partitions is spread over AZs as well as agents.
+fn rotation(brokers: &[AgentInfo]) -> Vec<&AgentInfo> {
+    let mut by_az: BTreeMap<&str, Vec<&AgentInfo>> = BTreeMap::new();
+    for a in brokers {
+        by_az.entry(a.az.as_str()).or_default().push(a);
+    }
+    for agents in by_az.values_mut() {
+        agents.sort_by_key(|a| a.node_id);
+    }
+    let depth = by_az.values().map(Vec::len).max().unwrap_or(0);
+    (0..depth)
+        .flat_map(|i| by_az.values().filter_map(move |agents| agents.get(i).copied()))
+        .collect()
 }
 
 pub struct ClusterView {
@@ -81,12 +99,22 @@ impl ClusterView {
             .collect()
     }
 
-    /// The agent presented as leader of a partition, among `brokers` (non-empty).
+    /// The agent presented as leader of a partition among `brokers` (-1 when empty), as
+    /// Kafka spreads leaders over brokers: partitions go round-robin over the agents, in an
+    /// order that alternates AZs (see [`rotation`]), from an agent chosen by the topic's
+    /// name. So every agent leads `partitions / agents` partitions give or take one, and a
+    /// client without a zone hint sends and reads about `(zones - 1) / zones` of its bytes
+    /// across AZs, as with Kafka. The answer depends only on the set of agents, not on
+    /// which agent computes it or on the order they are listed in: every agent gives the
+    /// same answer for the same membership.
     pub fn leader(brokers: &[AgentInfo], topic: &str, partition: i32) -> i32 {
-        if brokers.is_empty() {
+        let ring = rotation(brokers);
+        if ring.is_empty() {
             return -1;
         }
-        brokers[(stable_hash(topic, partition) % brokers.len() as u64) as usize].node_id
+        let n = ring.len() as u64;
+        let slot = (stable_hash(topic) % n + u64::from(partition.unsigned_abs()) % n) % n;
+        ring[slot as usize].node_id
     }
 
     pub fn cached_partitions(&self, topic: &str) -> Option<i32> {
@@ -131,5 +159,97 @@ mod tests {
         assert_eq!(view.agents_for(Some("az3")).len(), 3);
         let leader = ClusterView::leader(&view.agents_for(Some("az2")), "t", 0);
         assert!(leader == 2 || leader == 3);
+        assert_eq!(ClusterView::leader(&[], "t", 0), -1);
+    }
+
+    fn agent(id: i32, az: &str) -> AgentInfo {
+        AgentInfo {
+            node_id: id,
+            host: "h".into(),
+            port: 1,
+            az: az.into(),
+        }
+    }
+
+    /// Partitions led per agent and per AZ for `partitions` partitions of `topic`.
+    fn spread(
+        brokers: &[AgentInfo],
+        topic: &str,
+        partitions: i32,
+    ) -> (BTreeMap<i32, usize>, BTreeMap<String, usize>) {
+        let (mut per_agent, mut per_az) = (BTreeMap::new(), BTreeMap::new());
+        for p in 0..partitions {
+            let leader = ClusterView::leader(brokers, topic, p);
+            *per_agent.entry(leader).or_insert(0) += 1;
+            let az = brokers.iter().find(|a| a.node_id == leader).unwrap().az.clone();
+            *per_az.entry(az).or_insert(0) += 1;
+        }
+        (per_agent, per_az)
+    }
+
+    #[test]
+    fn leadership_is_spread_evenly_over_agents_and_zones() {
+        // 3 AZs x 2 agents, node ids grouped by AZ as the scenarios number them.
+        let six: Vec<AgentInfo> = (1..=6)
+            .map(|id| agent(id, ["az1", "az2", "az3"][((id - 1) / 2) as usize]))
+            .collect();
+        for topic in ["events", "orders", "t"] {
+            let (per_agent, per_az) = spread(&six, topic, 12);
+            assert_eq!(per_agent.len(), 6, "{topic}: {per_agent:?}");
+            assert!(per_agent.values().all(|&n| n == 2), "{topic}: {per_agent:?}");
+            assert!(per_az.values().all(|&n| n == 4), "{topic}: {per_az:?}");
+            // Fewer partitions than agents: still one per AZ before any AZ gets a second.
+            let (_, per_az) = spread(&six, topic, 3);
+            assert_eq!(per_az.len(), 3, "{topic}: {per_az:?}");
+            // Not a multiple: no agent leads more than one partition above another.
+            let (per_agent, _) = spread(&six, topic, 13);
+            let (lo, hi) = (per_agent.values().min(), per_agent.values().max());
+            assert!(hi.unwrap() - lo.unwrap() <= 1, "{topic}: {per_agent:?}");
+        }
+    }
+
+    #[test]
+    fn leadership_is_the_same_on_every_agent_and_stable() {
+        let six: Vec<AgentInfo> = (1..=6)
+            .map(|id| agent(id, ["az1", "az2", "az3"][((id - 1) / 2) as usize]))
+            .collect();
+        let mut shuffled = six.clone();
+        shuffled.reverse();
+        shuffled.swap(0, 3);
+        for p in 0..24 {
+            let a = ClusterView::leader(&six, "events", p);
+            assert_eq!(a, ClusterView::leader(&shuffled, "events", p));
+            assert_eq!(a, ClusterView::leader(&six, "events", p));
+        }
+        // Two agents' views built from the same heartbeat answer agree.
+        let (v1, v2) = (ClusterView::new(six[0].clone()), ClusterView::new(six[5].clone()));
+        v1.set_agents(shuffled.clone());
+        v2.set_agents(six.clone());
+        for az in [None, Some("az1"), Some("az3"), Some("az9")] {
+            for p in 0..12 {
+                assert_eq!(
+                    ClusterView::leader(&v1.agents_for(az), "events", p),
+                    ClusterView::leader(&v2.agents_for(az), "events", p)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn zone_aware_leadership_stays_in_the_zone_and_is_spread() {
+        let six: Vec<AgentInfo> = (1..=6)
+            .map(|id| agent(id, ["az1", "az2", "az3"][((id - 1) / 2) as usize]))
+            .collect();
+        let view = ClusterView::new(six[0].clone());
+        view.set_agents(six.clone());
+        let az2 = view.agents_for(Some("az2"));
+        let (per_agent, per_az) = spread(&az2, "events", 12);
+        assert_eq!(per_agent, BTreeMap::from([(3, 6), (4, 6)]));
+        assert_eq!(per_az.keys().collect::<Vec<_>>(), ["az2"]);
+        // The zone empties: leadership falls back to the other zones, still spread.
+        view.set_agents(six.iter().filter(|a| a.az != "az2").cloned().collect());
+        let (per_agent, _) = spread(&view.agents_for(Some("az2")), "events", 12);
+        assert_eq!(per_agent.len(), 4);
+        assert!(per_agent.values().all(|&n| n == 3), "{per_agent:?}");
     }
 }
