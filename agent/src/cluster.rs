@@ -1,5 +1,12 @@
 //! The agent's view of the cluster: which agents are alive (from control-plane heartbeats),
 //! which topics exist (cached from the control plane), and zone-aware routing of clients.
+//!
+//! Clients keep the partition leaders of a Metadata answer until something fails (Kafka
+//! clients refresh only every `metadata.max.age.ms`, 5 minutes by default), so an answer
+//! computed from a partial view of the agents pins them to a few agents for minutes. When a
+//! cluster starts, agents learn about each other one heartbeat at a time; the view is
+//! *settled* once two heartbeat answers in a row list the same agents, and Metadata waits
+//! (boundedly) for that.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -47,6 +54,10 @@ fn rotation(brokers: &[AgentInfo]) -> Vec<&AgentInfo> {
 pub struct ClusterView {
     me: AgentInfo,
     agents: Mutex<Vec<AgentInfo>>,
+    /// Heartbeat answers received so far that listed the same agents as the one before
+    /// (0 until two in a row agree); `settled` turns true at the first agreement.
+    settled: tokio::sync::watch::Sender<bool>,
+    answers: Mutex<u64>,
     topics: Mutex<BTreeMap<String, i32>>,
 }
 
@@ -55,8 +66,24 @@ impl ClusterView {
         ClusterView {
             agents: Mutex::new(vec![me.clone()]),
             me,
+            settled: tokio::sync::watch::channel(false).0,
+            answers: Mutex::new(0),
             topics: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Whether two heartbeat answers in a row have listed the same agents.
+    pub fn is_settled(&self) -> bool {
+        *self.settled.borrow()
+    }
+
+    /// Wait until the view is settled, at most `max`. Returns whether it is.
+    pub async fn settled_within(&self, max: std::time::Duration) -> bool {
+        let mut rx = self.settled.subscribe();
+        let settled = tokio::time::timeout(max, rx.wait_for(|settled| *settled))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        settled
     }
 
     pub fn me(&self) -> &AgentInfo {
@@ -70,7 +97,13 @@ impl ClusterView {
         }
         agents.sort_by_key(|a| a.node_id);
         agents.dedup_by_key(|a| a.node_id);
-        *lock(&self.agents) = agents;
+        let mut answers = lock(&self.answers);
+        *answers += 1;
+        let mut current = lock(&self.agents);
+        if *answers >= 2 && *current == agents {
+            self.settled.send_replace(true);
+        }
+        *current = agents;
     }
 
     /// Agents a client in `az` should talk to: those of its zone when the zone has any,
@@ -185,6 +218,22 @@ mod tests {
             *per_az.entry(az).or_insert(0) += 1;
         }
         (per_agent, per_az)
+    }
+
+    #[test]
+    fn the_view_settles_when_two_answers_agree() {
+        let view = ClusterView::new(agent(1, "az1"));
+        assert!(!view.is_settled());
+        // The first answer equals the initial view (just this agent): not yet an agreement.
+        view.set_agents(vec![agent(1, "az1")]);
+        assert!(!view.is_settled());
+        view.set_agents(vec![agent(1, "az1"), agent(2, "az2")]);
+        assert!(!view.is_settled(), "membership still growing");
+        view.set_agents(vec![agent(2, "az2"), agent(1, "az1")]);
+        assert!(view.is_settled());
+        // Later changes keep it settled (a crash must not block Metadata).
+        view.set_agents(vec![agent(1, "az1")]);
+        assert!(view.is_settled());
     }
 
     #[test]

@@ -110,7 +110,14 @@ impl Agent {
                 Ok(other) => tracing::warn!(?other, "unexpected heartbeat answer"),
                 Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
             }
-            tokio::time::sleep(period).await;
+            // Until the view of the cluster has settled (Metadata waits for it), heartbeat
+            // ten times as often: a starting cluster learns its members within a fraction
+            // of a period instead of one period per member.
+            if self.inner.cluster.is_settled() {
+                tokio::time::sleep(period).await;
+            } else {
+                tokio::time::sleep(period / 10).await;
+            }
         }
     }
 

@@ -22,7 +22,7 @@ pub use clock::{sim_elapsed, sim_epoch, sim_now_utc};
 pub use error::SimError;
 pub use net::{AzMap, AzNet, AzTraffic, MeteredStream, NetMeter, NetProfile};
 pub use storage::{
-    BandwidthDist, BucketMeters, LatencyDist, Meters, MetersSnapshot, NodeHandle, RequestCounts,
+    AzReads, BandwidthDist, BucketMeters, LatencyDist, Meters, MetersSnapshot, NodeHandle, RequestCounts,
     RequestKind, SimObjectStore, StorageClass, StorageFaults, StorageProfile,
 };
 
