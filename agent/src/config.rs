@@ -40,6 +40,13 @@ pub struct AgentConfig {
     /// consumers reading near the tip; consumers further behind than the cache holds cost one
     /// GET per page each ($0.0004 per 1,000 GETs on S3 Standard, AWS S3 pricing, us-east-1).
     pub zone_cache_bytes: u64,
+    /// Size of a zone-cache page: the unit an owning agent GETs from object storage and
+    /// serves to its AZ. A file costs about `file size / page size` GETs per AZ (rounded
+    /// up), so a page as large as `batch_bytes_max` reads a file in one GET per AZ
+    /// ($0.0004 per 1,000 GETs on S3 Standard, AWS S3 pricing, us-east-1); smaller pages
+    /// spread one file's bytes over concurrent GETs (lower latency for the first reader)
+    /// and waste less memory and intra-AZ transfer when only part of a file is read.
+    pub zone_cache_page_bytes: u64,
     /// Wait this long for the owning agent's answer before reading object storage directly.
     pub zone_cache_timeout_ms: u64,
     /// Planted bugs (off by default; see `eddy_controlplane::plants`).
@@ -67,6 +74,7 @@ impl Default for AgentConfig {
             // simulated scenarios turn it on.
             zone_cache: false,
             zone_cache_bytes: 256 * 1024 * 1024,
+            zone_cache_page_bytes: 4 * 1024 * 1024,
             zone_cache_timeout_ms: 2_000,
             plants: eddy_controlplane::Plants::none(),
         }

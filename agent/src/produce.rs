@@ -1,13 +1,16 @@
 //! The produce path: one pending file per agent, shared by all connections. A request's
 //! record sets are appended to it as chunks; the file is flushed when the batch timeout
 //! passes or it reaches the size target: PUT to the ingest bucket, then CommitFile to the
-//! control plane, then every waiting request is answered with its base offsets.
+//! control plane, then every waiting request is answered with its base offsets. A request
+//! that would take the pending file past the size target seals it first (it is flushed as
+//! is) and starts the next one, so files stay within the target unless one request alone
+//! exceeds it (a request's record sets always share one file: they commit atomically).
 //!
 //! Invariant: a producer is acknowledged only after its file is committed. A failed PUT is a
 //! definite failure (the file is never committed); a commit whose outcome stays unknown is
 //! reported as such (REQUEST_TIMED_OUT), never as a failure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,6 +70,14 @@ struct Pending {
     opened: Option<Instant>,
 }
 
+/// The file being filled and those sealed at the size target, oldest first, waiting for a
+/// flush slot.
+#[derive(Default)]
+struct Files {
+    open: Pending,
+    sealed: VecDeque<Pending>,
+}
+
 /// Counters of the produce path (for reports and tests).
 #[derive(Debug, Default)]
 pub struct IngestStats {
@@ -82,7 +93,7 @@ pub struct Ingest {
     /// Distinguishes files of this incarnation from those of earlier runs of the agent.
     incarnation: u64,
     counter: AtomicU64,
-    pending: Mutex<Pending>,
+    pending: Mutex<Files>,
     wake: Notify,
     flushes: Arc<Semaphore>,
     pub stats: IngestStats,
@@ -104,7 +115,7 @@ impl Ingest {
             cp,
             incarnation,
             counter: AtomicU64::new(0),
-            pending: Mutex::new(Pending::default()),
+            pending: Mutex::new(Files::default()),
             wake: Notify::new(),
             flushes,
             stats: IngestStats::default(),
@@ -122,7 +133,16 @@ impl Ingest {
         }
         let (reply, rx) = oneshot::channel();
         let wake = {
-            let mut p = lock(&self.pending);
+            let mut files = lock(&self.pending);
+            let incoming: u64 = parts.iter().map(|p| p.records.len() as u64).sum();
+            if files.open.bytes > 0
+                && files.open.bytes.saturating_add(incoming) > self.config.batch_bytes_max
+            {
+                let full = std::mem::take(&mut files.open);
+                files.sealed.push_back(full);
+            }
+            let sealed = !files.sealed.is_empty();
+            let p = &mut files.open;
             let first = p.chunks.len();
             for part in parts {
                 let len = part.records.len() as u64;
@@ -148,7 +168,7 @@ impl Ingest {
             if opened {
                 p.opened = Some(Instant::now());
             }
-            opened || p.bytes >= self.config.batch_bytes_max
+            sealed || opened || p.bytes >= self.config.batch_bytes_max
         };
         if wake {
             self.wake.notify_one();
@@ -159,19 +179,26 @@ impl Ingest {
     async fn flusher(self: Arc<Self>) {
         let timeout = Duration::from_millis(self.config.batch_timeout_ms);
         loop {
-            let (opened, bytes) = {
-                let p = lock(&self.pending);
-                (p.opened, p.bytes)
+            let (opened, bytes, sealed) = {
+                let files = lock(&self.pending);
+                (files.open.opened, files.open.bytes, !files.sealed.is_empty())
             };
             let due = opened.map(|t| t + timeout);
-            let ready =
-                bytes >= self.config.batch_bytes_max || due.is_some_and(|d| d <= Instant::now());
+            let ready = sealed
+                || bytes >= self.config.batch_bytes_max
+                || due.is_some_and(|d| d <= Instant::now());
             if ready {
                 let permit = match self.flushes.clone().acquire_owned().await {
                     Ok(p) => p,
                     Err(_) => return,
                 };
-                let taken = std::mem::take(&mut *lock(&self.pending));
+                let taken = {
+                    let mut files = lock(&self.pending);
+                    match files.sealed.pop_front() {
+                        Some(file) => file,
+                        None => std::mem::take(&mut files.open),
+                    }
+                };
                 if taken.chunks.is_empty() {
                     continue;
                 }

@@ -308,6 +308,8 @@ pub struct AgentSettings {
     /// The zone cache (agents of an AZ share file pages); see `AgentConfig::zone_cache`.
     pub zone_cache: bool,
     pub zone_cache_bytes: u64,
+    /// Page size of the zone cache; see `AgentConfig::zone_cache_page_bytes`.
+    pub zone_cache_page_bytes: u64,
 }
 
 impl Default for AgentSettings {
@@ -322,6 +324,7 @@ impl Default for AgentSettings {
             default_partitions: d.default_partitions,
             zone_cache: true,
             zone_cache_bytes: d.zone_cache_bytes,
+            zone_cache_page_bytes: d.zone_cache_page_bytes,
         }
     }
 }
@@ -341,6 +344,7 @@ impl AgentSettings {
             default_partitions: self.default_partitions,
             zone_cache: self.zone_cache,
             zone_cache_bytes: self.zone_cache_bytes,
+            zone_cache_page_bytes: self.zone_cache_page_bytes,
             ..AgentConfig::default()
         }
     }
