@@ -10,8 +10,8 @@
 //! owner in time reads object storage itself.
 //!
 //! Cost trade-off: without the cache every agent that serves a fetch GETs the byte ranges
-//! it needs, so a file read by consumers on N agents of an AZ costs N GETs; with it, about
-//! one GET per page per AZ (S3 Standard: $0.0004 per 1,000 GETs, AWS S3 pricing us-east-1),
+//! it needs, so a file read by consumers on N agents of an AZ costs N GETs; with it, one
+//! GET per page per AZ (S3 Standard: $0.0004 per 1,000 GETs, AWS S3 pricing us-east-1),
 //! paid for with agent memory (`zone_cache_bytes`, default 256 MiB) and intra-AZ traffic,
 //! which is free on AWS (EC2 data transfer pricing: "Data transferred between ... in the same
 //! Availability Zone" is free).
