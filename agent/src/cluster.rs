@@ -47,7 +47,11 @@ fn rotation(brokers: &[AgentInfo]) -> Vec<&AgentInfo> {
     }
     let depth = by_az.values().map(Vec::len).max().unwrap_or(0);
     (0..depth)
-        .flat_map(|i| by_az.values().filter_map(move |agents| agents.get(i).copied()))
+        .flat_map(|i| {
+            by_az
+                .values()
+                .filter_map(move |agents| agents.get(i).copied())
+        })
         .collect()
 }
 
@@ -214,7 +218,12 @@ mod tests {
         for p in 0..partitions {
             let leader = ClusterView::leader(brokers, topic, p);
             *per_agent.entry(leader).or_insert(0) += 1;
-            let az = brokers.iter().find(|a| a.node_id == leader).unwrap().az.clone();
+            let az = brokers
+                .iter()
+                .find(|a| a.node_id == leader)
+                .unwrap()
+                .az
+                .clone();
             *per_az.entry(az).or_insert(0) += 1;
         }
         (per_agent, per_az)
@@ -245,7 +254,10 @@ mod tests {
         for topic in ["events", "orders", "t"] {
             let (per_agent, per_az) = spread(&six, topic, 12);
             assert_eq!(per_agent.len(), 6, "{topic}: {per_agent:?}");
-            assert!(per_agent.values().all(|&n| n == 2), "{topic}: {per_agent:?}");
+            assert!(
+                per_agent.values().all(|&n| n == 2),
+                "{topic}: {per_agent:?}"
+            );
             assert!(per_az.values().all(|&n| n == 4), "{topic}: {per_az:?}");
             // Fewer partitions than agents: still one per AZ before any AZ gets a second.
             let (_, per_az) = spread(&six, topic, 3);
@@ -271,7 +283,10 @@ mod tests {
             assert_eq!(a, ClusterView::leader(&six, "events", p));
         }
         // Two agents' views built from the same heartbeat answer agree.
-        let (v1, v2) = (ClusterView::new(six[0].clone()), ClusterView::new(six[5].clone()));
+        let (v1, v2) = (
+            ClusterView::new(six[0].clone()),
+            ClusterView::new(six[5].clone()),
+        );
         v1.set_agents(shuffled.clone());
         v2.set_agents(six.clone());
         for az in [None, Some("az1"), Some("az3"), Some("az9")] {

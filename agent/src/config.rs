@@ -40,7 +40,7 @@ pub struct AgentConfig {
     /// Share fetched file pages with the other agents of the AZ (`crate::zonecache`). Off:
     /// every agent GETs what its fetches need itself.
     pub zone_cache: bool,
-    /// Memory for cached pages, in bytes (LRU). 256 MiB holds 64 pages of 4 MiB: enough for
+    /// Memory for cached pages, in bytes (LRU). 256 MiB holds 32 pages of 8 MiB: enough for
     /// consumers reading near the tip; consumers further behind than the cache holds cost one
     /// GET per page each ($0.0004 per 1,000 GETs on S3 Standard, AWS S3 pricing, us-east-1).
     pub zone_cache_bytes: u64,

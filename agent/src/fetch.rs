@@ -351,7 +351,10 @@ mod tests {
             assert_eq!(got[..2], ["file-0", "file-1"]);
         }
         let files: std::collections::BTreeSet<&str> = plans.iter().flat_map(keys).collect();
-        assert!(files.len() <= 3, "the fetch touches 3 files, not 10: {files:?}");
+        assert!(
+            files.len() <= 3,
+            "the fetch touches 3 files, not 10: {files:?}"
+        );
         let planned: usize = plans.iter().map(|p| p.as_ref().unwrap().0).sum();
         assert_eq!(planned, 1_000);
     }

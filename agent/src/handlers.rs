@@ -147,7 +147,8 @@ impl AgentInner {
         // Leaders computed from a partial view of the agents would stay with the client
         // for minutes: wait (boundedly) for the view to settle after the agent starts.
         if !self.cluster.is_settled() {
-            let max = Duration::from_millis(self.config.heartbeat_ms.max(1) * METADATA_SETTLE_HEARTBEATS);
+            let max =
+                Duration::from_millis(self.config.heartbeat_ms.max(1) * METADATA_SETTLE_HEARTBEATS);
             if !self.cluster.settled_within(max).await {
                 tracing::debug!("answering Metadata before the view of the agents settled");
             }

@@ -144,12 +144,18 @@ mod tests {
     fn ranges_map_to_the_pages_they_touch() {
         assert_eq!(pages_of(&(0..1), PAGE_BYTES), 0..1);
         assert_eq!(pages_of(&(0..PAGE_BYTES), PAGE_BYTES), 0..1);
-        assert_eq!(pages_of(&(PAGE_BYTES - 1..PAGE_BYTES + 1), PAGE_BYTES), 0..2);
+        assert_eq!(
+            pages_of(&(PAGE_BYTES - 1..PAGE_BYTES + 1), PAGE_BYTES),
+            0..2
+        );
         assert_eq!(pages_of(&(5..5), PAGE_BYTES), 0..0);
         assert_eq!(page_range(2, PAGE_BYTES), 2 * PAGE_BYTES..3 * PAGE_BYTES);
         // Twice the page size: half the pages.
         assert_eq!(pages_of(&(0..4 * PAGE_BYTES), 2 * PAGE_BYTES), 0..2);
-        assert_eq!(page_range(1, 2 * PAGE_BYTES), 2 * PAGE_BYTES..4 * PAGE_BYTES);
+        assert_eq!(
+            page_range(1, 2 * PAGE_BYTES),
+            2 * PAGE_BYTES..4 * PAGE_BYTES
+        );
     }
 
     #[test]

@@ -181,7 +181,11 @@ impl Ingest {
         loop {
             let (opened, bytes, sealed) = {
                 let files = lock(&self.pending);
-                (files.open.opened, files.open.bytes, !files.sealed.is_empty())
+                (
+                    files.open.opened,
+                    files.open.bytes,
+                    !files.sealed.is_empty(),
+                )
             };
             let due = opened.map(|t| t + timeout);
             let ready = sealed

@@ -59,8 +59,7 @@ pub fn reads_by_az(
     for op in ops {
         if let OpKind::Poll { records, .. } = &op.kind {
             if let Some(az) = process_azs.get(&op.process) {
-                *consumed.entry(az.as_str()).or_default() +=
-                    records.len() as u64 * record_bytes;
+                *consumed.entry(az.as_str()).or_default() += records.len() as u64 * record_bytes;
             }
         }
     }
@@ -160,6 +159,9 @@ mod tests {
         assert_eq!((got[1].az.as_str(), got[1].gets), ("az2", 0));
         assert_eq!(got[1].gets_per_mib_consumed, Some(0.0));
         assert_eq!(got[2].az, "az3");
-        assert_eq!(got[2].gets_per_mib_consumed, None, "nothing consumed in az3");
+        assert_eq!(
+            got[2].gets_per_mib_consumed, None,
+            "nothing consumed in az3"
+        );
     }
 }

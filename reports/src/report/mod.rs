@@ -45,10 +45,7 @@ impl Throughput {
         let sends = ops
             .iter()
             .filter(|op| matches!(op.kind, OpKind::Send { .. }));
-        let sends_acked = sends
-            .clone()
-            .filter(|op| op.outcome == Outcome::Ok)
-            .count() as u64;
+        let sends_acked = sends.clone().filter(|op| op.outcome == Outcome::Ok).count() as u64;
         let first = sends.clone().map(|op| op.invoke_us).min();
         let last = sends.map(|op| op.invoke_us).max();
         let window_s = match (first, last) {

@@ -77,13 +77,15 @@ pub fn render_summary(r: &RunReport) -> String {
 fn reads_line(r: &RunReport) -> String {
     r.reads
         .iter()
-        .map(|a| match (a.gets_per_mib_consumed, a.downloaded_per_consumed) {
-            (Some(g), Some(d)) => format!(
-                "{} {g:.3} ({} GETs, {d:.2}x downloaded/consumed)",
-                a.az, a.gets
-            ),
-            _ => format!("{} – ({} GETs, nothing consumed)", a.az, a.gets),
-        })
+        .map(
+            |a| match (a.gets_per_mib_consumed, a.downloaded_per_consumed) {
+                (Some(g), Some(d)) => format!(
+                    "{} {g:.3} ({} GETs, {d:.2}x downloaded/consumed)",
+                    a.az, a.gets
+                ),
+                _ => format!("{} – ({} GETs, nothing consumed)", a.az, a.gets),
+            },
+        )
         .collect::<Vec<_>>()
         .join("; ")
 }
