@@ -32,6 +32,9 @@ pub const PIPELINE_DEPTH_MAX: usize = 1024;
 /// Request bytes of one connection being handled at once, in KiB.
 pub const PIPELINE_KIB_MAX: u32 = 256 * 1024;
 
+/// While the view of the cluster is not settled, heartbeats go this many times per period.
+const UNSETTLED_HEARTBEAT_DIVISOR: u32 = 50;
+
 pub struct AgentInner {
     pub config: AgentConfig,
     pub store: Arc<dyn ObjectStore>,
@@ -111,12 +114,13 @@ impl Agent {
                 Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
             }
             // Until the view of the cluster has settled (Metadata waits for it), heartbeat
-            // ten times as often: a starting cluster learns its members within a fraction
-            // of a period instead of one period per member.
+            // fifty times as often: a starting cluster learns its members within tens of
+            // milliseconds instead of one period per member, and clients' first requests
+            // wait that little.
             if self.inner.cluster.is_settled() {
                 tokio::time::sleep(period).await;
             } else {
-                tokio::time::sleep(period / 10).await;
+                tokio::time::sleep(period / UNSETTLED_HEARTBEAT_DIVISOR).await;
             }
         }
     }

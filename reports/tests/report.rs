@@ -54,7 +54,21 @@ fn a_clean_run_reports_ok_and_is_byte_identical_twice() {
     assert_eq!(r.exit_code(), 0);
     assert_eq!(r.ops, ops.len() as u64);
     assert!(r.throughput.sends_acked > 0);
-    assert!((r.throughput.ingested_mib_per_s - 500.0 / 120.0).abs() < 0.001);
+    // Rates divide by the producing window (first to last send), not the whole run.
+    let send_times: Vec<u64> = ops
+        .iter()
+        .filter(|op| matches!(op.kind, OpKind::Send { .. }))
+        .map(|op| op.invoke_us)
+        .collect();
+    let window_s = (send_times.iter().max().unwrap() - send_times.iter().min().unwrap()) as f64
+        / 1e6;
+    assert!(window_s > 0.0 && window_s < 120.0, "{window_s}");
+    assert!((r.throughput.window_s - window_s).abs() < 0.001);
+    assert!(
+        (r.throughput.ingested_mib_per_s - 500.0 / window_s).abs() < 0.01,
+        "{:?}",
+        r.throughput
+    );
     let json = serde_json::to_string_pretty(&r).expect("json");
     assert_eq!(
         json,
