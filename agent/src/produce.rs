@@ -135,9 +135,7 @@ impl Ingest {
         let wake = {
             let mut files = lock(&self.pending);
             let incoming: u64 = parts.iter().map(|p| p.records.len() as u64).sum();
-            if files.open.bytes > 0
-                && files.open.bytes.saturating_add(incoming) > self.config.batch_bytes_max
-            {
+            if seal_before(files.open.bytes, incoming, self.config.batch_bytes_max) {
                 let full = std::mem::take(&mut files.open);
                 files.sealed.push_back(full);
             }
@@ -385,6 +383,13 @@ impl Ingest {
     }
 }
 
+/// Whether a request of `incoming` bytes must go to a new file rather than the open one of
+/// `open` bytes: when it would take a non-empty file past `max` (a request is never split,
+/// so a request larger than `max` alone still makes one file).
+fn seal_before(open: u64, incoming: u64, max: u64) -> bool {
+    open > 0 && open.saturating_add(incoming) > max
+}
+
 /// Sleep a random time below `max_ms` (only reached from BUGGIFY sites, which are never
 /// true outside the simulation).
 pub(crate) async fn buggify_delay(max_ms: u64) {
@@ -395,4 +400,28 @@ pub(crate) async fn buggify_delay(max_ms: u64) {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seal_before;
+
+    #[test]
+    fn files_are_cut_before_they_pass_the_size_target() {
+        const MIB: u64 = 1024 * 1024;
+        // 1 MiB requests into an 8 MiB target: the ninth starts a new file.
+        let mut files = vec![0u64];
+        for _ in 0..20 {
+            if seal_before(*files.last().unwrap(), MIB, 8 * MIB) {
+                files.push(0);
+            }
+            *files.last_mut().unwrap() += MIB;
+        }
+        assert_eq!(files, [8 * MIB, 8 * MIB, 4 * MIB]);
+        // 3 MiB requests: files of 6 MiB, never 9.
+        assert!(seal_before(6 * MIB, 3 * MIB, 8 * MIB));
+        assert!(!seal_before(5 * MIB, 3 * MIB, 8 * MIB));
+        // A request larger than the target on its own still gets a file (not split).
+        assert!(!seal_before(0, 20 * MIB, 8 * MIB));
+    }
 }
