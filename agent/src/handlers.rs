@@ -263,7 +263,7 @@ impl AgentInner {
             if let Some(code) = topic_error(&name) {
                 result.error_code = code;
                 result.error_message = Some(str_bytes(&format!("illegal topic name {name:?}")));
-            } else if partitions < 1 || partitions > eddy_controlplane::state::PARTITIONS_MAX {
+            } else if !(1..=eddy_controlplane::state::PARTITIONS_MAX).contains(&partitions) {
                 result.error_code = codes::INVALID_PARTITIONS;
                 result.error_message =
                     Some(str_bytes(&format!("invalid partition count {partitions}")));
@@ -332,7 +332,7 @@ impl AgentInner {
         let mut parts = Vec::new();
         // (topic index, partition index) in the response of each part
         let mut slots = Vec::new();
-        let acks_ok = matches!(req.acks, -1 | 0 | 1);
+        let acks_ok = matches!(req.acks, -1..=1);
         for t in req.topic_data {
             let name = t.name.0.to_string();
             let mut tr = TopicProduceResponse::default();

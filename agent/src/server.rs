@@ -219,7 +219,7 @@ impl Agent {
         };
         enum Work {
             Ready(Option<Bytes>),
-            Request(kafka_protocol::messages::RequestHeader, RequestKind),
+            Request(Box<(kafka_protocol::messages::RequestHeader, RequestKind)>),
         }
         let work = if !decodable(api, start.api_version) {
             if api == ApiKey::ApiVersions {
@@ -245,7 +245,7 @@ impl Agent {
             return None;
         } else {
             match decode_request(frame, start) {
-                Ok((header, request)) => Work::Request(header, request),
+                Ok((header, request)) => Work::Request(Box::new((header, request))),
                 Err(e) => {
                     tracing::info!(error = %e, "malformed request; closing");
                     return None;
@@ -255,7 +255,7 @@ impl Agent {
         Some(async move {
             let (header, request) = match work {
                 Work::Ready(bytes) => return bytes,
-                Work::Request(h, r) => (h, r),
+                Work::Request(work) => *work,
             };
             let version = header.request_api_version;
             let client_id = header
