@@ -72,36 +72,13 @@ impl AgentInner {
         }
         // Plan every partition's reads against the byte budgets, then issue all storage
         // reads at once: a fetch costs one round of GETs, not one per partition.
-        let mut budget = if req.max_bytes > 0 {
-            req.max_bytes as usize
+        let cap = usize::try_from(self.config.fetch_response_bytes_max).unwrap_or(usize::MAX);
+        let budget = if req.max_bytes > 0 {
+            (req.max_bytes as usize).min(cap)
         } else {
-            usize::MAX
+            cap
         };
-        let mut plans: Vec<Option<(usize, Vec<Extent>)>> = Vec::with_capacity(wanted.len());
-        let mut served_any = false;
-        for (i, (_, _, _, partition_max)) in wanted.iter().enumerate() {
-            let Some(Ok(found)) = results.get(i) else {
-                plans.push(None);
-                continue;
-            };
-            // The first partition with data always gets at least one batch, so a consumer
-            // can progress past a batch larger than its limits.
-            let limit = (*partition_max as usize).min(budget);
-            let limit = if served_any { limit } else { limit.max(1) };
-            let mut chosen = Vec::new();
-            let mut planned = 0usize;
-            for e in &found.extents {
-                if planned >= limit || (!chosen.is_empty() && planned + e.byte_len as usize > limit)
-                {
-                    break;
-                }
-                planned += e.byte_len as usize;
-                chosen.push(e.clone());
-            }
-            served_any |= !chosen.is_empty();
-            budget = budget.saturating_sub(planned);
-            plans.push(Some((limit, chosen)));
-        }
+        let plans = plan_breadth_first(&wanted, &results, budget);
         // One read per object: extents of the same file (chunks of different partitions
         // written together) are read together (pages, or `get_ranges` with the cache off,
         // which coalesces nearby ranges into as few GETs as possible).
@@ -230,6 +207,70 @@ impl AgentInner {
     }
 }
 
+/// Choose each partition's extents within the byte budgets: breadth-first, one extent (one
+/// file's chunk) per partition per round, so a fetch walks files in step across its
+/// partitions. Filling one partition to its limit first (as the request lists them) would,
+/// for a reader far behind, touch a page of every file for that partition alone and then
+/// again for the next partition: with more such pages than the zone cache holds, each page
+/// would be read from object storage once per partition.
+///
+/// Each entry: `(limit, extents)` for partitions whose lookup succeeded. The first extent of
+/// a partition is taken while budget remains even if it is larger than the limits (the
+/// response then carries at least one batch, so a consumer can pass a batch larger than its
+/// limits); `limit` bounds what `assemble` returns.
+fn plan_breadth_first(
+    wanted: &[(String, i32, i64, u64)],
+    results: &[Result<LookupResult, CpError>],
+    mut budget: usize,
+) -> Vec<Option<(usize, Vec<Extent>)>> {
+    let n = wanted.len();
+    let mut chosen: Vec<Vec<Extent>> = vec![Vec::new(); n];
+    let mut planned = vec![0usize; n];
+    let mut served_any = false;
+    loop {
+        let mut progressed = false;
+        for i in 0..n {
+            let Some(Ok(found)) = results.get(i) else {
+                continue;
+            };
+            let Some(e) = found.extents.get(chosen[i].len()) else {
+                continue;
+            };
+            let partition_max = wanted[i].3 as usize;
+            let len = e.byte_len as usize;
+            let take = if chosen[i].is_empty() {
+                (budget > 0 && partition_max > 0) || !served_any
+            } else {
+                planned[i] < partition_max
+                    && planned[i].saturating_add(len) <= partition_max
+                    && len <= budget
+            };
+            if !take {
+                continue;
+            }
+            chosen[i].push(e.clone());
+            planned[i] = planned[i].saturating_add(len);
+            budget = budget.saturating_sub(len);
+            served_any = true;
+            progressed = true;
+        }
+        if !progressed {
+            break;
+        }
+    }
+    (0..n)
+        .map(|i| match results.get(i) {
+            Some(Ok(_)) => {
+                let partition_max = wanted[i].3 as usize;
+                let limit = partition_max.min(planned[i]);
+                let limit = if planned[i] > 0 { limit.max(1) } else { 0 };
+                Some((limit, std::mem::take(&mut chosen[i])))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Whole batches from `from_offset` on, base offsets patched, at most about `limit` bytes
 /// (at least one batch when `limit` > 0).
 fn assemble(
@@ -267,4 +308,70 @@ fn assemble(
         }
     }
     Ok(Bytes::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A partition whose lookup found one extent of `len` bytes in each of `files` files.
+    fn found(partition: i32, files: usize, len: u64) -> Result<LookupResult, CpError> {
+        Ok(LookupResult {
+            log_start: 0,
+            high_watermark: files as i64,
+            extents: (0..files)
+                .map(|f| Extent {
+                    base_offset: f as i64,
+                    last_offset: f as i64,
+                    key: format!("file-{f}"),
+                    byte_start: partition as u64 * len,
+                    byte_len: len,
+                    max_timestamp: 0,
+                })
+                .collect(),
+        })
+    }
+
+    fn keys(plan: &Option<(usize, Vec<Extent>)>) -> Vec<&str> {
+        plan.as_ref()
+            .map(|(_, e)| e.iter().map(|e| e.key.as_str()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_fetch_far_behind_walks_files_in_step_across_partitions() {
+        // Four partitions, 100 files each, 100-byte chunks; 50 MiB per partition and a
+        // 1,000-byte response: every partition gets the first files, nobody runs ahead.
+        let wanted: Vec<_> = (0..4).map(|p| ("t".to_string(), p, 0, 50 << 20)).collect();
+        let results: Vec<_> = (0..4).map(|p| found(p, 100, 100)).collect();
+        let plans = plan_breadth_first(&wanted, &results, 1_000);
+        for plan in &plans {
+            let got = keys(plan);
+            assert!(got.len() >= 2 && got.len() <= 3, "{got:?}");
+            assert_eq!(got[..2], ["file-0", "file-1"]);
+        }
+        let files: std::collections::BTreeSet<&str> = plans.iter().flat_map(keys).collect();
+        assert!(
+            files.len() <= 3,
+            "the fetch touches 3 files, not 10: {files:?}"
+        );
+        let planned: usize = plans.iter().map(|p| p.as_ref().unwrap().0).sum();
+        assert_eq!(planned, 1_000);
+    }
+
+    #[test]
+    fn limits_still_hold_and_an_oversized_first_batch_is_served() {
+        // Partition limit 250 bytes: at most 2 chunks of 100 each (a third would exceed).
+        let wanted: Vec<_> = (0..2).map(|p| ("t".to_string(), p, 0, 250)).collect();
+        let results = vec![found(0, 10, 100), Err(CpError::internal("down"))];
+        let plans = plan_breadth_first(&wanted, &results, usize::MAX);
+        assert_eq!(keys(&plans[0]), ["file-0", "file-1"]);
+        assert_eq!(plans[0].as_ref().unwrap().0, 200);
+        assert!(plans[1].is_none());
+        // A chunk larger than every limit still goes out first, bounded by the limit.
+        let wanted = vec![("t".to_string(), 0, 0, 10)];
+        let plans = plan_breadth_first(&wanted, &[found(0, 3, 100)], 50);
+        assert_eq!(keys(&plans[0]), ["file-0"]);
+        assert_eq!(plans[0].as_ref().unwrap().0, 10);
+    }
 }

@@ -24,6 +24,10 @@ use crate::codes;
 use crate::produce::{Part, ProduceFailure};
 use crate::server::AgentInner;
 
+/// A Metadata request waits at most this many heartbeat periods for the agent's view of
+/// the cluster to settle (see [`crate::cluster`]).
+pub const METADATA_SETTLE_HEARTBEATS: u64 = 3;
+
 /// The APIs and versions this agent serves. Produce advertises 0 as its minimum because old
 /// librdkafka only enables compression when v0 is in range; v0–2 are refused at decode.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
@@ -140,6 +144,15 @@ impl AgentInner {
         version: i16,
         client_id: &str,
     ) -> MetadataResponse {
+        // Leaders computed from a partial view of the agents would stay with the client
+        // for minutes: wait (boundedly) for the view to settle after the agent starts.
+        if !self.cluster.is_settled() {
+            let max =
+                Duration::from_millis(self.config.heartbeat_ms.max(1) * METADATA_SETTLE_HEARTBEATS);
+            if !self.cluster.settled_within(max).await {
+                tracing::debug!("answering Metadata before the view of the agents settled");
+            }
+        }
         let brokers = self.cluster.agents_for(client_az(client_id));
         let mut r = MetadataResponse::default();
         r.cluster_id = Some(str_bytes("eddy"));

@@ -1,5 +1,6 @@
-//! File pages for the zone cache: 4 MiB aligned byte ranges of an object, and a cache of
-//! them bounded by bytes that evicts the least recently used page first.
+//! File pages for the zone cache: aligned byte ranges of an object (`page_bytes` each, a
+//! setting: `AgentConfig::zone_cache_page_bytes`), and a cache of them bounded by bytes that
+//! evicts the least recently used page first.
 //!
 //! Deterministic: recency is a counter, not a clock, and both maps are ordered.
 
@@ -8,45 +9,51 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-/// Size of a page: the unit the zone cache fetches from object storage and serves to the
-/// other agents of its AZ. The last page of an object is shorter.
-pub const PAGE_BYTES: u64 = 4 * 1024 * 1024;
+/// Smallest page size accepted (smaller settings are raised to it): below it GETs cost
+/// more than they save.
+pub const PAGE_BYTES_MIN: u64 = 64 * 1024;
 
-/// A page: (object key, page index). Byte range `index * PAGE_BYTES ..` (clamped to the
+/// A page: (object key, page index). Byte range `index * page_bytes ..` (clamped to the
 /// object's size).
 pub type PageId = (String, u64);
 
-/// Indexes of the pages a byte range touches (empty for an empty range).
-pub fn pages_of(range: &Range<u64>) -> Range<u64> {
+/// Indexes of the pages of `page_bytes` a byte range touches (empty for an empty range).
+pub fn pages_of(range: &Range<u64>, page_bytes: u64) -> Range<u64> {
+    let page_bytes = page_bytes.max(1);
     if range.end <= range.start {
         return 0..0;
     }
-    range.start / PAGE_BYTES..(range.end - 1) / PAGE_BYTES + 1
+    range.start / page_bytes..(range.end - 1) / page_bytes + 1
 }
 
 /// Byte range of page `index` (before clamping to the object's size).
-pub fn page_range(index: u64) -> Range<u64> {
-    let start = index.saturating_mul(PAGE_BYTES);
-    start..start.saturating_add(PAGE_BYTES)
+pub fn page_range(index: u64, page_bytes: u64) -> Range<u64> {
+    let start = index.saturating_mul(page_bytes);
+    start..start.saturating_add(page_bytes)
 }
 
 /// Copy `range` out of the pages that hold it (`pages` maps page index to its bytes).
 /// `None` when a page is missing or shorter than the range needs.
-pub fn slice_pages(range: &Range<u64>, pages: &BTreeMap<u64, Bytes>) -> Option<Bytes> {
-    let touched = pages_of(range);
+pub fn slice_pages(
+    range: &Range<u64>,
+    pages: &BTreeMap<u64, Bytes>,
+    page_bytes: u64,
+) -> Option<Bytes> {
+    let page_bytes = page_bytes.max(1);
+    let touched = pages_of(range, page_bytes);
     if touched.end - touched.start == 1 {
         // The common case: one page, no copy.
         let page = pages.get(&touched.start)?;
-        let base = touched.start * PAGE_BYTES;
+        let base = touched.start * page_bytes;
         let (from, to) = ((range.start - base) as usize, (range.end - base) as usize);
         return (to <= page.len()).then(|| page.slice(from..to));
     }
     let mut out = Vec::with_capacity((range.end - range.start) as usize);
     for index in touched {
         let page = pages.get(&index)?;
-        let base = index * PAGE_BYTES;
+        let base = index * page_bytes;
         let from = range.start.max(base) - base;
-        let to = range.end.min(base + PAGE_BYTES) - base;
+        let to = range.end.min(base + page_bytes) - base;
         if to as usize > page.len() {
             return None;
         }
@@ -131,13 +138,24 @@ mod tests {
         (k.to_string(), i)
     }
 
+    const PAGE_BYTES: u64 = 4 * 1024 * 1024;
+
     #[test]
     fn ranges_map_to_the_pages_they_touch() {
-        assert_eq!(pages_of(&(0..1)), 0..1);
-        assert_eq!(pages_of(&(0..PAGE_BYTES)), 0..1);
-        assert_eq!(pages_of(&(PAGE_BYTES - 1..PAGE_BYTES + 1)), 0..2);
-        assert_eq!(pages_of(&(5..5)), 0..0);
-        assert_eq!(page_range(2), 2 * PAGE_BYTES..3 * PAGE_BYTES);
+        assert_eq!(pages_of(&(0..1), PAGE_BYTES), 0..1);
+        assert_eq!(pages_of(&(0..PAGE_BYTES), PAGE_BYTES), 0..1);
+        assert_eq!(
+            pages_of(&(PAGE_BYTES - 1..PAGE_BYTES + 1), PAGE_BYTES),
+            0..2
+        );
+        assert_eq!(pages_of(&(5..5), PAGE_BYTES), 0..0);
+        assert_eq!(page_range(2, PAGE_BYTES), 2 * PAGE_BYTES..3 * PAGE_BYTES);
+        // Twice the page size: half the pages.
+        assert_eq!(pages_of(&(0..4 * PAGE_BYTES), 2 * PAGE_BYTES), 0..2);
+        assert_eq!(
+            page_range(1, 2 * PAGE_BYTES),
+            2 * PAGE_BYTES..4 * PAGE_BYTES
+        );
     }
 
     #[test]
@@ -145,11 +163,11 @@ mod tests {
         let p0 = Bytes::from(vec![1u8; PAGE_BYTES as usize]);
         let p1 = Bytes::from(vec![2u8; 10]);
         let pages = BTreeMap::from([(0, p0), (1, p1)]);
-        let got = slice_pages(&(PAGE_BYTES - 2..PAGE_BYTES + 3), &pages).unwrap();
+        let got = slice_pages(&(PAGE_BYTES - 2..PAGE_BYTES + 3), &pages, PAGE_BYTES).unwrap();
         assert_eq!(&got[..], &[1, 1, 2, 2, 2]);
         // Past the end of the (short) last page.
-        assert!(slice_pages(&(PAGE_BYTES..PAGE_BYTES + 11), &pages).is_none());
-        assert!(slice_pages(&(2 * PAGE_BYTES..2 * PAGE_BYTES + 1), &pages).is_none());
+        assert!(slice_pages(&(PAGE_BYTES..PAGE_BYTES + 11), &pages, PAGE_BYTES).is_none());
+        assert!(slice_pages(&(2 * PAGE_BYTES..2 * PAGE_BYTES + 1), &pages, PAGE_BYTES).is_none());
     }
 
     #[test]

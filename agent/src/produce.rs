@@ -1,13 +1,16 @@
 //! The produce path: one pending file per agent, shared by all connections. A request's
 //! record sets are appended to it as chunks; the file is flushed when the batch timeout
 //! passes or it reaches the size target: PUT to the ingest bucket, then CommitFile to the
-//! control plane, then every waiting request is answered with its base offsets.
+//! control plane, then every waiting request is answered with its base offsets. A request
+//! that would take the pending file past the size target seals it first (it is flushed as
+//! is) and starts the next one, so files stay within the target unless one request alone
+//! exceeds it (a request's record sets always share one file: they commit atomically).
 //!
 //! Invariant: a producer is acknowledged only after its file is committed. A failed PUT is a
 //! definite failure (the file is never committed); a commit whose outcome stays unknown is
 //! reported as such (REQUEST_TIMED_OUT), never as a failure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,6 +70,14 @@ struct Pending {
     opened: Option<Instant>,
 }
 
+/// The file being filled and those sealed at the size target, oldest first, waiting for a
+/// flush slot.
+#[derive(Default)]
+struct Files {
+    open: Pending,
+    sealed: VecDeque<Pending>,
+}
+
 /// Counters of the produce path (for reports and tests).
 #[derive(Debug, Default)]
 pub struct IngestStats {
@@ -82,7 +93,7 @@ pub struct Ingest {
     /// Distinguishes files of this incarnation from those of earlier runs of the agent.
     incarnation: u64,
     counter: AtomicU64,
-    pending: Mutex<Pending>,
+    pending: Mutex<Files>,
     wake: Notify,
     flushes: Arc<Semaphore>,
     pub stats: IngestStats,
@@ -104,7 +115,7 @@ impl Ingest {
             cp,
             incarnation,
             counter: AtomicU64::new(0),
-            pending: Mutex::new(Pending::default()),
+            pending: Mutex::new(Files::default()),
             wake: Notify::new(),
             flushes,
             stats: IngestStats::default(),
@@ -122,7 +133,14 @@ impl Ingest {
         }
         let (reply, rx) = oneshot::channel();
         let wake = {
-            let mut p = lock(&self.pending);
+            let mut files = lock(&self.pending);
+            let incoming: u64 = parts.iter().map(|p| p.records.len() as u64).sum();
+            if seal_before(files.open.bytes, incoming, self.config.batch_bytes_max) {
+                let full = std::mem::take(&mut files.open);
+                files.sealed.push_back(full);
+            }
+            let sealed = !files.sealed.is_empty();
+            let p = &mut files.open;
             let first = p.chunks.len();
             for part in parts {
                 let len = part.records.len() as u64;
@@ -148,7 +166,7 @@ impl Ingest {
             if opened {
                 p.opened = Some(Instant::now());
             }
-            opened || p.bytes >= self.config.batch_bytes_max
+            sealed || opened || p.bytes >= self.config.batch_bytes_max
         };
         if wake {
             self.wake.notify_one();
@@ -159,19 +177,30 @@ impl Ingest {
     async fn flusher(self: Arc<Self>) {
         let timeout = Duration::from_millis(self.config.batch_timeout_ms);
         loop {
-            let (opened, bytes) = {
-                let p = lock(&self.pending);
-                (p.opened, p.bytes)
+            let (opened, bytes, sealed) = {
+                let files = lock(&self.pending);
+                (
+                    files.open.opened,
+                    files.open.bytes,
+                    !files.sealed.is_empty(),
+                )
             };
             let due = opened.map(|t| t + timeout);
-            let ready =
-                bytes >= self.config.batch_bytes_max || due.is_some_and(|d| d <= Instant::now());
+            let ready = sealed
+                || bytes >= self.config.batch_bytes_max
+                || due.is_some_and(|d| d <= Instant::now());
             if ready {
                 let permit = match self.flushes.clone().acquire_owned().await {
                     Ok(p) => p,
                     Err(_) => return,
                 };
-                let taken = std::mem::take(&mut *lock(&self.pending));
+                let taken = {
+                    let mut files = lock(&self.pending);
+                    match files.sealed.pop_front() {
+                        Some(file) => file,
+                        None => std::mem::take(&mut files.open),
+                    }
+                };
                 if taken.chunks.is_empty() {
                     continue;
                 }
@@ -354,6 +383,13 @@ impl Ingest {
     }
 }
 
+/// Whether a request of `incoming` bytes must go to a new file rather than the open one of
+/// `open` bytes: when it would take a non-empty file past `max` (a request is never split,
+/// so a request larger than `max` alone still makes one file).
+fn seal_before(open: u64, incoming: u64, max: u64) -> bool {
+    open > 0 && open.saturating_add(incoming) > max
+}
+
 /// Sleep a random time below `max_ms` (only reached from BUGGIFY sites, which are never
 /// true outside the simulation).
 pub(crate) async fn buggify_delay(max_ms: u64) {
@@ -364,4 +400,28 @@ pub(crate) async fn buggify_delay(max_ms: u64) {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seal_before;
+
+    #[test]
+    fn files_are_cut_before_they_pass_the_size_target() {
+        const MIB: u64 = 1024 * 1024;
+        // 1 MiB requests into an 8 MiB target: the ninth starts a new file.
+        let mut files = vec![0u64];
+        for _ in 0..20 {
+            if seal_before(*files.last().unwrap(), MIB, 8 * MIB) {
+                files.push(0);
+            }
+            *files.last_mut().unwrap() += MIB;
+        }
+        assert_eq!(files, [8 * MIB, 8 * MIB, 4 * MIB]);
+        // 3 MiB requests: files of 6 MiB, never 9.
+        assert!(seal_before(6 * MIB, 3 * MIB, 8 * MIB));
+        assert!(!seal_before(5 * MIB, 3 * MIB, 8 * MIB));
+        // A request larger than the target on its own still gets a file (not split).
+        assert!(!seal_before(0, 20 * MIB, 8 * MIB));
+    }
 }

@@ -32,6 +32,9 @@ pub const PIPELINE_DEPTH_MAX: usize = 1024;
 /// Request bytes of one connection being handled at once, in KiB.
 pub const PIPELINE_KIB_MAX: u32 = 256 * 1024;
 
+/// While the view of the cluster is not settled, heartbeats go this many times per period.
+const UNSETTLED_HEARTBEAT_DIVISOR: u32 = 50;
+
 pub struct AgentInner {
     pub config: AgentConfig,
     pub store: Arc<dyn ObjectStore>,
@@ -120,7 +123,15 @@ impl Agent {
                 Ok(other) => tracing::warn!(?other, "unexpected heartbeat answer"),
                 Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
             }
-            tokio::time::sleep(period).await;
+            // Until the view of the cluster has settled (Metadata waits for it), heartbeat
+            // fifty times as often: a starting cluster learns its members within tens of
+            // milliseconds instead of one period per member, and clients' first requests
+            // wait that little.
+            if self.inner.cluster.is_settled() {
+                tokio::time::sleep(period).await;
+            } else {
+                tokio::time::sleep(period / UNSETTLED_HEARTBEAT_DIVISOR).await;
+            }
         }
     }
 
@@ -220,7 +231,7 @@ impl Agent {
         #[allow(clippy::large_enum_variant)]
         enum Work {
             Ready(Option<Bytes>),
-            Request(kafka_protocol::messages::RequestHeader, RequestKind),
+            Request(Box<(kafka_protocol::messages::RequestHeader, RequestKind)>),
         }
         let work = if !decodable(api, start.api_version) {
             if api == ApiKey::ApiVersions {
@@ -246,7 +257,7 @@ impl Agent {
             return None;
         } else {
             match decode_request(frame, start) {
-                Ok((header, request)) => Work::Request(header, request),
+                Ok((header, request)) => Work::Request(Box::new((header, request))),
                 Err(e) => {
                     tracing::info!(error = %e, "malformed request; closing");
                     return None;
@@ -256,7 +267,7 @@ impl Agent {
         Some(async move {
             let (header, request) = match work {
                 Work::Ready(bytes) => return bytes,
-                Work::Request(h, r) => (h, r),
+                Work::Request(work) => *work,
             };
             let version = header.request_api_version;
             let client_id = header

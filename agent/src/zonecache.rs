@@ -1,6 +1,7 @@
 //! The zone cache: the agents of one AZ share the pages of the files they read.
 //!
-//! Each file page (4 MiB aligned range of an object, see [`crate::pages`]) has one owning
+//! Each file page (an aligned range of an object, `zone_cache_page_bytes` long, see
+//! [`crate::pages`]) has one owning
 //! agent among the live agents of the AZ, chosen by rendezvous (highest random weight)
 //! hashing: a consistent hash, so when an agent joins or leaves only the pages it owned (or
 //! now owns) move. The owner GETs a page once (concurrent requests share the GET:
@@ -9,8 +10,8 @@
 //! owner in time reads object storage itself.
 //!
 //! Cost trade-off: without the cache every agent that serves a fetch GETs the byte ranges
-//! it needs, so a file read by consumers on N agents of an AZ costs N GETs; with it, about
-//! one GET per page per AZ (S3 Standard: $0.0004 per 1,000 GETs, AWS S3 pricing us-east-1),
+//! it needs, so a file read by consumers on N agents of an AZ costs N GETs; with it, one
+//! GET per page per AZ (S3 Standard: $0.0004 per 1,000 GETs, AWS S3 pricing us-east-1),
 //! paid for with agent memory (`zone_cache_bytes`, default 256 MiB) and intra-AZ traffic,
 //! which is free on AWS (EC2 data transfer pricing: "Data transferred between ... in the same
 //! Availability Zone" is free).
@@ -34,7 +35,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::config::AgentConfig;
-use crate::pages::{page_range, pages_of, slice_pages, PageId, PageLru, PAGE_BYTES};
+use crate::pages::{page_range, pages_of, slice_pages, PageId, PageLru, PAGE_BYTES_MIN};
 
 /// Largest request frame accepted on the cache port (an object key and a page index).
 pub const REQUEST_BYTES_MAX: usize = 64 * 1024;
@@ -68,6 +69,7 @@ pub struct CacheStats {
 pub struct ZoneCache {
     me: i32,
     enabled: bool,
+    page_bytes: u64,
     timeout: Duration,
     store: Arc<dyn ObjectStore>,
     transport: DynTransport,
@@ -80,6 +82,7 @@ impl ZoneCache {
         ZoneCache {
             me: config.node_id,
             enabled: config.zone_cache,
+            page_bytes: config.zone_cache_page_bytes.max(PAGE_BYTES_MIN),
             timeout: Duration::from_millis(config.zone_cache_timeout_ms.max(1)),
             store,
             transport,
@@ -93,6 +96,11 @@ impl ZoneCache {
 
     pub fn enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// Size of a page, in bytes.
+    pub fn page_bytes(&self) -> u64 {
+        self.page_bytes
     }
 
     pub fn stats(&self) -> CacheStats {
@@ -115,7 +123,11 @@ impl ZoneCache {
         if !self.enabled {
             return self.store.get_ranges(&Path::from(key), ranges).await;
         }
-        let indexes: BTreeSet<u64> = ranges.iter().flat_map(pages_of).collect();
+        let page_bytes = self.page_bytes;
+        let indexes: BTreeSet<u64> = ranges
+            .iter()
+            .flat_map(|r| pages_of(r, page_bytes))
+            .collect();
         let got =
             join_all(indexes.into_iter().map(|index| async move {
                 (index, self.page((key.to_string(), index), peers).await)
@@ -128,7 +140,7 @@ impl ZoneCache {
         ranges
             .iter()
             .map(|r| {
-                slice_pages(r, &pages).ok_or_else(|| {
+                slice_pages(r, &pages, page_bytes).ok_or_else(|| {
                     generic(format!(
                         "range {r:?} of {key} is past the end of the object"
                     ))
@@ -167,18 +179,19 @@ impl ZoneCache {
             match state.inflight.get(&id) {
                 Some(f) => f.clone(),
                 None => {
-                    let (store, shared, stats, key) = (
+                    let (store, shared, stats, key, page_bytes) = (
                         self.store.clone(),
                         self.state.clone(),
                         self.stats.clone(),
                         id.clone(),
+                        self.page_bytes,
                     );
                     let f = async move {
                         lock(&stats).store_gets += 1;
                         // The store clamps the range to the object's size (the last page
                         // is short), as S3 does.
                         let got = store
-                            .get_range(&Path::from(key.0.as_str()), page_range(key.1))
+                            .get_range(&Path::from(key.0.as_str()), page_range(key.1, page_bytes))
                             .await
                             .map_err(|e| e.to_string());
                         let mut state = lock(&shared);
@@ -209,7 +222,7 @@ impl ZoneCache {
                 .await
                 .map_err(|e| e.to_string())?;
             write_frame(&mut conn, &encode_request(id)).await?;
-            let body = read_frame(&mut conn, PAGE_BYTES as usize + 1)
+            let body = read_frame(&mut conn, self.page_bytes as usize + 1)
                 .await?
                 .ok_or("connection closed")?;
             decode_response(body)

@@ -5,6 +5,7 @@
 //! - [`check`]: the checkers (Kafka anomaly catalogue);
 //! - [`latency`]: produce-ack and delivery latency histograms;
 //! - [`cost`]: dollars from storage and network meters;
+//! - [`reads`]: object-storage reads per AZ against the bytes consumed there;
 //! - [`report`]: the run report and its text and Markdown renderings;
 //! - [`html`]: the self-contained HTML page of a run (SVG charts) and of a what-if matrix;
 //! - [`baseline`]: what a classic three-zone Kafka cluster would pay for the same workload;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod history;
 pub mod html;
 pub mod latency;
+pub mod reads;
 pub mod report;
 pub mod synth;
 
@@ -28,5 +30,6 @@ pub use history::{read_jsonl, validate, write_jsonl, Op, OpKind, Outcome, Rec, T
 pub use html::compare::{render_whatif_html, render_whatif_markdown, WhatIf, WhatIfRow};
 pub use html::{render_html, FaultWindow, HtmlReport, Timeline};
 pub use latency::{latency, LatencyReport, LatencySummary};
+pub use reads::{reads_by_az, AzReadUsage, AzReads};
 pub use report::{render_markdown, render_summary, RunReport};
 pub use synth::synth_history;

@@ -54,7 +54,21 @@ fn a_clean_run_reports_ok_and_is_byte_identical_twice() {
     assert_eq!(r.exit_code(), 0);
     assert_eq!(r.ops, ops.len() as u64);
     assert!(r.throughput.sends_acked > 0);
-    assert!((r.throughput.ingested_mib_per_s - 500.0 / 120.0).abs() < 0.001);
+    // Rates divide by the producing window (first to last send), not the whole run.
+    let send_times: Vec<u64> = ops
+        .iter()
+        .filter(|op| matches!(op.kind, OpKind::Send { .. }))
+        .map(|op| op.invoke_us)
+        .collect();
+    let window_s =
+        (send_times.iter().max().unwrap() - send_times.iter().min().unwrap()) as f64 / 1e6;
+    assert!(window_s > 0.0 && window_s < 120.0, "{window_s}");
+    assert!((r.throughput.window_s - window_s).abs() < 0.001);
+    assert!(
+        (r.throughput.ingested_mib_per_s - 500.0 / window_s).abs() < 0.01,
+        "{:?}",
+        r.throughput
+    );
     let json = serde_json::to_string_pretty(&r).expect("json");
     assert_eq!(
         json,
@@ -118,4 +132,38 @@ fn markdown_has_every_section() {
     ] {
         assert!(md.contains(section), "missing {section:?} in\n{md}");
     }
+}
+
+#[test]
+fn reads_per_az_are_summarised_and_tabled() {
+    use std::collections::BTreeMap;
+    let ops = synth_history(2000, 3);
+    let mut r = report(&ops);
+    assert!(
+        !render_summary(&r).contains("GETs per MiB"),
+        "absent unless supplied"
+    );
+    let process_azs: BTreeMap<String, String> = ops
+        .iter()
+        .map(|op| (op.process.clone(), "az1".to_string()))
+        .collect();
+    let usage = [eddy_reports::AzReadUsage {
+        az: "az1".into(),
+        gets: 10,
+        bytes_downloaded: 40 << 20,
+    }];
+    r.reads = eddy_reports::reads_by_az(&ops, &usage, &process_azs, 1024);
+    assert_eq!(r.reads.len(), 1);
+    let consumed_mib = r.reads[0].consumed_bytes as f64 / 1_048_576.0;
+    assert!(consumed_mib > 0.0);
+    let want = format!("{:.3}", 10.0 / consumed_mib);
+    let summary = render_summary(&r);
+    assert!(
+        summary.contains(&format!("GETs per MiB consumed per AZ: az1 {want}")),
+        "{summary}"
+    );
+    assert!(render_markdown(&r).contains("## Object-storage reads per AZ"));
+    let json = serde_json::to_string(&r).expect("json");
+    let back: RunReport = serde_json::from_str(&json).expect("parse back");
+    assert_eq!(back.reads, r.reads);
 }

@@ -65,7 +65,7 @@ pub fn run_and_report_with(
     let out = crate::run::run(scenario, seed);
     let usage = usage(&out, scenario.workload.record_bytes);
     let parameters = serde_json::to_value(scenario).context("serializing the scenario")?;
-    let report = RunReport::assemble(
+    let mut report = RunReport::assemble(
         seed,
         parameters,
         out.sim_seconds,
@@ -75,6 +75,7 @@ pub fn run_and_report_with(
         &CheckOptions::default(),
     )
     .context("assembling the report")?;
+    report.reads = crate::usage::reads(&out, scenario);
     Ok((out, report))
 }
 

@@ -202,7 +202,7 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     let ingest_home =
         (s.storage.ingest.class == StorageClass::S3Express).then(|| s.storage.ingest_az.clone());
     let ingest = SimObjectStore::new(
-        "ingest",
+        crate::usage::DATA_BUCKET,
         s.storage.ingest.clone(),
         ingest_home,
         world.meters.clone(),

@@ -183,6 +183,13 @@ pub struct Workload {
     pub delivery_timeout_ms: u64,
     pub outstanding_max: usize,
     pub fetch_max_wait_ms: u64,
+    /// Consumer `fetch.max.bytes`: most bytes one fetch returns (Kafka default 50 MiB).
+    pub fetch_max_bytes: i32,
+    /// Consumer `max.partition.fetch.bytes`: most bytes one fetch returns per partition
+    /// (Kafka default 1 MiB). A consumer reads at most this much per partition per fetch
+    /// round trip, so its rate per partition is bounded by this over the round-trip time:
+    /// 1 MiB per ~300 ms round trip through object storage is ~3 MiB/s per partition.
+    pub partition_fetch_max_bytes: i32,
     pub idempotent: bool,
     /// Produce requests in flight per agent connection (capped at 5 when idempotent, as
     /// Kafka requires). librdkafka's default is effectively unbounded; Java's is 5.
@@ -244,6 +251,8 @@ impl Default for Workload {
             delivery_timeout_ms: 120_000,
             outstanding_max: 20_000,
             fetch_max_wait_ms: 500,
+            fetch_max_bytes: 50 * 1024 * 1024,
+            partition_fetch_max_bytes: 1024 * 1024,
             idempotent: true,
             max_in_flight: 5,
             group_mode: GroupMode::PerAz,
@@ -314,6 +323,8 @@ pub struct AgentSettings {
     /// The zone cache (agents of an AZ share file pages); see `AgentConfig::zone_cache`.
     pub zone_cache: bool,
     pub zone_cache_bytes: u64,
+    /// Page size of the zone cache; see `AgentConfig::zone_cache_page_bytes`.
+    pub zone_cache_page_bytes: u64,
 }
 
 impl Default for AgentSettings {
@@ -328,6 +339,7 @@ impl Default for AgentSettings {
             default_partitions: d.default_partitions,
             zone_cache: true,
             zone_cache_bytes: d.zone_cache_bytes,
+            zone_cache_page_bytes: d.zone_cache_page_bytes,
         }
     }
 }
@@ -347,6 +359,7 @@ impl AgentSettings {
             default_partitions: self.default_partitions,
             zone_cache: self.zone_cache,
             zone_cache_bytes: self.zone_cache_bytes,
+            zone_cache_page_bytes: self.zone_cache_page_bytes,
             ..AgentConfig::default()
         }
     }

@@ -154,6 +154,8 @@ pub fn consumer_config(run: &ConsumerRun) -> ConsumerConfig {
     ConsumerConfig {
         client_id: client_id(&run.process, &run.az, run.workload.zone_aware),
         auto_offset_reset: OffsetReset::Earliest,
+        fetch_max_bytes: run.workload.fetch_max_bytes,
+        partition_max_bytes: run.workload.partition_fetch_max_bytes,
         ..ConsumerConfig::default()
     }
 }

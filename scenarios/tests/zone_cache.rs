@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use eddy_agent::pages::PAGE_BYTES;
 use eddy_agent::zonecache::{owner, ZoneCache};
 use eddy_agent::AgentConfig;
 use eddy_controlplane::net::PlainTcp;
@@ -16,6 +15,8 @@ use object_store::{ObjectStore, PutPayload};
 use tokio::net::TcpListener;
 
 const KEY: &str = "files/f1";
+/// The default page size.
+const PAGE_BYTES: u64 = 4 * 1024 * 1024;
 /// Two full pages and a short third one.
 const SIZE: u64 = 2 * PAGE_BYTES + 1000;
 
@@ -74,6 +75,7 @@ async fn world(n: i32) -> World {
             node_id: id,
             advertised_host: info(id).host,
             zone_cache: true,
+            zone_cache_page_bytes: PAGE_BYTES,
             ..AgentConfig::default()
         };
         let cache = Arc::new(ZoneCache::new(

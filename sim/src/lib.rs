@@ -22,8 +22,8 @@ pub use clock::{sim_elapsed, sim_epoch, sim_now_utc};
 pub use error::SimError;
 pub use net::{AzMap, AzNet, AzTraffic, MeteredStream, NetMeter, NetProfile};
 pub use storage::{
-    BandwidthDist, BucketMeters, LatencyDist, Meters, MetersSnapshot, NodeHandle, RequestCounts,
-    RequestKind, SimObjectStore, StorageClass, StorageFaults, StorageProfile,
+    AzReads, BandwidthDist, BucketMeters, LatencyDist, Meters, MetersSnapshot, NodeHandle,
+    RequestCounts, RequestKind, SimObjectStore, StorageClass, StorageFaults, StorageProfile,
 };
 
 #[cfg(test)]

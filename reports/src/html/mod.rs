@@ -9,6 +9,8 @@ pub mod charts;
 pub mod compare;
 pub mod timeline;
 
+mod reads;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
@@ -86,8 +88,8 @@ pub fn render_html(h: &HtmlReport) -> String {
     let _ = writeln!(
         s,
         "<h2 id=\"latency\">Throughput and latency</h2>\n<p>{} sends acknowledged ({:.1}/s), \
-         {:.3} MiB/s ingested.</p>",
-        t.sends_acked, t.sends_acked_per_s, t.ingested_mib_per_s
+         {:.3} MiB/s ingested over the {:.1} s producing window.</p>",
+        t.sends_acked, t.sends_acked_per_s, t.ingested_mib_per_s, t.window_s
     );
     s.push_str("<table><tr><th></th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>mean</th></tr>\n");
     for (name, l) in [
@@ -196,6 +198,7 @@ pub fn render_html(h: &HtmlReport) -> String {
 
     cost_section(&mut s, h);
     traffic_section(&mut s, h);
+    reads::reads_section(&mut s, r);
     verdict_section(&mut s, h);
 
     s.push_str("<h2 id=\"parameters\">Parameters</h2>\n<pre>");

@@ -12,6 +12,7 @@ use crate::cost::{cost, CostBreakdown, Prices, Usage};
 use crate::error::Error;
 use crate::history::{Op, OpKind, Outcome};
 use crate::latency::{latency, LatencyReport};
+use crate::reads::AzReads;
 
 pub use render::{render_markdown, render_summary};
 
@@ -23,24 +24,37 @@ const MIB: f64 = 1_048_576.0;
 pub struct Throughput {
     /// Sends acknowledged ok.
     pub sends_acked: u64,
-    /// Per simulated second.
+    /// Per second of the producing window.
     pub sends_acked_per_s: f64,
     /// Payload bytes ingested (from the meters; 0 when unknown).
     pub ingested_bytes: u64,
-    /// MiB ingested per simulated second.
+    /// MiB ingested per second of the producing window.
     pub ingested_mib_per_s: f64,
+    /// The producing window the rates divide by, in seconds: from the first send's invoke
+    /// to the last send's invoke (not the whole run: the drain after the workload produces
+    /// nothing and would dilute the rate).
+    #[serde(default)]
+    pub window_s: f64,
 }
 
 impl Throughput {
-    /// Counts ok sends in a history; rates over `duration_s` (zero when it is not positive).
+    /// Counts ok sends in a history; rates over the producing window (see
+    /// [`Throughput::window_s`]), or over `duration_s` when the history has fewer than two
+    /// distinct send times (zero when that is not positive either).
     pub fn from_history(ops: &[Op], duration_s: f64, ingested_bytes: u64) -> Throughput {
-        let sends_acked = ops
+        let sends = ops
             .iter()
-            .filter(|op| op.outcome == Outcome::Ok && matches!(op.kind, OpKind::Send { .. }))
-            .count() as u64;
+            .filter(|op| matches!(op.kind, OpKind::Send { .. }));
+        let sends_acked = sends.clone().filter(|op| op.outcome == Outcome::Ok).count() as u64;
+        let first = sends.clone().map(|op| op.invoke_us).min();
+        let last = sends.map(|op| op.invoke_us).max();
+        let window_s = match (first, last) {
+            (Some(a), Some(b)) if b > a => (b - a) as f64 / 1e6,
+            _ => duration_s,
+        };
         let rate = |x: f64| {
-            if duration_s > 0.0 && duration_s.is_finite() {
-                round3(x / duration_s)
+            if window_s > 0.0 && window_s.is_finite() {
+                round3(x / window_s)
             } else {
                 0.0
             }
@@ -50,6 +64,11 @@ impl Throughput {
             sends_acked_per_s: rate(sends_acked as f64),
             ingested_bytes,
             ingested_mib_per_s: rate(ingested_bytes as f64 / MIB),
+            window_s: if window_s.is_finite() {
+                round3(window_s)
+            } else {
+                0.0
+            },
         }
     }
 }
@@ -73,6 +92,10 @@ pub struct RunReport {
     pub cost: Option<CostBreakdown>,
     /// The checkers' verdict.
     pub verdict: Verdict,
+    /// Object-storage reads per AZ against the bytes consumed there (empty unless the
+    /// runner supplies them: see [`crate::reads::reads_by_az`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<AzReads>,
 }
 
 impl RunReport {
@@ -101,6 +124,7 @@ impl RunReport {
             latency: latency(ops),
             cost,
             verdict: check_with(ops, options),
+            reads: Vec::new(),
         })
     }
 

@@ -26,8 +26,8 @@ pub fn render_summary(r: &RunReport) -> String {
     let t = &r.throughput;
     let _ = writeln!(
         s,
-        "throughput: {} sends acked ({:.1}/s), {:.2} MiB/s ingested",
-        t.sends_acked, t.sends_acked_per_s, t.ingested_mib_per_s
+        "throughput: {} sends acked ({:.1}/s), {:.2} MiB/s ingested over the {:.1} s producing window",
+        t.sends_acked, t.sends_acked_per_s, t.ingested_mib_per_s, t.window_s
     );
     let _ = writeln!(
         s,
@@ -39,6 +39,9 @@ pub fn render_summary(r: &RunReport) -> String {
         "delivery ms:    {}",
         latency_line(&r.latency.delivery.summary)
     );
+    if !r.reads.is_empty() {
+        let _ = writeln!(s, "GETs per MiB consumed per AZ: {}", reads_line(r));
+    }
     match &r.cost {
         Some(c) => {
             let _ = writeln!(s, "cost: {}", cost_line(c));
@@ -70,6 +73,23 @@ pub fn render_summary(r: &RunReport) -> String {
     s
 }
 
+/// `az1 0.250 (1.00x downloaded/consumed), az2 …`: GETs per MiB consumed per AZ.
+fn reads_line(r: &RunReport) -> String {
+    r.reads
+        .iter()
+        .map(
+            |a| match (a.gets_per_mib_consumed, a.downloaded_per_consumed) {
+                (Some(g), Some(d)) => format!(
+                    "{} {g:.3} ({} GETs, {d:.2}x downloaded/consumed)",
+                    a.az, a.gets
+                ),
+                _ => format!("{} – ({} GETs, nothing consumed)", a.az, a.gets),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The report as Markdown: parameters, throughput, latency and cost tables, verdict.
 pub fn render_markdown(r: &RunReport) -> String {
     let mut s = String::new();
@@ -88,14 +108,37 @@ pub fn render_markdown(r: &RunReport) -> String {
     let _ = writeln!(s, "## Throughput\n");
     let _ = writeln!(
         s,
-        "| sends acked | sends/s | ingested MiB/s |\n|---:|---:|---:|"
+        "| sends acked | sends/s | ingested MiB/s | producing window s |\n|---:|---:|---:|---:|"
     );
     let t = &r.throughput;
     let _ = writeln!(
         s,
-        "| {} | {:.1} | {:.2} |\n",
-        t.sends_acked, t.sends_acked_per_s, t.ingested_mib_per_s
+        "| {} | {:.1} | {:.2} | {:.1} |\n",
+        t.sends_acked, t.sends_acked_per_s, t.ingested_mib_per_s, t.window_s
     );
+
+    if !r.reads.is_empty() {
+        let _ = writeln!(s, "## Object-storage reads per AZ\n");
+        let _ = writeln!(
+            s,
+            "| AZ | GETs | MiB downloaded | MiB consumed | GETs per MiB consumed | downloaded / consumed |\n|---|---:|---:|---:|---:|---:|"
+        );
+        for a in &r.reads {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.1} | {:.1} | {} | {} |",
+                a.az,
+                a.gets,
+                a.bytes_downloaded as f64 / 1_048_576.0,
+                a.consumed_bytes as f64 / 1_048_576.0,
+                a.gets_per_mib_consumed
+                    .map_or("–".to_string(), |x| format!("{x:.3}")),
+                a.downloaded_per_consumed
+                    .map_or("–".to_string(), |x| format!("{x:.2}")),
+            );
+        }
+        s.push('\n');
+    }
 
     let _ = writeln!(s, "## Latency (ms)\n");
     let _ = writeln!(s, "| | count | p50 | p90 | p99 | p99.9 | max | mean |\n|---|---:|---:|---:|---:|---:|---:|---:|");

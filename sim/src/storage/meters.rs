@@ -138,6 +138,17 @@ impl RequestCounts {
     }
 }
 
+/// GETs and downloaded bytes of the callers in one AZ (the AZ of the node that issued them,
+/// from [`SimObjectStore::view_from`](super::SimObjectStore::view_from)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AzReads {
+    /// GET requests that reached the service (as in [`BucketMeters::requests`]).
+    pub gets: u64,
+    /// Bytes returned to callers in this AZ.
+    pub bytes_downloaded: u64,
+}
+
 /// Everything metered for one bucket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BucketMeters {
@@ -156,6 +167,10 @@ pub struct BucketMeters {
     pub bytes_uploaded: u64,
     /// Bytes returned by the bucket (GET bodies).
     pub bytes_downloaded: u64,
+    /// GETs and downloaded bytes split by the caller's AZ (callers without an AZ are left
+    /// out). Shows read amplification per zone, e.g. how well a zone cache works.
+    #[serde(default)]
+    pub reads_by_az: BTreeMap<String, AzReads>,
     /// Bytes stored right now.
     pub stored_bytes: u64,
     /// Objects stored right now.
@@ -174,6 +189,7 @@ impl BucketMeters {
             refused: RequestCounts::default(),
             bytes_uploaded: 0,
             bytes_downloaded: 0,
+            reads_by_az: BTreeMap::new(),
             stored_bytes: 0,
             stored_objects: 0,
             byte_seconds: 0.0,
@@ -186,6 +202,11 @@ impl BucketMeters {
         self.refused.add(&other.refused);
         self.bytes_uploaded += other.bytes_uploaded;
         self.bytes_downloaded += other.bytes_downloaded;
+        for (az, reads) in &other.reads_by_az {
+            let mine = self.reads_by_az.entry(az.clone()).or_default();
+            mine.gets += reads.gets;
+            mine.bytes_downloaded += reads.bytes_downloaded;
+        }
         self.stored_bytes += other.stored_bytes;
         self.stored_objects += other.stored_objects;
         self.byte_seconds += other.byte_seconds;
@@ -308,6 +329,17 @@ impl Meters {
 
     pub(crate) fn downloaded(&self, bucket: &str, bytes: u64) {
         self.with(bucket, |s| s.meters.bytes_downloaded += bytes);
+    }
+
+    /// A GET (`gets` 1, when it reached the service) or its body (`bytes`) for a caller in
+    /// `caller_az`; nothing for a caller without an AZ.
+    pub(crate) fn az_read(&self, bucket: &str, caller_az: Option<&str>, gets: u64, bytes: u64) {
+        let Some(az) = caller_az else { return };
+        self.with(bucket, |s| {
+            let reads = s.meters.reads_by_az.entry(az.to_string()).or_default();
+            reads.gets += gets;
+            reads.bytes_downloaded += bytes;
+        });
     }
 
     /// Records that an object of `old` bytes (None: absent) became `new` bytes (None:

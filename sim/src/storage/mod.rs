@@ -26,7 +26,7 @@ mod tests;
 
 pub use faults::{StorageFaults, OUTAGE_ERROR_LATENCY_MS};
 pub use latency::{BandwidthDist, LatencyDist, MIB, Z_99};
-pub use meters::{BucketMeters, Meters, MetersSnapshot, RequestCounts, RequestKind};
+pub use meters::{AzReads, BucketMeters, Meters, MetersSnapshot, RequestCounts, RequestKind};
 pub use multipart::SimMultipartUpload;
 pub use profile::{StorageClass, StorageProfile};
 pub use store::{SimObjectStore, LIST_PAGE_KEYS};

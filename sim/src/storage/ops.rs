@@ -323,6 +323,10 @@ impl Inner {
         let plan = self
             .begin(kind, location.to_string(), caller_az.as_deref())
             .await?;
+        if kind == RequestKind::Get {
+            self.meters
+                .az_read(&self.bucket, caller_az.as_deref(), 1, 0);
+        }
         sleep_exact(plan.first_byte).await;
         self.injected(&plan, false)?;
         if options.version.is_some() {
@@ -360,6 +364,8 @@ impl Inner {
             let len = data.len() as u64;
             sleep_exact(plan.transfer(len)).await;
             self.meters.downloaded(&self.bucket, len);
+            self.meters
+                .az_read(&self.bucket, caller_az.as_deref(), 0, len);
         }
         self.injected(&plan, true)?;
         Ok(GetResult {

@@ -85,3 +85,37 @@ async fn snapshot_is_ordered_and_serialisable() {
     let by_class = snap.by_class();
     assert_eq!(by_class[&StorageClass::S3Standard].requests.put, 3);
 }
+
+#[madsim::test]
+async fn reads_are_split_by_the_callers_az() {
+    let meters = Meters::new();
+    let store = SimObjectStore::new(
+        "ingest",
+        StorageProfile::s3_standard(),
+        None,
+        meters.clone(),
+        1,
+        None,
+    );
+    store
+        .put(&path("a"), PutPayload::from(vec![0u8; 1000]))
+        .await
+        .unwrap();
+    let (az1, az2) = (store.view_from("az1"), store.view_from("az2"));
+    az1.get_range(&path("a"), 0..100).await.unwrap();
+    az1.get_range(&path("a"), 100..400).await.unwrap();
+    az2.get_range(&path("a"), 0..1000).await.unwrap();
+    // A caller without an AZ counts in the bucket's totals only.
+    store.get_range(&path("a"), 0..10).await.unwrap();
+    let m = meters.bucket("ingest").unwrap();
+    assert_eq!((m.requests.get, m.bytes_downloaded), (4, 1410));
+    let reads: Vec<(String, u64, u64)> = m
+        .reads_by_az
+        .iter()
+        .map(|(az, r)| (az.clone(), r.gets, r.bytes_downloaded))
+        .collect();
+    assert_eq!(
+        reads,
+        [("az1".to_string(), 2, 400), ("az2".to_string(), 1, 1000)]
+    );
+}
