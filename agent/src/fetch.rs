@@ -327,6 +327,7 @@ mod tests {
                     byte_start: partition as u64 * len,
                     byte_len: len,
                     max_timestamp: 0,
+                    committed_at_ms: 0,
                 })
                 .collect(),
         })
