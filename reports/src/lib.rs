@@ -20,6 +20,7 @@ pub mod html;
 pub mod latency;
 pub mod reads;
 pub mod report;
+pub mod stored;
 pub mod synth;
 
 pub use baseline::{KafkaBaseline, KafkaWorkload};
@@ -32,4 +33,5 @@ pub use html::{render_html, FaultWindow, HtmlReport, Timeline};
 pub use latency::{latency, LatencyReport, LatencySummary};
 pub use reads::{reads_by_az, AzReadUsage, AzReads};
 pub use report::{render_markdown, render_summary, RunReport};
+pub use stored::{ClassStored, StoredSample};
 pub use synth::synth_history;

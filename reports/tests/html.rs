@@ -111,6 +111,7 @@ fn page(ops: &[Op], faults: &[FaultWindow]) -> Page {
         )),
         scale_duration_s: 100.0,
         prices_name: "aws",
+        stored: &[],
         notes: &notes,
     });
     Page { html }

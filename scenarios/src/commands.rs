@@ -43,6 +43,8 @@ pub struct RunJson<'a> {
     pub failover: crate::failover::FailoverStats,
     /// Scheduled crashes and restarts.
     pub crashes: &'a [crate::run::CrashRecord],
+    /// Stored bytes and accrued GB·hours per storage class, sampled over the run.
+    pub stored_over_time: &'a [eddy_reports::StoredSample],
 }
 
 pub use crate::prices::PricePreset;
@@ -182,6 +184,7 @@ pub fn report_html(
         scale_duration_s: scenario.duration_s,
         prices_name: preset.name(),
         notes: &notes,
+        stored: &out.stored,
     })
 }
 
@@ -203,6 +206,7 @@ pub fn report_json(
         liveness: out.liveness.as_ref(),
         failover: crate::failover::failover_stats(&out.ops, &out.crashes),
         crashes: &out.crashes,
+        stored_over_time: &out.stored,
     };
     Ok(serde_json::to_string_pretty(&json)? + "\n")
 }

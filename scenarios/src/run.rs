@@ -41,6 +41,8 @@ pub struct RunOutput {
     pub liveness: Option<crate::liveness::Liveness>,
     /// Every scheduled crash and restart, in time order.
     pub crashes: Vec<CrashRecord>,
+    /// Stored bytes per storage class, sampled over the run.
+    pub stored: Vec<eddy_reports::StoredSample>,
 }
 
 /// One scheduled crash or restart.
@@ -195,6 +197,7 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     };
     let layout = &world.layout;
     let start = Instant::now();
+    let stored = sample_stored(world.meters.clone(), start, s.duration_s);
 
     let storage_node = build_node(&handle, &layout.storage).build();
     let journal_home = (s.storage.journal.class == StorageClass::S3Express)
@@ -464,8 +467,11 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         )
     });
     let crashes = lock(&crashes).clone();
+    let mut stored = lock(&stored).clone();
+    stored.push(stored_sample(&world.meters, start));
     RunOutput {
         crashes,
+        stored,
         ops,
         meters: world.meters.snapshot(),
         traffic: merge_traffic(world.net.snapshot(), world.kafka_net.snapshot()),
@@ -557,4 +563,45 @@ fn retention_horizon_ms(s: &Scenario) -> Option<u64> {
     (m.enabled && policy.retention_bytes.is_none())
         .then_some(policy.retention_ms)
         .flatten()
+}
+
+/// Samples stored bytes per storage class every `duration_s / 60` simulated seconds (at
+/// least every second) for the rest of the run; the caller adds the final sample.
+fn sample_stored(
+    meters: Meters,
+    start: Instant,
+    duration_s: f64,
+) -> Arc<Mutex<Vec<eddy_reports::StoredSample>>> {
+    let samples = Arc::new(Mutex::new(vec![stored_sample(&meters, start)]));
+    let every = Duration::from_secs_f64((duration_s / 60.0).max(1.0));
+    let out = samples.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let sample = stored_sample(&meters, start);
+            lock(&out).push(sample);
+        }
+    });
+    samples
+}
+
+fn stored_sample(meters: &Meters, start: Instant) -> eddy_reports::StoredSample {
+    let snapshot = meters.snapshot();
+    let classes = snapshot
+        .by_class()
+        .into_iter()
+        .map(|(class, m)| {
+            (
+                class.as_str().to_string(),
+                eddy_reports::ClassStored {
+                    stored_bytes: m.stored_bytes,
+                    gb_hours: m.byte_seconds / 3600.0 / 1e9,
+                },
+            )
+        })
+        .collect();
+    eddy_reports::StoredSample {
+        at_s: start.elapsed().as_secs_f64(),
+        classes,
+    }
 }

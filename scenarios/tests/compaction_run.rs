@@ -52,6 +52,25 @@ fn compaction_and_retention_under_agent_crashes_keep_every_record() {
         "replaced and expired ingest files were deleted: {ingest:?}"
     );
     assert!(compacted.byte_seconds > 0.0);
+    // Stored bytes over time: Standard (compacted) accrues GB·hours only after compaction
+    // started, so its share of the accrued total grows between the first and last sample.
+    let gb_hours =
+        |i: usize, class: &str| out.stored[i].classes.get(class).map_or(0.0, |c| c.gb_hours);
+    let last = out.stored.len() - 1;
+    assert!(last >= 10, "sampled over the run: {}", out.stored.len());
+    let share = |i: usize| {
+        let (x, s) = (gb_hours(i, "s3_express"), gb_hours(i, "s3_standard"));
+        s / (x + s).max(f64::MIN_POSITIVE)
+    };
+    let early = (1..=last)
+        .find(|&i| gb_hours(i, "s3_express") > 0.0)
+        .expect("ingest stored something");
+    assert!(
+        share(last) > share(early),
+        "Standard's share of byte-hours grows: {} -> {}",
+        share(early),
+        share(last)
+    );
     let log_starts: Vec<i64> = out
         .ops
         .iter()

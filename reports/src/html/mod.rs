@@ -51,6 +51,8 @@ pub struct HtmlReport<'a> {
     pub prices_name: &'a str,
     /// Free-form notes printed under the header (how figures were scaled, …).
     pub notes: &'a [String],
+    /// Stored bytes per storage class over the run (empty: no chart).
+    pub stored: &'a [crate::StoredSample],
 }
 
 /// The self-contained HTML page of one run.
@@ -292,7 +294,72 @@ fn cost_section(s: &mut String, h: &HtmlReport) {
             &bars,
         ),
     );
+    stored_section(s, h);
     baseline_section(s, h, c);
+}
+
+/// Stored bytes per storage class over the run, and the GB·hours each class accrued per
+/// interval: where storage is paid for, and how it moves between classes (tiering,
+/// compaction, retention).
+fn stored_section(s: &mut String, h: &HtmlReport) {
+    if h.stored.len() < 2 {
+        return;
+    }
+    let classes: std::collections::BTreeSet<&String> =
+        h.stored.iter().flat_map(|p| p.classes.keys()).collect();
+    let series = classes
+        .iter()
+        .map(|class| Series {
+            name: (*class).clone(),
+            points: h
+                .stored
+                .iter()
+                .map(|p| {
+                    let bytes = p.classes.get(*class).map_or(0, |c| c.stored_bytes);
+                    (p.at_s, bytes as f64 / (1024.0 * 1024.0))
+                })
+                .collect(),
+        })
+        .collect();
+    figure(
+        s,
+        "stored",
+        &line_chart(&LineChart {
+            title: "Stored bytes by storage class",
+            x_desc: "simulated s",
+            y_desc: "MiB stored",
+            series,
+            shaded: h.fault_windows,
+            y_max: None,
+            dots: false,
+        }),
+    );
+    // At most 12 intervals: every step-th sample, and the last.
+    let step = (h.stored.len() - 1).div_ceil(12).max(1);
+    let mut picked: Vec<crate::StoredSample> = h.stored.iter().step_by(step).cloned().collect();
+    if let Some(last) = h.stored.last() {
+        if picked.last() != Some(last) {
+            picked.push(last.clone());
+        }
+    }
+    let rows = crate::stored::gb_hours_per_interval(&picked);
+    let _ = write!(s, "<table><tr><th>interval end (s)</th>");
+    for class in &classes {
+        let _ = write!(s, "<th>{} GB·h</th>", escape(class));
+    }
+    s.push_str("</tr>\n");
+    for (at_s, by_class) in &rows {
+        let _ = write!(s, "<tr><td>{at_s:.1}</td>");
+        for class in &classes {
+            let _ = write!(
+                s,
+                "<td>{:.3e}</td>",
+                by_class.get(*class).copied().unwrap_or(0.0)
+            );
+        }
+        s.push_str("</tr>\n");
+    }
+    s.push_str("</table>\n");
 }
 
 fn baseline_section(s: &mut String, h: &HtmlReport, c: &CostBreakdown) {
