@@ -264,4 +264,13 @@ mod tests {
         );
         assert!(bad.validate().is_err());
     }
+
+    #[test]
+    fn swarm_default_is_every_family_but_the_control_plane_pause() {
+        assert_eq!(Family::SWARM_DEFAULT.len(), Family::ALL.len() - 1);
+        assert!(!Family::SWARM_DEFAULT.contains(&Family::ControlPlanePause));
+        assert!(Family::SWARM_DEFAULT
+            .iter()
+            .all(|f| Family::ALL.contains(f)));
+    }
 }
