@@ -2,6 +2,8 @@
 //! abort it and cost its other connections nothing: well-formed clients keep producing and
 //! fetching on their own connections, before, during and after the attack.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,7 @@ use eddy_agent::{Agent, AgentConfig};
 use eddy_controlplane::net::PlainTcp;
 use eddy_controlplane::{ClientConfig, ControlPlane, ControlPlaneClient, ControlPlaneConfig};
 use eddy_scenarios::client::{tcp_dialer, Consumer, ConsumerConfig, Producer, ProducerConfig};
-use eddy_sim::{Meters, SimObjectStore, StorageProfile};
+use eddy_sim::{Meters, StorageProfile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -69,27 +71,21 @@ async fn produce(producer: &Producer, tag: &str, n: usize) {
 #[madsim::test]
 async fn hostile_frames_cost_other_connections_nothing() {
     let handle = madsim::runtime::Handle::current();
-    let storage = handle
-        .create_node()
-        .name("s3")
-        .ip("10.0.0.1".parse().unwrap())
-        .build();
+    let storage = common::storage_node();
     let meters = Meters::new();
-    let ingest = SimObjectStore::new(
+    let ingest = common::bucket(
         "ingest",
         StorageProfile::s3_express(),
-        None,
         meters.clone(),
         1,
-        Some(storage.clone()),
+        &storage,
     );
-    let journal = SimObjectStore::new(
+    let journal = common::bucket(
         "journal",
         StorageProfile::regional_log(),
-        None,
         meters,
         2,
-        Some(storage),
+        &storage,
     );
     let cp_addr: SocketAddr = "10.0.1.2:7000".parse().unwrap();
     handle

@@ -2,6 +2,8 @@
 //! cluster whose every replica lost its memory comes back from object storage alone, and
 //! consumer groups are coordinated by the leader only, with membership of its epoch only.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,18 +30,13 @@ struct Cluster {
 /// Three replicas in three zones over one journal bucket on its own storage node.
 fn cluster(config: ControlPlaneConfig) -> Cluster {
     let handle = madsim::runtime::Handle::current();
-    let storage = handle
-        .create_node()
-        .name("s3")
-        .ip("10.0.0.1".parse().unwrap())
-        .build();
-    let journal = SimObjectStore::new(
+    let storage = common::storage_node();
+    let journal = common::bucket(
         "journal",
         StorageProfile::regional_log(),
-        None,
         Meters::new(),
         7,
-        Some(storage),
+        &storage,
     );
     let replicas: Registry = Arc::new(Mutex::new(BTreeMap::new()));
     let mut nodes = Vec::new();

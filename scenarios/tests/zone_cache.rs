@@ -2,6 +2,8 @@
 //! GET on object storage; reads spanning pages (and the short last page) come back intact;
 //! an unreachable owner costs a direct read, not an error.
 
+mod common;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -9,7 +11,7 @@ use eddy_agent::zonecache::{owner, ZoneCache};
 use eddy_agent::AgentConfig;
 use eddy_controlplane::net::PlainTcp;
 use eddy_controlplane::AgentInfo;
-use eddy_sim::{Meters, RequestKind, SimObjectStore, StorageProfile};
+use eddy_sim::{Meters, RequestKind, StorageProfile};
 use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
 use tokio::net::TcpListener;
@@ -50,19 +52,14 @@ struct World {
 /// Agents 1..=n in az1, each with a zone cache serving its cache port; the object stored.
 async fn world(n: i32) -> World {
     let handle = madsim::runtime::Handle::current();
-    let storage = handle
-        .create_node()
-        .name("s3")
-        .ip("10.0.0.1".parse().unwrap())
-        .build();
+    let storage = common::storage_node();
     let meters = Meters::new();
-    let store = SimObjectStore::new(
+    let store = common::bucket(
         "ingest",
         StorageProfile::s3_standard(),
-        None,
         meters.clone(),
         1,
-        Some(storage),
+        &storage,
     );
     store
         .put(&Path::from(KEY), PutPayload::from(object()))
