@@ -202,10 +202,17 @@ pub(crate) async fn drive(cp: ControlPlane, mut rx: mpsc::Receiver<Proposal>) {
     let takeover = Duration::from_millis(config.takeover_ms);
     let mut last_progress = Instant::now();
     let mut backoff = Duration::from_millis(10);
+    // Entries asked for at once. A follower at the tail asks for the next entry only; each
+    // full run doubles the window (up to `catch_up_window`) so a follower far behind catches
+    // up in parallel reads. Asking for the whole window at every poll cost 16 GETs per 50 ms
+    // per follower, nearly all of them for entries not yet written (`eddy run
+    // scenarios/specs/basic-standard.json --seed 2`: 62,834 journal GETs in 61 s).
+    let mut window: u64 = 1;
     loop {
         if matches!(lock(&cp.inner.core).role, Role::Leader { .. }) {
             lead(&cp, &mut rx).await;
             last_progress = Instant::now();
+            window = 1;
             continue;
         }
         // Proposals that raced with a step-down.
@@ -213,8 +220,9 @@ pub(crate) async fn drive(cp: ControlPlane, mut rx: mpsc::Receiver<Proposal>) {
             let e = cp.not_leader(&lock(&cp.inner.core));
             let _ = p.reply.send(CommandResult::Rejected(e));
         }
-        match follow(&cp).await {
+        match follow(&cp, window).await {
             Ok(0) => {
+                window = 1;
                 backoff = Duration::from_millis(10);
                 // An empty journal never had a leader whose lease could still hold: the first
                 // replicas of a new cluster claim at once.
@@ -229,9 +237,16 @@ pub(crate) async fn drive(cp: ControlPlane, mut rx: mpsc::Receiver<Proposal>) {
                     tokio::time::sleep(poll).await;
                 }
             }
-            Ok(_) => {
+            Ok(n) => {
                 backoff = Duration::from_millis(10);
                 last_progress = Instant::now();
+                if (n as u64) < window {
+                    // Read up to the end: wait for more.
+                    window = 1;
+                    tokio::time::sleep(poll).await;
+                } else {
+                    window = (window * 2).min(config.catch_up_window);
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "reading the journal failed");
@@ -242,14 +257,11 @@ pub(crate) async fn drive(cp: ControlPlane, mut rx: mpsc::Receiver<Proposal>) {
     }
 }
 
-/// Read and apply the entries after the last applied one; returns how many.
-async fn follow(cp: &ControlPlane) -> Result<usize, JournalError> {
+/// Read and apply the entries after the last applied one, at most `window` of them;
+/// returns how many.
+async fn follow(cp: &ControlPlane, window: u64) -> Result<usize, JournalError> {
     let from = lock(&cp.inner.core).next_seq;
-    let run = cp
-        .inner
-        .journal
-        .read_run(from, cp.inner.config.catch_up_window)
-        .await?;
+    let run = cp.inner.journal.read_run(from, window).await?;
     if run.is_empty() {
         return Ok(0);
     }
