@@ -3,10 +3,14 @@
 //! request, and negotiates API versions with ApiVersions when it opens.
 //!
 //! A request that times out closes the connection (as the Java client does), so a late
-//! response can never be mistaken for a newer one. Frames larger than `max_frame_bytes` close
+//! response can never be mistaken for a newer one. The deadlines of all pending requests are
+//! kept by one timer task per connection rather than one timer per request: under madsim a
+//! timer holds its task's memory until it fires, even when the task has long finished, so a
+//! 30 s timeout per request kept every finished request's task allocated for 30 s (a third of
+//! a basic run's peak memory). Frames larger than `max_frame_bytes` close
 //! the connection instead of allocating what the wire asks for.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
@@ -23,7 +27,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -81,10 +85,27 @@ impl Default for ConnConfig {
 
 type Reply = oneshot::Sender<Result<Bytes, ClientError>>;
 
+/// A request written and not answered yet.
+struct Waiting {
+    reply: Reply,
+    deadline: Instant,
+    timeout_ms: u64,
+}
+
 #[derive(Default)]
 struct Shared {
-    pending: BTreeMap<i32, Reply>,
+    pending: BTreeMap<i32, Waiting>,
+    /// The pending requests' deadlines, earliest first.
+    deadlines: BTreeSet<(Instant, i32)>,
     closed: bool,
+}
+
+impl Shared {
+    fn take(&mut self, correlation_id: i32) -> Option<Waiting> {
+        let waiting = self.pending.remove(&correlation_id)?;
+        self.deadlines.remove(&(waiting.deadline, correlation_id));
+        Some(waiting)
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -96,10 +117,48 @@ fn shut(shared: &Mutex<Shared>) {
     let pending = {
         let mut s = lock(shared);
         s.closed = true;
+        s.deadlines.clear();
         std::mem::take(&mut s.pending)
     };
-    for (_, reply) in pending {
-        let _ = reply.send(Err(ClientError::ConnectionLost));
+    for (_, waiting) in pending {
+        let _ = waiting.reply.send(Err(ClientError::ConnectionLost));
+    }
+}
+
+/// Fails each pending request whose deadline has passed with `Timeout` (its waiter then
+/// closes the connection). `earlier` is signalled when a request's deadline comes before
+/// every other pending one.
+async fn expire_loop(shared: Arc<Mutex<Shared>>, earlier: Arc<Notify>) {
+    loop {
+        let next = lock(&shared).deadlines.first().map(|(at, _)| *at);
+        let Some(at) = next else {
+            earlier.notified().await;
+            continue;
+        };
+        tokio::select! {
+            biased;
+            _ = earlier.notified() => continue,
+            _ = tokio::time::sleep_until(at) => {}
+        }
+        let now = Instant::now();
+        let expired: Vec<Waiting> = {
+            let mut s = lock(&shared);
+            let mut out = Vec::new();
+            while let Some(&(at, id)) = s.deadlines.first() {
+                if at > now {
+                    break;
+                }
+                if let Some(waiting) = s.take(id) {
+                    out.push(waiting);
+                }
+            }
+            out
+        };
+        for waiting in expired {
+            let _ = waiting
+                .reply
+                .send(Err(ClientError::Timeout(waiting.timeout_ms)));
+        }
     }
 }
 
@@ -108,8 +167,6 @@ pub struct PendingResponse<R> {
     correlation_id: i32,
     version: i16,
     rx: oneshot::Receiver<Result<Bytes, ClientError>>,
-    deadline: Instant,
-    timeout_ms: u64,
     _request: PhantomData<fn() -> R>,
 }
 
@@ -132,6 +189,10 @@ pub struct Connection {
     next_correlation_id: AtomicI32,
     versions: ApiVersionTable,
     reader: JoinHandle<()>,
+    /// Times out pending requests ([`expire_loop`]).
+    expirer: JoinHandle<()>,
+    /// Wakes the expirer for a deadline earlier than every pending one.
+    earlier: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -146,6 +207,7 @@ impl std::fmt::Debug for Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         self.reader.abort();
+        self.expirer.abort();
         shut(&self.shared);
     }
 }
@@ -187,6 +249,8 @@ impl Connection {
         let (rd, wr) = tokio::io::split(stream);
         let shared = Arc::new(Mutex::new(Shared::default()));
         let reader = tokio::spawn(read_loop(rd, shared.clone(), config.max_frame_bytes));
+        let earlier = Arc::new(Notify::new());
+        let expirer = tokio::spawn(expire_loop(shared.clone(), earlier.clone()));
         let mut conn = Connection {
             addr,
             client_id: StrBytes::from_string(config.client_id.clone()),
@@ -196,6 +260,8 @@ impl Connection {
             next_correlation_id: AtomicI32::new(0),
             versions: ApiVersionTable::default(),
             reader,
+            expirer,
+            earlier,
         };
         conn.versions = conn.negotiate().await?;
         Ok(conn)
@@ -266,6 +332,7 @@ impl Connection {
     pub async fn close(&self) {
         shut(&self.shared);
         self.reader.abort();
+        self.expirer.abort();
         let mut writer = self.writer.lock().await;
         if let Some(mut w) = writer.take() {
             let _ = w.shutdown().await;
@@ -343,14 +410,27 @@ impl Connection {
         let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed);
         let frame = self.encode_frame(request, version, correlation_id)?;
         let (tx, rx) = oneshot::channel();
+        let deadline = Instant::now() + timeout;
+        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         {
             let mut s = lock(&self.shared);
             if s.closed {
                 return Err(ClientError::NotSent("connection closed".into()));
             }
-            s.pending.insert(correlation_id, tx);
+            let earliest = s.deadlines.first().is_none_or(|&(at, _)| deadline < at);
+            s.pending.insert(
+                correlation_id,
+                Waiting {
+                    reply: tx,
+                    deadline,
+                    timeout_ms,
+                },
+            );
+            s.deadlines.insert((deadline, correlation_id));
+            if earliest {
+                self.earlier.notify_one();
+            }
         }
-        let deadline = Instant::now() + timeout;
         let write = async {
             let mut writer = self.writer.lock().await;
             let Some(w) = writer.as_mut() else {
@@ -364,24 +444,21 @@ impl Connection {
                 .await
                 .map_err(|e| ClientError::NotSent(e.to_string()))
         };
-        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         match tokio::time::timeout(timeout, write).await {
             Ok(Ok(())) => Ok(PendingResponse {
                 correlation_id,
                 version,
                 rx,
-                deadline,
-                timeout_ms,
                 _request: PhantomData,
             }),
             Ok(Err(e)) => {
-                lock(&self.shared).pending.remove(&correlation_id);
+                lock(&self.shared).take(correlation_id);
                 self.close().await;
                 Err(e)
             }
             Err(_) => {
                 // Part of the frame may be out; treat it as possibly processed.
-                lock(&self.shared).pending.remove(&correlation_id);
+                lock(&self.shared).take(correlation_id);
                 self.close().await;
                 Err(ClientError::Timeout(timeout_ms))
             }
@@ -389,15 +466,13 @@ impl Connection {
     }
 
     async fn wait_raw<R>(&self, pending: PendingResponse<R>) -> Result<Bytes, ClientError> {
-        let remaining = pending.deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(remaining, pending.rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(ClientError::ConnectionLost),
-            Err(_) => {
-                lock(&self.shared).pending.remove(&pending.correlation_id);
+        match pending.rx.await {
+            Ok(Err(ClientError::Timeout(ms))) => {
                 self.close().await;
-                Err(ClientError::Timeout(pending.timeout_ms))
+                Err(ClientError::Timeout(ms))
             }
+            Ok(result) => result,
+            Err(_) => Err(ClientError::ConnectionLost),
         }
     }
 
@@ -453,9 +528,9 @@ async fn read_loop(mut rd: ReadHalf<BoxStream>, shared: Arc<Mutex<Shared>>, max_
             break;
         }
         let correlation_id = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
-        let reply = lock(&shared).pending.remove(&correlation_id);
-        if let Some(reply) = reply {
-            let _ = reply.send(Ok(Bytes::from(body)));
+        let waiting = lock(&shared).take(correlation_id);
+        if let Some(waiting) = waiting {
+            let _ = waiting.reply.send(Ok(Bytes::from(body)));
         }
     }
     shut(&shared);
