@@ -580,9 +580,18 @@ fn sample_stored(
             tokio::time::sleep(every).await;
             let sample = stored_sample(&meters, start);
             lock(&out).push(sample);
+            prune_finished_tasks();
         }
     });
     samples
+}
+
+/// madsim keeps a weak reference to every task ever spawned on a node (pruned only when
+/// the tasks are counted), and each keeps the finished task's bookkeeping allocated: about
+/// 26 MB in a 60 s basic-standard run. Counting them prunes the lists; it draws no random
+/// number and sets no timer, so runs stay the same.
+fn prune_finished_tasks() {
+    madsim::runtime::Handle::current().metrics().num_tasks();
 }
 
 fn stored_sample(meters: &Meters, start: Instant) -> eddy_reports::StoredSample {

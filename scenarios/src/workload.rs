@@ -1,21 +1,25 @@
 //! Workload clients: open-loop producers, fetch-loop consumers and the final drain reader.
 //! Every operation they perform is recorded in the history.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use eddy_controlplane::net::Transport;
 use eddy_reports::{OpKind, Outcome, Rec};
+use futures::stream::{FuturesUnordered, StreamExt};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Exp};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::client::{
-    Consumer, ConsumerConfig, DialFn, OffsetReset, PolledBatch, Producer, ProducerConfig,
+    Consumer, ConsumerConfig, DialFn, OffsetReset, PolledBatch, Producer, ProducerConfig, SendError,
 };
-use crate::recorder::Recorder;
+use crate::recorder::{Pending, Recorder};
 use crate::spec::Workload;
 
 /// A record's value is `<id>|<padding>`; the history keeps only the id.
@@ -98,6 +102,7 @@ pub async fn run_producer(run: ProducerRun, transport: Arc<dyn Transport>, recor
         Exp::new(w.records_per_s).unwrap_or_else(|_| Exp::new(1.0).expect("1.0 is a valid rate"));
     let mut next = Instant::now();
     let mut seq = 0u64;
+    let acks = record_acks(recorder.clone());
     loop {
         next += Duration::from_secs_f64(gaps.sample(&mut rng));
         if next >= run.until {
@@ -121,22 +126,50 @@ pub async fn run_producer(run: ProducerRun, transport: Arc<dyn Transport>, recor
             },
         );
         let ack = producer.send(&w.topic, partition, None, make_value(&id, w.record_bytes));
-        let recorder = recorder.clone();
-        tokio::spawn(async move {
-            match ack.await {
-                Ok(offset) => recorder.complete(op, Outcome::Ok, |k| {
-                    if let OpKind::Send { offset: o, .. } = k {
-                        *o = Some(offset);
-                    }
-                }),
-                Err(e) if e.is_definite() => recorder.complete(op, Outcome::Failed, |_| {}),
-                Err(_) => recorder.complete(op, Outcome::Indeterminate, |_| {}),
-            }
-        });
+        let _ = acks.send((op, Box::pin(ack)));
     }
     producer.flush().await;
     // Keep the producer (and its retries) alive until the run ends.
     std::future::pending::<()>().await;
+}
+
+type Ack = Pin<Box<dyn Future<Output = Result<i64, SendError>> + Send>>;
+
+/// Records each send's outcome when its acknowledgement arrives, in one task for all of a
+/// producer's sends (a task per send cost a task allocation and madsim's bookkeeping for
+/// every record).
+fn record_acks(recorder: Recorder) -> mpsc::UnboundedSender<(Pending, Ack)> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Pending, Ack)>();
+    tokio::spawn(async move {
+        let mut waiting = FuturesUnordered::new();
+        let mut open = true;
+        loop {
+            tokio::select! {
+                biased;
+                Some((op, result)) = waiting.next(), if !waiting.is_empty() => {
+                    record_ack(&recorder, op, result);
+                }
+                job = rx.recv(), if open => match job {
+                    Some((op, ack)) => waiting.push(async move { (op, ack.await) }),
+                    None => open = false,
+                },
+                else => break,
+            }
+        }
+    });
+    tx
+}
+
+fn record_ack(recorder: &Recorder, op: Pending, result: Result<i64, SendError>) {
+    match result {
+        Ok(offset) => recorder.complete(op, Outcome::Ok, |k| {
+            if let OpKind::Send { offset: o, .. } = k {
+                *o = Some(offset);
+            }
+        }),
+        Err(e) if e.is_definite() => recorder.complete(op, Outcome::Failed, |_| {}),
+        Err(_) => recorder.complete(op, Outcome::Indeterminate, |_| {}),
+    }
 }
 
 pub struct ConsumerRun {
