@@ -159,8 +159,10 @@ impl Recorder {
         self.lock().outstanding
     }
 
-    pub fn ops(&self) -> Vec<Op> {
-        self.lock().ops.clone()
+    /// The history so far, moved out (the recorder keeps nothing): for the end of a run,
+    /// where a copy would double the history's memory at the run's peak.
+    pub fn take_ops(&self) -> Vec<Op> {
+        std::mem::take(&mut self.lock().ops)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

@@ -453,7 +453,7 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     }
     let sim_seconds = start.elapsed().as_secs_f64();
     let drained = *drained.lock().unwrap_or_else(|e| e.into_inner());
-    let ops = recorder.ops();
+    let ops = recorder.take_ops();
     let liveness = faulty.then(|| {
         let offered = s.workload.records_per_s * layout.producers.len() as f64;
         let heal_start = s.duration_s;
