@@ -548,6 +548,58 @@ async fn request_timeout_closes_the_connection_and_is_ambiguous() {
     assert!(result.1, "a timed-out connection is closed");
 }
 
+/// A request whose deadline comes before every pending one times out on time: the
+/// connection keeps one timer for all its requests and re-arms it for the earlier deadline.
+#[madsim::test]
+async fn a_short_timeout_behind_a_long_one_fires_on_time() {
+    let broker = fake_broker::start("broker", BROKER_IP).await;
+    let _ = &broker;
+    let (result, elapsed) = on_client(async {
+        let conn = Connection::connect(
+            &tcp_dialer(),
+            BOOTSTRAP.parse().expect("addr"),
+            &ConnConfig::default(),
+        )
+        .await
+        .expect("connect");
+        // Fetches the broker holds for their whole 1 s wait.
+        let fetch = kafka_protocol::messages::FetchRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_max_wait_ms(1000)
+            .with_topics(vec![
+                kafka_protocol::messages::fetch_request::FetchTopic::default()
+                    .with_topic(kafka_protocol::messages::TopicName(
+                        kafka_protocol::protocol::StrBytes::from_static_str("t"),
+                    ))
+                    .with_partitions(vec![
+                        kafka_protocol::messages::fetch_request::FetchPartition::default()
+                            .with_partition(0)
+                            .with_partition_max_bytes(1024),
+                    ]),
+            ]);
+        let _ = conn
+            .request(&crate::client::Metadata::request(&["t".to_string()]))
+            .await;
+        let _long = conn
+            .send(&fetch, Duration::from_secs(10))
+            .await
+            .expect("sent");
+        let start = tokio::time::Instant::now();
+        let short = conn
+            .send(&fetch, Duration::from_millis(50))
+            .await
+            .expect("sent");
+        let r = conn.wait(short).await.map(|_| ());
+        (r, start.elapsed())
+    })
+    .await;
+    assert_eq!(result, Err(ClientError::Timeout(50)));
+    assert!(
+        elapsed < Duration::from_millis(200),
+        "timed out after {elapsed:?}, not at its 50 ms deadline"
+    );
+}
+
 #[madsim::test]
 async fn produce_requests_are_pipelined_up_to_max_in_flight() {
     let broker = fake_broker::start("broker", BROKER_IP).await;
