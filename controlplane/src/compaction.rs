@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::CpError;
 use crate::jobs::{
-    referenced_keys, release_unreferenced, CompactedFile, Job, JobKind, MaintenanceCommand,
+    referenced_keys, release_unreferenced, CompactedFile, JobKind, MaintenanceCommand,
     MaintenanceConfig, MaintenanceResult, OutputRun, SourceRun,
 };
 use crate::state::State;
@@ -102,21 +102,10 @@ pub fn plan(
             )));
         }
     }
-    let m = &mut state.maintenance;
-    let id = m.next_job_id;
-    m.next_job_id += 1;
-    m.jobs.insert(
-        id,
-        Job {
-            id,
-            kind: JobKind::Compact {
-                level_out,
-                sources: sources.to_vec(),
-            },
-            attempt: 0,
-            lease: None,
-        },
-    );
+    let id = state.maintenance.add_job(JobKind::Compact {
+        level_out,
+        sources: sources.to_vec(),
+    });
     Ok(MaintenanceResult::Planned { job_id: id })
 }
 

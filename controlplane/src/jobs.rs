@@ -184,6 +184,24 @@ pub struct Maintenance {
     pub stats: MaintenanceStats,
 }
 
+impl Maintenance {
+    /// Queues a new job of `kind` (not leased yet) and returns its id.
+    pub fn add_job(&mut self, kind: JobKind) -> u64 {
+        let id = self.next_job_id;
+        self.next_job_id += 1;
+        self.jobs.insert(
+            id,
+            Job {
+                id,
+                kind,
+                attempt: 0,
+                lease: None,
+            },
+        );
+        id
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MaintenanceStats {
@@ -516,19 +534,9 @@ fn schedule(state: &mut State, now_ms: u64, scan: bool) -> MaintenanceResult {
         for k in keys {
             m.pending_deletes.remove(k);
         }
-        let id = m.next_job_id;
-        m.next_job_id += 1;
-        m.jobs.insert(
-            id,
-            Job {
-                id,
-                kind: JobKind::Delete {
-                    keys: keys.to_vec(),
-                },
-                attempt: 0,
-                lease: None,
-            },
-        );
+        m.add_job(JobKind::Delete {
+            keys: keys.to_vec(),
+        });
         created += 1;
     }
     let scanning = m
@@ -536,19 +544,9 @@ fn schedule(state: &mut State, now_ms: u64, scan: bool) -> MaintenanceResult {
         .values()
         .any(|j| matches!(j.kind, JobKind::ScanOrphans { .. }));
     if scan && !scanning {
-        let id = m.next_job_id;
-        m.next_job_id += 1;
-        m.jobs.insert(
-            id,
-            Job {
-                id,
-                kind: JobKind::ScanOrphans {
-                    prefixes: vec![INGEST_PREFIX.to_string(), COMPACTED_PREFIX.to_string()],
-                },
-                attempt: 0,
-                lease: None,
-            },
-        );
+        m.add_job(JobKind::ScanOrphans {
+            prefixes: vec![INGEST_PREFIX.to_string(), COMPACTED_PREFIX.to_string()],
+        });
         created += 1;
     }
     MaintenanceResult::Scheduled { jobs: created }

@@ -9,6 +9,13 @@ use crate::jobs::{
 use crate::state::State;
 use crate::types::{ChunkSpec, FileSpec};
 
+/// Applies the compaction jobs the planner proposes with `files` files per job.
+fn plan_compactions(s: &mut State, files: usize) {
+    for op in crate::compaction::planned(s, &config(files)) {
+        maintain(s, op);
+    }
+}
+
 fn chunk(partition: i32, start: u64, len: u64, records: u64) -> ChunkSpec {
     ChunkSpec {
         topic: "t".into(),
@@ -148,9 +155,7 @@ fn planner_waits_for_enough_files_then_merges_the_oldest() {
 fn compaction_swaps_the_index_keeping_offsets_and_schedules_deletes_after_grace() {
     let mut s = with_files(4);
     let before = s.lookup("t", 0, 0, u64::MAX).unwrap();
-    for op in crate::compaction::planned(&s, &config(4)) {
-        maintain(&mut s, op);
-    }
+    plan_compactions(&mut s, 4);
     let job = lease(&mut s, "a1", 10_000).expect("a job");
     let JobWork::Compact { runs, .. } = &job.work else {
         panic!()
@@ -195,9 +200,7 @@ fn compaction_swaps_the_index_keeping_offsets_and_schedules_deletes_after_grace(
 #[test]
 fn a_second_commit_of_the_same_job_and_a_stale_job_are_rejected() {
     let mut s = with_files(4);
-    for op in crate::compaction::planned(&s, &config(2)) {
-        maintain(&mut s, op);
-    }
+    plan_compactions(&mut s, 2);
     let job = lease(&mut s, "a1", 0).unwrap();
     let outcome = compacted(&job);
     assert!(finish(&mut s, &job, outcome.clone(), 1));
@@ -210,9 +213,7 @@ fn a_second_commit_of_the_same_job_and_a_stale_job_are_rejected() {
 
     // A job whose sources were replaced meanwhile (by retention here) is stale.
     let mut s = with_files(4);
-    for op in crate::compaction::planned(&s, &config(2)) {
-        maintain(&mut s, op);
-    }
+    plan_compactions(&mut s, 2);
     let job = lease(&mut s, "a1", 0).unwrap();
     maintain(
         &mut s,
@@ -235,9 +236,7 @@ fn a_second_commit_of_the_same_job_and_a_stale_job_are_rejected() {
 #[test]
 fn a_lapsed_lease_goes_to_another_agent_and_the_old_attempt_cannot_commit() {
     let mut s = with_files(2);
-    for op in crate::compaction::planned(&s, &config(2)) {
-        maintain(&mut s, op);
-    }
+    plan_compactions(&mut s, 2);
     let first = lease(&mut s, "a1", 0).unwrap();
     assert!(lease(&mut s, "a2", 9_999).is_none(), "leased until 10 s");
     let second = lease(&mut s, "a2", 10_000).expect("taken over after the lease");
@@ -319,9 +318,7 @@ fn retention_keeps_a_file_another_partition_still_references() {
 fn orphans_are_condemned_after_the_grace_and_committed_files_never() {
     let mut s = with_files(2);
     // A compaction output is committed too.
-    for op in crate::compaction::planned(&s, &config(2)) {
-        maintain(&mut s, op);
-    }
+    plan_compactions(&mut s, 2);
     let job = lease(&mut s, "a1", 0).unwrap();
     assert!(finish(&mut s, &job, compacted(&job), 0));
     let output = s.maintenance.compacted.keys().next().unwrap().clone();
@@ -383,9 +380,7 @@ fn orphans_are_condemned_after_the_grace_and_committed_files_never() {
 #[test]
 fn maintenance_state_survives_a_snapshot() {
     let mut s = with_files(2);
-    for op in crate::compaction::planned(&s, &config(2)) {
-        maintain(&mut s, op);
-    }
+    plan_compactions(&mut s, 2);
     lease(&mut s, "a1", 0).unwrap();
     let json = serde_json::to_string(&s).unwrap();
     let back: State = serde_json::from_str(&json).unwrap();

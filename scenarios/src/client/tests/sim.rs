@@ -505,6 +505,24 @@ async fn versions_are_negotiated_with_kip511_fallback_and_pipelined() {
         .any(|c| c == "ws_az=az1,app"));
 }
 
+/// A Fetch of `t`/0 that the fake broker holds for its whole 1 s wait.
+fn long_poll_fetch() -> kafka_protocol::messages::FetchRequest {
+    kafka_protocol::messages::FetchRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_max_wait_ms(1000)
+        .with_topics(vec![
+            kafka_protocol::messages::fetch_request::FetchTopic::default()
+                .with_topic(kafka_protocol::messages::TopicName(
+                    kafka_protocol::protocol::StrBytes::from_static_str("t"),
+                ))
+                .with_partitions(vec![
+                    kafka_protocol::messages::fetch_request::FetchPartition::default()
+                        .with_partition(0)
+                        .with_partition_max_bytes(1024),
+                ]),
+        ])
+}
+
 #[madsim::test]
 async fn request_timeout_closes_the_connection_and_is_ambiguous() {
     let broker = fake_broker::start("broker", BROKER_IP).await;
@@ -518,20 +536,7 @@ async fn request_timeout_closes_the_connection_and_is_ambiguous() {
             .await
             .expect("connect");
         // A Fetch long-polling 1 s outlives the 50 ms timeout.
-        let req = kafka_protocol::messages::FetchRequest::default()
-            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
-            .with_max_wait_ms(1000)
-            .with_topics(vec![
-                kafka_protocol::messages::fetch_request::FetchTopic::default()
-                    .with_topic(kafka_protocol::messages::TopicName(
-                        kafka_protocol::protocol::StrBytes::from_static_str("t"),
-                    ))
-                    .with_partitions(vec![
-                        kafka_protocol::messages::fetch_request::FetchPartition::default()
-                            .with_partition(0)
-                            .with_partition_max_bytes(1024),
-                    ]),
-            ]);
+        let req = long_poll_fetch();
         let _ = conn
             .request(&crate::client::Metadata::request(&["t".to_string()]))
             .await;
@@ -563,20 +568,7 @@ async fn a_short_timeout_behind_a_long_one_fires_on_time() {
         .await
         .expect("connect");
         // Fetches the broker holds for their whole 1 s wait.
-        let fetch = kafka_protocol::messages::FetchRequest::default()
-            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
-            .with_max_wait_ms(1000)
-            .with_topics(vec![
-                kafka_protocol::messages::fetch_request::FetchTopic::default()
-                    .with_topic(kafka_protocol::messages::TopicName(
-                        kafka_protocol::protocol::StrBytes::from_static_str("t"),
-                    ))
-                    .with_partitions(vec![
-                        kafka_protocol::messages::fetch_request::FetchPartition::default()
-                            .with_partition(0)
-                            .with_partition_max_bytes(1024),
-                    ]),
-            ]);
+        let fetch = long_poll_fetch();
         let _ = conn
             .request(&crate::client::Metadata::request(&["t".to_string()]))
             .await;
