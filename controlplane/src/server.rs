@@ -30,6 +30,9 @@ use crate::types::{AgentInfo, LookupResult, TopicInfo};
 /// Most partitions in one Lookup request.
 pub const LOOKUP_QUERIES_MAX: usize = 100_000;
 
+/// Longest lookup round, well inside the 5 s default RPC timeout of control-plane clients.
+pub const LOOKUP_BATCH_MS_MAX: u64 = 2_000;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ControlPlaneConfig {
@@ -43,6 +46,18 @@ pub struct ControlPlaneConfig {
     pub agent_ttl_ms: u64,
     /// Longest a Lookup may wait for new data.
     pub lookup_wait_ms_max: u64,
+    /// Answer lookups (the fetch path's metadata reads) in rounds: every lookup is answered
+    /// at the next multiple of this interval since the replica started, all lookups pending
+    /// then together. 0 = answer at once. This models a control plane that batches
+    /// virtual-cluster operations to lower its own cost at the price of latency: WarpStream
+    /// documents that its control plane "batches some virtual cluster operations, resulting
+    /// in higher latency in exchange for reduced control plane costs", and that the control
+    /// plane's cluster tier changes end-to-end latency (WarpStream documentation, "Low
+    /// Latency Clusters"). It does not publish the interval or which operations; see
+    /// README ("Ingest on S3 Standard vs S3 Express One Zone") for the value the
+    /// WarpStream-like scenarios use and how it was chosen. Commits are not delayed by it
+    /// (`group_commit_ms` is the commit-side setting).
+    pub lookup_batch_ms: u64,
     /// Queued, not yet journaled commands; beyond it proposers wait (backpressure).
     pub queue_commands_max: usize,
     /// An idle leader writes an empty journal entry this often, renewing its lease and
@@ -79,6 +94,7 @@ impl Default for ControlPlaneConfig {
             group_commit_commands_max: 1024,
             agent_ttl_ms: 3_000,
             lookup_wait_ms_max: 30_000,
+            lookup_batch_ms: 0,
             queue_commands_max: 16_384,
             heartbeat_ms: 300,
             lease_ms: 1_500,
@@ -108,6 +124,12 @@ impl ControlPlaneConfig {
                 self.heartbeat_ms, self.lease_ms
             )));
         }
+        if self.lookup_batch_ms > LOOKUP_BATCH_MS_MAX {
+            return Err(CpError::invalid(format!(
+                "lookup_batch_ms ({}) must be at most {LOOKUP_BATCH_MS_MAX}",
+                self.lookup_batch_ms
+            )));
+        }
         if self.follow_poll_ms == 0 || self.catch_up_window == 0 {
             return Err(CpError::invalid(
                 "follow_poll_ms and catch_up_window must be positive",
@@ -135,6 +157,8 @@ pub(crate) struct Inner {
     proposals: mpsc::Sender<Proposal>,
     /// Bumped after every applied journal entry; long-polling lookups wait on it.
     pub(crate) applied: watch::Sender<u64>,
+    /// When this replica started: lookup rounds (`lookup_batch_ms`) are counted from it.
+    started: Instant,
     pub(crate) events: Mutex<Vec<ReplicaEvent>>,
     /// Consumer-group membership (soft state; see `groups.rs`).
     groups: crate::groups::Coordinator,
@@ -215,6 +239,7 @@ impl ControlPlane {
             agents: Mutex::new(BTreeMap::new()),
             proposals: tx,
             applied,
+            started: Instant::now(),
             events: Mutex::new(vec![ReplicaEvent::Restored {
                 snapshot_through: through,
                 next_seq,
@@ -287,6 +312,21 @@ impl ControlPlane {
         match core.leads(Instant::now()) {
             Some(_) => Ok(read(&core.state)),
             None => Err(self.not_leader(&core)),
+        }
+    }
+
+    /// Wait for the next lookup round (`lookup_batch_ms` after the replica started, and
+    /// every interval after); no wait when rounds are off or now is a round boundary.
+    async fn next_lookup_round(&self) {
+        let round = Duration::from_millis(self.inner.config.lookup_batch_ms);
+        if round.is_zero() {
+            return;
+        }
+        let since = Instant::now().saturating_duration_since(self.inner.started);
+        // Below `round` (at most LOOKUP_BATCH_MS_MAX), so it fits in a u64 of nanoseconds.
+        let into = u64::try_from(since.as_nanos() % round.as_nanos()).unwrap_or(0);
+        if into > 0 {
+            tokio::time::sleep(round - Duration::from_nanos(into)).await;
         }
     }
 
@@ -447,6 +487,7 @@ impl ControlPlane {
                         .collect()
                 };
                 loop {
+                    self.next_lookup_round().await;
                     applied.borrow_and_update();
                     // Every answer is computed under the lease: a newer leader cannot have
                     // committed anything yet, so the high watermarks are not stale.

@@ -1,6 +1,7 @@
 //! The replicated control plane under madsim: a deposed leader is fenced by the journal, a
 //! cluster whose every replica lost its memory comes back from object storage alone, and
-//! consumer groups are coordinated by the leader only, with membership of its epoch only.
+//! consumer groups are coordinated by the leader only, with membership of its epoch only,
+//! and lookups can be answered in rounds.
 
 mod common;
 
@@ -9,9 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use eddy_controlplane::groups::{GroupError, GroupRequest, GroupResponse};
+use eddy_controlplane::rpc::{Request, Response};
 use eddy_controlplane::{
     ChunkSpec, Command, CommandResult, ControlPlane, ControlPlaneConfig, ErrorKind, FileSpec,
-    GroupOffset, ReplicaEvent,
+    GroupOffset, LookupQuery, ReplicaEvent,
 };
 use eddy_sim::{Meters, RequestKind, SimObjectStore, StorageProfile};
 
@@ -491,4 +493,110 @@ async fn followers_at_the_tail_read_one_entry_per_poll() {
         "{gets} journal GETs in {idle:?} of idle tailing (~{polls} polls)"
     );
     assert!(gets >= polls / 2, "followers stopped polling: {gets} GETs");
+}
+
+/// Ask the leader for partition t/0 from `offset`, long-polling up to `wait_ms`; returns the
+/// high watermark answered and when the answer came.
+async fn lookup(cp: &ControlPlane, offset: i64, wait_ms: u64) -> (i64, tokio::time::Instant) {
+    let request = Request::Lookup {
+        queries: vec![LookupQuery {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            max_bytes: 1 << 20,
+        }],
+        wait_ms,
+    };
+    match cp.handle(request).await.expect("lookup answered") {
+        Response::Lookups { results } => {
+            let r = results[0].as_ref().expect("partition found");
+            (r.high_watermark, tokio::time::Instant::now())
+        }
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+/// With `lookup_batch_ms`, lookups are answered in rounds: whenever they arrive, and also
+/// when a long poll is woken by a commit, the answer comes at the next round boundary, all
+/// on one grid; commits are not held back. Without it, a lookup is answered at once.
+#[madsim::test]
+async fn lookups_are_answered_in_rounds_when_asked_to() {
+    let round = Duration::from_millis(200);
+    let c = cluster(ControlPlaneConfig {
+        lookup_batch_ms: round.as_millis() as u64,
+        ..ControlPlaneConfig::default()
+    });
+    let (_, leader) = c.leader(None).await;
+    leader.propose(create("t")).await.expect("topic created");
+    base_offset(leader.propose(commit("f0", 5)).await.expect("commit"));
+
+    // Lookups arriving at staggered moments: each waits less than a round, and all answers
+    // share one phase.
+    let mut answers = Vec::new();
+    for i in 0..6u64 {
+        tokio::time::sleep(Duration::from_millis(37 + 11 * i)).await;
+        let asked = tokio::time::Instant::now();
+        let (hw, at) = lookup(&leader, 0, 0).await;
+        assert_eq!(hw, 5);
+        assert!(at - asked <= round, "waited {:?} for a round", at - asked);
+        answers.push(at);
+    }
+    // On the grid, give or take the simulator's timer granularity (well under 1 ms).
+    let on_grid = |t: tokio::time::Instant| {
+        let off = (t - answers[0]).as_micros() % round.as_micros();
+        off < 1_000 || round.as_micros() - off < 1_000
+    };
+    for &at in &answers {
+        assert!(on_grid(at), "answers off the round grid: {answers:?}");
+    }
+    assert!(
+        answers.windows(2).any(|w| w[1] - w[0] >= round),
+        "all lookups answered in one round: {answers:?}"
+    );
+
+    // A long poll woken by a commit still answers on the grid; the commit itself is not
+    // delayed to a round.
+    let poller = {
+        let leader = leader.clone();
+        tokio::spawn(async move { lookup(&leader, 5, 5_000).await })
+    };
+    tokio::time::sleep(Duration::from_millis(290)).await;
+    let proposed = tokio::time::Instant::now();
+    base_offset(leader.propose(commit("f1", 3)).await.expect("commit"));
+    let committed = tokio::time::Instant::now();
+    assert!(
+        committed - proposed < Duration::from_millis(100),
+        "commit took {:?}",
+        committed - proposed
+    );
+    let (hw, at) = poller.await.expect("poller finished");
+    assert_eq!(hw, 8, "the long poll sees the commit");
+    assert!(at >= committed && at - committed <= round);
+    assert!(on_grid(at), "long poll answered off the grid: {at:?}");
+}
+
+/// Without lookup rounds (the default) a lookup of data already there is answered at once.
+#[madsim::test]
+async fn lookups_are_answered_at_once_by_default() {
+    let c = cluster(ControlPlaneConfig::default());
+    let (_, leader) = c.leader(None).await;
+    leader.propose(create("t")).await.expect("topic created");
+    base_offset(leader.propose(commit("f0", 5)).await.expect("commit"));
+    for i in 0..3u64 {
+        tokio::time::sleep(Duration::from_millis(37 + 11 * i)).await;
+        let asked = tokio::time::Instant::now();
+        let (hw, at) = lookup(&leader, 0, 0).await;
+        assert_eq!((hw, at - asked), (5, Duration::ZERO));
+    }
+}
+
+/// A round longer than the clients' RPC timeout is refused when the replica opens.
+#[test]
+fn a_lookup_round_beyond_the_limit_is_refused() {
+    let config = ControlPlaneConfig {
+        lookup_batch_ms: eddy_controlplane::server::LOOKUP_BATCH_MS_MAX + 1,
+        ..ControlPlaneConfig::default()
+    };
+    let e = config.validate().expect_err("refused");
+    assert!(e.to_string().contains("lookup_batch_ms"), "{e}");
 }
