@@ -1,5 +1,6 @@
 //! Short versions of the basic scenarios pass every checker, drain completely, and land
-//! their latencies where the calibrated model says (simulated time, not wall time).
+//! their latencies where the calibrated model says (simulated time, not wall time); the full
+//! basic scenarios reproduce the published latency table.
 
 use eddy_scenarios::commands::run_and_report;
 use eddy_scenarios::spec::Scenario;
@@ -70,4 +71,50 @@ fn bad_scenario_files_are_clear_errors() {
         tiered.storage.ingest.class,
         eddy_sim::StorageClass::S3Express
     );
+}
+
+/// The scenarios behind README's latency table reproduce WarpStream's published figures
+/// ("Low Latency Clusters"): 25 ms linger, 250 ms batch, S3 Standard: produce p50 250 / p99
+/// 500 ms, end-to-end p50 500 / p99 900 ms, each within ±30%; 10 ms linger, 50 ms batch, S3
+/// Express: produce p50 < 80 / p99 < 150 ms, end-to-end p50 < 200 / p99 < 400 ms. The
+/// end-to-end figures depend on the control plane's lookup rounds, whose length was fitted
+/// to this table (README); the test keeps a change elsewhere from silently moving them.
+#[test]
+fn the_published_latency_table_is_reproduced() {
+    let specs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    let within = |what: &str, got: f64, published: f64| {
+        assert!(
+            (published * 0.7..=published * 1.3).contains(&got),
+            "{what}: {got:.0} ms, published {published:.0} ms (±30%)"
+        );
+    };
+    let under = |what: &str, got: f64, bound: f64| {
+        assert!(
+            got < bound,
+            "{what}: {got:.0} ms, published < {bound:.0} ms"
+        );
+    };
+    let standard = Scenario::load(&specs.join("basic-standard.json")).expect("loads");
+    let (_, report) = run_and_report(&standard, 1).expect("run");
+    assert!(report.verdict.is_valid(), "{:?}", report.verdict.violations);
+    let (produce, e2e) = (
+        &report.latency.produce_ack.summary,
+        &report.latency.delivery.summary,
+    );
+    within("standard produce p50", produce.p50_ms, 250.0);
+    within("standard produce p99", produce.p99_ms, 500.0);
+    within("standard end-to-end p50", e2e.p50_ms, 500.0);
+    within("standard end-to-end p99", e2e.p99_ms, 900.0);
+
+    let express = Scenario::load(&specs.join("basic-express.json")).expect("loads");
+    let (_, report) = run_and_report(&express, 1).expect("run");
+    assert!(report.verdict.is_valid(), "{:?}", report.verdict.violations);
+    let (produce, e2e) = (
+        &report.latency.produce_ack.summary,
+        &report.latency.delivery.summary,
+    );
+    under("express produce p50", produce.p50_ms, 80.0);
+    under("express produce p99", produce.p99_ms, 150.0);
+    under("express end-to-end p50", e2e.p50_ms, 200.0);
+    under("express end-to-end p99", e2e.p99_ms, 400.0);
 }
