@@ -1,15 +1,17 @@
 //! Consumer-group and producer-id requests: FindCoordinator (an agent of the client's zone
 //! answers as coordinator), JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
-//! OffsetFetch and InitProducerId. Every agent forwards them to the control plane, which
+//! OffsetFetch, ListGroups, DescribeGroups and InitProducerId. Every agent forwards them to the control plane, which
 //! holds the coordination state; the agent only translates between Kafka and the RPC.
 
 use bytes::Bytes;
 use eddy_controlplane::groups::{GroupError, GroupRequest, GroupResponse};
 use eddy_controlplane::rpc::{Request, Response};
 use eddy_controlplane::{CpError, ErrorKind, GroupOffset};
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -25,6 +27,16 @@ use crate::server::AgentInner;
 
 /// Most partitions in one OffsetCommit or OffsetFetch.
 pub const OFFSET_PARTITIONS_MAX: usize = 10_000;
+
+/// Most groups in one DescribeGroups request.
+pub const DESCRIBE_GROUPS_MAX: usize = 10_000;
+
+/// DescribeGroups' `authorized_operations` when the client did not ask for them.
+const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+
+/// What any client may do to a group (eddy has no authorizer): READ, DELETE and DESCRIBE,
+/// as bits numbered by Kafka's `AclOperation` codes (3, 6, 8).
+const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
 fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
@@ -104,13 +116,121 @@ impl AgentInner {
         r
     }
 
-    pub async fn join_group(&self, req: JoinGroupRequest, client_id: &str) -> JoinGroupResponse {
+    /// ListGroups. Clients send it to every broker they know and merge the answers (some,
+    /// like kafka-python, without removing duplicates), so each agent lists only the groups
+    /// whose home is itself among the agents that client is shown: together those agents
+    /// list every group once.
+    pub async fn list_groups(&self, req: ListGroupsRequest, client_id: &str) -> ListGroupsResponse {
+        let mut r = ListGroupsResponse::default();
+        let listed = match self.group_call(GroupRequest::List).await {
+            Ok(GroupResponse::Listed { groups }) => groups,
+            Ok(_) => {
+                r.error_code = codes::UNKNOWN_SERVER_ERROR;
+                return r;
+            }
+            Err(code) => {
+                r.error_code = code;
+                return r;
+            }
+        };
+        let me = self.cluster.me().node_id;
+        let agents = self.cluster.agents_for(client_az(client_id));
+        let mine = |group: &str| {
+            !agents.iter().any(|a| a.node_id == me) || ClusterView::leader(&agents, group, 0) == me
+        };
+        let wanted = |filter: &[StrBytes], value: &str| {
+            filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
+        };
+        for g in listed {
+            if !mine(&g.group)
+                || !wanted(&req.states_filter, &g.state)
+                || !wanted(&req.types_filter, "classic")
+            {
+                continue;
+            }
+            let mut l = ListedGroup::default();
+            l.group_id = GroupId(sb(&g.group));
+            l.protocol_type = sb(&g.protocol_type);
+            l.group_state = sb(&g.state);
+            l.group_type = sb("classic");
+            r.groups.push(l);
+        }
+        r
+    }
+
+    /// DescribeGroups: state, protocol and members of each group asked for (`Dead` for a
+    /// group nobody knows, as Kafka answers before v6).
+    pub async fn describe_groups(&self, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+        let mut r = DescribeGroupsResponse::default();
+        let names: Vec<String> = req.groups.iter().map(|g| g.0.to_string()).collect();
+        let answer = if names.len() > DESCRIBE_GROUPS_MAX {
+            Err(codes::INVALID_REQUEST)
+        } else {
+            match self
+                .group_call(GroupRequest::Describe {
+                    groups: names.clone(),
+                })
+                .await
+            {
+                Ok(GroupResponse::Described { groups }) if groups.len() == names.len() => {
+                    Ok(groups)
+                }
+                Ok(_) => Err(codes::UNKNOWN_SERVER_ERROR),
+                Err(code) => Err(code),
+            }
+        };
+        let operations = if req.include_authorized_operations {
+            GROUP_OPERATIONS
+        } else {
+            OPERATIONS_NOT_REQUESTED
+        };
+        match answer {
+            Ok(groups) => {
+                for g in groups {
+                    let mut d = DescribedGroup::default();
+                    d.group_id = GroupId(sb(&g.group));
+                    d.group_state = sb(&g.state);
+                    d.protocol_type = sb(&g.protocol_type);
+                    d.protocol_data = sb(&g.protocol);
+                    d.authorized_operations = operations;
+                    for m in g.members {
+                        let mut dm = DescribedGroupMember::default();
+                        dm.member_id = sb(&m.member_id);
+                        dm.client_id = sb(&m.client_id);
+                        dm.client_host = sb(&m.client_host);
+                        dm.member_metadata = Bytes::from(m.metadata);
+                        dm.member_assignment = Bytes::from(m.assignment);
+                        d.members.push(dm);
+                    }
+                    r.groups.push(d);
+                }
+            }
+            Err(code) => {
+                for name in names {
+                    let mut d = DescribedGroup::default();
+                    d.error_code = code;
+                    d.group_id = GroupId(sb(&name));
+                    d.authorized_operations = operations;
+                    r.groups.push(d);
+                }
+            }
+        }
+        r
+    }
+
+    pub async fn join_group(
+        &self,
+        req: JoinGroupRequest,
+        client_id: &str,
+        client_host: &str,
+    ) -> JoinGroupResponse {
         let mut r = JoinGroupResponse::default();
         r.generation_id = -1;
         let request = GroupRequest::Join {
             group: req.group_id.0.to_string(),
             member_id: req.member_id.to_string(),
             client_id: client_id.to_string(),
+            client_host: client_host.to_string(),
             protocol_type: req.protocol_type.to_string(),
             protocols: req
                 .protocols

@@ -140,7 +140,9 @@ impl Agent {
             match listener.accept().await {
                 Ok((stream, peer)) => {
                     let conn = transport.accepted(stream, peer);
-                    tokio::spawn(self.clone().serve(conn));
+                    // As Kafka shows a member's host in DescribeGroups.
+                    let host: Arc<str> = Arc::from(format!("/{}", peer.ip()));
+                    tokio::spawn(self.clone().serve(conn, host));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -150,8 +152,9 @@ impl Agent {
         }
     }
 
-    /// Serve one Kafka connection until it closes or sends something it must not.
-    async fn serve(self, conn: Conn) {
+    /// Serve one Kafka connection from `client_host` until it closes or sends something it
+    /// must not.
+    async fn serve(self, conn: Conn, client_host: Arc<str>) {
         let (mut reader, mut writer) = tokio::io::split(conn);
         let (tx, mut rx) = mpsc::channel::<JoinHandle<Option<Bytes>>>(PIPELINE_DEPTH_MAX);
         let budget = Arc::new(tokio::sync::Semaphore::new(PIPELINE_KIB_MAX as usize));
@@ -197,7 +200,7 @@ impl Agent {
                 break;
             };
             let agent = self.clone();
-            let Some(work) = agent.admit(frame) else {
+            let Some(work) = agent.admit(frame, client_host.clone()) else {
                 break;
             };
             let work = async move {
@@ -218,6 +221,7 @@ impl Agent {
     fn admit(
         self,
         frame: Bytes,
+        client_host: Arc<str>,
     ) -> Option<impl std::future::Future<Output = Option<Bytes>> + Send + 'static> {
         let start = header_start(&frame)?;
         let api = match ApiKey::try_from(start.api_key) {
@@ -295,7 +299,13 @@ impl Agent {
                     inner.find_coordinator(req, version, &client_id),
                 )),
                 RequestKind::JoinGroup(req) => Some(ResponseKind::JoinGroup(
-                    inner.join_group(req, &client_id).await,
+                    inner.join_group(req, &client_id, &client_host).await,
+                )),
+                RequestKind::ListGroups(req) => Some(ResponseKind::ListGroups(
+                    inner.list_groups(req, &client_id).await,
+                )),
+                RequestKind::DescribeGroups(req) => Some(ResponseKind::DescribeGroups(
+                    inner.describe_groups(req).await,
                 )),
                 RequestKind::SyncGroup(req) => {
                     Some(ResponseKind::SyncGroup(inner.sync_group(req).await))

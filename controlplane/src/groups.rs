@@ -47,6 +47,9 @@ pub enum GroupRequest {
         /// Empty for a new member: the coordinator assigns one.
         member_id: String,
         client_id: String,
+        /// Where the member connects from, as Kafka shows it (`/10.0.1.5`); for DescribeGroups.
+        #[serde(default)]
+        client_host: String,
         protocol_type: String,
         /// (protocol name, metadata) in the member's order of preference.
         protocols: Vec<(String, Vec<u8>)>,
@@ -81,6 +84,43 @@ pub enum GroupRequest {
         group: String,
         partitions: Option<Vec<(String, i32)>>,
     },
+    /// Every group: those with members and those with committed offsets only.
+    List,
+    /// State, protocol and members of each group (unknown groups are `Dead`).
+    Describe { groups: Vec<String> },
+}
+
+/// One group in a [`GroupResponse::Listed`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupListing {
+    pub group: String,
+    /// Empty for a group that only has committed offsets (as in Kafka).
+    pub protocol_type: String,
+    /// Kafka's group state name: `Empty`, `PreparingRebalance`, `CompletingRebalance`,
+    /// `Stable` (or `Dead` for a group nobody knows).
+    pub state: String,
+}
+
+/// One group in a [`GroupResponse::Described`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupDescription {
+    pub group: String,
+    pub state: String,
+    pub protocol_type: String,
+    /// The chosen assignment protocol (`range`, …) once the group is stable; else empty.
+    pub protocol: String,
+    pub members: Vec<MemberDescription>,
+}
+
+/// One member in a [`GroupDescription`]. Metadata and assignment are filled in only while
+/// the group is stable, as Kafka does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberDescription {
+    pub member_id: String,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: Vec<u8>,
+    pub assignment: Vec<u8>,
 }
 
 impl GroupRequest {
@@ -132,6 +172,12 @@ pub enum GroupResponse {
         /// (topic, partition, offset or -1)
         offsets: Vec<GroupOffset>,
     },
+    Listed {
+        groups: Vec<GroupListing>,
+    },
+    Described {
+        groups: Vec<GroupDescription>,
+    },
     Error(GroupError),
 }
 
@@ -150,6 +196,8 @@ enum Phase {
 
 #[derive(Debug)]
 struct Member {
+    client_id: String,
+    client_host: String,
     protocols: Vec<(String, Vec<u8>)>,
     session_timeout: Duration,
     rebalance_timeout: Duration,
@@ -288,6 +336,16 @@ impl Group {
         true
     }
 
+    /// Kafka's name for the group's state.
+    fn state_name(&self) -> &'static str {
+        match self.phase {
+            Phase::Empty => "Empty",
+            Phase::Joining { .. } => "PreparingRebalance",
+            Phase::Syncing => "CompletingRebalance",
+            Phase::Stable => "Stable",
+        }
+    }
+
     /// Remove members whose session lapsed; rebalance if any did.
     fn expire(&mut self, now: Instant) -> bool {
         let before = self.members.len();
@@ -412,6 +470,7 @@ impl Coordinator {
         group: String,
         member_id: String,
         client_id: String,
+        client_host: String,
         protocol_type: String,
         protocols: Vec<(String, Vec<u8>)>,
         session_timeout_ms: u64,
@@ -458,6 +517,8 @@ impl Coordinator {
             g.members.insert(
                 id.clone(),
                 Member {
+                    client_id,
+                    client_host,
                     protocols,
                     session_timeout: Duration::from_millis(session_timeout_ms),
                     rebalance_timeout: Duration::from_millis(rebalance_timeout_ms),
@@ -634,6 +695,83 @@ impl Coordinator {
         None
     }
 
+    /// The groups with members (or soft state) in this epoch, and `with_offsets`, the groups
+    /// that have committed offsets, by name.
+    fn list(&self, with_offsets: Vec<String>) -> Vec<GroupListing> {
+        let all = lock(&self.groups);
+        let mut listed: BTreeMap<String, GroupListing> = with_offsets
+            .into_iter()
+            .map(|group| {
+                let listing = GroupListing {
+                    group: group.clone(),
+                    protocol_type: String::new(),
+                    state: "Empty".into(),
+                };
+                (group, listing)
+            })
+            .collect();
+        for (name, g) in &all.groups {
+            listed.insert(
+                name.clone(),
+                GroupListing {
+                    group: name.clone(),
+                    protocol_type: g.protocol_type.clone(),
+                    state: g.state_name().into(),
+                },
+            );
+        }
+        listed.into_values().collect()
+    }
+
+    /// `group` as DescribeGroups shows it; `has_offsets` tells an empty group that has
+    /// committed offsets (`Empty`) from one nobody knows (`Dead`).
+    fn describe(&self, group: &str, has_offsets: bool) -> GroupDescription {
+        let all = lock(&self.groups);
+        let Some(g) = all.groups.get(group) else {
+            return GroupDescription {
+                group: group.to_string(),
+                state: if has_offsets { "Empty" } else { "Dead" }.into(),
+                protocol_type: String::new(),
+                protocol: String::new(),
+                members: Vec::new(),
+            };
+        };
+        let stable = g.phase == Phase::Stable;
+        GroupDescription {
+            group: group.to_string(),
+            state: g.state_name().into(),
+            protocol_type: g.protocol_type.clone(),
+            protocol: if stable {
+                g.protocol_name.clone()
+            } else {
+                String::new()
+            },
+            members: g
+                .members
+                .iter()
+                .map(|(id, m)| MemberDescription {
+                    member_id: id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: if stable {
+                        m.protocols
+                            .iter()
+                            .find(|(n, _)| *n == g.protocol_name)
+                            .map(|(_, md)| md.clone())
+                            .unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    },
+                    assignment: if stable {
+                        g.assignments.get(id).cloned().unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    },
+                })
+                .collect(),
+        }
+    }
+
     fn offset_lock(&self, group: &str) -> Arc<tokio::sync::Mutex<()>> {
         lock(&self.offset_locks)
             .entry(group.to_string())
@@ -676,6 +814,7 @@ impl ControlPlane {
                 group,
                 member_id,
                 client_id,
+                client_host,
                 protocol_type,
                 protocols,
                 session_timeout_ms,
@@ -685,6 +824,7 @@ impl ControlPlane {
                     group,
                     member_id,
                     client_id,
+                    client_host,
                     protocol_type,
                     protocols,
                     session_timeout_ms,
@@ -755,6 +895,29 @@ impl ControlPlane {
                 })?;
                 GroupResponse::Offsets { offsets }
             }
+            GroupRequest::List => {
+                // Leader-only read, like FetchOffsets: groups known by their offsets only.
+                let with_offsets: Vec<String> =
+                    self.read(|s| s.group_offsets.keys().cloned().collect())?;
+                GroupResponse::Listed {
+                    groups: c.list(with_offsets),
+                }
+            }
+            GroupRequest::Describe { groups } => {
+                let with_offsets: Vec<bool> = self.read(|s| {
+                    groups
+                        .iter()
+                        .map(|g| s.group_offsets.get(g).is_some_and(|o| !o.is_empty()))
+                        .collect()
+                })?;
+                GroupResponse::Described {
+                    groups: groups
+                        .iter()
+                        .zip(with_offsets)
+                        .map(|(g, offsets)| c.describe(g, offsets))
+                        .collect(),
+                }
+            }
         })
     }
 
@@ -781,6 +944,7 @@ mod tests {
             "g".into(),
             member.into(),
             "client".into(),
+            "/10.0.1.3".into(),
             "consumer".into(),
             protocols(),
             1_000,
@@ -869,5 +1033,78 @@ mod tests {
             Some(GroupError::IllegalGeneration),
             "a commit from the old generation is fenced"
         );
+    }
+
+    #[madsim::test]
+    async fn groups_are_listed_and_described_with_their_state_and_members() {
+        let c = Coordinator::new();
+        assert_eq!(c.describe("g", false).state, "Dead", "nobody knows g yet");
+        assert_eq!(
+            c.describe("g", true).state,
+            "Empty",
+            "g has committed offsets only"
+        );
+        let listed = c.list(vec!["offsets-only".into()]);
+        assert_eq!(
+            listed,
+            vec![GroupListing {
+                group: "offsets-only".into(),
+                protocol_type: String::new(),
+                state: "Empty".into(),
+            }]
+        );
+
+        let (generation, leader, member, _) = joined(&join(&c, "").await);
+        assert_eq!(leader, member);
+        // Formed, waiting for the leader's assignment: members shown, no protocol data yet.
+        let d = c.describe("g", false);
+        assert_eq!(
+            (d.state.as_str(), d.protocol.as_str()),
+            ("CompletingRebalance", "")
+        );
+        assert_eq!(d.members.len(), 1);
+        assert!(d.members[0].metadata.is_empty() && d.members[0].assignment.is_empty());
+
+        let synced = c
+            .sync(
+                "g".into(),
+                member.clone(),
+                generation,
+                vec![(member.clone(), vec![4, 2])],
+            )
+            .await;
+        assert!(matches!(synced, GroupResponse::Synced { .. }), "{synced:?}");
+        let d = c.describe("g", true);
+        assert_eq!(
+            d,
+            GroupDescription {
+                group: "g".into(),
+                state: "Stable".into(),
+                protocol_type: "consumer".into(),
+                protocol: "range".into(),
+                members: vec![MemberDescription {
+                    member_id: member.clone(),
+                    client_id: "client".into(),
+                    client_host: "/10.0.1.3".into(),
+                    metadata: vec![1],
+                    assignment: vec![4, 2],
+                }],
+            }
+        );
+        let listed = c.list(vec!["g".into(), "offsets-only".into()]);
+        let states: Vec<(&str, &str, &str)> = listed
+            .iter()
+            .map(|l| (l.group.as_str(), l.protocol_type.as_str(), l.state.as_str()))
+            .collect();
+        assert_eq!(
+            states,
+            vec![("g", "consumer", "Stable"), ("offsets-only", "", "Empty")],
+            "each group once, the live state winning over the offsets-only entry"
+        );
+
+        // The last member leaves: the group is empty (and still listed).
+        assert_eq!(c.leave("g", &[member]), GroupResponse::Done);
+        assert_eq!(c.describe("g", true).state, "Empty");
+        assert!(c.describe("g", true).members.is_empty());
     }
 }

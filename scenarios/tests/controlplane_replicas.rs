@@ -313,6 +313,7 @@ fn join(member_id: &str) -> GroupRequest {
         group: "g".into(),
         member_id: member_id.into(),
         client_id: "c".into(),
+        client_host: "/10.0.9.9".into(),
         protocol_type: "consumer".into(),
         protocols: vec![("range".into(), vec![])],
         // Long enough that no member expires during the test: only leadership may end it.

@@ -7,6 +7,7 @@
 
 use super::schema::MessageSchema;
 
+mod admin_groups;
 mod api_versions;
 mod create_topics;
 mod describe_configs;
@@ -33,6 +34,8 @@ pub static ALL: &[&MessageSchema] = &[
     &group::HEARTBEAT,
     &group::LEAVE_GROUP,
     &group::SYNC_GROUP,
+    &admin_groups::DESCRIBE_GROUPS,
+    &admin_groups::LIST_GROUPS,
     &api_versions::API_VERSIONS,
     &create_topics::CREATE_TOPICS,
     &init_producer_id::INIT_PRODUCER_ID,

@@ -79,6 +79,8 @@ fn decode_body(api_key: i16, version: i16, buf: &mut Bytes) -> RoundTrip {
         Ok(ApiKey::Heartbeat) => roundtrip::<HeartbeatRequest>(buf, version),
         Ok(ApiKey::LeaveGroup) => roundtrip::<LeaveGroupRequest>(buf, version),
         Ok(ApiKey::SyncGroup) => roundtrip::<SyncGroupRequest>(buf, version),
+        Ok(ApiKey::DescribeGroups) => roundtrip::<DescribeGroupsRequest>(buf, version),
+        Ok(ApiKey::ListGroups) => roundtrip::<ListGroupsRequest>(buf, version),
         Ok(ApiKey::ApiVersions) => roundtrip::<ApiVersionsRequest>(buf, version),
         Ok(ApiKey::CreateTopics) => roundtrip::<CreateTopicsRequest>(buf, version),
         Ok(ApiKey::InitProducerId) => roundtrip::<InitProducerIdRequest>(buf, version),

@@ -119,6 +119,8 @@ pub(super) fn sample_frame(api_key: i16, v: i16, shape: Shape) -> Vec<u8> {
         ApiKey::Heartbeat => encode_frame(&header, &heartbeat(v, shape)),
         ApiKey::LeaveGroup => encode_frame(&header, &leave_group(v, shape)),
         ApiKey::SyncGroup => encode_frame(&header, &sync_group(v, shape)),
+        ApiKey::DescribeGroups => encode_frame(&header, &describe_groups(v, shape)),
+        ApiKey::ListGroups => encode_frame(&header, &list_groups(v, shape)),
         ApiKey::ApiVersions => encode_frame(&header, &api_versions(v, shape)),
         ApiKey::CreateTopics => encode_frame(&header, &create_topics(v, shape)),
         ApiKey::InitProducerId => encode_frame(&header, &init_producer_id(v, shape)),
@@ -517,6 +519,28 @@ fn init_producer_id(v: i16, shape: Shape) -> InitProducerIdRequest {
         r.producer_epoch = -1;
     }
     r.unknown_tagged_fields = tags(shape, v >= 2);
+    r
+}
+
+fn describe_groups(v: i16, shape: Shape) -> DescribeGroupsRequest {
+    let mut r = DescribeGroupsRequest::default();
+    r.groups = list(shape, |_| GroupId(s("group-1")));
+    if v >= 3 {
+        r.include_authorized_operations = full(shape);
+    }
+    r.unknown_tagged_fields = tags(shape, v >= 5);
+    r
+}
+
+fn list_groups(v: i16, shape: Shape) -> ListGroupsRequest {
+    let mut r = ListGroupsRequest::default();
+    if v >= 4 {
+        r.states_filter = list(shape, |_| s("Stable"));
+    }
+    if v >= 5 {
+        r.types_filter = list(shape, |_| s("classic"));
+    }
+    r.unknown_tagged_fields = tags(shape, v >= 3);
     r
 }
 
