@@ -1,13 +1,15 @@
-//! Request handlers other than Fetch: ApiVersions, Metadata, CreateTopics, ListOffsets and
-//! Produce. Each turns a decoded request into a response; none may panic on its contents.
+//! Request handlers other than Fetch and the group APIs: ApiVersions, Metadata,
+//! CreateTopics, DescribeConfigs, ListOffsets and Produce. Each turns a decoded request into a response; none may panic on its contents.
 
 use std::time::Duration;
 
 use bytes::Bytes;
+use eddy_controlplane::jobs::RetentionPolicy;
 use eddy_controlplane::rpc::{Request, Response};
 use eddy_controlplane::{CpError, ErrorKind, ProducerBatch, TopicInfo};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -21,12 +23,16 @@ use kafka_protocol::protocol::StrBytes;
 use crate::batch::{parse_batches, BatchInfo};
 use crate::cluster::{client_az, ClusterView};
 use crate::codes;
+use crate::configs;
 use crate::produce::{Part, ProduceFailure};
 use crate::server::AgentInner;
 
 /// A Metadata request waits at most this many heartbeat periods for the agent's view of
 /// the cluster to settle (see [`crate::cluster`]).
 pub const METADATA_SETTLE_HEARTBEATS: u64 = 3;
+
+/// Most resources in one DescribeConfigs request.
+pub const DESCRIBE_CONFIGS_RESOURCES_MAX: usize = 10_000;
 
 /// The APIs and versions this agent serves. Produce advertises 0 as its minimum because old
 /// librdkafka only enables compression when v0 is in range; v0–2 are refused at decode.
@@ -47,6 +53,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::DescribeConfigs, 1, 4),
 ];
 
 /// Versions actually decodable: the advertised range, except Produce v0–2.
@@ -262,6 +269,11 @@ impl AgentInner {
             } else {
                 t.replication_factor
             };
+            let configs: Vec<(String, Option<String>)> = t
+                .configs
+                .iter()
+                .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
+                .collect();
             if let Some(code) = topic_error(&name) {
                 result.error_code = code;
                 result.error_message = Some(str_bytes(&format!("illegal topic name {name:?}")));
@@ -269,6 +281,9 @@ impl AgentInner {
                 result.error_code = codes::INVALID_PARTITIONS;
                 result.error_message =
                     Some(str_bytes(&format!("invalid partition count {partitions}")));
+            } else if let Err(message) = self.check_topic_configs(&name, &configs).await {
+                result.error_code = message.0;
+                result.error_message = Some(str_bytes(&message.1));
             } else if !req.validate_only {
                 to_create.push((r.topics.len(), TopicInfo { name, partitions }));
             }
@@ -292,6 +307,129 @@ impl AgentInner {
                     }
                 }
             }
+        }
+        r
+    }
+
+    /// The retention the control plane applies to each of `topics`.
+    async fn retention(&self, topics: Vec<String>) -> Result<Vec<RetentionPolicy>, CpError> {
+        let n = topics.len();
+        match self
+            .cp
+            .call_with_retry(Request::Retention { topics }, self.rpc_deadline())
+            .await?
+        {
+            Response::Retention { policies } if policies.len() == n => Ok(policies),
+            other => Err(CpError::internal(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    /// CreateTopics' configs for `topic`: `Err((error code, message))` when eddy would not
+    /// do what they ask (see [`crate::configs`]).
+    async fn check_topic_configs(
+        &self,
+        topic: &str,
+        configs: &[(String, Option<String>)],
+    ) -> Result<(), (i16, String)> {
+        if configs.is_empty() {
+            return Ok(());
+        }
+        let retention = self
+            .retention(vec![topic.to_string()])
+            .await
+            .map_err(|e| (codes::REQUEST_TIMED_OUT, e.message))?;
+        let retention = retention.into_iter().next().unwrap_or_default();
+        crate::configs::check_create(configs, &retention).map_err(|m| (codes::INVALID_CONFIG, m))
+    }
+
+    /// DescribeConfigs for topics and for this agent as a broker (read-only: eddy has no
+    /// AlterConfigs). Other resource types are refused per resource.
+    pub async fn describe_configs(&self, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
+        let mut r = DescribeConfigsResponse::default();
+        if req.resources.len() > DESCRIBE_CONFIGS_RESOURCES_MAX {
+            for res in &req.resources {
+                let mut out = DescribeConfigsResult::default();
+                out.error_code = codes::INVALID_REQUEST;
+                out.error_message = Some(str_bytes("too many resources in one request"));
+                out.resource_type = res.resource_type;
+                out.resource_name = res.resource_name.clone();
+                r.results.push(out);
+            }
+            return r;
+        }
+        // One control-plane round trip for the retention of every resource: a topic's own,
+        // and the default for brokers.
+        let names: Vec<String> = req
+            .resources
+            .iter()
+            .map(|res| match res.resource_type {
+                configs::RESOURCE_TOPIC => res.resource_name.to_string(),
+                _ => String::new(),
+            })
+            .collect();
+        let retention = self.retention(names).await;
+        let me = self.cluster.me().node_id;
+        let max_bytes = self.config.frame_bytes_max;
+        for (i, res) in req.resources.iter().enumerate() {
+            let mut out = DescribeConfigsResult::default();
+            out.resource_type = res.resource_type;
+            out.resource_name = res.resource_name.clone();
+            let keys: Option<Vec<String>> = res
+                .configuration_keys
+                .as_ref()
+                .map(|k| k.iter().map(|s| s.to_string()).collect());
+            let how = configs::Describe {
+                keys: keys.as_deref(),
+                synonyms: req.include_synonyms,
+                documentation: req.include_documentation,
+            };
+            let policy = match &retention {
+                Ok(p) => p[i].clone(),
+                Err(e) => {
+                    out.error_code = codes::REQUEST_TIMED_OUT;
+                    out.error_message = Some(str_bytes(&e.message));
+                    r.results.push(out);
+                    continue;
+                }
+            };
+            let name = res.resource_name.to_string();
+            match res.resource_type {
+                configs::RESOURCE_TOPIC => match self.partitions(&name).await {
+                    Ok(Some(_)) => {
+                        out.configs = configs::describe_topic(&policy, max_bytes, &how);
+                    }
+                    Ok(None) => {
+                        out.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION;
+                        out.error_message = Some(str_bytes(&format!("unknown topic {name:?}")));
+                    }
+                    Err(e) => {
+                        out.error_code = codes::REQUEST_TIMED_OUT;
+                        out.error_message = Some(str_bytes(&e.message));
+                    }
+                },
+                configs::RESOURCE_BROKER if name.is_empty() || name == me.to_string() => {
+                    out.configs = configs::describe_broker(
+                        me,
+                        self.config.default_partitions,
+                        max_bytes,
+                        &policy,
+                        &how,
+                    );
+                }
+                configs::RESOURCE_BROKER => {
+                    out.error_code = codes::INVALID_REQUEST;
+                    out.error_message = Some(str_bytes(&format!(
+                        "broker {name:?} is not this agent ({me}): ask that broker"
+                    )));
+                }
+                other => {
+                    out.error_code = codes::INVALID_REQUEST;
+                    out.error_message = Some(str_bytes(&format!(
+                        "resource type {other} is not supported"
+                    )));
+                }
+            }
+            r.results.push(out);
         }
         r
     }

@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod codes;
 pub mod compactor;
 pub mod config;
+pub mod configs;
 pub mod fetch;
 pub mod groups;
 pub mod guard;

@@ -301,6 +301,9 @@ impl Agent {
                 RequestKind::JoinGroup(req) => Some(ResponseKind::JoinGroup(
                     inner.join_group(req, &client_id, &client_host).await,
                 )),
+                RequestKind::DescribeConfigs(req) => Some(ResponseKind::DescribeConfigs(
+                    inner.describe_configs(req).await,
+                )),
                 RequestKind::ListGroups(req) => Some(ResponseKind::ListGroups(
                     inner.list_groups(req, &client_id).await,
                 )),

@@ -54,6 +54,9 @@ pub enum Request {
         attempt: u32,
         outcome: crate::jobs::JobOutcome,
     },
+    /// The retention that applies to each of `topics` (configuration, not state: answered
+    /// by any replica). Unlimited when maintenance is off.
+    Retention { topics: Vec<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +92,9 @@ pub enum Response {
     JobFinished {
         accepted: bool,
         message: String,
+    },
+    Retention {
+        policies: Vec<crate::jobs::RetentionPolicy>,
     },
 }
 

@@ -439,6 +439,27 @@ impl ControlPlane {
                 }
                 Ok(Response::TopicsCreated { results })
             }
+            Request::Retention { topics } => {
+                if topics.len() > LOOKUP_QUERIES_MAX {
+                    return Err(CpError::invalid(format!(
+                        "{} topics in one retention request (max {LOOKUP_QUERIES_MAX})",
+                        topics.len()
+                    )));
+                }
+                let m = &self.inner.config.maintenance;
+                Ok(Response::Retention {
+                    policies: topics
+                        .iter()
+                        .map(|t| {
+                            if m.enabled {
+                                m.policy(t).clone()
+                            } else {
+                                crate::jobs::RetentionPolicy::default()
+                            }
+                        })
+                        .collect(),
+                })
+            }
             Request::DescribeTopics { names } => Ok(Response::Topics {
                 topics: self.read(|state| state.topic_infos(names.as_deref()))?,
             }),
