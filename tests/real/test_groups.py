@@ -1,6 +1,5 @@
-"""Consumer groups (classic protocol) with real clients. Skipped, with the reason, while the
-agent does not advertise the group APIs (they arrive with issue 6); they run as soon as it
-does."""
+"""Consumer groups (classic protocol) with real clients. `require_apis` skips them, saying
+why, against an agent that does not advertise the group APIs."""
 
 import subprocess
 import time
