@@ -164,18 +164,48 @@ impl Entry {
     }
 }
 
-/// What DescribeConfigs shows for a topic whose retention is `retention`.
-fn topic_entries(retention: &RetentionPolicy, max_message_bytes: usize) -> Vec<Entry> {
-    let retention_source = |v: Option<u64>| {
-        if v.is_some() {
+/// Names of the settings a topic and a broker both show (Kafka names them differently).
+struct Names {
+    cleanup: &'static str,
+    max_bytes: &'static str,
+    retention_bytes: &'static str,
+    retention_ms: &'static str,
+}
+
+const TOPIC: Names = Names {
+    cleanup: "cleanup.policy",
+    max_bytes: "max.message.bytes",
+    retention_bytes: "retention.bytes",
+    retention_ms: "retention.ms",
+};
+
+const BROKER: Names = Names {
+    cleanup: "log.cleanup.policy",
+    max_bytes: "message.max.bytes",
+    retention_bytes: "log.retention.bytes",
+    retention_ms: "log.retention.ms",
+};
+
+/// The settings a topic and a broker both show, under `names`.
+fn common_entries(
+    names: &Names,
+    retention: &RetentionPolicy,
+    max_message_bytes: usize,
+) -> Vec<Entry> {
+    let retention_entry = |name, v: Option<u64>, doc| Entry {
+        name,
+        value: limit(v).to_string(),
+        source: if v.is_some() {
             SOURCE_STATIC_BROKER
         } else {
             SOURCE_DEFAULT
-        }
+        },
+        kind: TYPE_LONG,
+        doc,
     };
     vec![
         Entry::fixed(
-            "cleanup.policy",
+            names.cleanup,
             "delete",
             TYPE_LIST,
             "Old records are deleted by retention; topics are never compacted by key.",
@@ -187,32 +217,34 @@ fn topic_entries(retention: &RetentionPolicy, max_message_bytes: usize) -> Vec<E
             "Batches are stored as producers compressed them.",
         ),
         Entry::fixed(
-            "max.message.bytes",
+            names.max_bytes,
             &max_message_bytes.to_string(),
             TYPE_INT,
             "Largest request the agent accepts; a record batch cannot be larger.",
         ),
-        Entry::fixed(
-            "message.timestamp.type",
-            "CreateTime",
-            TYPE_STRING,
-            "Records keep the timestamps their producers gave them.",
+        retention_entry(
+            names.retention_bytes,
+            retention.retention_bytes,
+            "Bytes kept per partition (-1: no limit); set on the control plane.",
         ),
-        Entry {
-            name: "retention.bytes",
-            value: limit(retention.retention_bytes).to_string(),
-            source: retention_source(retention.retention_bytes),
-            kind: TYPE_LONG,
-            doc: "Bytes kept per partition (-1: no limit); set on the control plane.",
-        },
-        Entry {
-            name: "retention.ms",
-            value: limit(retention.retention_ms).to_string(),
-            source: retention_source(retention.retention_ms),
-            kind: TYPE_LONG,
-            doc: "How long records are kept (-1: forever); set on the control plane.",
-        },
+        retention_entry(
+            names.retention_ms,
+            retention.retention_ms,
+            "How long records are kept (-1: forever); set on the control plane.",
+        ),
     ]
+}
+
+/// What DescribeConfigs shows for a topic whose retention is `retention`.
+fn topic_entries(retention: &RetentionPolicy, max_message_bytes: usize) -> Vec<Entry> {
+    let mut entries = common_entries(&TOPIC, retention, max_message_bytes);
+    entries.push(Entry::fixed(
+        "message.timestamp.type",
+        "CreateTime",
+        TYPE_STRING,
+        "Records keep the timestamps their producers gave them.",
+    ));
+    entries
 }
 
 /// What DescribeConfigs shows for this agent as a broker.
@@ -222,50 +254,19 @@ fn broker_entries(
     max_message_bytes: usize,
     retention: &RetentionPolicy,
 ) -> Vec<Entry> {
-    vec![
+    let mut entries = common_entries(&BROKER, retention, max_message_bytes);
+    entries.extend([
         Entry::fixed(
             "auto.create.topics.enable",
             "true",
             TYPE_BOOLEAN,
-            "Metadata and Produce create unknown topics (Metadata only when the client allows).",
+            "A Metadata request for an unknown topic creates it, when the client allows.",
         ),
         Entry::fixed(
             "broker.id",
             &node_id.to_string(),
             TYPE_INT,
             "The agent's id.",
-        ),
-        Entry::fixed(
-            "compression.type",
-            "producer",
-            TYPE_STRING,
-            "Batches are stored as producers compressed them.",
-        ),
-        Entry::fixed(
-            "log.cleanup.policy",
-            "delete",
-            TYPE_LIST,
-            "Old records are deleted by retention; topics are never compacted by key.",
-        ),
-        Entry {
-            name: "log.retention.bytes",
-            value: limit(retention.retention_bytes).to_string(),
-            source: SOURCE_STATIC_BROKER,
-            kind: TYPE_LONG,
-            doc: "Default bytes kept per partition (-1: no limit); set on the control plane.",
-        },
-        Entry {
-            name: "log.retention.ms",
-            value: limit(retention.retention_ms).to_string(),
-            source: SOURCE_STATIC_BROKER,
-            kind: TYPE_LONG,
-            doc: "Default time records are kept (-1: forever); set on the control plane.",
-        },
-        Entry::fixed(
-            "message.max.bytes",
-            &max_message_bytes.to_string(),
-            TYPE_INT,
-            "Largest request the agent accepts.",
         ),
         Entry {
             name: "num.partitions",
@@ -274,7 +275,8 @@ fn broker_entries(
             kind: TYPE_INT,
             doc: "Partitions of an auto-created topic.",
         },
-    ]
+    ]);
+    entries
 }
 
 /// Options of one DescribeConfigs resource.

@@ -5,6 +5,7 @@ The binary comes from $EDDY_BIN (tests/real/run.sh builds it with
 `cargo build --config .cargo/real-mode.toml --release --target-dir target/real`).
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -179,6 +180,30 @@ class Serve(Process):
     @property
     def bootstrap(self):
         return f"127.0.0.1:{self.port}"
+
+
+@contextlib.contextmanager
+def cluster(workdir, azs):
+    """`eddy controlplane` and one `eddy agent` per entry of `azs` (its zone), node ids from
+    1, sharing one data folder; yields the agents, stops everything on the way out."""
+    data = os.path.join(workdir, "data")
+    cp_port = free_port()
+    cp = Process(["controlplane", "--listen", f"127.0.0.1:{cp_port}", "--data-dir", data],
+                 workdir, "controlplane", tcp_port=cp_port).start()
+    agents = []
+    try:
+        for i, az in enumerate(azs):
+            port = free_port()
+            agents.append(Process(
+                ["agent", "--controlplane", f"127.0.0.1:{cp_port}", "--listen",
+                 f"127.0.0.1:{port}", "--node-id", str(i + 1), "--az", az, "--data-dir", data,
+                 "--batch-timeout-ms", "20"],
+                workdir, f"agent{i + 1}", kafka_port=port).start())
+        yield agents
+    finally:
+        for a in agents:
+            a.stop()
+        cp.stop()
 
 
 @pytest.fixture

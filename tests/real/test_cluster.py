@@ -1,29 +1,16 @@
 """`eddy controlplane` and several `eddy agent` processes form one virtual cluster: both
 agents are brokers in Metadata, and what one agent ingests the other serves."""
 
-import os
 import time
 
 from confluent_kafka.admin import AdminClient
 
 from clients import check_read_back, ck_consume, ck_create_topic, ck_produce, records
-from conftest import Process, free_port, topic_name
+from conftest import cluster, topic_name
 
 
 def test_two_agents_one_virtual_cluster(workdir):
-    data = os.path.join(workdir, "data")
-    cp_port = free_port()
-    cp = Process(["controlplane", "--listen", f"127.0.0.1:{cp_port}", "--data-dir", data],
-                 workdir, "controlplane", tcp_port=cp_port).start()
-    agents = []
-    try:
-        for i in range(2):
-            port = free_port()
-            agents.append(Process(
-                ["agent", "--controlplane", f"127.0.0.1:{cp_port}", "--listen",
-                 f"127.0.0.1:{port}", "--node-id", str(i + 1), "--az", f"az{i + 1}", "--data-dir", data,
-                 "--batch-timeout-ms", "20"],
-                workdir, f"agent{i + 1}", kafka_port=port).start())
+    with cluster(workdir, ["az1", "az2"]) as agents:
         first, second = (f"127.0.0.1:{a.kafka_port}" for a in agents)
         # Both agents appear as brokers once their heartbeats reached the control plane.
         deadline = time.monotonic() + 30
@@ -40,7 +27,3 @@ def test_two_agents_one_virtual_cluster(workdir):
         acked = ck_produce(first, topic, values, 4, {"client.id": "producer,ws_az=az1"})
         got = ck_consume(second, topic, 4, len(values), {"client.id": "consumer,ws_az=az2"})
         check_read_back(acked, got)
-    finally:
-        for a in agents:
-            a.stop()
-        cp.stop()

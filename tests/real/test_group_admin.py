@@ -4,7 +4,6 @@ KafkaAdminClient use them. Groups are listed once each (even by clients that que
 broker and do not remove duplicates), with Kafka's state names; a stable group shows its
 members, their hosts and assignments."""
 
-import os
 import time
 
 from confluent_kafka import ConsumerGroupState
@@ -12,7 +11,7 @@ from confluent_kafka.admin import AdminClient
 from kafka.admin import KafkaAdminClient
 
 from clients import TIMEOUT_S, ck_create_topic, ck_produce, records
-from conftest import Process, free_port, topic_name
+from conftest import cluster, topic_name
 from test_groups import ck_group_consumer, drain
 
 PARTITIONS = 4
@@ -120,19 +119,7 @@ def test_kafka_python_lists_and_describes_groups(serve):
 
 def test_groups_are_listed_once_across_agents(workdir):
     """Two agents of one virtual cluster: a client shown both lists each group once."""
-    data = os.path.join(workdir, "data")
-    cp_port = free_port()
-    cp = Process(["controlplane", "--listen", f"127.0.0.1:{cp_port}", "--data-dir", data],
-                 workdir, "controlplane", tcp_port=cp_port).start()
-    agents = []
-    try:
-        for i in range(2):
-            port = free_port()
-            agents.append(Process(
-                ["agent", "--controlplane", f"127.0.0.1:{cp_port}", "--listen",
-                 f"127.0.0.1:{port}", "--node-id", str(i + 1), "--az", "az1", "--data-dir", data,
-                 "--batch-timeout-ms", "20"],
-                workdir, f"agent{i + 1}", kafka_port=port).start())
+    with cluster(workdir, ["az1", "az1"]) as agents:
         bootstrap = f"127.0.0.1:{agents[0].kafka_port}"
         admin = AdminClient({"bootstrap.servers": bootstrap})
         until(lambda: set(admin.list_topics(timeout=10).brokers) == {1, 2}, "both brokers")
@@ -155,7 +142,3 @@ def test_groups_are_listed_once_across_agents(workdir):
         finally:
             for c in consumers:
                 c.close()
-    finally:
-        for a in agents:
-            a.stop()
-        cp.stop()
