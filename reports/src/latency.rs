@@ -1,6 +1,7 @@
 //! Latency from a history, in hdrhistogram histograms of microseconds:
 //! produce acknowledgement (ok sends: complete − invoke) and producer-to-consumer delivery
-//! (send invoked → completion of the first non-drain poll that returned the value).
+//! (send invoked → completion of each consumer's first non-drain poll that returned the
+//! value).
 //! Summaries and CDF points are in milliseconds; all arithmetic is deterministic.
 
 use std::collections::HashMap;
@@ -167,11 +168,15 @@ pub fn produce_ack(ops: &[Op]) -> LatencyHistogram {
     h
 }
 
-/// Delivery latency of every value a non-drain ok poll returned: from the send's
-/// invocation to the completion of the first such poll. Values read before their send
-/// was invoked (impossible unless the history is wrong) count as zero.
+/// Delivery latency, one sample per consumer that read a value: from the send's invocation
+/// to the completion of that consumer's first non-drain ok poll returning it. With several
+/// consumer groups every group's read counts, as benchmarks of Kafka's end-to-end latency
+/// count every message each consumer receives (the first reader alone would flatter a
+/// run with many groups). Values read before their send was invoked (impossible unless the
+/// history is wrong) count as zero.
 pub fn delivery(ops: &[Op]) -> LatencyHistogram {
-    let mut first_seen: HashMap<&str, u64> = HashMap::new();
+    // value -> consumer -> completion of its first poll that returned the value.
+    let mut seen: HashMap<&str, HashMap<&str, u64>> = HashMap::new();
     for op in ops {
         let (
             OpKind::Poll {
@@ -186,7 +191,11 @@ pub fn delivery(ops: &[Op]) -> LatencyHistogram {
             continue;
         };
         for r in records {
-            let t = first_seen.entry(r.value.as_str()).or_insert(c);
+            let t = seen
+                .entry(r.value.as_str())
+                .or_default()
+                .entry(op.process.as_str())
+                .or_insert(c);
             *t = (*t).min(c);
         }
     }
@@ -196,8 +205,13 @@ pub fn delivery(ops: &[Op]) -> LatencyHistogram {
             if op.outcome == Outcome::Failed {
                 continue;
             }
-            if let Some(&seen) = first_seen.get(value.as_str()) {
-                h.record_us(seen.saturating_sub(op.invoke_us));
+            if let Some(readers) = seen.get(value.as_str()) {
+                // Sorted, so the histogram is fed in the same order on every run.
+                let mut times: Vec<u64> = readers.values().copied().collect();
+                times.sort_unstable();
+                for t in times {
+                    h.record_us(t.saturating_sub(op.invoke_us));
+                }
             }
         }
     }
