@@ -1,7 +1,8 @@
 //! Consumer-group and producer-id requests: FindCoordinator (an agent of the client's zone
 //! answers as coordinator), JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
-//! OffsetFetch, ListGroups, DescribeGroups and InitProducerId. Every agent forwards them to the control plane, which
-//! holds the coordination state; the agent only translates between Kafka and the RPC.
+//! OffsetFetch, ListGroups, DescribeGroups and InitProducerId. Every agent forwards them to
+//! the control plane, which holds the coordination state; the agent only translates between
+//! Kafka and the RPC.
 
 use bytes::Bytes;
 use eddy_controlplane::groups::{GroupError, GroupRequest, GroupResponse};

@@ -1,6 +1,8 @@
 //! Request handlers other than Fetch and the group APIs: ApiVersions, Metadata,
-//! CreateTopics, DescribeConfigs, ListOffsets and Produce. Each turns a decoded request into a response; none may panic on its contents.
+//! CreateTopics, DescribeConfigs, ListOffsets and Produce. Each turns a decoded request into
+//! a response; none may panic on its contents.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -82,6 +84,24 @@ pub fn api_versions(error_code: i16) -> ApiVersionsResponse {
 
 fn str_bytes(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
+}
+
+/// CreateTopics' `configs` for `topic`, against the retention the control plane gives the
+/// topics that brought configs: `Err((error code, message))` when eddy would not do what
+/// they ask (see [`crate::configs`]).
+fn check_configs(
+    retention: &Result<BTreeMap<String, RetentionPolicy>, CpError>,
+    topic: &str,
+    configs: &[(String, Option<String>)],
+) -> Result<(), (i16, String)> {
+    if configs.is_empty() {
+        return Ok(());
+    }
+    let policy = match retention {
+        Ok(policies) => policies.get(topic).cloned().unwrap_or_default(),
+        Err(e) => return Err((codes::REQUEST_TIMED_OUT, e.message.clone())),
+    };
+    configs::check_create(configs, &policy).map_err(|m| (codes::INVALID_CONFIG, m))
 }
 
 /// Topic names from the wire, checked the way Kafka checks them.
@@ -254,6 +274,20 @@ impl AgentInner {
     pub async fn create_topics_request(&self, req: CreateTopicsRequest) -> CreateTopicsResponse {
         let mut r = CreateTopicsResponse::default();
         let mut to_create = Vec::new();
+        // One control-plane round trip for the retention of every topic that brings configs.
+        let with_configs: Vec<String> = req
+            .topics
+            .iter()
+            .filter(|t| !t.configs.is_empty())
+            .map(|t| t.name.0.to_string())
+            .collect();
+        let retention = if with_configs.is_empty() {
+            Ok(BTreeMap::new())
+        } else {
+            self.retention(with_configs.clone())
+                .await
+                .map(|p| with_configs.into_iter().zip(p).collect::<BTreeMap<_, _>>())
+        };
         for t in &req.topics {
             let name = t.name.0.to_string();
             let partitions = if t.num_partitions == -1 {
@@ -281,9 +315,9 @@ impl AgentInner {
                 result.error_code = codes::INVALID_PARTITIONS;
                 result.error_message =
                     Some(str_bytes(&format!("invalid partition count {partitions}")));
-            } else if let Err(message) = self.check_topic_configs(&name, &configs).await {
-                result.error_code = message.0;
-                result.error_message = Some(str_bytes(&message.1));
+            } else if let Err((code, message)) = check_configs(&retention, &name, &configs) {
+                result.error_code = code;
+                result.error_message = Some(str_bytes(&message));
             } else if !req.validate_only {
                 to_create.push((r.topics.len(), TopicInfo { name, partitions }));
             }
@@ -322,24 +356,6 @@ impl AgentInner {
             Response::Retention { policies } if policies.len() == n => Ok(policies),
             other => Err(CpError::internal(format!("unexpected answer {other:?}"))),
         }
-    }
-
-    /// CreateTopics' configs for `topic`: `Err((error code, message))` when eddy would not
-    /// do what they ask (see [`crate::configs`]).
-    async fn check_topic_configs(
-        &self,
-        topic: &str,
-        configs: &[(String, Option<String>)],
-    ) -> Result<(), (i16, String)> {
-        if configs.is_empty() {
-            return Ok(());
-        }
-        let retention = self
-            .retention(vec![topic.to_string()])
-            .await
-            .map_err(|e| (codes::REQUEST_TIMED_OUT, e.message))?;
-        let retention = retention.into_iter().next().unwrap_or_default();
-        crate::configs::check_create(configs, &retention).map_err(|m| (codes::INVALID_CONFIG, m))
     }
 
     /// DescribeConfigs for topics and for this agent as a broker (read-only: eddy has no

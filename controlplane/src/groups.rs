@@ -897,8 +897,13 @@ impl ControlPlane {
             }
             GroupRequest::List => {
                 // Leader-only read, like FetchOffsets: groups known by their offsets only.
-                let with_offsets: Vec<String> =
-                    self.read(|s| s.group_offsets.keys().cloned().collect())?;
+                let with_offsets: Vec<String> = self.read(|s| {
+                    s.group_offsets
+                        .iter()
+                        .filter(|(_, o)| !o.is_empty())
+                        .map(|(g, _)| g.clone())
+                        .collect()
+                })?;
                 GroupResponse::Listed {
                     groups: c.list(with_offsets),
                 }

@@ -175,8 +175,9 @@ pub fn produce_ack(ops: &[Op]) -> LatencyHistogram {
 /// run with many groups). Values read before their send was invoked (impossible unless the
 /// history is wrong) count as zero.
 pub fn delivery(ops: &[Op]) -> LatencyHistogram {
-    // value -> consumer -> completion of its first poll that returned the value.
-    let mut seen: HashMap<&str, HashMap<&str, u64>> = HashMap::new();
+    // value -> (consumer, completion of its first poll that returned the value); a value
+    // has one entry per consumer group at most in a healthy run, so a short list.
+    let mut seen: HashMap<&str, Vec<(&str, u64)>> = HashMap::new();
     for op in ops {
         let (
             OpKind::Poll {
@@ -191,12 +192,11 @@ pub fn delivery(ops: &[Op]) -> LatencyHistogram {
             continue;
         };
         for r in records {
-            let t = seen
-                .entry(r.value.as_str())
-                .or_default()
-                .entry(op.process.as_str())
-                .or_insert(c);
-            *t = (*t).min(c);
+            let readers = seen.entry(r.value.as_str()).or_default();
+            match readers.iter_mut().find(|(p, _)| *p == op.process) {
+                Some((_, t)) => *t = (*t).min(c),
+                None => readers.push((op.process.as_str(), c)),
+            }
         }
     }
     let mut h = LatencyHistogram::new();
@@ -207,7 +207,7 @@ pub fn delivery(ops: &[Op]) -> LatencyHistogram {
             }
             if let Some(readers) = seen.get(value.as_str()) {
                 // Sorted, so the histogram is fed in the same order on every run.
-                let mut times: Vec<u64> = readers.values().copied().collect();
+                let mut times: Vec<u64> = readers.iter().map(|(_, t)| *t).collect();
                 times.sort_unstable();
                 for t in times {
                     h.record_us(t.saturating_sub(op.invoke_us));

@@ -94,25 +94,22 @@ fn the_published_latency_table_is_reproduced() {
             "{what}: {got:.0} ms, published < {bound:.0} ms"
         );
     };
-    let standard = Scenario::load(&specs.join("basic-standard.json")).expect("loads");
-    let (_, report) = run_and_report(&standard, 1).expect("run");
-    assert!(report.verdict.is_valid(), "{:?}", report.verdict.violations);
-    let (produce, e2e) = (
-        &report.latency.produce_ack.summary,
-        &report.latency.delivery.summary,
-    );
+    // (produce, end-to-end) summaries of seed 1 of a spec, after checking its verdict.
+    let run = |spec: &str| {
+        let scenario = Scenario::load(&specs.join(spec)).expect("loads");
+        let (_, report) = run_and_report(&scenario, 1).expect("run");
+        assert!(report.verdict.is_valid(), "{:?}", report.verdict.violations);
+        (
+            report.latency.produce_ack.summary,
+            report.latency.delivery.summary,
+        )
+    };
+    let (produce, e2e) = run("basic-standard.json");
     within("standard produce p50", produce.p50_ms, 250.0);
     within("standard produce p99", produce.p99_ms, 500.0);
     within("standard end-to-end p50", e2e.p50_ms, 500.0);
     within("standard end-to-end p99", e2e.p99_ms, 900.0);
-
-    let express = Scenario::load(&specs.join("basic-express.json")).expect("loads");
-    let (_, report) = run_and_report(&express, 1).expect("run");
-    assert!(report.verdict.is_valid(), "{:?}", report.verdict.violations);
-    let (produce, e2e) = (
-        &report.latency.produce_ack.summary,
-        &report.latency.delivery.summary,
-    );
+    let (produce, e2e) = run("basic-express.json");
     under("express produce p50", produce.p50_ms, 80.0);
     under("express produce p99", produce.p99_ms, 150.0);
     under("express end-to-end p50", e2e.p50_ms, 200.0);
