@@ -26,7 +26,7 @@ use crate::batch::{parse_batches, BatchInfo};
 use crate::cluster::{client_az, ClusterView};
 use crate::codes;
 use crate::configs;
-use crate::produce::{Part, ProduceFailure};
+use crate::produce::{AppendTurn, Part, ProduceFailure};
 use crate::server::AgentInner;
 
 /// A Metadata request waits at most this many heartbeat periods for the agent's view of
@@ -483,7 +483,10 @@ impl AgentInner {
 
     /// Produce: validate every partition's record set, append the valid ones to the pending
     /// file (atomically, in one file) and answer once committed. `None` for acks=0.
-    pub async fn produce(&self, req: ProduceRequest) -> Option<ProduceResponse> {
+    /// Produce: check and split the record sets (concurrently with the connection's other
+    /// requests), then append them in the connection's request order (`turn`), then wait
+    /// for the commit.
+    pub async fn produce(&self, req: ProduceRequest, turn: AppendTurn) -> Option<ProduceResponse> {
         let mut r = ProduceResponse::default();
         let mut parts = Vec::new();
         // (topic index, partition index) in the response of each part
@@ -540,7 +543,9 @@ impl AgentInner {
             }
             r.responses.push(tr);
         }
-        let outcome = self.ingest.append(parts).await;
+        // The connection's next produce request may append once these parts are in.
+        let committed = turn.run(|| self.ingest.enqueue(parts)).await;
+        let outcome = committed.await;
         for (i, (t, p)) in slots.into_iter().enumerate() {
             let pr = &mut r.responses[t].partition_responses[p];
             match &outcome {
@@ -581,6 +586,7 @@ fn refusal(offset: i64) -> Option<i16> {
     match offset {
         eddy_controlplane::CHUNK_OUT_OF_ORDER_SEQUENCE => Some(codes::OUT_OF_ORDER_SEQUENCE_NUMBER),
         eddy_controlplane::CHUNK_INVALID_PRODUCER_EPOCH => Some(codes::INVALID_PRODUCER_EPOCH),
+        eddy_controlplane::CHUNK_UNKNOWN_PRODUCER_ID => Some(codes::UNKNOWN_PRODUCER_ID),
         o if o < 0 => Some(codes::UNKNOWN_SERVER_ERROR),
         _ => None,
     }

@@ -9,6 +9,20 @@
 //! Invariant: a producer is acknowledged only after its file is committed. A failed PUT is a
 //! definite failure (the file is never committed); a commit whose outcome stays unknown is
 //! reported as such (REQUEST_TIMED_OUT), never as a failure.
+//!
+//! Order (Kafka's per-partition send order): the records of one partition are indexed in
+//! the order their requests were appended here, because
+//! - within a file, chunks are committed in append order (the control plane assigns a
+//!   file's offsets chunk by chunk), and
+//! - files are committed in the order they were cut: PUTs run concurrently (up to
+//!   `flushes_in_flight_max`), but a file's CommitFile is sent only once the commit of the
+//!   file before it has a definite outcome. A commit whose outcome is unknown when its
+//!   producers are answered (REQUEST_TIMED_OUT) keeps being retried until the control plane
+//!   answers it, committed or refused (deduplicated by file id), so it can never land after
+//!   a later file.
+//!
+//! Callers append in the order they must be indexed: the Kafka server appends each
+//! connection's produce requests in arrival order ([`crate::server`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
@@ -21,6 +35,7 @@ use eddy_controlplane::rpc::{Request, Response};
 use eddy_controlplane::{ChunkSpec, ControlPlaneClient, CpError, FileSpec, ProducerBatch};
 use object_store::{path::Path, ObjectStore, PutPayload};
 use tokio::sync::{oneshot, Notify, Semaphore};
+use tokio::time::sleep;
 use tokio::time::Instant;
 
 use crate::config::AgentConfig;
@@ -128,8 +143,31 @@ impl Ingest {
     /// Append `parts` to the pending file and wait until it is committed. Returns the base
     /// offset of each part, in order. All parts commit atomically, in one file.
     pub async fn append(&self, parts: Vec<Part>) -> Result<Vec<i64>, ProduceFailure> {
+        self.enqueue(parts).await
+    }
+
+    /// Append `parts` to the pending file now (before this returns: appends are indexed in
+    /// the order of these calls) and return the wait for their commit: the base offset of
+    /// each part, in order. All parts commit atomically, in one file.
+    pub fn enqueue(
+        &self,
+        parts: Vec<Part>,
+    ) -> impl std::future::Future<Output = Result<Vec<i64>, ProduceFailure>> + Send + 'static {
+        let rx = self.enqueue_now(parts);
+        async move {
+            match rx {
+                None => Ok(Vec::new()),
+                Some(rx) => rx.await.unwrap_or(Err(ProduceFailure::Stopping)),
+            }
+        }
+    }
+
+    fn enqueue_now(
+        &self,
+        parts: Vec<Part>,
+    ) -> Option<oneshot::Receiver<Result<Vec<i64>, ProduceFailure>>> {
         if parts.is_empty() {
-            return Ok(Vec::new());
+            return None;
         }
         let (reply, rx) = oneshot::channel();
         let wake = {
@@ -171,11 +209,14 @@ impl Ingest {
         if wake {
             self.wake.notify_one();
         }
-        rx.await.unwrap_or(Err(ProduceFailure::Stopping))
+        Some(rx)
     }
 
     async fn flusher(self: Arc<Self>) {
         let timeout = Duration::from_millis(self.config.batch_timeout_ms);
+        // Resolved once the previous file's commit has a definite outcome (or it never got
+        // to commit): each file's commit waits for it, so files commit in the order cut.
+        let mut previous: Option<oneshot::Receiver<()>> = None;
         loop {
             let (opened, bytes, sealed) = {
                 let files = lock(&self.pending);
@@ -204,9 +245,14 @@ impl Ingest {
                 if taken.chunks.is_empty() {
                     continue;
                 }
+                let (resolved, next) = oneshot::channel();
+                let turn = CommitTurn {
+                    previous: previous.replace(next),
+                    resolved,
+                };
                 let me = self.clone();
                 tokio::spawn(async move {
-                    me.flush(taken).await;
+                    me.flush(taken, turn).await;
                     drop(permit);
                 });
                 continue;
@@ -224,7 +270,7 @@ impl Ingest {
         }
     }
 
-    async fn flush(&self, mut file: Pending) {
+    async fn flush(&self, mut file: Pending, turn: CommitTurn) {
         if self
             .config
             .plants
@@ -245,7 +291,7 @@ impl Ingest {
             .opened
             .map_or(0, |o| started.duration_since(o).as_millis());
         let outcome = self
-            .put_then_commit(&id, &key, size, payload, file.chunks)
+            .put_then_commit(&id, &key, size, payload, file.chunks, turn)
             .await;
         tracing::debug!(file = %id, bytes = size, age_ms, took_ms = started.elapsed().as_millis() as u64, ok = outcome.is_ok(), "flushed");
         match &outcome {
@@ -313,6 +359,10 @@ impl Ingest {
         file
     }
 
+    /// PUT the file, wait for the previous file's commit to resolve, commit this one. The
+    /// turn is passed on (to the next file) once this commit's outcome is definite; when it
+    /// is still unknown at the commit deadline, the producers are answered and the commit
+    /// goes on being retried in the background, holding the turn until it resolves.
     async fn put_then_commit(
         &self,
         id: &str,
@@ -320,6 +370,7 @@ impl Ingest {
         size: u64,
         payload: PutPayload,
         chunks: Vec<ChunkSpec>,
+        turn: CommitTurn,
     ) -> Result<Vec<i64>, ProduceFailure> {
         let path = Path::from(key);
         let mut attempt = 0;
@@ -337,6 +388,9 @@ impl Ingest {
                     break;
                 }
                 Err(e) if attempt >= self.config.put_attempts.max(1) => {
+                    // Never committed: the next file may commit once the one before this
+                    // has resolved.
+                    tokio::spawn(turn.pass_after_previous());
                     return Err(ProduceFailure::Storage(format!("PUT {key}: {e}")));
                 }
                 Err(e) => tracing::debug!(key, error = %e, "PUT failed; retrying"),
@@ -355,11 +409,25 @@ impl Ingest {
         };
         let expected = file.chunks.len();
         let deadline = Duration::from_millis(self.config.commit_deadline_ms);
-        match self
-            .cp
-            .call_with_retry(Request::CommitFile { file }, deadline)
-            .await
-        {
+        let CommitTurn { previous, resolved } = turn;
+        if let Some(previous) = previous {
+            let _ = previous.await;
+        }
+        let request = Request::CommitFile { file };
+        let answer = self.cp.call_with_retry(request.clone(), deadline).await;
+        if matches!(&answer, Err(e) if e.kind.is_retriable()) {
+            // Unknown outcome: the producers hear so now; the commit is retried until it
+            // resolves, and only then may the next file commit.
+            let cp = self.cp.clone();
+            let file_id = id.to_string();
+            tokio::spawn(async move {
+                resolve_commit(&cp, request, deadline, &file_id).await;
+                let _ = resolved.send(());
+            });
+        } else {
+            let _ = resolved.send(());
+        }
+        match answer {
             Ok(Response::Committed { base_offsets }) if base_offsets.len() == expected => {
                 if self
                     .config
@@ -379,6 +447,92 @@ impl Ingest {
             ))),
             Err(e) if e.kind.is_retriable() => Err(ProduceFailure::Unknown(e.to_string())),
             Err(e) => Err(ProduceFailure::Rejected(e)),
+        }
+    }
+}
+
+/// The append order of one connection's produce requests: each request gets the next turn
+/// when it arrives, and appends only after the request before it has appended (or given up:
+/// a turn dropped without appending passes too). Checks before the append run concurrently.
+#[derive(Default)]
+pub struct AppendOrder {
+    last: Option<oneshot::Receiver<()>>,
+}
+
+impl AppendOrder {
+    /// The turn of the request that arrived now.
+    pub fn next_turn(&mut self) -> AppendTurn {
+        let (done, next) = oneshot::channel();
+        AppendTurn {
+            previous: self.last.replace(next),
+            done,
+        }
+    }
+}
+
+/// One request's place in its connection's append order (see [`AppendOrder`]).
+pub struct AppendTurn {
+    previous: Option<oneshot::Receiver<()>>,
+    done: oneshot::Sender<()>,
+}
+
+impl AppendTurn {
+    /// A turn that waits for nobody (a request outside any connection's order).
+    pub fn unordered() -> AppendTurn {
+        AppendOrder::default().next_turn()
+    }
+
+    /// Wait for the previous request to append, run `append`, then pass the turn on.
+    pub async fn run<T>(self, append: impl FnOnce() -> T) -> T {
+        if let Some(previous) = self.previous {
+            let _ = previous.await;
+        }
+        let out = append();
+        let _ = self.done.send(());
+        out
+    }
+}
+
+/// A file's place in the agent's commit order.
+struct CommitTurn {
+    /// Resolves when the previous file's commit is definite (`None`: the first file).
+    previous: Option<oneshot::Receiver<()>>,
+    /// Resolve once this file's commit is definite, or it will never be sent.
+    resolved: oneshot::Sender<()>,
+}
+
+impl CommitTurn {
+    /// For a file that will not be committed: pass the turn on once the previous file's
+    /// commit has resolved.
+    async fn pass_after_previous(self) {
+        if let Some(previous) = self.previous {
+            let _ = previous.await;
+        }
+        let _ = self.resolved.send(());
+    }
+}
+
+/// Retry a commit whose outcome is unknown until the control plane answers it: committed
+/// (a retry is deduplicated by file id and answered with the first offsets) or refused.
+async fn resolve_commit(cp: &ControlPlaneClient, request: Request, deadline: Duration, id: &str) {
+    let mut rounds = 0u32;
+    loop {
+        rounds += 1;
+        match cp.call_with_retry(request.clone(), deadline).await {
+            Err(e) if e.kind.is_retriable() => {
+                if rounds == 1 {
+                    tracing::warn!(file = %id, error = %e, "commit outcome unknown; retrying");
+                }
+                sleep(Duration::from_millis(100)).await;
+            }
+            Ok(_) => {
+                tracing::info!(file = %id, rounds, "commit with unknown outcome resolved");
+                return;
+            }
+            Err(e) => {
+                tracing::info!(file = %id, error = %e, rounds, "commit with unknown outcome refused");
+                return;
+            }
         }
     }
 }

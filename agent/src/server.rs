@@ -1,5 +1,10 @@
 //! The agent process: listener, per-connection request pipeline (responses in request order,
 //! requests handled concurrently so pipelined produces share a file), heartbeats.
+//!
+//! Order: a connection's produce requests append their records to the pending file in the
+//! order they arrived (an [`AppendOrder`] per connection; their checks run concurrently), and
+//! [`crate::produce`] commits files in the order they were cut, so each partition's records
+//! from one connection are indexed in the order sent, as a Kafka broker appends them.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -21,7 +26,7 @@ use crate::codes;
 use crate::config::AgentConfig;
 use crate::guard::{validate_request, Limits};
 use crate::handlers::{api_versions, decodable};
-use crate::produce::Ingest;
+use crate::produce::{AppendOrder, AppendTurn, Ingest};
 use crate::wire::{decode_request, encode_response, header_start, read_frame};
 use crate::zonecache::{cache_port, ZoneCache};
 
@@ -186,6 +191,7 @@ impl Agent {
                 };
             }
         });
+        let mut append_order = AppendOrder::default();
         loop {
             let frame = match read_frame(&mut reader, self.inner.config.frame_bytes_max).await {
                 Ok(Some(frame)) => frame,
@@ -200,7 +206,7 @@ impl Agent {
                 break;
             };
             let agent = self.clone();
-            let Some(work) = agent.admit(frame, client_host.clone()) else {
+            let Some(work) = agent.admit(frame, client_host.clone(), &mut append_order) else {
                 break;
             };
             let work = async move {
@@ -222,6 +228,7 @@ impl Agent {
         self,
         frame: Bytes,
         client_host: Arc<str>,
+        append_order: &mut AppendOrder,
     ) -> Option<impl std::future::Future<Output = Option<Bytes>> + Send + 'static> {
         let start = header_start(&frame)?;
         let api = match ApiKey::try_from(start.api_key) {
@@ -231,6 +238,8 @@ impl Agent {
                 return None;
             }
         };
+        // Taken in arrival order, before anything awaits.
+        let turn = (api == ApiKey::Produce).then(|| append_order.next_turn());
         // Lives for one request, on the stack, before the spawn: its size does not matter.
         #[allow(clippy::large_enum_variant)]
         enum Work {
@@ -290,7 +299,10 @@ impl Agent {
                 RequestKind::CreateTopics(req) => Some(ResponseKind::CreateTopics(
                     inner.create_topics_request(req).await,
                 )),
-                RequestKind::Produce(req) => inner.produce(req).await.map(ResponseKind::Produce),
+                RequestKind::Produce(req) => {
+                    let turn = turn.unwrap_or_else(AppendTurn::unordered);
+                    inner.produce(req, turn).await.map(ResponseKind::Produce)
+                }
                 RequestKind::Fetch(req) => Some(ResponseKind::Fetch(inner.fetch(req).await)),
                 RequestKind::ListOffsets(req) => {
                     Some(ResponseKind::ListOffsets(inner.list_offsets(req).await))

@@ -10,7 +10,7 @@ use crate::error::{CpError, ErrorKind};
 use crate::idempotence::{ProducerTable, Verdict};
 use crate::types::{
     Extent, FileSpec, GroupOffset, LookupResult, TopicInfo, CHUNK_INVALID_PRODUCER_EPOCH,
-    CHUNK_OUT_OF_ORDER_SEQUENCE, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
+    CHUNK_OUT_OF_ORDER_SEQUENCE, CHUNK_UNKNOWN_PRODUCER_ID, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
 };
 
 /// Upper bound on partitions per topic: protects the control plane from a request that
@@ -129,9 +129,13 @@ impl State {
                     self.leader_addr = addr.clone();
                     if self.plants.has(crate::plants::Plant::ProducerStateLost) {
                         // Planted bug: the new leader starts without the producers' recent
-                        // sequences (ids stay allocated), so a batch retried across the
+                        // sequences (ids and epochs stay), so a batch retried across the
                         // failover is indexed again.
-                        self.producers.producers.clear();
+                        for p in self.producers.producers.values_mut() {
+                            for window in p.partitions.values_mut().flat_map(|t| t.values_mut()) {
+                                window.clear();
+                            }
+                        }
                     }
                     if self
                         .plants
@@ -236,6 +240,10 @@ impl State {
                     }
                     Verdict::Fenced => {
                         base_offsets.push(CHUNK_INVALID_PRODUCER_EPOCH);
+                        continue;
+                    }
+                    Verdict::UnknownProducer => {
+                        base_offsets.push(CHUNK_UNKNOWN_PRODUCER_ID);
                         continue;
                     }
                 }
@@ -450,6 +458,10 @@ mod tests {
             if_not_exists: false,
         });
         assert_eq!(r, CommandResult::TopicCreated { partitions: 2 });
+        // Producer ids 0 and 1 handed out (the idempotent tests use 1).
+        for _ in 0..2 {
+            s.apply(&Command::AllocateProducerId);
+        }
         s
     }
 

@@ -52,6 +52,8 @@ pub struct ProducerBatch {
 pub const CHUNK_OUT_OF_ORDER_SEQUENCE: i64 = -45;
 /// The chunk's producer epoch is older than one already seen for its producer id.
 pub const CHUNK_INVALID_PRODUCER_EPOCH: i64 = -47;
+/// The chunk's producer id was never handed out by InitProducerId.
+pub const CHUNK_UNKNOWN_PRODUCER_ID: i64 = -59;
 
 /// One committed offset of a consumer group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
