@@ -173,7 +173,9 @@ def kcat_produce(bootstrap, topic, partition, values, codec=None, conf=None):
     for key, value in (conf or {}).items():
         args += ["-X", f"{key}={value}"]
     data = b"\n".join(values) + b"\n"
-    subprocess.run(args, input=data, check=True, timeout=TIMEOUT_S, capture_output=True)
+    done = subprocess.run(args, input=data, timeout=TIMEOUT_S, capture_output=True)
+    err = done.stderr.decode(errors="replace")
+    assert done.returncode == 0, f"kcat -P exited with {done.returncode}: {err[-2000:]}"
 
 
 def kcat_consume(bootstrap, topic, partition, count):
