@@ -62,8 +62,9 @@ def test_confluent_order_without_retries(serve):
 
 def test_confluent_idempotent_order_one_record_requests(serve):
     """Idempotent (acks all), one record per request, linger 0, 5 requests in flight: 3,000
-    records, about 15 s. A request whose sequence numbers do not follow the last appended
-    ones makes librdkafka raise a fatal OUT_OF_ORDER_SEQUENCE_NUMBER."""
+    records, about 15 s (as long as the same requests take without idempotence: each round
+    of 5 waits for a flush). A request whose sequence numbers do not follow the last
+    appended ones makes librdkafka raise a fatal OUT_OF_ORDER_SEQUENCE_NUMBER."""
     require_apis(serve, [INIT_PRODUCER_ID], "idempotent producer")
     ck_check_order(serve.bootstrap, "idem1", 3_000,
                    {**IDEMPOTENT, "linger.ms": 0, "batch.num.messages": 1})
