@@ -157,7 +157,7 @@ class Process:
 class Serve(Process):
     """`eddy serve` on free ports with its own data folder (or an --object-store URL)."""
 
-    def __init__(self, workdir, object_store=None, extra=None, env=None):
+    def __init__(self, workdir, object_store=None, extra=None, env=None, batch_timeout_ms=20):
         self.port = free_port()
         self.cp_port = free_port()
         args = [
@@ -167,7 +167,7 @@ class Serve(Process):
             "--controlplane-listen",
             f"127.0.0.1:{self.cp_port}",
             "--batch-timeout-ms",
-            "20",
+            str(batch_timeout_ms),
             "--default-partitions",
             "3",
         ]
@@ -214,7 +214,9 @@ def workdir():
 
 @pytest.fixture
 def serve(workdir, request):
-    s = Serve(workdir).start()
+    """`eddy serve`; indirect parametrization passes Serve's keyword arguments, e.g.
+    @pytest.mark.parametrize("serve", [{"batch_timeout_ms": 250}], indirect=True)."""
+    s = Serve(workdir, **getattr(request, "param", {})).start()
     yield s
     s.stop()
     rep = getattr(request.node, "rep_call", None)

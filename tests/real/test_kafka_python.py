@@ -26,8 +26,10 @@ def kp_produce(bootstrap, topic, values, partitions, **extra):
     # kafka-python 3 makes producers idempotent by default (as the Java client does); the
     # idempotent case is in test_idempotence.py.
     extra.setdefault("enable_idempotence", False)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, **extra)
-    futures = [producer.send(topic, value=v, partition=i % partitions) for i, v in enumerate(values)]
+    extra.setdefault("linger_ms", 5)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, **extra)
+    futures = [producer.send(topic, value=v, partition=i % partitions)
+               for i, v in enumerate(values)]
     producer.flush(timeout=TIMEOUT_S)
     acked = {}
     for value, fut in zip(values, futures):

@@ -2,10 +2,11 @@
 
 import pytest
 
-from clients import kcat_consume, kcat_path, kcat_produce, records
+from clients import kcat_consume, kcat_path, kcat_produce, order_problem, records
 from conftest import topic_name
 
-pytestmark = pytest.mark.skipif(kcat_path() is None, reason="kcat is not installed (apt-get install kcat)")
+pytestmark = pytest.mark.skipif(kcat_path() is None,
+                                reason="kcat is not installed (apt-get install kcat)")
 
 
 @pytest.mark.parametrize("codec", [None, "gzip", "snappy", "lz4", "zstd"])
@@ -14,5 +15,9 @@ def test_kcat_produce_consume(serve, codec):
     first, second = records(100, "a"), records(50, "b")
     kcat_produce(serve.bootstrap, topic, 0, first, codec)
     kcat_produce(serve.bootstrap, topic, 0, second, codec)
-    rows = kcat_consume(serve.bootstrap, topic, 0, len(first) + len(second))
-    assert rows == list(enumerate(first + second))
+    sent = first + second
+    rows = kcat_consume(serve.bootstrap, topic, 0, len(sent))
+    offsets = [o for o, _ in rows]
+    assert rows == list(enumerate(sent)), (
+        order_problem("read back", sent, [v for _, v in rows])
+        or f"offsets are not 0, 1, …: {offsets[:20]}")
