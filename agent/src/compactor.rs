@@ -122,7 +122,7 @@ async fn compact(
             run_bytes.extend_from_slice(&part);
         }
         if plants.has(Plant::CompactionDropsBatch) {
-            drop_first_batch(&mut run_bytes);
+            crate::planted::drop_first_batch(&mut run_bytes);
         }
         out.extend_from_slice(&run_bytes);
         let (Some(first), Some(last)) = (run.extents.first(), run.extents.last()) else {
@@ -155,15 +155,6 @@ async fn compact(
         size,
         runs: placed,
     })
-}
-
-/// Planted bug `compaction-drops-batch`: lose the first batch of a run of two or more.
-fn drop_first_batch(run: &mut BytesMut) {
-    if let Ok(first) = crate::batch::parse_one(run, 0, false) {
-        if first.len < run.len() {
-            let _ = run.split_to(first.len);
-        }
-    }
 }
 
 async fn delete(store: &dyn ObjectStore, keys: Vec<String>) -> object_store::Result<JobOutcome> {

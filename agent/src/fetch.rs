@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use eddy_controlplane::rpc::{Request, Response};
-use eddy_controlplane::{CpError, Extent, LookupQuery, LookupResult};
+use eddy_controlplane::{CpError, Extent, LookupQuery, LookupResult, Plant};
 use futures::future::join_all;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
@@ -63,12 +63,8 @@ impl AgentInner {
                 Err(e) => vec![Err(e); wanted.len()],
             };
         }
-        if self
-            .config
-            .plants
-            .has(eddy_controlplane::Plant::StaleHighWatermark)
-        {
-            self.plant_stale_high_watermark(&wanted, &mut results);
+        if self.config.plants.has(Plant::StaleHighWatermark) {
+            crate::planted::stale_high_watermark(&self.planted, &wanted, &mut results);
         }
         // Plan every partition's reads against the byte budgets, then issue all storage
         // reads at once: a fetch costs one round of GETs, not one per partition.
@@ -174,36 +170,6 @@ impl AgentInner {
             r.responses.push(tr);
         }
         r
-    }
-}
-
-impl AgentInner {
-    /// Planted bug `stale-high-watermark`: answer from a per-partition high watermark that
-    /// is refreshed at most once a second, and serve reads only up to it.
-    fn plant_stale_high_watermark(
-        &self,
-        wanted: &[(String, i32, i64, u64)],
-        results: &mut [Result<LookupResult, CpError>],
-    ) {
-        let now = tokio::time::Instant::now();
-        let mut cache = self.stale_hwm.lock().unwrap_or_else(|e| e.into_inner());
-        for ((topic, partition, _, _), result) in wanted.iter().zip(results.iter_mut()) {
-            let Ok(found) = result else { continue };
-            let key = (topic.clone(), *partition);
-            let cached = match cache.get(&key) {
-                Some((hwm, at)) if now.duration_since(*at) < std::time::Duration::from_secs(1) => {
-                    *hwm
-                }
-                _ => {
-                    cache.insert(key, (found.high_watermark, now));
-                    found.high_watermark
-                }
-            };
-            if cached < found.high_watermark {
-                found.high_watermark = cached;
-                found.extents.retain(|e| e.base_offset < cached);
-            }
-        }
     }
 }
 

@@ -19,6 +19,7 @@ pub mod groups;
 pub mod guard;
 pub mod handlers;
 pub mod pages;
+pub mod planted;
 pub mod produce;
 pub mod server;
 pub mod tiered;

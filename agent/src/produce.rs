@@ -24,7 +24,7 @@
 //! Callers append in the order they must be indexed: the Kafka server appends each
 //! connection's produce requests in arrival order ([`crate::server`]).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,13 +32,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use eddy_controlplane::rpc::{Request, Response};
-use eddy_controlplane::{ChunkSpec, ControlPlaneClient, CpError, FileSpec, ProducerBatch};
+use eddy_controlplane::{ChunkSpec, ControlPlaneClient, CpError, FileSpec, Plant, ProducerBatch};
 use object_store::{path::Path, ObjectStore, PutPayload};
 use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio::time::sleep;
 use tokio::time::Instant;
 
 use crate::config::AgentConfig;
+use crate::planted::{self, PlantState};
 
 /// One partition's record set, validated, ready to append.
 #[derive(Debug, Clone)]
@@ -112,8 +113,8 @@ pub struct Ingest {
     wake: Notify,
     flushes: Arc<Semaphore>,
     pub stats: IngestStats,
-    /// Planted bug `ack-before-commit`: the next offset this agent guesses per partition.
-    guesses: Mutex<BTreeMap<(String, i32), i64>>,
+    /// State of planted bugs (unused unless one is on).
+    planted: Arc<PlantState>,
 }
 
 impl Ingest {
@@ -122,6 +123,7 @@ impl Ingest {
         store: Arc<dyn ObjectStore>,
         cp: ControlPlaneClient,
         incarnation: u64,
+        planted: Arc<PlantState>,
     ) -> Arc<Self> {
         let flushes = Arc::new(Semaphore::new(config.flushes_in_flight_max.max(1)));
         let ingest = Arc::new(Ingest {
@@ -134,7 +136,7 @@ impl Ingest {
             wake: Notify::new(),
             flushes,
             stats: IngestStats::default(),
-            guesses: Mutex::new(BTreeMap::new()),
+            planted,
         });
         tokio::spawn(ingest.clone().flusher());
         ingest
@@ -271,12 +273,8 @@ impl Ingest {
     }
 
     async fn flush(&self, mut file: Pending, turn: CommitTurn) {
-        if self
-            .config
-            .plants
-            .has(eddy_controlplane::Plant::AckBeforeCommit)
-        {
-            file = self.ack_before_commit(file).await;
+        if self.config.plants.has(Plant::AckBeforeCommit) {
+            self.ack_before_commit(&mut file).await;
         }
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let id = format!(
@@ -328,35 +326,24 @@ impl Ingest {
         }
     }
 
-    /// Planted bug: PUT, answer with guessed offsets, and leave the commit for later.
-    async fn ack_before_commit(&self, mut file: Pending) -> Pending {
-        let path = Path::from(format!(
+    /// Planted bug `ack-before-commit` (body in [`crate::planted`]): answer the producers
+    /// with guessed offsets before the commit.
+    async fn ack_before_commit(&self, file: &mut Pending) {
+        let key = format!(
             "data/{}/early-{}-{:016x}-{}",
             self.config.az,
             self.config.node_id,
             self.incarnation,
             self.counter.load(Ordering::Relaxed)
-        ));
+        );
         let payload = PutPayload::from_iter(file.parts.iter().cloned());
-        if self.store.put(&path, payload).await.is_err() {
-            return file;
+        let store = self.store.as_ref();
+        let guessed = planted::ack_before_commit(&self.planted, store, key, payload, &file.chunks);
+        if let Some(guessed) = guessed.await {
+            for w in std::mem::take(&mut file.waiters) {
+                let _ = w.reply.send(Ok(guessed[w.chunks.clone()].to_vec()));
+            }
         }
-        let guessed: Vec<i64> = {
-            let mut g = lock(&self.guesses);
-            file.chunks
-                .iter()
-                .map(|c| {
-                    let next = g.entry((c.topic.clone(), c.partition)).or_insert(0);
-                    let base = *next;
-                    *next += c.record_count as i64;
-                    base
-                })
-                .collect()
-        };
-        for w in std::mem::take(&mut file.waiters) {
-            let _ = w.reply.send(Ok(guessed[w.chunks.clone()].to_vec()));
-        }
-        file
     }
 
     /// PUT the file, wait for the previous file's commit to resolve, commit this one. The
@@ -396,11 +383,11 @@ impl Ingest {
                 Err(e) => tracing::debug!(key, error = %e, "PUT failed; retrying"),
             }
         }
-        // Each chunk's partition and offset count (kept for the `ack-before-commit` plant).
-        let spans: Vec<((String, i32), i64)> = chunks
-            .iter()
-            .map(|c| ((c.topic.clone(), c.partition), c.record_count as i64))
-            .collect();
+        let planted_chunks = self
+            .config
+            .plants
+            .has(Plant::AckBeforeCommit)
+            .then(|| chunks.clone());
         let file = FileSpec {
             id: id.to_string(),
             key: key.to_string(),
@@ -429,16 +416,8 @@ impl Ingest {
         }
         match answer {
             Ok(Response::Committed { base_offsets }) if base_offsets.len() == expected => {
-                if self
-                    .config
-                    .plants
-                    .has(eddy_controlplane::Plant::AckBeforeCommit)
-                {
-                    let mut g = lock(&self.guesses);
-                    for ((tp, count), base) in spans.into_iter().zip(&base_offsets) {
-                        let next = g.entry(tp).or_insert(0);
-                        *next = (*next).max(base + count);
-                    }
+                if let Some(chunks) = &planted_chunks {
+                    planted::learn_committed(&self.planted, chunks, &base_offsets);
                 }
                 Ok(base_offsets)
             }

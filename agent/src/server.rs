@@ -48,9 +48,8 @@ pub struct AgentInner {
     pub ingest: Arc<Ingest>,
     pub zone_cache: Arc<ZoneCache>,
     pub guard_limits: Limits,
-    /// Planted bug `stale-high-watermark`: cached high watermarks and when they were read.
-    pub stale_hwm:
-        std::sync::Mutex<std::collections::BTreeMap<(String, i32), (i64, tokio::time::Instant)>>,
+    /// State of planted bugs (unused unless one is on).
+    pub planted: Arc<crate::planted::PlantState>,
 }
 
 /// A running agent. Cheap to clone.
@@ -76,7 +75,14 @@ impl Agent {
             az: config.az.clone(),
         };
         let incarnation = madsim::rand::random::<u64>();
-        let ingest = Ingest::new(config.clone(), store.clone(), cp.clone(), incarnation);
+        let planted = Arc::new(crate::planted::PlantState::default());
+        let ingest = Ingest::new(
+            config.clone(),
+            store.clone(),
+            cp.clone(),
+            incarnation,
+            planted.clone(),
+        );
         let guard_limits = guard_limits(&config);
         let zone_cache = Arc::new(ZoneCache::new(&config, store.clone(), transport.clone()));
         if zone_cache.enabled() {
@@ -97,7 +103,7 @@ impl Agent {
             cp,
             ingest,
             guard_limits,
-            stale_hwm: Default::default(),
+            planted,
         });
         let agent = Agent { inner };
         tokio::spawn(agent.clone().heartbeats());

@@ -4,13 +4,14 @@
 //!
 //! Clock-free by design: an object's `last_modified` comes from the storage service's clock,
 //! not ours, so a key is judged by how long *we* have seen it uncommitted. A key listed
-//! uncommitted becomes a suspect; a suspect still uncommitted `orphan_grace_ms` later (longer
-//! than any agent keeps retrying a commit) is condemned: journaled before anyone deletes
-//! it, after which committing it is refused. A committed file is never a suspect.
+//! uncommitted becomes a suspect; a suspect still uncommitted `orphan_grace_ms` later (far
+//! longer than a commit normally takes) is condemned: journaled before anyone deletes it,
+//! after which committing it is refused (an agent still retrying that commit then learns it
+//! was refused, a definite outcome). A committed file is never a suspect.
 
 use std::collections::BTreeSet;
 
-use crate::plants::Plant;
+use crate::plants::{Plant, Plants};
 use crate::state::State;
 
 /// Condemned keys are remembered this many orphan grace periods (a commit that old is
@@ -19,10 +20,10 @@ const CONDEMNED_MEMORY_GRACES: u64 = 10;
 
 /// Keys the index knows: committed ingest files, committed compaction outputs, files waiting
 /// for deletion, and the output the current attempt of each compaction job may commit.
-pub fn known_keys(state: &State) -> BTreeSet<String> {
+pub fn known_keys(state: &State, plants: &Plants) -> BTreeSet<String> {
     let mut known: BTreeSet<String> = state.files.values().map(|f| f.key.clone()).collect();
-    if !state.plants.has(Plant::CleanupDeletesCommitted) {
-        // (Planted bug: cleanup forgets that compaction outputs are committed files.)
+    // (Planted bug: cleanup forgets that compaction outputs are committed files.)
+    if !plants.has(Plant::CleanupDeletesCommitted) {
         known.extend(state.maintenance.compacted.keys().cloned());
     }
     known.extend(state.maintenance.pending_deletes.keys().cloned());
@@ -37,8 +38,14 @@ pub fn known_keys(state: &State) -> BTreeSet<String> {
 }
 
 /// Apply a finished orphan scan that listed `keys`.
-pub fn scanned(state: &mut State, keys: &[String], now_ms: u64, orphan_grace_ms: u64) {
-    let known = known_keys(state);
+pub fn scanned(
+    state: &mut State,
+    keys: &[String],
+    now_ms: u64,
+    orphan_grace_ms: u64,
+    plants: &Plants,
+) {
+    let known = known_keys(state, plants);
     let listed: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
     let m = &mut state.maintenance;
     // Suspects that vanished or got committed are cleared.

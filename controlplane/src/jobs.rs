@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CpError;
+use crate::plants::Plants;
 use crate::state::State;
 use crate::types::Extent;
 
@@ -344,6 +345,7 @@ pub enum MaintenanceResult {
 pub fn apply(
     state: &mut State,
     command: &MaintenanceCommand,
+    plants: &Plants,
 ) -> Result<MaintenanceResult, CpError> {
     match command {
         MaintenanceCommand::PlanCompaction { level_out, sources } => {
@@ -372,12 +374,13 @@ pub fn apply(
             *now_ms,
             *delete_grace_ms,
             *orphan_grace_ms,
+            plants,
         )),
         MaintenanceCommand::AdvanceLogStart {
             updates,
             now_ms,
             delete_grace_ms,
-        } => crate::retention::advance(state, updates, *now_ms, *delete_grace_ms),
+        } => crate::retention::advance(state, updates, *now_ms, *delete_grace_ms, plants),
         MaintenanceCommand::Schedule { now_ms, scan } => Ok(schedule(state, *now_ms, *scan)),
     }
 }
@@ -447,6 +450,7 @@ fn finish(
     now_ms: u64,
     delete_grace_ms: u64,
     orphan_grace_ms: u64,
+    plants: &Plants,
 ) -> MaintenanceResult {
     let stale = |message: &str| MaintenanceResult::Finished {
         accepted: false,
@@ -510,7 +514,7 @@ fn finish(
         }
         (JobKind::ScanOrphans { .. }, JobOutcome::Scanned { keys }) => {
             state.maintenance.jobs.remove(&job_id);
-            crate::cleanup::scanned(state, keys, now_ms, orphan_grace_ms);
+            crate::cleanup::scanned(state, keys, now_ms, orphan_grace_ms, plants);
             MaintenanceResult::Finished {
                 accepted: true,
                 message: String::new(),

@@ -52,8 +52,14 @@ fn with_files(n: usize) -> State {
     s
 }
 
+thread_local! {
+    /// Planted bugs the helpers below apply commands with.
+    static PLANTS: std::cell::RefCell<crate::plants::Plants> = Default::default();
+}
+
 fn maintain(s: &mut State, op: MaintenanceCommand) -> MaintenanceResult {
-    match s.apply(&Command::Maintain { op }) {
+    let plants = PLANTS.with(|p| p.borrow().clone());
+    match s.apply_with(&Command::Maintain { op }, &plants) {
         CommandResult::Maintained(r) => r,
         other => panic!("unexpected {other:?}"),
     }
@@ -371,7 +377,8 @@ fn orphans_are_condemned_after_the_grace_and_committed_files_never() {
     assert!(matches!(r, CommandResult::Rejected(_)));
 
     // With the planted bug, the committed compaction output is condemned as well.
-    s.plants = crate::plants::Plants([crate::plants::Plant::CleanupDeletesCommitted].into());
+    let planted = crate::plants::Plants([crate::plants::Plant::CleanupDeletesCommitted].into());
+    PLANTS.with(|p| *p.borrow_mut() = planted);
     scan(&mut s, 62_000);
     scan(&mut s, 130_000);
     assert!(s.maintenance.condemned.contains_key(&output));

@@ -82,3 +82,50 @@ impl Plants {
         !self.0.is_empty() && self.0.contains(&plant)
     }
 }
+
+/// The bodies of the control plane's planted bugs. Each site in the product code is one
+/// line, `if plants.has(P) { planted::…(…) }`; with no plant switched on, none of this runs.
+pub(crate) mod planted {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use crate::idempotence::ProducerTable;
+    use crate::state::{State, TopicState};
+
+    /// `producer-state-lost`: a new leader starts without the producers' recent sequences
+    /// (ids and epochs stay), so a batch retried across the failover is indexed again.
+    pub fn forget_producer_sequences(producers: &mut ProducerTable) {
+        for p in producers.producers.values_mut() {
+            for window in p.partitions.values_mut().flat_map(|t| t.values_mut()) {
+                window.clear();
+            }
+        }
+    }
+
+    /// `offset-reuse-after-failover`: a new leader recomputes each high watermark from the
+    /// last extent's base offset (off by its length), so the next commits reuse offsets
+    /// already handed out.
+    pub fn recompute_high_watermarks_off_by_one(topics: &mut BTreeMap<String, TopicState>) {
+        for t in topics.values_mut() {
+            for p in &mut t.partitions {
+                if let Some(last) = p.extents.values().next_back() {
+                    p.high_watermark = last.base_offset;
+                }
+            }
+        }
+    }
+
+    /// `retention-deletes-referenced`: delete the files of the dropped extents, and the file
+    /// of each partition's new first extent too ("everything up to the log start", off by
+    /// one extent), with no reference check and no grace period.
+    pub fn delete_unchecked(
+        state: &mut State,
+        dropped: BTreeSet<String>,
+        first_kept: BTreeSet<String>,
+        now_ms: u64,
+    ) {
+        for k in dropped.into_iter().chain(first_kept) {
+            state.maintenance.compacted.remove(&k);
+            state.maintenance.pending_deletes.insert(k, now_ms);
+        }
+    }
+}

@@ -61,6 +61,8 @@ pub enum Role {
 /// reads the state at the same instant.
 pub struct Core {
     pub state: State,
+    /// Planted bugs this replica applies commands with (configuration, not state).
+    pub plants: crate::plants::Plants,
     /// Every journal entry below this number is applied.
     pub next_seq: u64,
     pub role: Role,
@@ -98,7 +100,13 @@ impl Core {
             );
             return Vec::new();
         }
-        entry.commands.iter().map(|c| self.state.apply(c)).collect()
+        let plants = &self.plants;
+        let state = &mut self.state;
+        entry
+            .commands
+            .iter()
+            .map(|c| state.apply_with(c, plants))
+            .collect()
     }
 }
 
@@ -290,9 +298,7 @@ async fn reload_if_behind(cp: &ControlPlane, latest: u64) -> Result<bool, CpErro
         if next_seq <= core.next_seq {
             return Ok(false);
         }
-        let plants = std::mem::take(&mut core.state.plants);
         core.state = state;
-        core.state.plants = plants;
         core.next_seq = next_seq;
         core.role = Role::Follower;
     }

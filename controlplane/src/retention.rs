@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use crate::error::CpError;
 use crate::jobs::{release_unreferenced, LogStartUpdate, MaintenanceConfig, MaintenanceResult};
-use crate::plants::Plant;
+use crate::plants::{planted, Plant, Plants};
 use crate::state::{PartitionState, State};
 
 /// The log start `p` should have at `now_ms` under `retention_ms` / `retention_bytes`.
@@ -73,9 +73,10 @@ pub fn advance(
     updates: &[LogStartUpdate],
     now_ms: u64,
     delete_grace_ms: u64,
+    plants: &Plants,
 ) -> Result<MaintenanceResult, CpError> {
-    let plant = state.plants.has(Plant::RetentionDeletesReferenced);
     let mut dropped_keys = BTreeSet::new();
+    let mut first_kept = BTreeSet::new();
     let mut advanced = 0;
     for u in updates {
         let p = state.partition_mut(&u.topic, u.partition)?;
@@ -85,24 +86,14 @@ pub fn advance(
         }
         let kept = p.extents.split_off(&u.log_start);
         let dropped = std::mem::replace(&mut p.extents, kept);
-        if plant {
-            // Planted bug: the file holding the new first extent goes too ("everything up
-            // to the log start", off by one extent).
-            if let Some(first) = p.extents.values().next() {
-                dropped_keys.insert(first.key.clone());
-            }
-        }
+        first_kept.extend(p.extents.values().next().map(|e| e.key.clone()));
         dropped_keys.extend(dropped.into_values().map(|e| e.key));
         p.log_start = u.log_start;
         advanced += 1;
     }
     state.maintenance.stats.log_start_advances += advanced as u64;
-    if plant {
-        // Planted bug: no reference check, no grace period.
-        for k in dropped_keys {
-            state.maintenance.compacted.remove(&k);
-            state.maintenance.pending_deletes.insert(k, now_ms);
-        }
+    if plants.has(Plant::RetentionDeletesReferenced) {
+        planted::delete_unchecked(state, dropped_keys, first_kept, now_ms);
     } else {
         release_unreferenced(state, &dropped_keys, now_ms.saturating_add(delete_grace_ms));
     }

@@ -220,8 +220,8 @@ impl ControlPlane {
         config.validate()?;
         let journal = Journal::new(store.clone());
         let snapshots = Snapshots::new(store);
-        let (mut state, next_seq, through) = replica::restore(&snapshots).await?;
-        state.plants = config.plants.clone();
+        let (state, next_seq, through) = replica::restore(&snapshots).await?;
+        let plants = config.plants.clone();
         let (tx, rx) = mpsc::channel(config.queue_commands_max.max(1));
         let (applied, _) = watch::channel(0);
         let writer = format!("cp-{:016x}", madsim::rand::random::<u64>());
@@ -233,6 +233,7 @@ impl ControlPlane {
             snapshots,
             core: Mutex::new(Core {
                 state,
+                plants,
                 next_seq,
                 role: Role::Follower,
             }),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::command::{Command, CommandResult};
 use crate::error::{CpError, ErrorKind};
 use crate::idempotence::{ProducerTable, Verdict};
+use crate::plants::{planted, Plant, Plants};
 use crate::types::{
     Extent, FileSpec, GroupOffset, LookupResult, TopicInfo, CHUNK_INVALID_PRODUCER_EPOCH,
     CHUNK_OUT_OF_ORDER_SEQUENCE, CHUNK_UNKNOWN_PRODUCER_ID, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
@@ -49,9 +50,6 @@ pub struct State {
     pub files: BTreeMap<String, FileRecord>,
     /// Number of commands applied so far.
     pub applied: u64,
-    /// Planted bugs (configuration, not state: never journaled or snapshotted).
-    #[serde(skip)]
-    pub plants: crate::plants::Plants,
     /// Committed offsets: group → topic → partition → next offset to read.
     #[serde(default)]
     pub group_offsets: BTreeMap<String, BTreeMap<String, BTreeMap<i32, i64>>>,
@@ -91,6 +89,12 @@ pub fn validate_topic_name(name: &str) -> Result<(), CpError> {
 impl State {
     /// Apply one journaled command.
     pub fn apply(&mut self, command: &Command) -> CommandResult {
+        self.apply_with(command, &Plants::none())
+    }
+
+    /// Apply one journaled command with planted bugs `plants` switched on (configuration of
+    /// the replica, never journaled or snapshotted).
+    pub fn apply_with(&mut self, command: &Command, plants: &Plants) -> CommandResult {
         self.applied += 1;
         let result = match command {
             Command::CreateTopic {
@@ -108,10 +112,12 @@ impl State {
                         file.key
                     )))
                 } else {
-                    self.commit_file(file, *committed_at_ms)
+                    self.commit_file(file, *committed_at_ms, plants)
                 }
             }
-            Command::Maintain { op } => crate::jobs::apply(self, op).map(CommandResult::Maintained),
+            Command::Maintain { op } => {
+                crate::jobs::apply(self, op, plants).map(CommandResult::Maintained)
+            }
             Command::CommitOffsets { group, offsets } => Ok(self.commit_offsets(group, offsets)),
             Command::AllocateProducerId => Ok(CommandResult::ProducerIdAllocated {
                 producer_id: self.producers.allocate(),
@@ -127,30 +133,11 @@ impl State {
                     self.epoch = *epoch;
                     self.leader = leader.clone();
                     self.leader_addr = addr.clone();
-                    if self.plants.has(crate::plants::Plant::ProducerStateLost) {
-                        // Planted bug: the new leader starts without the producers' recent
-                        // sequences (ids and epochs stay), so a batch retried across the
-                        // failover is indexed again.
-                        for p in self.producers.producers.values_mut() {
-                            for window in p.partitions.values_mut().flat_map(|t| t.values_mut()) {
-                                window.clear();
-                            }
-                        }
+                    if plants.has(Plant::ProducerStateLost) {
+                        planted::forget_producer_sequences(&mut self.producers);
                     }
-                    if self
-                        .plants
-                        .has(crate::plants::Plant::OffsetReuseAfterFailover)
-                    {
-                        // Planted bug: the new leader recomputes each high watermark from
-                        // the last extent's base offset (off by its length), so the next
-                        // commits reuse offsets already handed out.
-                        for t in self.topics.values_mut() {
-                            for p in &mut t.partitions {
-                                if let Some(last) = p.extents.values().next_back() {
-                                    p.high_watermark = last.base_offset;
-                                }
-                            }
-                        }
+                    if plants.has(Plant::OffsetReuseAfterFailover) {
+                        planted::recompute_high_watermarks_off_by_one(&mut self.topics);
                     }
                 }
                 Ok(CommandResult::Done)
@@ -196,10 +183,10 @@ impl State {
         &mut self,
         file: &FileSpec,
         committed_at_ms: u64,
+        plants: &Plants,
     ) -> Result<CommandResult, CpError> {
         // Planted bug: a retried commit is indexed again, producer sequences and all.
-        let reindex = self.plants.has(crate::plants::Plant::CommitNotIdempotent)
-            && self.files.contains_key(&file.id);
+        let reindex = plants.has(Plant::CommitNotIdempotent) && self.files.contains_key(&file.id);
         if let Some(existing) = self.files.get(&file.id).filter(|_| !reindex) {
             // A retried commit: answer with the offsets first assigned.
             return Ok(CommandResult::FileCommitted {
@@ -622,33 +609,30 @@ mod tests {
         }
     }
 
-    fn planted(plant: crate::plants::Plant) -> State {
-        let mut s = created();
-        s.plants.0.insert(plant);
-        s
-    }
-
-    fn commit(s: &mut State, f: &FileSpec) -> CommandResult {
-        s.apply(&Command::CommitFile {
+    fn commit(s: &mut State, f: &FileSpec, plants: &Plants) -> CommandResult {
+        let commit = Command::CommitFile {
             file: f.clone(),
             committed_at_ms: 1,
-        })
+        };
+        s.apply_with(&commit, plants)
     }
 
-    fn new_epoch(s: &mut State, epoch: u64) {
-        s.apply(&Command::NewEpoch {
+    fn new_epoch(s: &mut State, epoch: u64, plants: &Plants) {
+        let claim = Command::NewEpoch {
             epoch,
             leader: format!("cp-{epoch}"),
             addr: None,
-        });
+        };
+        s.apply_with(&claim, plants);
     }
 
     #[test]
     fn planted_commit_not_idempotent_indexes_a_retried_file_twice() {
         let f = file("f", vec![idem(0, 0)]);
-        let mut s = planted(crate::plants::Plant::CommitNotIdempotent);
-        commit(&mut s, &f);
-        let again = commit(&mut s, &f);
+        let plants = Plants([Plant::CommitNotIdempotent].into());
+        let mut s = created();
+        commit(&mut s, &f, &plants);
+        let again = commit(&mut s, &f, &plants);
         assert_eq!(
             again,
             CommandResult::FileCommitted {
@@ -659,9 +643,10 @@ mod tests {
         assert_eq!(s.partition("t", 0).unwrap().high_watermark, 4);
         // Without the plant the same retry changes nothing.
         let mut s = created();
-        commit(&mut s, &f);
+        let none = Plants::none();
+        commit(&mut s, &f, &none);
         assert_eq!(
-            commit(&mut s, &f),
+            commit(&mut s, &f, &none),
             CommandResult::FileCommitted {
                 base_offsets: vec![0]
             }
@@ -670,18 +655,15 @@ mod tests {
 
     #[test]
     fn planted_producer_state_lost_forgets_sequences_at_a_new_epoch() {
-        for (plant, retry_offset) in [
-            (None, 0),
-            (Some(crate::plants::Plant::ProducerStateLost), 2),
-        ] {
+        for (plant, retry_offset) in [(None, 0), (Some(Plant::ProducerStateLost), 2)] {
             let mut s = created();
-            s.plants.0.extend(plant);
-            new_epoch(&mut s, 1);
-            commit(&mut s, &file("a", vec![idem(0, 0)]));
-            new_epoch(&mut s, 2);
+            let plants = Plants(plant.into_iter().collect());
+            new_epoch(&mut s, 1, &plants);
+            commit(&mut s, &file("a", vec![idem(0, 0)]), &plants);
+            new_epoch(&mut s, 2, &plants);
             // The producer retries its batch in a new file after the failover.
             assert_eq!(
-                commit(&mut s, &file("b", vec![idem(0, 0)])),
+                commit(&mut s, &file("b", vec![idem(0, 0)]), &plants),
                 CommandResult::FileCommitted {
                     base_offsets: vec![retry_offset]
                 },
