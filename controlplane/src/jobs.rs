@@ -366,16 +366,14 @@ pub fn apply(
             now_ms,
             delete_grace_ms,
             orphan_grace_ms,
-        } => Ok(finish(
-            state,
-            *job_id,
-            *attempt,
-            outcome,
-            *now_ms,
-            *delete_grace_ms,
-            *orphan_grace_ms,
-            plants,
-        )),
+        } => {
+            let clock = FinishClock {
+                now_ms: *now_ms,
+                delete_grace_ms: *delete_grace_ms,
+                orphan_grace_ms: *orphan_grace_ms,
+            };
+            Ok(finish(state, *job_id, *attempt, outcome, clock, plants))
+        }
         MaintenanceCommand::AdvanceLogStart {
             updates,
             now_ms,
@@ -442,16 +440,26 @@ fn lease(
     }
 }
 
+/// When a job finishes, and the grace periods of what it leaves behind.
+struct FinishClock {
+    now_ms: u64,
+    delete_grace_ms: u64,
+    orphan_grace_ms: u64,
+}
+
 fn finish(
     state: &mut State,
     job_id: u64,
     attempt: u32,
     outcome: &JobOutcome,
-    now_ms: u64,
-    delete_grace_ms: u64,
-    orphan_grace_ms: u64,
+    clock: FinishClock,
     plants: &Plants,
 ) -> MaintenanceResult {
+    let FinishClock {
+        now_ms,
+        delete_grace_ms,
+        orphan_grace_ms,
+    } = clock;
     let stale = |message: &str| MaintenanceResult::Finished {
         accepted: false,
         message: message.to_string(),
