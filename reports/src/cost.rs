@@ -20,6 +20,12 @@ pub const SECONDS_PER_MONTH: f64 = 730.0 * 3600.0;
 pub struct Usage {
     /// Simulated seconds the meters cover.
     pub duration_s: f64,
+    /// Seconds the per-day and per-month figures are scaled from: the producing window
+    /// (0: `duration_s`). [`crate::RunReport::assemble`] sets it to
+    /// [`crate::report::producing_window_s`], the window of the report's throughput, so every
+    /// figure of a run scales from the same seconds.
+    #[serde(default)]
+    pub window_s: f64,
     /// Per-bucket meters.
     pub buckets: Vec<BucketUsage>,
     /// Bytes sent per (source AZ, destination AZ), same-AZ pairs included.
@@ -255,6 +261,10 @@ pub struct CostBreakdown {
     pub ingested_gib: f64,
     /// Total per GiB ingested (`None` when nothing was ingested).
     pub dollars_per_gib_ingested: Option<f64>,
+    /// Seconds the per-day and per-month figures scale from (see [`Usage::window_s`]);
+    /// a line's cost per day is `dollars / window_s * 86,400`.
+    #[serde(default)]
+    pub window_s: f64,
     /// Total scaled to a day at the measured rate (`None` for a zero-length run).
     pub dollars_per_day: Option<f64>,
     /// Total scaled to a 730-hour month at the measured rate.
@@ -370,7 +380,12 @@ pub fn cost(usage: &Usage, prices: &Prices) -> Result<CostBreakdown, Error> {
         requests_dollars + storage_transfer_dollars + storage_dollars + inter_az_dollars,
     );
     let ingested_gib = usage.ingested_bytes as f64 / BYTES_PER_GB;
-    let per_second = (usage.duration_s > 0.0).then(|| total_dollars / usage.duration_s);
+    let window_s = if usage.window_s > 0.0 && usage.window_s.is_finite() {
+        usage.window_s
+    } else {
+        usage.duration_s
+    };
+    let per_second = (window_s > 0.0).then(|| total_dollars / window_s);
     Ok(CostBreakdown {
         lines,
         requests_dollars,
@@ -381,6 +396,7 @@ pub fn cost(usage: &Usage, prices: &Prices) -> Result<CostBreakdown, Error> {
         ingested_gib,
         dollars_per_gib_ingested: (usage.ingested_bytes > 0)
             .then(|| round_nano(total_dollars / ingested_gib)),
+        window_s,
         dollars_per_day: per_second.map(|r| round_nano(r * 86_400.0)),
         dollars_per_month: per_second.map(|r| round_nano(r * SECONDS_PER_MONTH)),
     })

@@ -26,6 +26,7 @@ fn bucket(name: &str, class: &str) -> BucketUsage {
 fn usage(buckets: Vec<BucketUsage>, az_bytes: Vec<AzFlow>) -> Usage {
     Usage {
         duration_s: 3600.0,
+        window_s: 0.0,
         buckets,
         az_bytes,
         ingested_bytes: 10 * GIB,

@@ -24,6 +24,7 @@ fn usage() -> Usage {
     };
     Usage {
         duration_s: 120.0,
+        window_s: 0.0,
         buckets: vec![
             BucketUsage {
                 bucket: "ingest".into(),
@@ -109,7 +110,6 @@ fn page(ops: &[Op], faults: &[FaultWindow]) -> Page {
             24.0,
             0.023,
         )),
-        scale_duration_s: 100.0,
         prices_name: "aws",
         stored: &[],
         notes: &notes,

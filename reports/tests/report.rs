@@ -11,6 +11,7 @@ use eddy_reports::{render_markdown, render_summary, CheckOptions, OpKind, Outcom
 fn usage() -> Usage {
     Usage {
         duration_s: 120.0,
+        window_s: 0.0,
         buckets: vec![BucketUsage {
             bucket: "ingest".into(),
             class: "s3_standard".into(),
@@ -69,6 +70,17 @@ fn a_clean_run_reports_ok_and_is_byte_identical_twice() {
         "{:?}",
         r.throughput
     );
+    // The cost per day scales from the same window (one figure for summary, JSON, HTML
+    // and what-ifs), not from the whole run.
+    let c = r.cost.as_ref().expect("priced");
+    assert!(
+        (c.window_s - window_s).abs() < 1e-9,
+        "{} vs {window_s}",
+        c.window_s
+    );
+    let per_day = c.dollars_per_day.expect("per day");
+    assert!((per_day - c.total_dollars / window_s * 86_400.0).abs() < 1e-6);
+    assert!((r.window_s() - window_s).abs() < 1e-9);
     let json = serde_json::to_string_pretty(&r).expect("json");
     assert_eq!(
         json,

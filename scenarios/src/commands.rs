@@ -92,13 +92,6 @@ pub fn consumer_groups(scenario: &Scenario) -> u32 {
 }
 
 /// Payload bytes per second the run ingested during its workload phase.
-pub fn write_bytes_per_s(scenario: &Scenario, report: &RunReport) -> f64 {
-    if scenario.duration_s > 0.0 {
-        report.throughput.ingested_bytes as f64 / scenario.duration_s
-    } else {
-        0.0
-    }
-}
 
 /// The Kafka baselines (fetch-from-follower, then reads from leaders) for a run.
 pub fn kafka_baselines(
@@ -112,7 +105,7 @@ pub fn kafka_baselines(
         .map(|fff| {
             KafkaBaseline::compute(
                 &KafkaWorkload {
-                    write_bytes_per_s: write_bytes_per_s(scenario, report),
+                    write_bytes_per_s: report.write_bytes_per_s(),
                     consumer_groups: consumer_groups(scenario),
                     retention_hours,
                     fetch_from_follower: fff,
@@ -124,14 +117,16 @@ pub fn kafka_baselines(
 }
 
 /// The note every cost figure scaled to a day carries.
-pub fn scaling_note(scenario: &Scenario, report: &RunReport) -> String {
+pub fn scaling_note(report: &RunReport) -> String {
     format!(
-        "Steady-state cost: everything metered over the whole run ({:.1} simulated s: {:.1} s \
-         of workload, then the drain, which reads the data back once more) is divided by the \
-         {:.1} s workload window and scaled linearly to a day (86,400 s) and a 730-hour \
-         month. Stored bytes never reach a retention steady state in so short a window: the \
-         baseline table prices storage at {RETENTION_HOURS_DEFAULT:.0} h of retention instead.",
-        report.duration_s, scenario.duration_s, scenario.duration_s
+        "Steady-state cost: everything metered over the whole run ({:.1} simulated s: the \
+         workload, then the drain, which reads the data back once more) is divided by the \
+         {:.1} s producing window (first to last send) and scaled linearly to a day \
+         (86,400 s) and a 730-hour month, like every rate of this report. Stored bytes never \
+         reach a retention steady state in so short a window: the baseline table prices \
+         storage at {RETENTION_HOURS_DEFAULT:.0} h of retention instead.",
+        report.duration_s,
+        report.window_s()
     )
 }
 
@@ -149,19 +144,19 @@ pub fn report_html(
         .class(scenario.storage.ingest.class.as_str())
         .map(|p| {
             retained_object_storage_dollars_per_day(
-                write_bytes_per_s(scenario, report),
+                report.write_bytes_per_s(),
                 RETENTION_HOURS_DEFAULT,
                 p.storage_per_gb_month,
             )
         });
     let notes = vec![
         scenario.description.clone(),
-        scaling_note(scenario, report),
+        scaling_note(report),
         format!(
             "Kafka baseline: {} consumer group(s) (one per zone with consumers), write rate \
              {:.3} MiB/s as ingested here.",
             consumer_groups(scenario),
-            write_bytes_per_s(scenario, report) / 1_048_576.0
+            report.write_bytes_per_s() / 1_048_576.0
         ),
     ];
     let fault_windows: Vec<eddy_reports::html::FaultWindow> = out
@@ -181,7 +176,6 @@ pub fn report_html(
         fault_windows: &fault_windows,
         baselines: &baselines,
         retained_storage_dollars_per_day: retained,
-        scale_duration_s: scenario.duration_s,
         prices_name: preset.name(),
         notes: &notes,
         stored: &out.stored,

@@ -51,6 +51,7 @@ pub fn usage(out: &RunOutput, record_bytes: usize) -> Usage {
         .collect();
     Usage {
         duration_s: out.sim_seconds,
+        window_s: eddy_reports::report::producing_window_s(&out.ops, out.sim_seconds),
         buckets,
         az_bytes,
         ingested_bytes: ingested_bytes(&out.ops, record_bytes),

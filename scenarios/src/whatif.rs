@@ -290,8 +290,9 @@ pub fn whatif(args: WhatIfArgs) -> anyhow::Result<ExitCode> {
         notes: vec![
             format!(
                 "Steady-state cost: each run's metered cost (workload of {:.1} simulated s, then \
-                 a drain that reads the data back once more) divided by its workload window and \
-                 scaled linearly to a day and a 730-hour month.",
+                 a drain that reads the data back once more) divided by its producing window \
+                 (first to last send) and scaled linearly to a day and a 730-hour month, the \
+                 same figures `eddy run` prints.",
                 scenario.duration_s
             ),
             format!(
@@ -394,20 +395,15 @@ fn row(
         Some(c) => format!("error: exit status {c}"),
         None => "error: killed by a signal".into(),
     };
-    let window = if scenario.duration_s > 0.0 {
-        scenario.duration_s
-    } else {
-        r.duration_s.max(1e-9)
-    };
+    // Every figure scales from the report's own producing window, as in `eddy run`.
+    let window = r.window_s().max(1e-9);
     let per_day = 86_400.0 / window;
-    let write_bytes_per_s = r.throughput.ingested_bytes as f64 / window;
+    let write_bytes_per_s = r.write_bytes_per_s();
     row.ingested_mib_per_s = round3(write_bytes_per_s / MIB);
     if let Some(c) = &r.cost {
         row.dollars_per_gib = c.dollars_per_gib_ingested;
-        row.dollars_per_day = Some(round3(c.total_dollars * per_day));
-        row.dollars_per_month = Some(round3(
-            c.total_dollars / window * eddy_reports::cost::SECONDS_PER_MONTH,
-        ));
+        row.dollars_per_day = c.dollars_per_day.map(round3);
+        row.dollars_per_month = c.dollars_per_month.map(round3);
         row.requests_dollars_per_day = Some(round3(
             (c.requests_dollars + c.storage_transfer_dollars) * per_day,
         ));

@@ -44,9 +44,6 @@ pub struct HtmlReport<'a> {
     /// eddy's object storage per day at the baselines' retention (see
     /// [`crate::baseline::retained_object_storage_dollars_per_day`]).
     pub retained_storage_dollars_per_day: Option<f64>,
-    /// Simulated seconds that per-day figures divide the run's cost by (the workload
-    /// window; the run's own duration when zero or negative).
-    pub scale_duration_s: f64,
     /// Name of the price preset ("aws", "seed").
     pub prices_name: &'a str,
     /// Free-form notes printed under the header (how figures were scaled, …).
@@ -637,12 +634,10 @@ fn op_row(s: &mut String, op: &Op) {
 }
 
 /// Seconds the per-day figures divide by.
+/// Seconds per-day figures scale from: the cost's own window (the producing window, as
+/// for every figure of the report).
 fn scale_s(h: &HtmlReport) -> f64 {
-    if h.scale_duration_s > 0.0 && h.scale_duration_s.is_finite() {
-        h.scale_duration_s
-    } else {
-        h.report.duration_s
-    }
+    h.report.window_s()
 }
 
 fn per_gib_text(c: &CostBreakdown) -> String {

@@ -45,13 +45,8 @@ impl Throughput {
         let sends = ops
             .iter()
             .filter(|op| matches!(op.kind, OpKind::Send { .. }));
-        let sends_acked = sends.clone().filter(|op| op.outcome == Outcome::Ok).count() as u64;
-        let first = sends.clone().map(|op| op.invoke_us).min();
-        let last = sends.map(|op| op.invoke_us).max();
-        let window_s = match (first, last) {
-            (Some(a), Some(b)) if b > a => (b - a) as f64 / 1e6,
-            _ => duration_s,
-        };
+        let sends_acked = sends.filter(|op| op.outcome == Outcome::Ok).count() as u64;
+        let window_s = producing_window_s(ops, duration_s);
         let rate = |x: f64| {
             if window_s > 0.0 && window_s.is_finite() {
                 round3(x / window_s)
@@ -70,6 +65,22 @@ impl Throughput {
                 0.0
             },
         }
+    }
+}
+
+/// The producing window of a history, in seconds: from the first send's invoke to the last
+/// send's invoke (not the whole run: the drain after the workload produces nothing and would
+/// dilute rates), or `duration_s` when it has fewer than two distinct send times. Every rate
+/// and every per-day cost of a report divides by it.
+pub fn producing_window_s(ops: &[Op], duration_s: f64) -> f64 {
+    let sends = ops
+        .iter()
+        .filter(|op| matches!(op.kind, OpKind::Send { .. }));
+    let first = sends.clone().map(|op| op.invoke_us).min();
+    let last = sends.map(|op| op.invoke_us).max();
+    match (first, last) {
+        (Some(a), Some(b)) if b > a => (b - a) as f64 / 1e6,
+        _ => duration_s,
     }
 }
 
@@ -110,7 +121,15 @@ impl RunReport {
         prices: &Prices,
         options: &CheckOptions,
     ) -> Result<RunReport, Error> {
-        let cost = usage.map(|u| cost(u, prices)).transpose()?;
+        // One window for every rate and every per-day figure of the report.
+        let window_s = producing_window_s(ops, duration_s);
+        let cost = usage
+            .map(|u| {
+                let mut u = u.clone();
+                u.window_s = window_s;
+                cost(&u, prices)
+            })
+            .transpose()?;
         Ok(RunReport {
             seed,
             parameters,
@@ -126,6 +145,25 @@ impl RunReport {
             verdict: check_with(ops, options),
             reads: Vec::new(),
         })
+    }
+
+    /// The producing window every rate and every per-day figure of this report divides
+    /// by (see [`producing_window_s`]).
+    pub fn window_s(&self) -> f64 {
+        match &self.cost {
+            Some(c) if c.window_s > 0.0 && c.window_s.is_finite() => c.window_s,
+            _ => self.throughput.window_s,
+        }
+    }
+
+    /// Payload bytes ingested per second of the producing window.
+    pub fn write_bytes_per_s(&self) -> f64 {
+        let w = self.window_s();
+        if w > 0.0 {
+            self.throughput.ingested_bytes as f64 / w
+        } else {
+            0.0
+        }
     }
 
     /// The process exit status `eddy run` should use: 1 when a checker found a violation.
