@@ -99,11 +99,68 @@ impl Intensity {
     }
 }
 
-/// Which families are on, and how hard each hits.
+/// Which families are on, and how hard each hits; in swarm runs that draw it, the shape of
+/// the producers too.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultPlan {
     pub families: BTreeMap<Family, Intensity>,
+    /// The producers' configuration this seed drew (see [`ProducerShape::swarm`]); `None`:
+    /// the scenario's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub producer: Option<ProducerShape>,
+}
+
+/// A producer configuration drawn per swarm seed, the way librdkafka users set one up: with
+/// or without idempotence, few or many requests in flight, no linger and small batches (so
+/// several single-batch requests to one partition are in flight on a connection), short
+/// timeouts (so requests are retried and batches expire).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProducerShape {
+    pub idempotent: bool,
+    /// Produce requests in flight per connection: 1, 5 or 100 without idempotence; 1, 2
+    /// or 5 with it (Kafka allows at most 5).
+    pub max_in_flight: usize,
+    pub linger_ms: u64,
+    /// `None`: the scenario's batch size.
+    pub batch_bytes_max: Option<usize>,
+    /// `None`: the scenario's request timeout.
+    pub request_timeout_ms: Option<u64>,
+    /// `None`: the scenario's delivery timeout.
+    pub delivery_timeout_ms: Option<u64>,
+}
+
+impl ProducerShape {
+    /// Small batches: about 7 records of 1 KiB.
+    pub const SMALL_BATCH_BYTES: usize = 8 * 1024;
+
+    /// The shape of a swarm seed's producers. Deterministic in `seed`, and drawn from its
+    /// own stream, so the families and schedule a seed draws do not depend on it.
+    pub fn swarm(seed: u64) -> ProducerShape {
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0x5357_4152_4d00_0002);
+        let idempotent = rng.gen_bool(0.5);
+        let max_in_flight = if idempotent {
+            [1, 2, 5][rng.gen_range(0..3)]
+        } else {
+            [1, 5, 100][rng.gen_range(0..3)]
+        };
+        let linger_ms = [0, 0, 5, 25][rng.gen_range(0..4)];
+        // Small batches only where a partition can keep up: with 5 or more requests in
+        // flight, 7-record batches carry well over the swarm's 25 records/s per partition.
+        let small = linger_ms == 0 && max_in_flight >= 5 && rng.gen_bool(0.5);
+        let short = rng.gen_bool(1.0 / 3.0);
+        let request_timeout_ms = short.then(|| rng.gen_range(1_000..=3_000));
+        let delivery_timeout_ms = short.then(|| rng.gen_range(5_000..=15_000));
+        ProducerShape {
+            idempotent,
+            max_in_flight,
+            linger_ms,
+            batch_bytes_max: small.then_some(Self::SMALL_BATCH_BYTES),
+            request_timeout_ms,
+            delivery_timeout_ms,
+        }
+    }
 }
 
 impl FaultPlan {
@@ -111,6 +168,7 @@ impl FaultPlan {
         FaultPlan::default()
     }
 
+    /// No fault family is on (a drawn producer shape is no fault).
     pub fn is_empty(&self) -> bool {
         self.families.is_empty()
     }
@@ -133,7 +191,10 @@ impl FaultPlan {
             let family = candidates[rng.gen_range(0..candidates.len())];
             families.insert(family, random_intensity(&mut rng, family));
         }
-        FaultPlan { families }
+        FaultPlan {
+            families,
+            producer: None,
+        }
     }
 }
 
@@ -160,5 +221,68 @@ fn random_intensity(rng: &mut SmallRng, family: Family) -> Intensity {
         duration_ms_min: dur_max / 4,
         duration_ms_max: dur_max,
         severity,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn producer_shapes_are_deterministic_valid_and_varied() {
+        let shapes: Vec<ProducerShape> = (0..200).map(ProducerShape::swarm).collect();
+        assert_eq!(
+            shapes,
+            (0..200).map(ProducerShape::swarm).collect::<Vec<_>>()
+        );
+        for p in &shapes {
+            if p.idempotent {
+                assert!([1, 2, 5].contains(&p.max_in_flight), "{p:?}");
+            } else {
+                assert!([1, 5, 100].contains(&p.max_in_flight), "{p:?}");
+            }
+            if p.batch_bytes_max.is_some() {
+                assert!(p.linger_ms == 0 && p.max_in_flight >= 5, "{p:?}");
+            }
+            assert_eq!(
+                p.request_timeout_ms.is_some(),
+                p.delivery_timeout_ms.is_some()
+            );
+            if let (Some(r), Some(d)) = (p.request_timeout_ms, p.delivery_timeout_ms) {
+                // Kafka: delivery.timeout.ms >= linger.ms + request.timeout.ms.
+                assert!(d >= p.linger_ms + r, "{p:?}");
+            }
+        }
+        let seen = |f: &dyn Fn(&ProducerShape) -> String| -> BTreeSet<String> {
+            shapes.iter().map(f).collect()
+        };
+        assert_eq!(
+            seen(&|p| format!("{}/{}", p.idempotent, p.max_in_flight)).len(),
+            6,
+            "every (idempotent, max_in_flight) pair"
+        );
+        assert_eq!(seen(&|p| p.linger_ms.to_string()).len(), 3);
+        assert_eq!(
+            seen(&|p| format!("{:?}", p.batch_bytes_max.is_some())).len(),
+            2
+        );
+        assert_eq!(
+            seen(&|p| format!("{:?}", p.request_timeout_ms.is_some())).len(),
+            2
+        );
+        assert!(shapes
+            .iter()
+            .any(|p| p.idempotent && p.max_in_flight == 5 && p.batch_bytes_max.is_some()));
+    }
+
+    #[test]
+    fn a_producer_shape_alone_is_no_fault() {
+        let plan = FaultPlan {
+            families: BTreeMap::new(),
+            producer: Some(ProducerShape::swarm(1)),
+        };
+        assert!(plan.is_empty());
     }
 }

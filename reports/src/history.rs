@@ -58,6 +58,18 @@ pub enum OpKind {
         /// Sent by an idempotent producer: applied at most once even when retried.
         #[serde(default)]
         idempotent: bool,
+        /// How many produce requests carried this record: 1 = never retried (the default
+        /// when absent); 0 = no request carried it as far as the client knows (it failed
+        /// before it was sent, or the run ended first).
+        #[serde(default = "one")]
+        attempts: u32,
+        /// The producer's limit of produce requests in flight per connection; `None`:
+        /// unknown, taken as more than 1.
+        #[serde(default)]
+        max_in_flight: Option<u32>,
+        /// The broker (address or node id) the send's last attempt went to; `None`: unknown.
+        #[serde(default)]
+        broker: Option<String>,
     },
     /// One fetch of one partition by a consumer.
     Poll {
@@ -143,6 +155,10 @@ pub enum OpKind {
         /// The committed offset returned.
         offset: i64,
     },
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// One record as a consumer saw it.
@@ -232,8 +248,9 @@ pub fn write_jsonl<W: Write>(mut writer: W, ops: &[Op]) -> Result<(), Error> {
 
 /// Checks the schema rules a parser cannot: unique op ids; unique send values; an ok op has
 /// a completion time; completion is not before invocation; a failed send carries no offset;
-/// offsets and high watermarks are not negative (except `FetchCommitted`, where `-1` means
-/// "nothing committed").
+/// an ok send was carried by at least one request (`attempts` ≥ 1); a send's
+/// `max_in_flight` is at least 1; offsets and high watermarks are not negative (except
+/// `FetchCommitted`, where `-1` means "nothing committed").
 pub fn validate(ops: &[Op]) -> Result<(), Error> {
     validate_at(ops, |i| format!("op index {i}"))
 }
@@ -270,8 +287,19 @@ fn validate_at(ops: &[Op], location: impl Fn(usize) -> String) -> Result<(), Err
                 value,
                 offset,
                 partition,
+                attempts,
+                max_in_flight,
                 ..
             } => {
+                if *attempts == 0 && op.outcome == Outcome::Ok {
+                    return Err(invalid(format!(
+                        "op {} is ok but no request carried it (attempts 0)",
+                        op.id
+                    )));
+                }
+                if *max_in_flight == Some(0) {
+                    return Err(invalid(format!("op {}: max_in_flight 0", op.id)));
+                }
                 if let Some(first) = values.insert(value.as_str(), op.id) {
                     return Err(invalid(format!("value {value:?} is sent by op {first} and op {} (values must be unique per send)", op.id)));
                 }

@@ -6,8 +6,10 @@
 //!
 //! Model: time is cut into slots; each slot applies at most one operation atomically at the
 //! slot's instant, and that operation's invocation and completion are jittered around the
-//! instant, so operations of different clients overlap while each client stays sequential.
-//! Randomness comes only from a seeded [`SplitMix64`].
+//! instant, so operations of different clients overlap while each client stays sequential —
+//! except pipelining producers, whose sends overlap each other (invoked in the order they
+//! are applied, ties in invocation time included). Sends record attempts, the producer's
+//! max_in_flight and a broker. Randomness comes only from a seeded [`SplitMix64`].
 
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +63,9 @@ pub struct SynthConfig {
     pub producers: u32,
     /// Of which the first `idempotent_producers` are idempotent.
     pub idempotent_producers: u32,
+    /// And the last `pipelined_producers` pipeline: a send may be invoked before the
+    /// producer's previous one completed.
+    pub pipelined_producers: u32,
     /// Standalone consumers ("consumer-0", …), each reading every partition.
     pub consumers: u32,
     /// Members of the consumer group "group-0" ("member-0", …).
@@ -84,6 +89,7 @@ impl Default for SynthConfig {
             partitions: 4,
             producers: 4,
             idempotent_producers: 2,
+            pipelined_producers: 3,
             consumers: 2,
             group_members: 3,
             failed_per_mille: 20,
@@ -105,6 +111,7 @@ impl SynthConfig {
             partitions: 1 + rng.below(3) as i32,
             producers,
             idempotent_producers: rng.below(u64::from(producers) + 1) as u32,
+            pipelined_producers: rng.below(u64::from(producers) + 1) as u32,
             consumers: rng.below(3) as u32,
             group_members: rng.below(4) as u32,
             failed_per_mille: rng.below(150) as u32,
@@ -139,6 +146,7 @@ enum Role {
     Producer {
         idempotent: bool,
         seq: u64,
+        pipelined: bool,
     },
     Consumer {
         positions: Vec<i64>,
@@ -189,6 +197,7 @@ impl Model {
                 role: Role::Producer {
                     idempotent: i < config.idempotent_producers,
                     seq: 0,
+                    pipelined: i + config.pipelined_producers >= config.producers,
                 },
                 busy_until: 0,
             });
@@ -283,7 +292,13 @@ impl Model {
             return;
         }
         let complete = t + 1 + self.rng.below(JITTER_US);
-        self.actors[a].busy_until = complete;
+        self.actors[a].busy_until = match self.actors[a].role {
+            // The next send may be invoked at the same instant as this one, not earlier.
+            Role::Producer {
+                pipelined: true, ..
+            } => invoke.saturating_sub(2),
+            _ => complete,
+        };
         match self.actors[a].role {
             Role::Producer { .. } => self.send(a, invoke, complete),
             Role::Consumer { .. } => self.consume(a, invoke, complete),
@@ -292,10 +307,20 @@ impl Model {
     }
 
     fn send(&mut self, a: usize, invoke: u64, complete: u64) {
-        let Role::Producer { idempotent, seq } = &mut self.actors[a].role else {
+        let Role::Producer {
+            idempotent,
+            seq,
+            pipelined,
+        } = &mut self.actors[a].role
+        else {
             return;
         };
         let idempotent = *idempotent;
+        let max_in_flight = match (*pipelined, idempotent) {
+            (false, _) => Some(1),
+            (true, true) => Some(5),
+            (true, false) => None,
+        };
         *seq += 1;
         let seq = *seq;
         let name = self.actors[a].name.clone();
@@ -330,6 +355,12 @@ impl Model {
                 Some(complete),
             )
         };
+        let attempts = match outcome {
+            Outcome::Failed => self.rng.below(2) as u32,
+            _ if self.rng.chance(100) => 2 + self.rng.below(2) as u32,
+            _ => 1,
+        };
+        let broker = (!self.rng.chance(100)).then(|| format!("broker-{}", self.rng.below(3)));
         self.push(
             &name,
             invoke,
@@ -341,6 +372,9 @@ impl Model {
                 value,
                 offset,
                 idempotent,
+                attempts,
+                max_in_flight,
+                broker,
             },
         );
     }

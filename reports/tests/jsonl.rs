@@ -26,7 +26,7 @@ fn documented_schema_parses() {
     // omitted where the schema allows).
     let text = r#"
 {"id":1,"process":"producer-0","invoke_us":1000,"complete_us":251000,"outcome":"ok","type":"send","topic":"orders","partition":0,"value":"producer-0-1","offset":0}
-{"id":2,"process":"producer-0","invoke_us":2000,"complete_us":null,"outcome":"indeterminate","type":"send","topic":"orders","partition":0,"value":"producer-0-2","offset":null,"idempotent":true}
+{"id":2,"process":"producer-0","invoke_us":2000,"complete_us":null,"outcome":"indeterminate","type":"send","topic":"orders","partition":0,"value":"producer-0-2","offset":null,"idempotent":true,"attempts":2,"max_in_flight":5,"broker":"10.0.1.1:9092"}
 {"id":3,"process":"consumer-0","invoke_us":300000,"complete_us":310000,"outcome":"ok","type":"poll","topic":"orders","partition":0,"fetch_offset":0,"records":[{"offset":0,"value":"producer-0-1"}],"high_watermark":1,"group":"g1"}
 {"id":4,"process":"consumer-0","invoke_us":320000,"complete_us":321000,"outcome":"ok","type":"list_offsets","topic":"orders","partition":0,"high_watermark":1}
 {"id":5,"process":"consumer-0","invoke_us":330000,"complete_us":330000,"outcome":"ok","type":"seek","topic":"orders","partition":0,"offset":0}
@@ -46,6 +46,24 @@ fn documented_schema_parses() {
         }
     ));
     assert_eq!(ops[1].outcome, Outcome::Indeterminate);
+    assert!(matches!(
+        &ops[0].kind,
+        OpKind::Send {
+            attempts: 1,
+            max_in_flight: None,
+            broker: None,
+            ..
+        }
+    ));
+    assert!(matches!(
+        &ops[1].kind,
+        OpKind::Send {
+            attempts: 2,
+            max_in_flight: Some(5),
+            broker: Some(b),
+            ..
+        } if b == "10.0.1.1:9092"
+    ));
     let v = check(&ops);
     assert!(v.is_valid(), "{:#?}", v.violations);
 }

@@ -22,15 +22,23 @@ fn kind() -> impl Strategy<Value = OpKind> {
             partition(),
             value(),
             proptest::option::of(offset()),
-            any::<bool>()
+            any::<bool>(),
+            prop_oneof![Just(0u32), Just(1), Just(2), Just(u32::MAX)],
+            proptest::option::of(prop_oneof![Just(0u32), Just(1), Just(5), Just(u32::MAX)]),
+            proptest::option::of(prop_oneof![Just("b0".to_string()), Just("b1".to_string())])
         )
             .prop_map(
-                |(topic, partition, value, offset, idempotent)| OpKind::Send {
-                    topic,
-                    partition,
-                    value,
-                    offset,
-                    idempotent
+                |(topic, partition, value, offset, idempotent, attempts, max_in_flight, broker)| {
+                    OpKind::Send {
+                        topic,
+                        partition,
+                        value,
+                        offset,
+                        idempotent,
+                        attempts,
+                        max_in_flight,
+                        broker,
+                    }
                 }
             ),
         (

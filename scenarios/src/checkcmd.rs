@@ -16,13 +16,12 @@ pub fn check(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&verdict)?);
     } else {
         println!("{} operations checked", verdict.ops_checked);
-        for (class, n) in &verdict.counts {
-            if *n > 0 {
-                println!("  {class:?}: {n}");
-            }
+        for class in eddy_reports::Class::ALL {
+            let n = verdict.counts.get(&class).copied().unwrap_or(0);
+            println!("  {class}: {n}");
         }
         for v in verdict.violations.iter().take(50) {
-            println!("- [{:?}] {}", v.class, v.explanation);
+            println!("- [{}] {}", v.class, v.explanation);
         }
         println!(
             "{}",

@@ -32,7 +32,8 @@ pub struct RunJson<'a> {
     pub client_az_traffic: &'a [eddy_sim::AzTraffic],
     /// Object-storage meters per bucket.
     pub storage: &'a eddy_sim::MetersSnapshot,
-    /// The fault plan of this seed, its schedule, and the faults as they happened.
+    /// The fault plan of this seed (with the producer configuration a swarm seed drew, as
+    /// `fault_plan.producer`), its schedule, and the faults as they happened.
     pub fault_plan: &'a eddy_faults::FaultPlan,
     pub fault_schedule: &'a [eddy_faults::ScheduledFault],
     pub fault_events: &'a [crate::chaos::FaultEvent],

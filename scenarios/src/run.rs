@@ -33,7 +33,8 @@ pub struct RunOutput {
     pub sim_seconds: f64,
     /// Whether the final read-back reached every partition's high watermark.
     pub drained: bool,
-    /// The fault plan this seed ran with, the schedule drawn from it, and what happened.
+    /// The fault plan this seed ran with (with the producer shape it drew, if any), the
+    /// schedule drawn from it, and what happened.
     pub plan: eddy_faults::FaultPlan,
     pub schedule: Vec<eddy_faults::ScheduledFault>,
     pub fault_events: Vec<crate::chaos::FaultEvent>,
@@ -325,6 +326,11 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     recorder.set_horizon_ms(retention_horizon_ms(&s));
     let plan = s.faults.plan(seed);
     let faulty = !plan.is_empty();
+    // Swarm seeds may draw their producers' configuration.
+    let producer_workload = match &plan.producer {
+        Some(shape) => s.workload.with_producer(shape),
+        None => s.workload.clone(),
+    };
     let chaos_end = start + Duration::from_secs_f64(s.duration_s);
     let heal_s = if faulty { s.faults.heal_s } else { 0.0 };
     let workload_end = chaos_end + Duration::from_secs_f64(heal_s);
@@ -365,7 +371,7 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
             process: node.name.clone(),
             az: node.az.clone(),
             bootstrap: layout.bootstrap(&node.az),
-            workload: s.workload.clone(),
+            workload: producer_workload.clone(),
             seed,
             until: workload_end,
         };

@@ -89,6 +89,10 @@ pub struct FaultsSpec {
     /// For `swarm`: the families a seed may pick from (default: all but the control-plane
     /// leader pause, see `Family::SWARM_DEFAULT`).
     pub swarm_families: Vec<eddy_faults::Family>,
+    /// For `swarm`: each seed also draws its producers' configuration (idempotence,
+    /// requests in flight, linger and batch size, timeouts; `ProducerShape::swarm`), which
+    /// replaces the workload's. Off by default, so other swarm scenarios keep their seeds.
+    pub swarm_producer: bool,
     /// Seconds of fault-free workload after the chaos phase, before the drain.
     pub heal_s: f64,
     /// Liveness: within this many seconds of the heal phase starting, acknowledged
@@ -103,6 +107,7 @@ impl Default for FaultsSpec {
             mode: FaultMode::None,
             families: Default::default(),
             swarm_families: eddy_faults::Family::SWARM_DEFAULT.to_vec(),
+            swarm_producer: false,
             heal_s: 30.0,
             recovery_bound_s: 20.0,
             recovery_fraction: 0.8,
@@ -117,8 +122,14 @@ impl FaultsSpec {
             FaultMode::None => eddy_faults::FaultPlan::none(),
             FaultMode::Fixed => eddy_faults::FaultPlan {
                 families: self.families.clone(),
+                producer: None,
             },
-            FaultMode::Swarm => eddy_faults::FaultPlan::swarm(seed, &self.swarm_families),
+            FaultMode::Swarm => eddy_faults::FaultPlan {
+                producer: self
+                    .swarm_producer
+                    .then(|| eddy_faults::ProducerShape::swarm(seed)),
+                ..eddy_faults::FaultPlan::swarm(seed, &self.swarm_families)
+            },
         }
     }
 }
@@ -233,6 +244,23 @@ impl Default for ConsumerChurn {
             crashes: 0,
             down_s_min: 1.0,
             down_s_max: 10.0,
+        }
+    }
+}
+
+impl Workload {
+    /// This workload with its producers configured as `shape` says.
+    pub fn with_producer(&self, shape: &eddy_faults::ProducerShape) -> Workload {
+        Workload {
+            idempotent: shape.idempotent,
+            max_in_flight: shape.max_in_flight,
+            linger_ms: shape.linger_ms,
+            batch_bytes_max: shape.batch_bytes_max.unwrap_or(self.batch_bytes_max),
+            request_timeout_ms: shape.request_timeout_ms.unwrap_or(self.request_timeout_ms),
+            delivery_timeout_ms: shape
+                .delivery_timeout_ms
+                .unwrap_or(self.delivery_timeout_ms),
+            ..self.clone()
         }
     }
 }
@@ -500,6 +528,7 @@ impl Scenario {
         }
         eddy_faults::FaultPlan {
             families: self.faults.families.clone(),
+            producer: None,
         }
         .validate()
         .map_err(|e| anyhow::anyhow!("faults.families: {e}"))?;
@@ -534,5 +563,86 @@ impl Scenario {
             bail!("agent.batch_timeout_ms must be positive");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str) -> Scenario {
+        Scenario::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("specs")
+                .join(name),
+        )
+        .expect("spec loads")
+    }
+
+    #[test]
+    fn the_swarm_campaign_draws_a_producer_shape_per_seed_and_the_others_do_not() {
+        let swarm = spec("swarm.json");
+        let shapes: Vec<_> = (1..=40)
+            .map(|seed| {
+                swarm
+                    .faults
+                    .plan(seed)
+                    .producer
+                    .expect("swarm draws a producer")
+            })
+            .collect();
+        assert!(shapes.iter().any(|p| p.idempotent) && shapes.iter().any(|p| !p.idempotent));
+        assert_eq!(swarm.faults.plan(7), swarm.faults.plan(7));
+        for name in ["plants.json", "compaction.json", "basic-standard.json"] {
+            let s = spec(name);
+            assert!(
+                (1..=10).all(|seed| s.faults.plan(seed).producer.is_none()),
+                "{name} keeps its workload's producer"
+            );
+        }
+    }
+
+    #[test]
+    fn a_producer_shape_replaces_the_workloads_producer_settings() {
+        let w = Workload::default();
+        let shape = eddy_faults::ProducerShape {
+            idempotent: false,
+            max_in_flight: 100,
+            linger_ms: 0,
+            batch_bytes_max: Some(8192),
+            request_timeout_ms: Some(1_500),
+            delivery_timeout_ms: Some(6_000),
+        };
+        let shaped = w.with_producer(&shape);
+        assert_eq!(
+            (
+                shaped.idempotent,
+                shaped.max_in_flight,
+                shaped.linger_ms,
+                shaped.batch_bytes_max,
+                shaped.request_timeout_ms,
+                shaped.delivery_timeout_ms
+            ),
+            (false, 100, 0, 8192, 1_500, 6_000)
+        );
+        let kept = w.with_producer(&eddy_faults::ProducerShape {
+            batch_bytes_max: None,
+            request_timeout_ms: None,
+            delivery_timeout_ms: None,
+            ..shape
+        });
+        assert_eq!(
+            (
+                kept.batch_bytes_max,
+                kept.request_timeout_ms,
+                kept.delivery_timeout_ms
+            ),
+            (
+                w.batch_bytes_max,
+                w.request_timeout_ms,
+                w.delivery_timeout_ms
+            )
+        );
+        assert_eq!(kept.records_per_s, w.records_per_s);
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::client::{
-    Consumer, ConsumerConfig, DialFn, OffsetReset, PolledBatch, Producer, ProducerConfig, SendError,
+    Consumer, ConsumerConfig, Delivery, DialFn, OffsetReset, PolledBatch, Producer, ProducerConfig,
 };
 use crate::recorder::{Pending, Recorder};
 use crate::spec::Workload;
@@ -87,6 +87,7 @@ pub async fn run_producer(run: ProducerRun, transport: Arc<dyn Transport>, recor
         },
         ..ProducerConfig::default()
     };
+    let max_in_flight = u32::try_from(config.max_in_flight).ok();
     let producer = match Producer::new(config, run.bootstrap.clone(), dialer(transport)) {
         Ok(p) => p,
         Err(e) => {
@@ -123,9 +124,13 @@ pub async fn run_producer(run: ProducerRun, transport: Arc<dyn Transport>, recor
                 value: id.clone(),
                 offset: None,
                 idempotent: w.idempotent,
+                // Filled in with the outcome; 0 while (or if never) known.
+                attempts: 0,
+                max_in_flight,
+                broker: None,
             },
         );
-        let ack = producer.send(&w.topic, partition, None, make_value(&id, w.record_bytes));
+        let ack = producer.send_traced(&w.topic, partition, None, make_value(&id, w.record_bytes));
         let _ = acks.send((op, Box::pin(ack)));
     }
     producer.flush().await;
@@ -133,7 +138,7 @@ pub async fn run_producer(run: ProducerRun, transport: Arc<dyn Transport>, recor
     std::future::pending::<()>().await;
 }
 
-type Ack = Pin<Box<dyn Future<Output = Result<i64, SendError>> + Send>>;
+type Ack = Pin<Box<dyn Future<Output = Delivery> + Send>>;
 
 /// Records each send's outcome when its acknowledgement arrives, in one task for all of a
 /// producer's sends (a task per send cost a task allocation and madsim's bookkeeping for
@@ -160,16 +165,27 @@ fn record_acks(recorder: Recorder) -> mpsc::UnboundedSender<(Pending, Ack)> {
     tx
 }
 
-fn record_ack(recorder: &Recorder, op: Pending, result: Result<i64, SendError>) {
-    match result {
-        Ok(offset) => recorder.complete(op, Outcome::Ok, |k| {
-            if let OpKind::Send { offset: o, .. } = k {
-                *o = Some(offset);
-            }
-        }),
-        Err(e) if e.is_definite() => recorder.complete(op, Outcome::Failed, |_| {}),
-        Err(_) => recorder.complete(op, Outcome::Indeterminate, |_| {}),
-    }
+/// Completes a send op: its outcome, offset, and the requests that carried it (how many,
+/// and the broker of the last).
+fn record_ack(recorder: &Recorder, op: Pending, delivery: Delivery) {
+    let (outcome, offset) = match &delivery.result {
+        Ok(offset) => (Outcome::Ok, Some(*offset)),
+        Err(e) if e.is_definite() => (Outcome::Failed, None),
+        Err(_) => (Outcome::Indeterminate, None),
+    };
+    recorder.complete(op, outcome, |k| {
+        if let OpKind::Send {
+            offset: o,
+            attempts,
+            broker,
+            ..
+        } = k
+        {
+            *o = offset;
+            *attempts = delivery.attempts;
+            *broker = delivery.broker.map(|b| b.to_string());
+        }
+    });
 }
 
 pub struct ConsumerRun {

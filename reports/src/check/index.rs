@@ -21,7 +21,16 @@ pub(super) struct Send {
     pub idempotent: bool,
     pub invoke: u64,
     pub complete: Option<u64>,
+    /// Produce requests that carried it (1: never retried).
+    pub attempts: u32,
+    /// The producer's limit of requests in flight per connection (`None`: unknown).
+    pub max_in_flight: Option<u32>,
+    /// Broker id of the last attempt, interned ([`NO_BROKER`]: unknown).
+    pub broker: u32,
 }
+
+/// The `broker` of a send whose broker is unknown.
+pub(super) const NO_BROKER: u32 = u32::MAX;
 
 /// A record returned by an ok poll.
 #[derive(Clone, Copy)]
@@ -49,6 +58,8 @@ pub(super) struct Index<'a> {
     tp_ids: FastMap<(&'a str, i32), u32>,
     pub processes: Vec<&'a str>,
     process_ids: FastMap<&'a str, u32>,
+    /// Distinct broker names of sends, by broker id.
+    pub brokers: Vec<&'a str>,
     pub value_names: Vec<&'a str>,
     pub sends: Vec<Send>,
     /// Observations sorted by (tp, offset, value, op).
@@ -83,6 +94,7 @@ impl<'a> Index<'a> {
             tp_ids: FastMap::default(),
             processes: Vec::new(),
             process_ids: FastMap::default(),
+            brokers: Vec::new(),
             value_names: Vec::new(),
             sends: Vec::new(),
             obs: Vec::new(),
@@ -102,6 +114,7 @@ impl<'a> Index<'a> {
             .count();
         let mut value_ids: FastMap<&'a str, u32> =
             FastMap::with_capacity_and_hasher(n_sends, Default::default());
+        let mut broker_ids: FastMap<&'a str, u32> = FastMap::default();
         ix.op_tp.reserve(ops.len());
         ix.op_process.reserve(ops.len());
         // Sends first, so that value ids below sends.len() are exactly the sends.
@@ -116,6 +129,9 @@ impl<'a> Index<'a> {
                 value,
                 offset,
                 idempotent,
+                attempts,
+                max_in_flight,
+                broker,
                 ..
             } = &op.kind
             {
@@ -124,6 +140,17 @@ impl<'a> Index<'a> {
                     continue;
                 }
                 ix.value_names.push(value);
+                let broker = match broker {
+                    Some(name) => {
+                        let next = ix.brokers.len() as u32;
+                        let id = *broker_ids.entry(name.as_str()).or_insert(next);
+                        if id == next {
+                            ix.brokers.push(name);
+                        }
+                        id
+                    }
+                    None => NO_BROKER,
+                };
                 ix.sends.push(Send {
                     op: i as u32,
                     tp,
@@ -137,6 +164,9 @@ impl<'a> Index<'a> {
                     idempotent: *idempotent,
                     invoke: op.invoke_us,
                     complete: op.complete_us,
+                    attempts: *attempts,
+                    max_in_flight: *max_in_flight,
+                    broker,
                 });
             }
         }

@@ -20,6 +20,11 @@
 //! head of a whole batch) are observations of the log but are not counted as consumed.
 //! A send's *acked offset* is the offset in its ok response. When an ok send's offset is
 //! unknown, its lowest read offset stands in for it in the ordering checks.
+//!
+//! A producer's own order is judged in two halves that never overlap: pairs where the
+//! earlier send was acknowledged before the later one was invoked ([`Class::NonmonotonicSend`],
+//! no exemption), and pairs where it was still in flight ([`Class::SendOrder`], with Kafka's
+//! exemptions for retried and moved non-idempotent sends).
 
 mod expiry;
 mod fast_hash;
@@ -29,6 +34,7 @@ mod index;
 mod log;
 mod order;
 mod poll;
+mod sendorder;
 
 use std::collections::BTreeMap;
 
@@ -76,8 +82,25 @@ pub enum Class {
     /// out of order) with no Seek or Assign by that consumer in between.
     NonmonotonicPoll,
     /// Like [`Class::RealTimeOrder`] but A and B come from the same producer: its sequential
-    /// sends to a partition must get increasing offsets.
+    /// sends to a partition must get increasing offsets. No exemption: once A was
+    /// acknowledged, no retry of it is pending and B was appended after it. Pairs where A
+    /// was still in flight when B was invoked are [`Class::SendOrder`]'s.
     NonmonotonicSend,
+    /// A producer's pipelined sends to a partition were appended out of send order: ok
+    /// sends A and B of the same process and partition, A sent first (earlier `invoke_us`,
+    /// ties by op id) and still in flight when B was invoked (A completed at or after B's
+    /// invocation), but offset(B) < offset(A). A send's offset here is its acknowledged
+    /// offset, or when the acknowledgement did not carry one its lowest read offset (the
+    /// offset the other order checks give an acknowledged send); failed and indeterminate
+    /// sends are not judged (no order is promised for records whose outcome the producer
+    /// does not know). Exempt, only when both sends are non-idempotent: a pair where either
+    /// send was retried (`attempts` > 1) and neither records `max_in_flight` 1 (a retry may
+    /// land after a later request; `max_in_flight` 1 keeps order through retries); and a
+    /// pair whose `broker`s are both known and differ (no order promise across a move to
+    /// another broker). Idempotent sends are never exempt. One violation per B, naming the
+    /// highest such A. Pairs where A was acknowledged before B was invoked are
+    /// [`Class::NonmonotonicSend`]'s, so no pair is reported as both.
+    SendOrder,
     /// A group's committed offset for a partition went backwards: an ok commit or an ok
     /// FetchCommitted invoked after an ok commit of offset c completed carries an offset
     /// below c. A Seek on that partition by a member of the group resets the rule (a rewind
@@ -97,7 +120,7 @@ pub enum Class {
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 14] = [
+    pub const ALL: [Class; 15] = [
         Class::LostWrite,
         Class::Unseen,
         Class::Duplicate,
@@ -109,6 +132,7 @@ impl Class {
         Class::PollSkip,
         Class::NonmonotonicPoll,
         Class::NonmonotonicSend,
+        Class::SendOrder,
         Class::CommitRegression,
         Class::GroupSkip,
         Class::ExpiredEarly,
@@ -128,6 +152,7 @@ impl Class {
             Class::PollSkip => "poll_skip",
             Class::NonmonotonicPoll => "nonmonotonic_poll",
             Class::NonmonotonicSend => "nonmonotonic_send",
+            Class::SendOrder => "send_order",
             Class::CommitRegression => "commit_regression",
             Class::GroupSkip => "group_skip",
             Class::ExpiredEarly => "expired_early",
@@ -226,6 +251,7 @@ pub fn check_with(ops: &[Op], options: &CheckOptions) -> Verdict {
     gap::check(&ix, &mut sink);
     expiry::check(&ix, &mut sink);
     order::check(&ix, &mut sink);
+    sendorder::check(&ix, &mut sink);
     poll::check(&ix, &mut sink);
     group::check(&ix, &mut sink);
     sink.finish(ops.len() as u64)

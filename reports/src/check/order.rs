@@ -1,7 +1,8 @@
 //! Order in real time: real-time order of acknowledged appends, nonmonotonic-send (the same
 //! rule within one producer) and stale reads. Each is one sweep per partition: sends sorted
 //! by acknowledgement time feed a running maximum offset, which every later invocation (a
-//! send, a poll reporting a high watermark, a ListOffsets) is compared with.
+//! send, a poll reporting a high watermark, a ListOffsets) is compared with. A producer's
+//! pipelined sends (the earlier one still in flight) are judged in `sendorder.rs`.
 
 use super::index::Index;
 use super::{describe, Class, Sink, Violation};

@@ -175,6 +175,9 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
                     value: "late".into(),
                     offset: Some(len),
                     idempotent: false,
+                    attempts: 1,
+                    max_in_flight: None,
+                    broker: None,
                 },
             });
             only(Class::Unseen)
@@ -273,6 +276,7 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
             only(Class::Gap)
         }
         Class::RealTimeOrder | Class::NonmonotonicSend => swap_adjacent(class, ops, rng),
+        Class::SendOrder => send_order(ops, rng).map(|(expected, _)| expected),
         Class::StaleRead => {
             // A read after an acknowledgement reports a high watermark not covering it.
             let mut pairs = Vec::new();
@@ -527,6 +531,106 @@ fn swap_adjacent(class: Class, ops: &mut [Op], rng: &mut SplitMix64) -> Option<B
         expected.insert(Class::StaleRead);
     }
     Some(expected)
+}
+
+/// Two ok sends of one producer at adjacent offsets o and o + 1 trade places while the
+/// first is still in flight: the second's invocation moves into the first's flight (to any
+/// instant from the first's invocation, a tie broken by op id, to its completion) unless
+/// it was there already, then the offsets and every read of them swap. Both sends are made
+/// unexempt (one attempt each, the second on the first's broker). Reads invoked after the
+/// first's acknowledgement whose high watermark covered o but not o + 1 become stale.
+/// Returns the expected classes and the indices of the earlier and the later send.
+pub fn send_order(
+    ops: &mut [Op],
+    rng: &mut SplitMix64,
+) -> Option<(BTreeSet<Class>, (usize, usize))> {
+    let mut at: BTreeMap<(Tp, i64), usize> = BTreeMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let (
+            OpKind::Send {
+                offset: Some(o), ..
+            },
+            Outcome::Ok,
+            Some(tp),
+        ) = (&op.kind, op.outcome, tp_of(op))
+        {
+            at.insert((tp, *o), i);
+        }
+    }
+    let mut pairs = Vec::new();
+    for ((tp, o), &a) in &at {
+        let Some(&b) = at.get(&(tp.clone(), o + 1)) else {
+            continue;
+        };
+        let order = |i: usize| (ops[i].invoke_us, ops[i].id);
+        if ops[a].process == ops[b].process && order(a) < order(b) {
+            pairs.push((a, b, *o));
+        }
+    }
+    let (a, b, o) = pick(rng, &pairs)?;
+    let (a_invoke, a_done) = (ops[a].invoke_us, ops[a].complete_us?);
+    if ops[b].invoke_us > a_done {
+        let invoke = a_invoke + rng.below(a_done - a_invoke + 1);
+        if (invoke, ops[b].id) < (a_invoke, ops[a].id) {
+            return None;
+        }
+        ops[b].invoke_us = invoke;
+    }
+    let a_broker = match &ops[a].kind {
+        OpKind::Send { broker, .. } => broker.clone(),
+        _ => return None,
+    };
+    for (i, broker) in [(a, a_broker.clone()), (b, a_broker)] {
+        if let OpKind::Send {
+            attempts,
+            broker: slot,
+            ..
+        } = &mut ops[i].kind
+        {
+            *attempts = 1;
+            *slot = broker;
+        }
+    }
+    let tp = tp_of(&ops[a])?;
+    let (OpKind::Send { value: va, .. }, OpKind::Send { value: vb, .. }) =
+        (&ops[a].kind, &ops[b].kind)
+    else {
+        return None;
+    };
+    let (va, vb) = (va.clone(), vb.clone());
+    for op in ops.iter_mut().filter(|op| tp_of(op).as_ref() == Some(&tp)) {
+        if let OpKind::Poll { records, .. } = &mut op.kind {
+            for r in records.iter_mut() {
+                if r.offset == o && r.value == va {
+                    r.value = vb.clone();
+                } else if r.offset == o + 1 && r.value == vb {
+                    r.value = va.clone();
+                }
+            }
+        }
+    }
+    if let OpKind::Send { offset, .. } = &mut ops[a].kind {
+        *offset = Some(o + 1);
+    }
+    if let OpKind::Send { offset, .. } = &mut ops[b].kind {
+        *offset = Some(o);
+    }
+    let mut expected = BTreeSet::from([Class::SendOrder]);
+    let stale = ops.iter().any(|r| {
+        let hw = match &r.kind {
+            OpKind::ListOffsets { high_watermark, .. } => Some(*high_watermark),
+            OpKind::Poll { high_watermark, .. } => *high_watermark,
+            _ => None,
+        };
+        r.outcome == Outcome::Ok
+            && tp_of(r).as_ref() == Some(&tp)
+            && r.invoke_us > a_done
+            && hw.is_some_and(|h| h <= o + 1)
+    });
+    if stale {
+        expected.insert(Class::StaleRead);
+    }
+    Some((expected, (a, b)))
 }
 
 /// A group's highest commit jumps to the end of the log although its members had not

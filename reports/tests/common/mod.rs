@@ -72,8 +72,33 @@ impl H {
             value: value.into(),
             offset,
             idempotent,
+            attempts: 1,
+            max_in_flight: None,
+            broker: None,
         };
         self.push(process, invoke, complete, outcome, kind)
+    }
+
+    /// An ok send to t/0 with the producer facts send order depends on.
+    pub fn send_as(
+        &mut self,
+        process: &str,
+        value: &str,
+        offset: i64,
+        at: (u64, u64),
+        producer: Producer,
+    ) -> u64 {
+        let kind = OpKind::Send {
+            topic: TOPIC.into(),
+            partition: 0,
+            value: value.into(),
+            offset: Some(offset),
+            idempotent: producer.idempotent,
+            attempts: producer.attempts,
+            max_in_flight: producer.max_in_flight,
+            broker: producer.broker.map(str::to_string),
+        };
+        self.push(process, at.0, Some(at.1), Outcome::Ok, kind)
     }
 
     fn poll_kind(
@@ -224,6 +249,50 @@ impl H {
             offset,
         };
         self.push(process, at.0, Some(at.1), Outcome::Ok, kind)
+    }
+}
+
+/// How a send was produced: [`H::send_as`].
+#[derive(Clone, Copy, Debug)]
+pub struct Producer {
+    pub idempotent: bool,
+    pub attempts: u32,
+    pub max_in_flight: Option<u32>,
+    pub broker: Option<&'static str>,
+}
+
+impl Producer {
+    /// A plain producer, max_in_flight unknown, first attempt, broker unknown.
+    pub const PLAIN: Producer = Producer {
+        idempotent: false,
+        attempts: 1,
+        max_in_flight: None,
+        broker: None,
+    };
+
+    pub fn idempotent(self) -> Self {
+        Producer {
+            idempotent: true,
+            ..self
+        }
+    }
+
+    pub fn attempts(self, attempts: u32) -> Self {
+        Producer { attempts, ..self }
+    }
+
+    pub fn max_in_flight(self, n: u32) -> Self {
+        Producer {
+            max_in_flight: Some(n),
+            ..self
+        }
+    }
+
+    pub fn broker(self, broker: &'static str) -> Self {
+        Producer {
+            broker: Some(broker),
+            ..self
+        }
     }
 }
 

@@ -30,5 +30,5 @@ pub use consumer::{Consumer, ConsumerConfig, OffsetReset, PolledBatch};
 pub use error::{ClientError, ConsumeError, SendError};
 pub use group::{Assignor, GroupConfig, GroupConsumer, GroupEvent};
 pub use metadata::Metadata;
-pub use producer::{CompressionKind, Producer, ProducerConfig};
+pub use producer::{CompressionKind, Delivery, Producer, ProducerConfig};
 pub use versions::ApiVersionTable;

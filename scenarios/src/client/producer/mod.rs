@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use super::cluster::{Cluster, ClusterConfig};
 use super::conn::{ConnConfig, DialFn};
 use super::error::{ClientError, SendError};
+pub use state::Delivery;
 use state::{lock, State};
 
 /// Compression of produced batches.
@@ -215,6 +216,19 @@ impl Producer {
         key: Option<Bytes>,
         value: Bytes,
     ) -> impl Future<Output = Result<i64, SendError>> + Send + 'static {
+        let delivery = self.send_traced(topic, partition, key, value);
+        async move { delivery.await.result }
+    }
+
+    /// Like [`Producer::send`], and the future also tells how many produce requests carried
+    /// the record and to which broker the last one went.
+    pub fn send_traced(
+        &self,
+        topic: &str,
+        partition: i32,
+        key: Option<Bytes>,
+        value: Bytes,
+    ) -> impl Future<Output = Delivery> + Send + 'static {
         let (tx, rx) = oneshot::channel();
         let now = Instant::now();
         let elapsed_ms =
@@ -236,12 +250,13 @@ impl Producer {
         );
         self.inner.wake.notify_one();
         async move {
-            match rx.await {
-                Ok(result) => result,
-                Err(_) => Err(SendError::Indeterminate {
+            rx.await.unwrap_or_else(|_| Delivery {
+                result: Err(SendError::Indeterminate {
                     reason: "producer dropped before the outcome was known".to_string(),
                 }),
-            }
+                attempts: 0,
+                broker: None,
+            })
         }
     }
 

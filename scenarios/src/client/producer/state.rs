@@ -29,7 +29,18 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// (topic, partition).
 pub(crate) type TopicPartition = (String, i32);
 
-type Reply = oneshot::Sender<Result<i64, SendError>>;
+type Reply = oneshot::Sender<Delivery>;
+
+/// What became of one record: its outcome and the produce requests that carried it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The record's offset, or why it has none.
+    pub result: Result<i64, SendError>,
+    /// Produce requests that carried the record's batch: 1 = never retried, 0 = never sent.
+    pub attempts: u32,
+    /// The broker the last of them went to.
+    pub broker: Option<SocketAddr>,
+}
 
 /// Error codes that mean the broker did not append the batch.
 fn definitely_not_written(code: i16) -> bool {
@@ -92,6 +103,8 @@ pub(crate) struct Batch {
     created: Instant,
     sealed: bool,
     attempts: u32,
+    /// The broker of the latest attempt.
+    last_addr: Option<SocketAddr>,
     maybe_written: bool,
     not_before: Option<Instant>,
     pub(crate) encoded: Option<Encoded>,
@@ -108,13 +121,21 @@ impl Batch {
 
     fn fail(self, error: SendError) {
         for r in self.records {
-            let _ = r.reply.send(Err(error.clone()));
+            let _ = r.reply.send(Delivery {
+                result: Err(error.clone()),
+                attempts: self.attempts,
+                broker: self.last_addr,
+            });
         }
     }
 
     fn succeed(self, base_offset: i64) {
         for (i, r) in self.records.into_iter().enumerate() {
-            let _ = r.reply.send(Ok(base_offset + i as i64));
+            let _ = r.reply.send(Delivery {
+                result: Ok(base_offset + i as i64),
+                attempts: self.attempts,
+                broker: self.last_addr,
+            });
         }
     }
 }
@@ -215,10 +236,14 @@ impl State {
         reply: Reply,
     ) {
         if self.closed {
-            let _ = reply.send(Err(SendError::Failed {
-                reason: "producer closed".to_string(),
-                error_code: None,
-            }));
+            let _ = reply.send(Delivery {
+                result: Err(SendError::Failed {
+                    reason: "producer closed".to_string(),
+                    error_code: None,
+                }),
+                attempts: 0,
+                broker: None,
+            });
             return;
         }
         let size = record_size(key.as_ref(), &value);
@@ -244,6 +269,7 @@ impl State {
                 created: now,
                 sealed: false,
                 attempts: 0,
+                last_addr: None,
                 maybe_written: false,
                 not_before: None,
                 encoded: None,
@@ -412,6 +438,7 @@ impl State {
                 }
             }
             batch.attempts += 1;
+            batch.last_addr = Some(addr);
             pq.in_flight.insert(batch.id);
             per_broker
                 .entry(addr)
