@@ -396,24 +396,28 @@ impl Ingest {
         };
         let expected = file.chunks.len();
         let deadline = Duration::from_millis(self.config.commit_deadline_ms);
-        let CommitTurn { previous, resolved } = turn;
-        if let Some(previous) = previous {
-            let _ = previous.await;
-        }
+        // The commit runs in its own task, in turn, until its outcome is definite; the
+        // producers wait for it at most `deadline` from here, the wait for the turn included
+        // (past it they hear REQUEST_TIMED_OUT: the commit may still land, in order).
+        let (tx, rx) = oneshot::channel();
         let request = Request::CommitFile { file };
-        let answer = self.cp.call_with_retry(request.clone(), deadline).await;
-        if matches!(&answer, Err(e) if e.kind.is_retriable()) {
-            // Unknown outcome: the producers hear so now; the commit is retried until it
-            // resolves, and only then may the next file commit.
-            let cp = self.cp.clone();
-            let file_id = id.to_string();
-            tokio::spawn(async move {
-                resolve_commit(&cp, request, deadline, &file_id).await;
-                let _ = resolved.send(());
-            });
-        } else {
-            let _ = resolved.send(());
-        }
+        let cp = self.cp.clone();
+        tokio::spawn(commit_in_turn(
+            cp,
+            request,
+            turn,
+            deadline,
+            id.to_string(),
+            tx,
+        ));
+        let answer = match tokio::time::timeout(deadline, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => return Err(ProduceFailure::Stopping),
+            Err(_) => Err(CpError::unavailable(format!(
+                "no commit answer within {} ms",
+                deadline.as_millis()
+            ))),
+        };
         match answer {
             Ok(Response::Committed { base_offsets }) if base_offsets.len() == expected => {
                 if let Some(chunks) = &planted_chunks {
@@ -491,29 +495,42 @@ impl CommitTurn {
     }
 }
 
-/// Retry a commit whose outcome is unknown until the control plane answers it: committed
-/// (a retry is deduplicated by file id and answered with the first offsets) or refused.
-async fn resolve_commit(cp: &ControlPlaneClient, request: Request, deadline: Duration, id: &str) {
+/// Commit a file once the previous file's commit has resolved, and retry until the control
+/// plane answers definitely: committed (a retry is deduplicated by file id and answered with
+/// the first offsets) or refused. The first round's answer (after up to `deadline` of
+/// retries) goes to `answer`; only then is the turn passed on.
+async fn commit_in_turn(
+    cp: ControlPlaneClient,
+    request: Request,
+    turn: CommitTurn,
+    deadline: Duration,
+    id: String,
+    answer: oneshot::Sender<Result<Response, CpError>>,
+) {
+    let CommitTurn { previous, resolved } = turn;
+    if let Some(previous) = previous {
+        let _ = previous.await;
+    }
+    let mut answer = Some(answer);
     let mut rounds = 0u32;
     loop {
         rounds += 1;
-        match cp.call_with_retry(request.clone(), deadline).await {
-            Err(e) if e.kind.is_retriable() => {
-                if rounds == 1 {
-                    tracing::warn!(file = %id, error = %e, "commit outcome unknown; retrying");
-                }
-                sleep(Duration::from_millis(100)).await;
-            }
-            Ok(_) => {
-                tracing::info!(file = %id, rounds, "commit with unknown outcome resolved");
-                return;
-            }
-            Err(e) => {
-                tracing::info!(file = %id, error = %e, rounds, "commit with unknown outcome refused");
-                return;
-            }
+        let result = cp.call_with_retry(request.clone(), deadline).await;
+        let unknown = matches!(&result, Err(e) if e.kind.is_retriable());
+        if unknown && rounds == 1 {
+            tracing::warn!(file = %id, "commit outcome unknown; retrying until it resolves");
+        } else if rounds > 1 && !unknown {
+            tracing::info!(file = %id, rounds, ok = result.is_ok(), "unknown commit resolved");
         }
+        if let Some(answer) = answer.take() {
+            let _ = answer.send(result);
+        }
+        if !unknown {
+            break;
+        }
+        sleep(Duration::from_millis(100)).await;
     }
+    let _ = resolved.send(());
 }
 
 /// Whether a request of `incoming` bytes must go to a new file rather than the open one of

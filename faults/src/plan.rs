@@ -35,10 +35,12 @@ pub enum Family {
     /// The control-plane leader stops (a long GC pause, a frozen VM) and resumes, often
     /// after another replica took over: the case fencing exists for.
     ControlPlanePause,
+    /// A consumer process dies and comes back (its group rebalances twice).
+    ConsumerCrash,
 }
 
 impl Family {
-    pub const ALL: [Family; 12] = [
+    pub const ALL: [Family; 13] = [
         Family::AgentCrash,
         Family::ControlPlaneCrash,
         Family::NodePause,
@@ -51,12 +53,26 @@ impl Family {
         Family::LatencySpike,
         Family::ExpressOutage,
         Family::ControlPlanePause,
+        Family::ConsumerCrash,
     ];
 
-    /// What a swarm scenario picks from when it names no families: every family except
-    /// [`Family::ControlPlanePause`] (kept last in [`Family::ALL`]), which came later and is
-    /// opted into by name, so that existing swarm campaigns keep their seeds' schedules.
-    pub const SWARM_DEFAULT: &'static [Family] = Family::ALL.split_at(Family::ALL.len() - 1).0;
+    /// What a swarm scenario picks from when it names no families, in this order (a seed's
+    /// schedule depends on it). [`Family::ControlPlanePause`] and [`Family::ConsumerCrash`]
+    /// came later and are opted into by name, so that existing swarm campaigns keep their
+    /// seeds' schedules.
+    pub const SWARM_DEFAULT: &'static [Family] = &[
+        Family::AgentCrash,
+        Family::ControlPlaneCrash,
+        Family::NodePause,
+        Family::AzIsolation,
+        Family::LinkPartition,
+        Family::OneWayPartition,
+        Family::PacketLoss,
+        Family::StorageErrors,
+        Family::StorageAmbiguous,
+        Family::LatencySpike,
+        Family::ExpressOutage,
+    ];
 }
 
 /// How one family hits: on average every `mean_interval_ms`, each fault lasting between
@@ -201,7 +217,7 @@ impl FaultPlan {
 fn random_intensity(rng: &mut SmallRng, family: Family) -> Intensity {
     // Crashes and outages are rarer and longer; error bursts and spikes more frequent.
     let (interval, dur_max) = match family {
-        Family::AgentCrash | Family::ControlPlaneCrash => {
+        Family::AgentCrash | Family::ControlPlaneCrash | Family::ConsumerCrash => {
             (rng.gen_range(5_000..20_000), rng.gen_range(1_000..8_000))
         }
         Family::AzIsolation | Family::ExpressOutage => {

@@ -19,6 +19,8 @@ pub enum Target {
     ControlPlaneLeader,
     /// Availability zone `i`.
     Zone(usize),
+    /// Workload consumer `i` (in topology order).
+    Consumer(usize),
 }
 
 /// One fault, as data.
@@ -68,6 +70,8 @@ pub struct Shape {
     pub agents: usize,
     pub controlplanes: usize,
     pub zones: usize,
+    /// Workload consumers (not the final drain reader).
+    pub consumers: usize,
     /// Whether an S3 Express bucket exists (an Express outage means nothing otherwise).
     pub express: bool,
 }
@@ -122,6 +126,14 @@ fn draw(family: Family, severity: f64, shape: &Shape, rng: &mut SmallRng) -> Opt
         Family::AgentCrash => Fault::Crash {
             target: agent(rng)?,
         },
+        Family::ConsumerCrash => {
+            if shape.consumers == 0 {
+                return None;
+            }
+            Fault::Crash {
+                target: Target::Consumer(rng.gen_range(0..shape.consumers)),
+            }
+        }
         Family::ControlPlaneCrash => {
             if shape.controlplanes == 0 {
                 return None;
@@ -199,6 +211,7 @@ mod tests {
             agents: 6,
             controlplanes: 3,
             zones: 3,
+            consumers: 3,
             express: true,
         }
     }
@@ -240,6 +253,7 @@ mod tests {
             agents: 1,
             controlplanes: 1,
             zones: 1,
+            consumers: 3,
             express: false,
         };
         assert!(schedule(&plan, &lone, 600_000, 1).is_empty());
@@ -266,9 +280,16 @@ mod tests {
     }
 
     #[test]
-    fn swarm_default_is_every_family_but_the_control_plane_pause() {
-        assert_eq!(Family::SWARM_DEFAULT.len(), Family::ALL.len() - 1);
+    fn swarm_default_is_every_family_but_the_opt_in_ones() {
+        assert_eq!(Family::SWARM_DEFAULT.len(), Family::ALL.len() - 2);
         assert!(!Family::SWARM_DEFAULT.contains(&Family::ControlPlanePause));
+        assert!(!Family::SWARM_DEFAULT.contains(&Family::ConsumerCrash));
+        // The order a seed's schedule depends on: ALL's, without the opt-in families.
+        let expected: Vec<Family> = Family::ALL
+            .into_iter()
+            .filter(|f| !matches!(f, Family::ControlPlanePause | Family::ConsumerCrash))
+            .collect();
+        assert_eq!(Family::SWARM_DEFAULT, expected.as_slice());
         assert!(Family::SWARM_DEFAULT
             .iter()
             .all(|f| Family::ALL.contains(f)));

@@ -2,6 +2,10 @@
 //! restarts nodes, pauses them, cuts links, degrades object storage) and records what it
 //! did and when, so reports can shade fault windows and a person can read the run.
 //!
+//! Every fault of a run lands in one [`FaultLog`]: this driver's, the spec's periodic
+//! `crashes` ([`crate::run`]) and `consumer_churn` ([`crate::consumers`]). Reports (HTML
+//! shading, failover statistics, report.json `fault_events`) read only that list.
+//!
 //! Overlapping faults compose: a node is killed on its first crash and restarted when its
 //! last overlapping crash ends; a link stays cut while any partition covers it; storage
 //! faults combine (highest error probability, summed latency, any outage).
@@ -26,8 +30,10 @@ pub struct ChaosWorld {
     pub zones: Vec<Vec<NodeId>>,
     /// The bucket agents write to; storage faults and Express outages hit it.
     pub ingest: SimObjectStore,
-    /// Index of the control-plane replica currently leading.
-    pub leader: Arc<dyn Fn() -> usize + Send + Sync>,
+    /// Workload consumers (targets of consumer crashes).
+    pub consumers: Vec<NodeId>,
+    /// Index of the control-plane replica currently leading, if one is.
+    pub leader: Arc<dyn Fn() -> Option<usize> + Send + Sync>,
 }
 
 /// A fault as it happened.
@@ -37,6 +43,19 @@ pub struct FaultEvent {
     pub end_ms: u64,
     pub family: eddy_faults::Family,
     pub what: String,
+    /// A crash of the control-plane replica that was leading when it started.
+    #[serde(default)]
+    pub leader: bool,
+}
+
+/// Where every fault of a run is written down as it ends.
+pub type FaultLog = Arc<Mutex<Vec<FaultEvent>>>;
+
+/// The log's events in time order.
+pub fn sorted_events(log: &FaultLog) -> Vec<FaultEvent> {
+    let mut events = std::mem::take(&mut *log.lock().unwrap_or_else(|e| e.into_inner()));
+    events.sort_by(|a, b| (a.start_ms, a.end_ms, &a.what).cmp(&(b.start_ms, b.end_ms, &b.what)));
+    events
 }
 
 #[derive(Default)]
@@ -61,9 +80,9 @@ pub async fn run_schedule(
     world: ChaosWorld,
     start: Instant,
     chaos_end: Instant,
-) -> Vec<FaultEvent> {
+    events: FaultLog,
+) {
     let active: Shared = Arc::new(Mutex::new(Active::default()));
-    let events = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for f in schedule {
         let begin = start + Duration::from_millis(f.at_ms);
@@ -74,6 +93,15 @@ pub async fn run_schedule(
         let (world, active, events) = (world.clone(), active.clone(), events.clone());
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(begin).await;
+            let leader = match &f.fault {
+                Fault::Crash {
+                    target: Target::ControlPlaneLeader,
+                } => (world.leader)().is_some(),
+                Fault::Crash {
+                    target: Target::ControlPlane(i),
+                } => (world.leader)() == Some(*i),
+                _ => false,
+            };
             let (what, undo) = apply(&f.fault, &world, &active);
             tokio::time::sleep_until(end).await;
             undo();
@@ -86,15 +114,13 @@ pub async fn run_schedule(
                     end_ms: ms(end),
                     family: f.family,
                     what,
+                    leader,
                 });
         }));
     }
     for t in tasks {
         let _ = t.await;
     }
-    let mut events = std::mem::take(&mut *events.lock().unwrap_or_else(|e| e.into_inner()));
-    events.sort_by(|a, b| (a.start_ms, a.end_ms, &a.what).cmp(&(b.start_ms, b.end_ms, &b.what)));
-    events
 }
 
 fn node_of(target: &Target, world: &ChaosWorld) -> Vec<NodeId> {
@@ -103,11 +129,12 @@ fn node_of(target: &Target, world: &ChaosWorld) -> Vec<NodeId> {
         Target::ControlPlane(i) => world.controlplanes.get(*i).copied().into_iter().collect(),
         Target::ControlPlaneLeader => world
             .controlplanes
-            .get((world.leader)())
+            .get((world.leader)().unwrap_or(0))
             .copied()
             .into_iter()
             .collect(),
         Target::Zone(z) => world.zones.get(*z).cloned().unwrap_or_default(),
+        Target::Consumer(i) => world.consumers.get(*i).copied().into_iter().collect(),
     }
 }
 

@@ -42,8 +42,6 @@ pub struct RunJson<'a> {
     pub liveness: Option<&'a crate::liveness::Liveness>,
     /// Commit stalls around control-plane leader crashes.
     pub failover: crate::failover::FailoverStats,
-    /// Scheduled crashes and restarts.
-    pub crashes: &'a [crate::run::CrashRecord],
     /// Stored bytes and accrued GB·hours per storage class, sampled over the run.
     pub stored_over_time: &'a [eddy_reports::StoredSample],
 }
@@ -91,8 +89,6 @@ pub fn consumer_groups(scenario: &Scenario) -> u32 {
         scenario.topology.azs.len() as u32
     }
 }
-
-/// Payload bytes per second the run ingested during its workload phase.
 
 /// The Kafka baselines (fetch-from-follower, then reads from leaders) for a run.
 pub fn kafka_baselines(
@@ -199,8 +195,7 @@ pub fn report_json(
         fault_schedule: &out.schedule,
         fault_events: &out.fault_events,
         liveness: out.liveness.as_ref(),
-        failover: crate::failover::failover_stats(&out.ops, &out.crashes),
-        crashes: &out.crashes,
+        failover: crate::failover::failover_stats(&out.ops, &out.fault_events),
         stored_over_time: &out.stored,
     };
     Ok(serde_json::to_string_pretty(&json)? + "\n")
@@ -277,7 +272,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         print!("{text}");
     } else {
         print!("{}", eddy_reports::render_summary(&report));
-        let f = crate::failover::failover_stats(&out.ops, &out.crashes);
+        let f = crate::failover::failover_stats(&out.ops, &out.fault_events);
         if f.leader_kills > 0 {
             println!(
                 "failover: {} leader kill(s), no-commit span p50 {:.0} ms / p99 {:.0} ms; longest no-commit span {:.0} ms",
@@ -292,7 +287,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         if !out.fault_events.is_empty() {
             println!(
-                "faults: {} injected during the chaos phase",
+                "faults: {} injected (report.json fault_events)",
                 out.fault_events.len()
             );
         }

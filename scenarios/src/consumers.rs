@@ -153,7 +153,14 @@ fn record_events(recorder: &Recorder, process: &str, group: &str, events: Vec<Gr
 
 /// Crash consumer nodes at seeded random times before `until` and restart each after a
 /// seeded pause (madsim re-runs the node's init, so the consumer rejoins its group).
-pub async fn churn(s: &Scenario, seed: u64, consumers: &[madsim::task::NodeId], until: Instant) {
+pub async fn churn(
+    s: &Scenario,
+    seed: u64,
+    consumers: &[madsim::task::NodeId],
+    until: Instant,
+    log: crate::chaos::FaultLog,
+    run_start: Instant,
+) {
     let c = &s.consumer_churn;
     if c.crashes == 0 || consumers.is_empty() {
         return;
@@ -172,40 +179,69 @@ pub async fn churn(s: &Scenario, seed: u64, consumers: &[madsim::task::NodeId], 
         })
         .collect();
     plan.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // (restart time, node) of nodes currently down.
-    let mut down: Vec<(Instant, usize)> = Vec::new();
+    // (restart time, node, crash time) of nodes currently down.
+    let mut down: Vec<(Instant, usize, Instant)> = Vec::new();
+    let note = Note {
+        log,
+        start: run_start,
+    };
     for (at, which, pause) in plan {
         let at = start + Duration::from_secs_f64(at);
-        restart_due(&handle, consumers, &mut down, at).await;
-        if down.iter().any(|(_, n)| *n == which) {
+        restart_due(&handle, consumers, &mut down, at, &note).await;
+        if down.iter().any(|(_, n, _)| *n == which) {
             continue;
         }
         tokio::time::sleep_until(at).await;
         tracing::info!(node = which, "consumer crash");
         handle.kill(consumers[which]);
-        down.push((at + Duration::from_secs_f64(pause), which));
+        down.push((at + Duration::from_secs_f64(pause), which, at));
     }
-    restart_due(&handle, consumers, &mut down, until).await;
+    restart_due(&handle, consumers, &mut down, until, &note).await;
     // Anything still down comes back now, for the drain phase.
-    for (_, n) in down.drain(..) {
+    for (_, n, crashed) in down.drain(..) {
         handle.restart(consumers[n]);
+        note.restarted(n, crashed);
+    }
+}
+
+/// Writes a consumer's crash into the run's fault log once it is restarted.
+struct Note {
+    log: crate::chaos::FaultLog,
+    start: Instant,
+}
+
+impl Note {
+    fn restarted(&self, consumer: usize, crashed: Instant) {
+        let ms = |t: Instant| t.saturating_duration_since(self.start).as_millis() as u64;
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(crate::chaos::FaultEvent {
+                start_ms: ms(crashed),
+                end_ms: ms(Instant::now()),
+                family: eddy_faults::Family::ConsumerCrash,
+                what: format!("crash consumer {consumer} (consumer_churn)"),
+                leader: false,
+            });
     }
 }
 
 async fn restart_due(
     handle: &madsim::runtime::Handle,
     consumers: &[madsim::task::NodeId],
-    down: &mut Vec<(Instant, usize)>,
+    down: &mut Vec<(Instant, usize, Instant)>,
     before: Instant,
+    note: &Note,
 ) {
-    down.sort_by_key(|(t, _)| *t);
-    while let Some(&(t, n)) = down.first() {
+    down.sort_by_key(|(t, _, _)| *t);
+    while let Some(&(t, n, crashed)) = down.first() {
         if t > before {
             break;
         }
         tokio::time::sleep_until(t).await;
         tracing::info!(node = n, "consumer restart");
         handle.restart(consumers[n]);
+        note.restarted(n, crashed);
         down.remove(0);
     }
 }

@@ -4,12 +4,13 @@
 use eddy_reports::{Op, OpKind, Outcome};
 use serde::Serialize;
 
-use crate::run::CrashRecord;
+use crate::chaos::FaultEvent;
 
 /// Commit stalls of one run, in simulated milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FailoverStats {
-    /// Control-plane leaders killed.
+    /// Control-plane leaders killed (every crash of the leading replica in the run's fault
+    /// log: the spec's periodic `crashes` and swarm's `control_plane_crash` alike).
     pub leader_kills: usize,
     /// For each leader kill: the span with no acknowledged send around it (from the last
     /// acknowledgement before the kill to the first one after).
@@ -29,7 +30,7 @@ fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[rank - 1])
 }
 
-pub fn failover_stats(ops: &[Op], crashes: &[CrashRecord]) -> FailoverStats {
+pub fn failover_stats(ops: &[Op], faults: &[FaultEvent]) -> FailoverStats {
     let mut acks: Vec<u64> = ops
         .iter()
         .filter(|o| o.outcome == Outcome::Ok && matches!(o.kind, OpKind::Send { .. }))
@@ -40,10 +41,10 @@ pub fn failover_stats(ops: &[Op], crashes: &[CrashRecord]) -> FailoverStats {
         .windows(2)
         .map(|w| (w[1] - w[0]) as f64 / 1000.0)
         .fold(0.0, f64::max);
-    let kills: Vec<u64> = crashes
+    let kills: Vec<u64> = faults
         .iter()
-        .filter(|c| c.action == "kill" && c.leader)
-        .map(|c| c.at_us)
+        .filter(|f| f.family == eddy_faults::Family::ControlPlaneCrash && f.leader)
+        .map(|f| f.start_ms * 1000)
         .collect();
     let spans_ms: Vec<f64> = kills
         .iter()

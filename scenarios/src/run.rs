@@ -13,7 +13,6 @@ use eddy_reports::Op;
 use eddy_sim::{AzMap, AzTraffic, Meters, MetersSnapshot, NetMeter, SimObjectStore, StorageClass};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::recorder::Recorder;
@@ -40,27 +39,11 @@ pub struct RunOutput {
     pub fault_events: Vec<crate::chaos::FaultEvent>,
     /// Recovery after the faults stopped (`None` without faults).
     pub liveness: Option<crate::liveness::Liveness>,
-    /// Every scheduled crash and restart, in time order.
-    pub crashes: Vec<CrashRecord>,
     /// Stored bytes per storage class, sampled over the run.
     pub stored: Vec<eddy_reports::StoredSample>,
 }
 
-/// One scheduled crash or restart.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CrashRecord {
-    /// Simulated microseconds since run start.
-    pub at_us: u64,
-    /// `kill` or `restart`.
-    pub action: &'static str,
-    /// Node name, e.g. `controlplane-1`.
-    pub node: String,
-    /// Whether the node was the control-plane leader when killed.
-    pub leader: bool,
-}
-
 type Registry = Arc<Mutex<BTreeMap<usize, ControlPlane>>>;
-type CrashLog = Arc<Mutex<Vec<CrashRecord>>>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -74,7 +57,8 @@ struct CrashPlan {
     until: Instant,
     start: Instant,
     seed: u64,
-    log: CrashLog,
+    family: eddy_faults::Family,
+    log: crate::chaos::FaultLog,
 }
 
 impl CrashPlan {
@@ -92,18 +76,15 @@ impl CrashPlan {
     async fn kill_and_restart(&self, index: usize, leader: bool) {
         let handle = madsim::runtime::Handle::current();
         let (id, name) = self.nodes[index].clone();
-        self.note("kill", &name, leader);
+        let killed = self.start.elapsed();
         handle.kill(id);
         tokio::time::sleep(Duration::from_secs_f64(self.down_s)).await;
-        self.note("restart", &name, false);
         handle.restart(id);
-    }
-
-    fn note(&self, action: &'static str, node: &str, leader: bool) {
-        lock(&self.log).push(CrashRecord {
-            at_us: self.start.elapsed().as_micros() as u64,
-            action,
-            node: node.to_string(),
+        lock(&self.log).push(crate::chaos::FaultEvent {
+            start_ms: killed.as_millis() as u64,
+            end_ms: self.start.elapsed().as_millis() as u64,
+            family: self.family,
+            what: format!("crash {name} (spec crashes)"),
             leader,
         });
     }
@@ -336,8 +317,8 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     let workload_end = chaos_end + Duration::from_secs_f64(heal_s);
     let run_end = workload_end + Duration::from_secs_f64(s.drain_s);
 
-    // Crash schedules.
-    let crashes: CrashLog = Arc::new(Mutex::new(Vec::new()));
+    // Crash schedules. Every fault of the run is written down in one log.
+    let faults_log: crate::chaos::FaultLog = Arc::new(Mutex::new(Vec::new()));
     let crash_end = workload_end - Duration::from_secs_f64(s.crashes.crash_end_s.min(s.duration_s));
     let mut crash_tasks = Vec::new();
     if s.crashes.controlplane_leader_every_s > 0.0 {
@@ -349,7 +330,8 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
                 until: crash_end,
                 start,
                 seed: seed ^ 0xC0DE_0001,
-                log: crashes.clone(),
+                family: eddy_faults::Family::ControlPlaneCrash,
+                log: faults_log.clone(),
             },
             replicas.clone(),
         )));
@@ -362,7 +344,8 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
             until: crash_end,
             start,
             seed: seed ^ 0xC0DE_0002,
-            log: crashes.clone(),
+            family: eddy_faults::Family::AgentCrash,
+            log: faults_log.clone(),
         })));
     }
 
@@ -387,10 +370,12 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     for (node, id) in world.layout.consumers.iter().zip(&consumer_nodes) {
         zone_ids[zone_of(&node.az)].push(*id);
     }
+    let workload_consumers = consumer_nodes.clone();
     {
         let s = s.clone();
+        let log = faults_log.clone();
         tokio::spawn(async move {
-            crate::consumers::churn(&s, seed, &consumer_nodes, workload_end).await
+            crate::consumers::churn(&s, seed, &consumer_nodes, workload_end, log, start).await
         });
     }
 
@@ -399,6 +384,7 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         agents: agent_ids.len(),
         controlplanes: cp_ids.len(),
         zones: s.topology.azs.len(),
+        consumers: workload_consumers.len(),
         express: s.storage.ingest.class == StorageClass::S3Express,
     };
     let schedule = eddy_faults::schedule(&plan, &shape, (s.duration_s * 1000.0) as u64, seed);
@@ -407,13 +393,14 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         controlplanes: cp_ids,
         zones: zone_ids,
         ingest: ingest.clone(),
+        consumers: workload_consumers,
         leader: {
             let replicas = replicas.clone();
             Arc::new(move || {
                 lock(&replicas)
                     .iter()
                     .find(|(_, cp)| cp.is_leader())
-                    .map_or(0, |(r, _)| *r)
+                    .map(|(r, _)| *r)
             })
         },
     };
@@ -422,11 +409,12 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         chaos_world,
         start,
         chaos_end,
+        faults_log.clone(),
     ));
 
     // Workload (chaos, then heal), then let outstanding sends finish (at most half the drain budget).
     tokio::time::sleep_until(workload_end).await;
-    let fault_events = chaos.await.unwrap_or_default();
+    let _ = chaos.await;
     for task in crash_tasks {
         let _ = task.await;
     }
@@ -472,11 +460,10 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
             s.faults.recovery_bound_s,
         )
     });
-    let crashes = lock(&crashes).clone();
+    let fault_events = crate::chaos::sorted_events(&faults_log);
     let mut stored = lock(&stored).clone();
     stored.push(stored_sample(&world.meters, start));
     RunOutput {
-        crashes,
         stored,
         ops,
         meters: world.meters.snapshot(),

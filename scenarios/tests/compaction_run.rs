@@ -38,7 +38,9 @@ fn compaction_and_retention_under_agent_crashes_keep_every_record() {
         report.verdict.violations.first()
     );
     assert!(
-        out.crashes.iter().any(|c| c.action == "kill"),
+        out.fault_events
+            .iter()
+            .any(|f| f.family == eddy_faults::Family::AgentCrash),
         "agents were crashed"
     );
     let bucket = |name: &str| out.meters.buckets.get(name).expect(name).clone();

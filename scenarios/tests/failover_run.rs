@@ -17,8 +17,15 @@ fn leader_crashes_lose_nothing_and_stall_briefly() {
         "{:?}",
         report.verdict.violations.first()
     );
-    let stats = failover_stats(&out.ops, &out.crashes);
+    let stats = failover_stats(&out.ops, &out.fault_events);
     assert!(stats.leader_kills >= 3, "{stats:?}");
+    // The spec's leader kills are in the run's one fault list, marked as leader crashes.
+    let kills = out
+        .fault_events
+        .iter()
+        .filter(|f| f.family == eddy_faults::Family::ControlPlaneCrash && f.leader)
+        .count();
+    assert_eq!(kills, stats.leader_kills);
     assert_eq!(stats.spans_ms.len(), stats.leader_kills, "{stats:?}");
     // takeover_ms (2.5 s) plus a claim and the agents' retry backoff.
     assert!(
