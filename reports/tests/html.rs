@@ -175,6 +175,11 @@ fn the_page_is_self_contained_deterministic_and_has_every_chart() {
         html.contains("<td>send</td>"),
         "the send behind the violation is shown"
     );
+    // With what send order's exemptions depend on.
+    assert!(
+        html.contains("attempt(s), max in flight "),
+        "the send's attempts and max_in_flight are shown"
+    );
     // Cost per class, per GiB and the baseline.
     assert!(html.contains("<td>s3_standard</td>"));
     assert!(html.contains("<td>inter_az</td>"));

@@ -73,7 +73,11 @@ proptest! {
     /// (non-idempotent and retried, or moved to another broker) or not (idempotent, or
     /// max_in_flight 1): only the exempt shapes clear `send_order`, nothing else changes.
     #[test]
-    fn injected_send_order_exemptions(seed in any::<u64>(), n in 40usize..500, k in 0usize..SHAPES.len()) {
+    fn injected_send_order_exemptions(
+        seed in any::<u64>(),
+        n in 40usize..500,
+        k in 0usize..SHAPES.len(),
+    ) {
         let mut ops = model(seed, n);
         let mut rng = SplitMix64::new(seed.rotate_left(17) ^ Class::SendOrder as u64);
         if let Some((mut expected, (a, b))) = send_order(&mut ops, &mut rng) {
@@ -98,7 +102,9 @@ proptest! {
             }
             let verdict = check(&ops);
             let found: BTreeSet<Class> = verdict.classes().into_iter().collect();
-            prop_assert_eq!(&found, &expected, "shape {} seed {} n {}: {:#?}", k, seed, n, verdict.violations);
+            prop_assert_eq!(
+                &found, &expected, "shape {} seed {} n {}: {:#?}", k, seed, n, verdict.violations
+            );
         }
     }
 }

@@ -2,6 +2,7 @@
 //! their latencies where the calibrated model says (simulated time, not wall time); the full
 //! basic scenarios reproduce the published latency table.
 
+use eddy_reports::{OpKind, Outcome};
 use eddy_scenarios::commands::run_and_report;
 use eddy_scenarios::spec::Scenario;
 
@@ -22,6 +23,22 @@ fn short_standard_and_express_are_clean() {
         for seed in seeds {
             let (out, report) = run_and_report(&scenario, seed).expect("run");
             assert!(out.drained, "{name} seed {seed}: drain incomplete");
+            // Every acknowledged send records what send order's exemptions depend on.
+            let max_in_flight = Some(scenario.workload.max_in_flight as u32);
+            for op in out.ops.iter().filter(|op| op.outcome == Outcome::Ok) {
+                if let OpKind::Send {
+                    attempts,
+                    max_in_flight: m,
+                    broker,
+                    ..
+                } = &op.kind
+                {
+                    assert!(
+                        *attempts >= 1 && *m == max_in_flight && broker.is_some(),
+                        "{name} seed {seed}: {op:?}"
+                    );
+                }
+            }
             assert!(
                 report.verdict.is_valid(),
                 "{name} seed {seed}: {:?}",

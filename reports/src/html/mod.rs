@@ -579,12 +579,23 @@ fn op_row(s: &mut String, op: &Op) {
             partition,
             value,
             offset,
-            ..
+            idempotent,
+            attempts,
+            max_in_flight,
+            broker,
         } => (
             "send",
             format!(
-                "{topic}/{partition} value {value} → offset {}",
-                offset.map_or("?".into(), |o| o.to_string())
+                "{topic}/{partition} value {value} → offset {}; {}, {attempts} attempt(s), \
+                 max in flight {}, broker {}",
+                offset.map_or("?".into(), |o| o.to_string()),
+                if *idempotent {
+                    "idempotent"
+                } else {
+                    "not idempotent"
+                },
+                max_in_flight.map_or("?".into(), |m| m.to_string()),
+                broker.as_deref().unwrap_or("?")
             ),
         ),
         OpKind::Poll {

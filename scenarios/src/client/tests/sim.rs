@@ -294,6 +294,41 @@ async fn connection_dropped_after_apply_retry_duplicates_without_idempotence() {
 }
 
 #[madsim::test]
+async fn a_delivery_tells_how_many_requests_carried_the_record_and_where() {
+    let broker = fake_broker::start("broker", BROKER_IP).await;
+    lock(&broker).drop_after_apply = 1;
+    let (retried, first_time, never) = on_client(async {
+        let p = producer(ProducerConfig::default());
+        let retried = p.send_traced("t", 0, None, value(0)).await;
+        let first_time = p.send_traced("t", 0, None, value(1)).await;
+        let unreachable = Producer::new(
+            ProducerConfig {
+                delivery_timeout_ms: 2_000,
+                ..ProducerConfig::default()
+            },
+            vec!["10.9.9.9:9092".to_string()],
+            tcp_dialer(),
+        )
+        .expect("producer");
+        let never = unreachable.send_traced("t", 0, None, value(2)).await;
+        (retried, first_time, never)
+    })
+    .await;
+    let at = Some(BOOTSTRAP.parse().expect("addr"));
+    assert_eq!(
+        (retried.result, retried.attempts, retried.broker),
+        (Ok(1), 2, at)
+    );
+    assert_eq!(
+        (first_time.result, first_time.attempts, first_time.broker),
+        (Ok(2), 1, at)
+    );
+    // Never sent: no request carried it, no broker.
+    assert!(matches!(never.result, Err(SendError::Failed { .. })));
+    assert_eq!((never.attempts, never.broker), (0, None));
+}
+
+#[madsim::test]
 async fn idempotent_retry_is_answered_with_the_original_offset() {
     let broker = fake_broker::start("broker", BROKER_IP).await;
     lock(&broker).drop_after_apply = 1;
