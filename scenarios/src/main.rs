@@ -64,9 +64,7 @@ enum Command {
         /// Print the JSON report to standard output instead of the summary.
         #[arg(long)]
         json: bool,
-        /// Switch on a planted bug (repeatable): ack-before-commit, commit-not-idempotent,
-        /// stale-high-watermark, offset-reuse-after-failover, no-fencing, producer-state-lost.
-        #[arg(long = "plant")]
+        #[arg(long = "plant", value_name = "BUG", help = plant_help())]
         plants: Vec<String>,
         /// Run the seed twice in fresh processes and fail, naming the first diverging
         /// event, if the two runs differ.
@@ -131,8 +129,7 @@ enum Command {
         /// Keep the output of passing seeds too.
         #[arg(long)]
         keep_passing: bool,
-        /// Switch on a planted bug in every run (repeatable).
-        #[arg(long = "plant")]
+        #[arg(long = "plant", value_name = "BUG", help = plant_help())]
         plants: Vec<String>,
     },
     /// Fuzz each planted bug and report how often and how fast the checkers catch it.
@@ -291,4 +288,16 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--plant`'s help: every planted bug, from the enum.
+fn plant_help() -> String {
+    let names: Vec<&str> = eddy_controlplane::Plant::ALL
+        .iter()
+        .map(|p| p.name())
+        .collect();
+    format!(
+        "Switch on a planted bug (repeatable): {}",
+        names.join(", ")
+    )
 }
