@@ -296,8 +296,5 @@ fn plant_help() -> String {
         .iter()
         .map(|p| p.name())
         .collect();
-    format!(
-        "Switch on a planted bug (repeatable): {}",
-        names.join(", ")
-    )
+    format!("Switch on a planted bug (repeatable): {}", names.join(", "))
 }

@@ -132,12 +132,65 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
     runtime.block_on(async move { simulate(scenario, seed).await })
 }
 
+/// What every phase of a run shares: where the nodes are, the meters, the buckets, and when
+/// the run started.
 struct World {
     layout: Layout,
     azs: AzMap,
     net: NetMeter,
     kafka_net: NetMeter,
     meters: Meters,
+    start: Instant,
+    /// The bucket agents write to (faults hit it).
+    ingest: SimObjectStore,
+    journal: SimObjectStore,
+    /// Compaction outputs, when the scenario tiers them to their own bucket.
+    compacted: Option<SimObjectStore>,
+    /// Stored bytes sampled over the run.
+    stored: Arc<Mutex<Vec<eddy_reports::StoredSample>>>,
+}
+
+/// The nodes of the deployment, by role, and each zone's nodes (for zone faults).
+struct Nodes {
+    controlplanes: Vec<(madsim::task::NodeId, String)>,
+    agents: Vec<(madsim::task::NodeId, String)>,
+    consumers: Vec<madsim::task::NodeId>,
+    zones: Vec<Vec<madsim::task::NodeId>>,
+    /// The running control-plane replicas (for the leader crash schedule and fault targets).
+    replicas: Registry,
+}
+
+impl Nodes {
+    fn add_to_zone(&mut self, s: &Scenario, az: &str, id: madsim::task::NodeId) {
+        let zone = s.topology.azs.iter().position(|a| a == az).unwrap_or(0);
+        self.zones[zone].push(id);
+    }
+}
+
+/// When the phases of a run end.
+struct Phases {
+    /// The fault schedule stops here.
+    chaos_end: Instant,
+    /// Healing (with faults only) lasts this long after the chaos phase.
+    heal_s: f64,
+    /// Producers stop here.
+    workload_end: Instant,
+    /// The drain must be done by here.
+    run_end: Instant,
+}
+
+impl Phases {
+    fn new(s: &Scenario, start: Instant, faulty: bool) -> Phases {
+        let chaos_end = start + Duration::from_secs_f64(s.duration_s);
+        let heal_s = if faulty { s.faults.heal_s } else { 0.0 };
+        let workload_end = chaos_end + Duration::from_secs_f64(heal_s);
+        Phases {
+            chaos_end,
+            heal_s,
+            workload_end,
+            run_end: workload_end + Duration::from_secs_f64(s.drain_s),
+        }
+    }
 }
 
 impl World {
@@ -160,27 +213,58 @@ fn build_node<'a>(
     handle.create_node().name(spec.name.clone()).ip(spec.ip)
 }
 
+/// One run, as phases: build the world, start the deployment, start the clients, drive the
+/// faults while the workload runs, heal and settle, drain, and collect the outcome. The order
+/// of node creation and task spawns is part of the seed's history: keep it.
 async fn simulate(s: Scenario, seed: u64) -> RunOutput {
-    let handle = madsim::runtime::Handle::current();
     if s.buggify {
         madsim::buggify::enable();
     }
-    let layout = Layout::new(&s);
+    let world = build_world(&s, seed);
+    let mut nodes = start_deployment(&s, &world);
+    let recorder = Recorder::new();
+    recorder.set_horizon_ms(retention_horizon_ms(&s));
+    let plan = s.faults.plan(seed);
+    let phases = Phases::new(&s, world.start, !plan.is_empty());
+    // Every fault of the run is written down in one log.
+    let faults_log: crate::chaos::FaultLog = Arc::new(Mutex::new(Vec::new()));
+    let crash_tasks = start_crash_schedules(&s, seed, &world, &nodes, &phases, &faults_log);
+    start_clients(
+        &s,
+        seed,
+        &world,
+        &mut nodes,
+        &plan,
+        &phases,
+        &recorder,
+        &faults_log,
+    );
+    let (schedule, chaos) = start_chaos(&s, seed, &world, nodes, &plan, &phases, &faults_log);
+    heal_and_settle(&s, &phases, chaos, crash_tasks, &recorder).await;
+    let drained = drain(&s, &world, &phases, &recorder).await;
+    outcome(
+        &s,
+        world,
+        &phases,
+        recorder,
+        drained,
+        plan,
+        schedule,
+        &faults_log,
+    )
+}
+
+/// The layout, meters and buckets of a run (the storage node serves the buckets).
+fn build_world(s: &Scenario, seed: u64) -> World {
+    let handle = madsim::runtime::Handle::current();
+    let layout = Layout::new(s);
     let azs = AzMap::new();
     for n in layout.all_nodes() {
         azs.insert(n.ip, n.az.clone());
     }
-    let world = World {
-        layout,
-        azs,
-        net: NetMeter::new(),
-        kafka_net: NetMeter::new(),
-        meters: Meters::new(),
-    };
-    let layout = &world.layout;
+    let meters = Meters::new();
     let start = Instant::now();
-    let stored = sample_stored(world.meters.clone(), start, s.duration_s);
-
+    let stored = sample_stored(meters.clone(), start, s.duration_s);
     let storage_node = build_node(&handle, &layout.storage).build();
     let journal_home = (s.storage.journal.class == StorageClass::S3Express)
         .then(|| s.topology.controlplane_az.clone());
@@ -190,7 +274,7 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         crate::usage::DATA_BUCKET,
         s.storage.ingest.clone(),
         ingest_home,
-        world.meters.clone(),
+        meters.clone(),
         seed ^ 0x1,
         Some(storage_node.clone()),
     );
@@ -198,11 +282,10 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         "journal",
         s.storage.journal.clone(),
         journal_home,
-        world.meters.clone(),
+        meters.clone(),
         seed ^ 0x2,
         Some(storage_node.clone()),
     );
-
     // Tiered storage: compaction outputs go to their own bucket.
     let compacted = s.storage.compacted.as_ref().map(|profile| {
         let home = (profile.class == StorageClass::S3Express).then(|| s.storage.ingest_az.clone());
@@ -210,29 +293,54 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
             "compacted",
             profile.clone(),
             home,
-            world.meters.clone(),
+            meters.clone(),
             seed ^ 0x3,
             Some(storage_node.clone()),
         )
     });
+    World {
+        layout,
+        azs,
+        net: NetMeter::new(),
+        kafka_net: NetMeter::new(),
+        meters,
+        start,
+        ingest,
+        journal,
+        compacted,
+        stored,
+    }
+}
 
-    let mut cp_ids = Vec::new();
-    let mut zone_ids: Vec<Vec<madsim::task::NodeId>> = vec![Vec::new(); s.topology.azs.len()];
-    let zone_of = |az: &str| s.topology.azs.iter().position(|a| a == az).unwrap_or(0);
-    // Control-plane replicas, one per AZ round-robin; each registers its handle when it
-    // (re)starts so that the crash schedule can find the leader.
+/// Start the control-plane replicas, then the agents.
+fn start_deployment(s: &Scenario, world: &World) -> Nodes {
+    let mut nodes = Nodes {
+        controlplanes: Vec::new(),
+        agents: Vec::new(),
+        consumers: Vec::new(),
+        zones: vec![Vec::new(); s.topology.azs.len()],
+        replicas: Arc::new(Mutex::new(BTreeMap::new())),
+    };
+    start_controlplanes(s, world, &mut nodes);
+    start_agents(s, world, &mut nodes);
+    nodes
+}
+
+/// Control-plane replicas, one per AZ round-robin; each registers its handle when it
+/// (re)starts so that the crash schedule can find the leader.
+fn start_controlplanes(s: &Scenario, world: &World, nodes: &mut Nodes) {
+    let handle = madsim::runtime::Handle::current();
+    let layout = &world.layout;
     let cp_addrs = layout.controlplane_addrs();
-    let replicas: Registry = Arc::new(Mutex::new(BTreeMap::new()));
-    let mut cp_nodes = Vec::new();
     for (r, node) in layout.controlplanes.iter().enumerate() {
-        let store = journal.view_from(&node.az);
-        let transport = world.transport(&s, &node.az);
+        let store = world.journal.view_from(&node.az);
+        let transport = world.transport(s, &node.az);
         let mut config = s.controlplane.clone();
         config.plants = s.plants.clone();
         let advertise = cp_addrs[r].to_string();
         let port = cp_addrs[r].port();
-        let registry = replicas.clone();
-        let handle = build_node(&handle, node)
+        let registry = nodes.replicas.clone();
+        let cp = build_node(&handle, node)
             .init(move || {
                 let (store, transport, config, advertise, registry) = (
                     store.clone(),
@@ -261,23 +369,24 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
                 }
             })
             .build();
-        cp_nodes.push((handle.id(), node.name.clone()));
-        cp_ids.push(handle.id());
-        zone_ids[zone_of(&node.az)].push(handle.id());
+        nodes.controlplanes.push((cp.id(), node.name.clone()));
+        nodes.add_to_zone(s, &node.az, cp.id());
     }
+}
 
-    let mut agent_ids = Vec::new();
-    // Agents.
-    let mut agent_nodes = Vec::new();
-    for (node, id) in &layout.agents {
-        let store: Arc<dyn object_store::ObjectStore> = match &compacted {
+/// The agents, each on its AZ's view of the buckets.
+fn start_agents(s: &Scenario, world: &World, nodes: &mut Nodes) {
+    let handle = madsim::runtime::Handle::current();
+    let cp_addrs = world.layout.controlplane_addrs();
+    for (node, id) in &world.layout.agents {
+        let store: Arc<dyn object_store::ObjectStore> = match &world.compacted {
             Some(high) => Arc::new(eddy_agent::tiered::TieredStore::new(
-                Arc::new(ingest.view_from(&node.az)),
+                Arc::new(world.ingest.view_from(&node.az)),
                 Arc::new(high.view_from(&node.az)),
             )),
-            None => Arc::new(ingest.view_from(&node.az)),
+            None => Arc::new(world.ingest.view_from(&node.az)),
         };
-        let transport = world.transport(&s, &node.az);
+        let transport = world.transport(s, &node.az);
         let mut config = s
             .agent
             .config(*id, &node.az, &node.ip.to_string(), AGENT_PORT);
@@ -298,57 +407,72 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
                 }
             })
             .build();
-        agent_nodes.push((agent.id(), node.name.clone()));
-        agent_ids.push(agent.id());
-        zone_ids[zone_of(&node.az)].push(agent.id());
+        nodes.agents.push((agent.id(), node.name.clone()));
+        nodes.add_to_zone(s, &node.az, agent.id());
     }
+}
 
-    let recorder = Recorder::new();
-    recorder.set_horizon_ms(retention_horizon_ms(&s));
-    let plan = s.faults.plan(seed);
-    let faulty = !plan.is_empty();
+/// The spec's periodic crashes (`crashes`): control-plane leaders and agents.
+fn start_crash_schedules(
+    s: &Scenario,
+    seed: u64,
+    world: &World,
+    nodes: &Nodes,
+    phases: &Phases,
+    log: &crate::chaos::FaultLog,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let crash_end =
+        phases.workload_end - Duration::from_secs_f64(s.crashes.crash_end_s.min(s.duration_s));
+    let mut crash_tasks = Vec::new();
+    if s.crashes.controlplane_leader_every_s > 0.0 {
+        crash_tasks.push(tokio::spawn(crash_leaders(
+            CrashPlan {
+                nodes: nodes.controlplanes.clone(),
+                every_s: s.crashes.controlplane_leader_every_s,
+                down_s: s.crashes.controlplane_down_s,
+                until: crash_end,
+                start: world.start,
+                seed: seed ^ 0xC0DE_0001,
+                family: eddy_faults::Family::ControlPlaneCrash,
+                log: log.clone(),
+            },
+            nodes.replicas.clone(),
+        )));
+    }
+    if s.crashes.agent_every_s > 0.0 {
+        crash_tasks.push(tokio::spawn(crash_agents(CrashPlan {
+            nodes: nodes.agents.clone(),
+            every_s: s.crashes.agent_every_s,
+            down_s: s.crashes.agent_down_s,
+            until: crash_end,
+            start: world.start,
+            seed: seed ^ 0xC0DE_0002,
+            family: eddy_faults::Family::AgentCrash,
+            log: log.clone(),
+        })));
+    }
+    crash_tasks
+}
+
+/// Producers, consumers (groups or plain assignment; see consumers.rs) and consumer churn.
+#[allow(clippy::too_many_arguments)]
+fn start_clients(
+    s: &Scenario,
+    seed: u64,
+    world: &World,
+    nodes: &mut Nodes,
+    plan: &eddy_faults::FaultPlan,
+    phases: &Phases,
+    recorder: &Recorder,
+    log: &crate::chaos::FaultLog,
+) {
+    let handle = madsim::runtime::Handle::current();
+    let layout = &world.layout;
     // Swarm seeds may draw their producers' configuration.
     let producer_workload = match &plan.producer {
         Some(shape) => s.workload.with_producer(shape),
         None => s.workload.clone(),
     };
-    let chaos_end = start + Duration::from_secs_f64(s.duration_s);
-    let heal_s = if faulty { s.faults.heal_s } else { 0.0 };
-    let workload_end = chaos_end + Duration::from_secs_f64(heal_s);
-    let run_end = workload_end + Duration::from_secs_f64(s.drain_s);
-
-    // Crash schedules. Every fault of the run is written down in one log.
-    let faults_log: crate::chaos::FaultLog = Arc::new(Mutex::new(Vec::new()));
-    let crash_end = workload_end - Duration::from_secs_f64(s.crashes.crash_end_s.min(s.duration_s));
-    let mut crash_tasks = Vec::new();
-    if s.crashes.controlplane_leader_every_s > 0.0 {
-        crash_tasks.push(tokio::spawn(crash_leaders(
-            CrashPlan {
-                nodes: cp_nodes.clone(),
-                every_s: s.crashes.controlplane_leader_every_s,
-                down_s: s.crashes.controlplane_down_s,
-                until: crash_end,
-                start,
-                seed: seed ^ 0xC0DE_0001,
-                family: eddy_faults::Family::ControlPlaneCrash,
-                log: faults_log.clone(),
-            },
-            replicas.clone(),
-        )));
-    }
-    if s.crashes.agent_every_s > 0.0 {
-        crash_tasks.push(tokio::spawn(crash_agents(CrashPlan {
-            nodes: agent_nodes.clone(),
-            every_s: s.crashes.agent_every_s,
-            down_s: s.crashes.agent_down_s,
-            until: crash_end,
-            start,
-            seed: seed ^ 0xC0DE_0002,
-            family: eddy_faults::Family::AgentCrash,
-            log: faults_log.clone(),
-        })));
-    }
-
     for node in &layout.producers {
         let run = ProducerRun {
             process: node.name.clone(),
@@ -356,112 +480,147 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
             bootstrap: layout.bootstrap(&node.az),
             workload: producer_workload.clone(),
             seed,
-            until: workload_end,
+            until: phases.workload_end,
         };
-        let transport = world.transport(&s, &node.az);
+        let transport = world.transport(s, &node.az);
         let recorder = recorder.clone();
         let producer_node = build_node(&handle, node).build();
-        zone_ids[zone_of(&node.az)].push(producer_node.id());
+        nodes.add_to_zone(s, &node.az, producer_node.id());
         producer_node.spawn(run_producer(run, transport, recorder));
     }
-
-    // Consumers (groups or plain assignment; see consumers.rs), and their churn.
-    let consumer_nodes = spawn_consumers(&handle, &world, &s, &recorder, run_end);
+    let consumer_nodes = spawn_consumers(&handle, world, s, recorder, phases.run_end);
     for (node, id) in world.layout.consumers.iter().zip(&consumer_nodes) {
-        zone_ids[zone_of(&node.az)].push(*id);
+        nodes.add_to_zone(s, &node.az, *id);
     }
-    let workload_consumers = consumer_nodes.clone();
-    {
-        let s = s.clone();
-        let log = faults_log.clone();
-        tokio::spawn(async move {
-            crate::consumers::churn(&s, seed, &consumer_nodes, workload_end, log, start).await
-        });
-    }
+    nodes.consumers = consumer_nodes.clone();
+    let s = s.clone();
+    let (log, until, start) = (log.clone(), phases.workload_end, world.start);
+    tokio::spawn(async move {
+        crate::consumers::churn(&s, seed, &consumer_nodes, until, log, start).await
+    });
+}
 
-    // Chaos phase: apply the fault schedule while the workload runs.
+/// The chaos phase: draw the seed's fault schedule and apply it while the workload runs.
+fn start_chaos(
+    s: &Scenario,
+    seed: u64,
+    world: &World,
+    nodes: Nodes,
+    plan: &eddy_faults::FaultPlan,
+    phases: &Phases,
+    log: &crate::chaos::FaultLog,
+) -> (
+    Vec<eddy_faults::ScheduledFault>,
+    tokio::task::JoinHandle<()>,
+) {
     let shape = eddy_faults::Shape {
-        agents: agent_ids.len(),
-        controlplanes: cp_ids.len(),
+        agents: nodes.agents.len(),
+        controlplanes: nodes.controlplanes.len(),
         zones: s.topology.azs.len(),
-        consumers: workload_consumers.len(),
+        consumers: nodes.consumers.len(),
         express: s.storage.ingest.class == StorageClass::S3Express,
     };
-    let schedule = eddy_faults::schedule(&plan, &shape, (s.duration_s * 1000.0) as u64, seed);
+    let schedule = eddy_faults::schedule(plan, &shape, (s.duration_s * 1000.0) as u64, seed);
+    let replicas = nodes.replicas;
     let chaos_world = crate::chaos::ChaosWorld {
-        agents: agent_ids,
-        controlplanes: cp_ids,
-        zones: zone_ids,
-        ingest: ingest.clone(),
-        consumers: workload_consumers,
-        leader: {
-            let replicas = replicas.clone();
-            Arc::new(move || {
-                lock(&replicas)
-                    .iter()
-                    .find(|(_, cp)| cp.is_leader())
-                    .map(|(r, _)| *r)
-            })
-        },
+        agents: nodes.agents.iter().map(|(id, _)| *id).collect(),
+        controlplanes: nodes.controlplanes.iter().map(|(id, _)| *id).collect(),
+        zones: nodes.zones,
+        ingest: world.ingest.clone(),
+        consumers: nodes.consumers,
+        leader: Arc::new(move || {
+            lock(&replicas)
+                .iter()
+                .find(|(_, cp)| cp.is_leader())
+                .map(|(r, _)| *r)
+        }),
     };
     let chaos = tokio::spawn(crate::chaos::run_schedule(
         schedule.clone(),
         chaos_world,
-        start,
-        chaos_end,
-        faults_log.clone(),
+        world.start,
+        phases.chaos_end,
+        log.clone(),
     ));
+    (schedule, chaos)
+}
 
-    // Workload (chaos, then heal), then let outstanding sends finish (at most half the drain budget).
-    tokio::time::sleep_until(workload_end).await;
+/// Let the workload run (chaos, then heal) to its end, wait for every fault to be reverted,
+/// then let outstanding sends finish (at most half the drain budget).
+async fn heal_and_settle(
+    s: &Scenario,
+    phases: &Phases,
+    chaos: tokio::task::JoinHandle<()>,
+    crash_tasks: Vec<tokio::task::JoinHandle<()>>,
+    recorder: &Recorder,
+) {
+    tokio::time::sleep_until(phases.workload_end).await;
     let _ = chaos.await;
     for task in crash_tasks {
         let _ = task.await;
     }
-    let settle_end = workload_end + Duration::from_secs_f64(s.drain_s / 2.0);
+    let settle_end = phases.workload_end + Duration::from_secs_f64(s.drain_s / 2.0);
     while recorder.outstanding() > 0 && Instant::now() < settle_end {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
 
-    // Drain: read everything back.
+/// Read everything back; true when the read-back reached every high watermark.
+async fn drain(s: &Scenario, world: &World, phases: &Phases, recorder: &Recorder) -> bool {
+    let handle = madsim::runtime::Handle::current();
     let drained = Arc::new(Mutex::new(false));
-    {
-        let node = &layout.drain;
-        let run = ConsumerRun {
-            process: node.name.clone(),
-            az: node.az.clone(),
-            bootstrap: layout.bootstrap(&node.az),
-            workload: s.workload.clone(),
-            partitions: (0..s.workload.partitions).collect(),
-            drain: true,
-            until: run_end,
-        };
-        let transport = world.transport(&s, &node.az);
-        let recorder = recorder.clone();
-        let flag = drained.clone();
-        let task = build_node(&handle, node).build().spawn(async move {
-            let ok = run_drain(run, transport, recorder).await;
-            *flag.lock().unwrap_or_else(|e| e.into_inner()) = ok;
-        });
-        let _ = task.await;
-    }
-    let sim_seconds = start.elapsed().as_secs_f64();
+    let node = &world.layout.drain;
+    let run = ConsumerRun {
+        process: node.name.clone(),
+        az: node.az.clone(),
+        bootstrap: world.layout.bootstrap(&node.az),
+        workload: s.workload.clone(),
+        partitions: (0..s.workload.partitions).collect(),
+        drain: true,
+        until: phases.run_end,
+    };
+    let transport = world.transport(s, &node.az);
+    let recorder = recorder.clone();
+    let flag = drained.clone();
+    let task = build_node(&handle, node).build().spawn(async move {
+        let ok = run_drain(run, transport, recorder).await;
+        *flag.lock().unwrap_or_else(|e| e.into_inner()) = ok;
+    });
+    let _ = task.await;
     let drained = *drained.lock().unwrap_or_else(|e| e.into_inner());
+    drained
+}
+
+/// What the run leaves behind: the history, the meters, the faults as they happened, and
+/// (with faults) the liveness verdict of the healing phase.
+#[allow(clippy::too_many_arguments)]
+fn outcome(
+    s: &Scenario,
+    world: World,
+    phases: &Phases,
+    recorder: Recorder,
+    drained: bool,
+    plan: eddy_faults::FaultPlan,
+    schedule: Vec<eddy_faults::ScheduledFault>,
+    log: &crate::chaos::FaultLog,
+) -> RunOutput {
+    let start = world.start;
+    let sim_seconds = start.elapsed().as_secs_f64();
     let ops = recorder.take_ops();
-    let liveness = faulty.then(|| {
-        let offered = s.workload.records_per_s * layout.producers.len() as f64;
+    let liveness = (!plan.is_empty()).then(|| {
+        let offered = s.workload.records_per_s * world.layout.producers.len() as f64;
         let heal_start = s.duration_s;
         crate::liveness::judge(
             &ops,
             heal_start,
-            heal_start + heal_s,
+            heal_start + phases.heal_s,
             offered,
             s.faults.recovery_fraction,
             s.faults.recovery_bound_s,
         )
     });
-    let fault_events = crate::chaos::sorted_events(&faults_log);
-    let mut stored = lock(&stored).clone();
+    let fault_events = crate::chaos::sorted_events(log);
+    let mut stored = lock(&world.stored).clone();
     stored.push(stored_sample(&world.meters, start));
     RunOutput {
         stored,
