@@ -52,7 +52,7 @@ pub struct AgentConfig {
     /// move less when only part of a file is read. Measured on
     /// `scenarios/specs/warpstream-140mib.json` seed 1 (files of ~5.6 MiB): 4 MiB pages
     /// 0.330 GETs per MiB consumed per AZ, delivery p50/p99 689/1503 ms; 8 MiB pages
-    /// 0.178 GETs per MiB, 768/1593 ms (delivery to the first reader, as it was measured then).
+    /// 0.178 GETs per MiB, 768/1593 ms (delivery measured to the first reader of a record).
     pub zone_cache_page_bytes: u64,
     /// Wait this long for the owning agent's answer before reading object storage directly.
     pub zone_cache_timeout_ms: u64,
