@@ -21,8 +21,9 @@ pub enum Plant {
     /// The agent reports a cached high watermark (refreshed at most once a second) and
     /// serves reads up to it.
     StaleHighWatermark,
-    /// Recovery replays the journal but drops the effects of its last entry while
-    /// continuing after it: offsets get assigned twice.
+    /// At each new epoch the new leader recomputes every partition's high watermark from
+    /// its last extent's base offset (off by that extent's length): offsets get assigned
+    /// twice.
     OffsetReuseAfterFailover,
     /// Idempotent-producer sequence state is not restored after a control-plane failover.
     ProducerStateLost,
