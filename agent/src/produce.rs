@@ -448,15 +448,17 @@ impl AppendOrder {
         let (done, next) = oneshot::channel();
         AppendTurn {
             previous: self.last.replace(next),
-            done,
+            done: Some(done),
         }
     }
 }
 
-/// One request's place in its connection's append order (see [`AppendOrder`]).
+/// One request's place in its connection's append order (see [`AppendOrder`]). Dropped
+/// without running (a request refused before its append, or cancelled), it still passes the
+/// turn on only after the request before it has.
 pub struct AppendTurn {
     previous: Option<oneshot::Receiver<()>>,
-    done: oneshot::Sender<()>,
+    done: Option<oneshot::Sender<()>>,
 }
 
 impl AppendTurn {
@@ -466,13 +468,35 @@ impl AppendTurn {
     }
 
     /// Wait for the previous request to append, run `append`, then pass the turn on.
-    pub async fn run<T>(self, append: impl FnOnce() -> T) -> T {
-        if let Some(previous) = self.previous {
+    pub async fn run<T>(mut self, append: impl FnOnce() -> T) -> T {
+        if let Some(previous) = self.previous.as_mut() {
             let _ = previous.await;
         }
+        self.previous = None;
         let out = append();
-        let _ = self.done.send(());
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
         out
+    }
+}
+
+impl Drop for AppendTurn {
+    fn drop(&mut self) {
+        let Some(done) = self.done.take() else {
+            return;
+        };
+        match self.previous.take() {
+            None => {
+                let _ = done.send(());
+            }
+            Some(previous) => {
+                tokio::spawn(async move {
+                    let _ = previous.await;
+                    let _ = done.send(());
+                });
+            }
+        }
     }
 }
 
@@ -554,7 +578,43 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
-    use super::seal_before;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::{seal_before, AppendOrder};
+
+    /// Requests of one connection append in arrival order even when a later one is ready
+    /// first; a request refused or cancelled before its append passes its turn on, but only
+    /// once the requests before it have appended.
+    #[madsim::test]
+    async fn a_connections_requests_append_in_arrival_order() {
+        let appended = Arc::new(Mutex::new(Vec::new()));
+        let mut order = AppendOrder::default();
+        let mut tasks = Vec::new();
+        // Request i is ready after (5 - i) * 10 ms: the last to arrive is ready first.
+        for i in 0..5u64 {
+            let turn = order.next_turn();
+            let appended = appended.clone();
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis((5 - i) * 10)).await;
+                match i {
+                    // A request refused before its append.
+                    2 => drop(turn),
+                    // A request cancelled while it waits for its turn.
+                    3 => {
+                        let append = turn.run(|| appended.lock().unwrap().push(i));
+                        let cancelled = tokio::time::timeout(Duration::from_millis(1), append);
+                        assert!(cancelled.await.is_err(), "request 3 had to wait");
+                    }
+                    _ => turn.run(|| appended.lock().unwrap().push(i)).await,
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(*appended.lock().unwrap(), vec![0, 1, 4]);
+    }
 
     #[test]
     fn files_are_cut_before_they_pass_the_size_target() {
