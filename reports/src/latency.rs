@@ -158,11 +158,18 @@ fn round3(x: f64) -> f64 {
 
 /// Produce-ack latency of every ok send.
 pub fn produce_ack(ops: &[Op]) -> LatencyHistogram {
+    produce_ack_where(ops, |_| true)
+}
+
+/// Produce-ack latency of the ok sends whose invocation time (µs) `keep` accepts.
+pub fn produce_ack_where(ops: &[Op], keep: impl Fn(u64) -> bool) -> LatencyHistogram {
     let mut h = LatencyHistogram::new();
     for op in ops {
         if let (OpKind::Send { .. }, Outcome::Ok, Some(c)) = (&op.kind, op.outcome, op.complete_us)
         {
-            h.record_us(c.saturating_sub(op.invoke_us));
+            if keep(op.invoke_us) {
+                h.record_us(c.saturating_sub(op.invoke_us));
+            }
         }
     }
     h
@@ -175,6 +182,11 @@ pub fn produce_ack(ops: &[Op]) -> LatencyHistogram {
 /// run with many groups). Values read before their send was invoked (impossible unless the
 /// history is wrong) count as zero.
 pub fn delivery(ops: &[Op]) -> LatencyHistogram {
+    delivery_where(ops, |_| true)
+}
+
+/// [`delivery`] of the values whose send's invocation time (µs) `keep` accepts.
+pub fn delivery_where(ops: &[Op], keep: impl Fn(u64) -> bool) -> LatencyHistogram {
     // value -> (consumer, completion of its first poll that returned the value); a value
     // has one entry per consumer group at most in a healthy run, so a short list.
     let mut seen: HashMap<&str, Vec<(&str, u64)>> = HashMap::new();
@@ -202,7 +214,7 @@ pub fn delivery(ops: &[Op]) -> LatencyHistogram {
     let mut h = LatencyHistogram::new();
     for op in ops {
         if let OpKind::Send { value, .. } = &op.kind {
-            if op.outcome == Outcome::Failed {
+            if op.outcome == Outcome::Failed || !keep(op.invoke_us) {
                 continue;
             }
             if let Some(readers) = seen.get(value.as_str()) {

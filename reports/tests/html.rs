@@ -202,6 +202,8 @@ fn whatif_renders_a_table_and_a_page() {
         inter_az_dollars_per_day: Some(0.6),
         produce_p50_ms: 240.0,
         produce_p99_ms: p99,
+        produce_p99_bound_ms: Some(p99 * 2.0),
+        e2e_p99_bound_ms: None,
         e2e_p50_ms: 280.0,
         e2e_p99_ms: p99 + 50.0,
         puts_per_s: 24.0,

@@ -113,7 +113,11 @@ proptest! {
 /// each injection yields exactly the expected classes.
 #[test]
 fn every_class_is_injected_and_recognised() {
-    for class in Class::ALL {
+    // The latency classes need bounds, not an anomaly in the history (tests/latency_bounds.rs).
+    let history_classes = Class::ALL
+        .into_iter()
+        .filter(|c| !matches!(c, Class::ProduceLatency | Class::DeliveryLatency));
+    for class in history_classes {
         let mut applied = 0;
         let mut alone = 0;
         for seed in 0..120u64 {

@@ -42,6 +42,8 @@ pub struct RunJson<'a> {
     pub liveness: Option<&'a crate::liveness::Liveness>,
     /// Commit stalls around control-plane leader crashes.
     pub failover: crate::failover::FailoverStats,
+    /// The latency bounds judged (verdict classes `produce_latency`, `delivery_latency`).
+    pub latency_verdict: LatencyVerdict,
     /// Stored bytes and accrued GB·hours per storage class, sampled over the run.
     pub stored_over_time: &'a [eddy_reports::StoredSample],
 }
@@ -66,6 +68,10 @@ pub fn run_and_report_with(
     let out = crate::run::run(scenario, seed);
     let usage = usage(&out, scenario.workload.record_bytes);
     let parameters = serde_json::to_value(scenario).context("serializing the scenario")?;
+    let options = CheckOptions {
+        latency: latency_bounds(scenario, &out),
+        ..CheckOptions::default()
+    };
     let mut report = RunReport::assemble(
         seed,
         parameters,
@@ -73,11 +79,53 @@ pub fn run_and_report_with(
         &out.ops,
         Some(&usage),
         prices,
-        &CheckOptions::default(),
+        &options,
     )
     .context("assembling the report")?;
     report.reads = crate::usage::reads(&out, scenario);
     Ok((out, report))
+}
+
+/// The latency bounds a run is judged against: the scenario's, with the run's fault
+/// windows (from its one fault list) excluded.
+pub fn latency_bounds(scenario: &Scenario, out: &RunOutput) -> Option<eddy_reports::LatencyBounds> {
+    let windows: Vec<(u64, u64)> = out
+        .fault_events
+        .iter()
+        .map(|f| (f.start_ms, f.end_ms))
+        .collect();
+    scenario.latency_bounds(&windows)
+}
+
+/// How the latency verdict went: the bounds and how many samples they judged.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LatencyVerdict {
+    /// The bounds the scenario's model implies, and their terms.
+    pub model: crate::spec::LatencyModel,
+    /// The bounds judged, with the fault windows excluded (absent: latency not judged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bounds: Option<eddy_reports::LatencyBounds>,
+    /// Produce-ack samples judged (sends invoked outside fault windows).
+    pub produce_ack_samples: u64,
+    /// Delivery samples judged.
+    pub delivery_samples: u64,
+}
+
+pub fn latency_verdict(scenario: &Scenario, out: &RunOutput) -> LatencyVerdict {
+    let bounds = latency_bounds(scenario, out);
+    let (produce_ack_samples, delivery_samples) = match &bounds {
+        Some(b) => (
+            eddy_reports::latency::produce_ack_where(&out.ops, |t| b.quiet(t)).count(),
+            eddy_reports::latency::delivery_where(&out.ops, |t| b.quiet(t)).count(),
+        ),
+        None => (0, 0),
+    };
+    LatencyVerdict {
+        model: scenario.latency_model(),
+        bounds,
+        produce_ack_samples,
+        delivery_samples,
+    }
 }
 
 /// Consumer groups of a scenario for the Kafka baseline: every zone with consumers reads
@@ -196,6 +244,7 @@ pub fn report_json(
         fault_events: &out.fault_events,
         liveness: out.liveness.as_ref(),
         failover: crate::failover::failover_stats(&out.ops, &out.fault_events),
+        latency_verdict: latency_verdict(scenario, out),
         stored_over_time: &out.stored,
     };
     Ok(serde_json::to_string_pretty(&json)? + "\n")
@@ -284,6 +333,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         if !out.drained {
             println!("drain: INCOMPLETE — the final read-back did not reach every high watermark");
+        }
+        let lv = latency_verdict(&scenario, &out);
+        match &lv.bounds {
+            Some(b) => println!(
+                "latency bounds: produce-ack p99 <= {:.0} ms ({} sends judged), delivery p99 \
+                 <= {:.0} ms ({} deliveries judged); at least {} samples needed",
+                b.produce_ack_p99_ms.unwrap_or(0.0),
+                lv.produce_ack_samples,
+                b.delivery_p99_ms.unwrap_or(0.0),
+                lv.delivery_samples,
+                b.min_samples
+            ),
+            None => println!("latency bounds: not judged (verdicts.latency is false)"),
         }
         if !out.fault_events.is_empty() {
             println!(

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use eddy_agent::AgentConfig;
 use eddy_controlplane::ControlPlaneConfig;
+use eddy_reports::LatencyBounds;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +42,65 @@ pub struct Scenario {
     pub tiered_storage_config: Option<TieredStorageConfig>,
     /// Consumer crashes and restarts.
     pub consumer_churn: ConsumerChurn,
+    /// Verdicts beyond safety (latency bounds), judged like the safety checkers.
+    pub verdicts: Verdicts,
+}
+
+/// The latency a run promises. Omitted bounds follow from the scenario's own model (see
+/// [`Scenario::latency_model`]), so a what-if that changes the model moves them too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Verdicts {
+    /// Judge latency at all.
+    pub latency: bool,
+    /// Produce-ack p99 bound, ms (omitted: the model's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub produce_ack_p99_ms: Option<f64>,
+    /// Delivery p99 bound, ms (omitted: the model's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_p99_ms: Option<f64>,
+    /// Sends invoked during a fault or less than this long after it are not judged
+    /// (omitted: `faults.recovery_bound_s`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_s: Option<f64>,
+    /// Fewest judged samples for a latency verdict.
+    pub min_samples: u64,
+}
+
+impl Default for Verdicts {
+    fn default() -> Self {
+        Verdicts {
+            latency: true,
+            produce_ack_p99_ms: None,
+            delivery_p99_ms: None,
+            recovery_s: None,
+            min_samples: 1_000,
+        }
+    }
+}
+
+/// The latency bounds a scenario's model implies, and the terms they add up from (ms).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatencyModel {
+    /// The producer's linger.
+    pub linger_ms: f64,
+    /// The agent's batch timeout.
+    pub batch_timeout_ms: f64,
+    /// The ingest PUT at its p99 first byte, plus a typical file's transfer at the 1st
+    /// percentile bandwidth, plus the cross-AZ extra of a zonal bucket.
+    pub put_ms: f64,
+    /// The journal write of the commit at its p99, plus the control plane's group commit.
+    pub commit_ms: f64,
+    /// The read path: the control plane's lookup round, a GET at its p99 first byte and
+    /// the file's transfer.
+    pub read_ms: f64,
+    /// The slack every term is multiplied by (queueing, retries of a single request, the
+    /// tail of sums).
+    pub slack: f64,
+    /// `slack × (linger + batch timeout + PUT + commit)`.
+    pub produce_ack_p99_ms: f64,
+    /// `produce_ack_p99_ms + slack × read`.
+    pub delivery_p99_ms: f64,
 }
 
 impl Default for Scenario {
@@ -62,6 +122,7 @@ impl Default for Scenario {
             crashes: Crashes::default(),
             tiered_storage_config: None,
             consumer_churn: ConsumerChurn::default(),
+            verdicts: Verdicts::default(),
         }
     }
 }
@@ -439,7 +500,79 @@ impl Scenario {
         Ok(s)
     }
 
+    /// The latency bounds this scenario's model implies (see [`LatencyModel`]).
+    pub fn latency_model(&self) -> LatencyModel {
+        const MIB: f64 = 1024.0 * 1024.0;
+        // The slack over the sum of the model's terms at their own tails.
+        const SLACK: f64 = 2.0;
+        let w = &self.workload;
+        let t = &self.topology;
+        let agents = (t.azs.len() * t.agents_per_az).max(1) as f64;
+        let producers = (t.azs.len() * t.producers_per_az) as f64;
+        // A typical file: an agent's share of the ingest over one batch timeout, at most
+        // the size target.
+        let ingest_bytes_per_s = w.records_per_s * producers * w.record_bytes as f64;
+        let file_bytes = (ingest_bytes_per_s / agents * self.agent.batch_timeout_ms as f64
+            / 1000.0)
+            .min(self.agent.batch_bytes_max as f64);
+        let ingest = &self.storage.ingest;
+        let transfer_ms = file_bytes / MIB / ingest.bandwidth.p1_mib_s.max(0.001) * 1000.0;
+        let put_ms = ingest.put_first_byte.p99_ms + transfer_ms + ingest.cross_az_extra_ms;
+        let journal = &self.storage.journal;
+        let commit_ms = journal.put_first_byte.p99_ms + self.controlplane.group_commit_ms as f64;
+        let read_ms = self.controlplane.lookup_batch_ms as f64
+            + ingest.get_first_byte.p99_ms
+            + transfer_ms
+            + ingest.cross_az_extra_ms;
+        let linger_ms = w.linger_ms as f64;
+        let batch_timeout_ms = self.agent.batch_timeout_ms as f64;
+        let produce = SLACK * (linger_ms + batch_timeout_ms + put_ms + commit_ms);
+        LatencyModel {
+            linger_ms,
+            batch_timeout_ms,
+            put_ms,
+            commit_ms,
+            read_ms,
+            slack: SLACK,
+            produce_ack_p99_ms: produce,
+            delivery_p99_ms: produce + SLACK * read_ms,
+        }
+    }
+
+    /// The latency bounds a run is judged against (`None` when `verdicts.latency` is off),
+    /// with the fault windows of the run (`[start, end)` in ms) excluded.
+    pub fn latency_bounds(&self, fault_windows_ms: &[(u64, u64)]) -> Option<LatencyBounds> {
+        let v = &self.verdicts;
+        if !v.latency {
+            return None;
+        }
+        let model = self.latency_model();
+        let recovery_s = v.recovery_s.unwrap_or(self.faults.recovery_bound_s);
+        Some(LatencyBounds {
+            produce_ack_p99_ms: Some(v.produce_ack_p99_ms.unwrap_or(model.produce_ack_p99_ms)),
+            delivery_p99_ms: Some(v.delivery_p99_ms.unwrap_or(model.delivery_p99_ms)),
+            excluded_us: fault_windows_ms
+                .iter()
+                .map(|&(s, e)| (s * 1000, e * 1000))
+                .collect(),
+            recovery_us: (recovery_s.max(0.0) * 1e6) as u64,
+            min_samples: v.min_samples,
+        })
+    }
+
     pub fn validate(&self) -> anyhow::Result<()> {
+        let v = &self.verdicts;
+        for (name, bound) in [
+            ("verdicts.produce_ack_p99_ms", v.produce_ack_p99_ms),
+            ("verdicts.delivery_p99_ms", v.delivery_p99_ms),
+            ("verdicts.recovery_s", v.recovery_s),
+        ] {
+            if let Some(x) = bound {
+                if !x.is_finite() || x < 0.0 {
+                    bail!("{name} must be a non-negative number, got {x}");
+                }
+            }
+        }
         let t = &self.topology;
         if t.azs.is_empty() || t.azs.len() > 16 {
             bail!("topology.azs must list 1 to 16 zones, got {}", t.azs.len());

@@ -269,7 +269,8 @@ pub fn whatif(args: WhatIfArgs) -> anyhow::Result<ExitCode> {
             );
             rows.insert(i, row.clone());
             println!(
-                "[{}/{total}] {} run {i} ({}): {} · {} · produce p99 {:.0} ms · e2e p99 {:.0} ms",
+                "[{}/{total}] {} run {i} ({}): {} · {} · produce p99 {:.0} ms (bound {}) · e2e \
+                 p99 {:.0} ms (bound {})",
                 rows.len(),
                 progress_bar(rows.len(), total),
                 row.label(),
@@ -277,7 +278,11 @@ pub fn whatif(args: WhatIfArgs) -> anyhow::Result<ExitCode> {
                 row.dollars_per_day
                     .map_or("no cost".to_string(), |d| format!("${d:.2}/day")),
                 row.produce_p99_ms,
-                row.e2e_p99_ms
+                row.produce_p99_bound_ms
+                    .map_or("none".to_string(), |b| format!("{b:.0} ms")),
+                row.e2e_p99_ms,
+                row.e2e_p99_bound_ms
+                    .map_or("none".to_string(), |b| format!("{b:.0} ms")),
             );
             Ok(())
         },
@@ -373,6 +378,10 @@ fn row(
         produce_p99_ms: 0.0,
         e2e_p50_ms: 0.0,
         e2e_p99_ms: 0.0,
+        produce_p99_bound_ms: scenario
+            .latency_bounds(&[])
+            .and_then(|b| b.produce_ack_p99_ms),
+        e2e_p99_bound_ms: scenario.latency_bounds(&[]).and_then(|b| b.delivery_p99_ms),
         puts_per_s: 0.0,
         gets_per_s: 0.0,
         kafka: Vec::new(),

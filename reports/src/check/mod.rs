@@ -26,6 +26,7 @@
 //! no exemption), and pairs where it was still in flight ([`Class::SendOrder`], with Kafka's
 //! exemptions for retried and moved non-idempotent sends).
 
+mod bounds;
 mod expiry;
 mod fast_hash;
 mod gap;
@@ -116,11 +117,17 @@ pub enum Class {
     /// retention by time in force) completed less than the horizon after the send of an
     /// acknowledged offset below its log start was invoked.
     ExpiredEarly,
+    /// Beyond safety: the 99th percentile of produce-ack latency over the sends invoked
+    /// outside fault windows is above the run's bound ([`LatencyBounds`]).
+    ProduceLatency,
+    /// Beyond safety: the 99th percentile of delivery latency (send to each consumer's
+    /// first read) over the sends invoked outside fault windows is above the run's bound.
+    DeliveryLatency,
 }
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 15] = [
+    pub const ALL: [Class; 17] = [
         Class::LostWrite,
         Class::Unseen,
         Class::Duplicate,
@@ -136,6 +143,8 @@ impl Class {
         Class::CommitRegression,
         Class::GroupSkip,
         Class::ExpiredEarly,
+        Class::ProduceLatency,
+        Class::DeliveryLatency,
     ];
 
     /// The snake_case name used in JSON and in summaries.
@@ -156,6 +165,8 @@ impl Class {
             Class::CommitRegression => "commit_regression",
             Class::GroupSkip => "group_skip",
             Class::ExpiredEarly => "expired_early",
+            Class::ProduceLatency => "produce_latency",
+            Class::DeliveryLatency => "delivery_latency",
         }
     }
 }
@@ -218,7 +229,7 @@ impl Verdict {
 }
 
 /// Knobs of the checkers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CheckOptions {
     /// Hold non-idempotent sends to at-most-once too (for runs where the producer never
@@ -227,6 +238,8 @@ pub struct CheckOptions {
     /// Violations listed per class; counts stay exact. Bounds the report of a run where
     /// one bug makes thousands of violations.
     pub max_violations_per_class: usize,
+    /// Latency promises to judge (`None`: latency is measured, not judged).
+    pub latency: Option<LatencyBounds>,
 }
 
 impl Default for CheckOptions {
@@ -234,9 +247,12 @@ impl Default for CheckOptions {
         CheckOptions {
             non_idempotent_at_most_once: false,
             max_violations_per_class: 1000,
+            latency: None,
         }
     }
 }
+
+pub use bounds::LatencyBounds;
 
 /// Checks a history with the default options.
 pub fn check(ops: &[Op]) -> Verdict {
@@ -254,6 +270,9 @@ pub fn check_with(ops: &[Op], options: &CheckOptions) -> Verdict {
     sendorder::check(&ix, &mut sink);
     poll::check(&ix, &mut sink);
     group::check(&ix, &mut sink);
+    if let Some(bounds) = &options.latency {
+        bounds::check(ops, bounds, &mut sink);
+    }
     sink.finish(ops.len() as u64)
 }
 

@@ -45,6 +45,13 @@ pub struct WhatIfRow {
     pub e2e_p50_ms: f64,
     /// End-to-end p99, ms.
     pub e2e_p99_ms: f64,
+    /// The produce-ack p99 bound this row's scenario is judged against (its model's unless
+    /// the scenario writes one), ms.
+    #[serde(default)]
+    pub produce_p99_bound_ms: Option<f64>,
+    /// The end-to-end (delivery) p99 bound, ms.
+    #[serde(default)]
+    pub e2e_p99_bound_ms: Option<f64>,
     /// Object-storage PUTs per simulated second (data buckets, not the journal).
     pub puts_per_s: f64,
     /// Object-storage GETs per simulated second.
@@ -105,16 +112,16 @@ pub fn render_whatif_markdown(w: &WhatIf) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| settings | status | MiB/s | $/GiB | $/day | $/month | requests $/day | S3 API $/day | inter-AZ $/day | produce p50/p99 ms | e2e p50/p99 ms | PUT/s | GET/s | Kafka inter-AZ $/day (FFF / leader) | Kafka $/day (FFF / leader) |"
+        "| settings | status | MiB/s | $/GiB | $/day | $/month | requests $/day | S3 API $/day | inter-AZ $/day | produce p50/p99 ms | e2e p50/p99 ms | p99 bounds produce/e2e ms | PUT/s | GET/s | Kafka inter-AZ $/day (FFF / leader) | Kafka $/day (FFF / leader) |"
     );
     let _ = writeln!(
         s,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in &w.rows {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {:.0} / {:.0} | {:.0} / {:.0} | {:.1} | {:.1} | {} / {} | {} / {} |",
+            "| {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {:.0} / {:.0} | {:.0} / {:.0} | {} / {} | {:.1} | {:.1} | {} / {} | {} / {} |",
             r.label().replace('|', "\\|"),
             r.status.replace('|', "\\|"),
             r.ingested_mib_per_s,
@@ -128,6 +135,8 @@ pub fn render_whatif_markdown(w: &WhatIf) -> String {
             r.produce_p99_ms,
             r.e2e_p50_ms,
             r.e2e_p99_ms,
+            opt(r.produce_p99_bound_ms, 0),
+            opt(r.e2e_p99_bound_ms, 0),
             r.puts_per_s,
             r.gets_per_s,
             opt(kafka_inter_az_day(r, true), 2),

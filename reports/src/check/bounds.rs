@@ -1,0 +1,131 @@
+//! Verdicts beyond safety: latency. A run's scenario promises a produce-ack and a delivery
+//! latency at the 99th percentile (its bounds follow from its own model: linger, batch
+//! timeout, storage latency; see the scenario's `verdicts`). Judged over the sends invoked
+//! outside fault windows (each extended by a recovery margin), and only when enough of them
+//! remain: a run that left too few quiet samples is not judged, and says how many it had.
+
+use serde::{Deserialize, Serialize};
+
+use super::{describe, Class, Sink, Violation};
+use crate::history::{Op, OpKind, Outcome};
+use crate::latency::{delivery_where, produce_ack_where, LatencyHistogram};
+
+/// The latency a run promises, and which of its sends count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyBounds {
+    /// Produce-ack p99 bound, milliseconds (`None`: not judged).
+    pub produce_ack_p99_ms: Option<f64>,
+    /// Delivery p99 bound, milliseconds (`None`: not judged).
+    pub delivery_p99_ms: Option<f64>,
+    /// Fault windows, `[start, end)` in µs since the run started: sends invoked in one, or
+    /// less than `recovery_us` after its end, are not judged.
+    pub excluded_us: Vec<(u64, u64)>,
+    /// Margin after each fault window, µs.
+    pub recovery_us: u64,
+    /// Fewest judged samples for a verdict (a p99 of a handful of samples says little).
+    pub min_samples: u64,
+}
+
+impl LatencyBounds {
+    /// Whether a send invoked at `invoke_us` is judged.
+    pub fn quiet(&self, invoke_us: u64) -> bool {
+        !self
+            .excluded_us
+            .iter()
+            .any(|&(s, e)| invoke_us >= s && invoke_us < e.saturating_add(self.recovery_us))
+    }
+}
+
+pub(super) fn check(ops: &[Op], bounds: &LatencyBounds, sink: &mut Sink) {
+    let quiet = |t: u64| bounds.quiet(t);
+    if let Some(bound) = bounds.produce_ack_p99_ms {
+        let h = produce_ack_where(ops, quiet);
+        judge(
+            ops,
+            bounds,
+            sink,
+            Class::ProduceLatency,
+            "produce-ack",
+            &h,
+            bound,
+        );
+    }
+    if let Some(bound) = bounds.delivery_p99_ms {
+        let h = delivery_where(ops, quiet);
+        judge(
+            ops,
+            bounds,
+            sink,
+            Class::DeliveryLatency,
+            "delivery",
+            &h,
+            bound,
+        );
+    }
+}
+
+fn judge(
+    ops: &[Op],
+    bounds: &LatencyBounds,
+    sink: &mut Sink,
+    class: Class,
+    what: &str,
+    h: &LatencyHistogram,
+    bound_ms: f64,
+) {
+    let s = h.summary();
+    if s.count < bounds.min_samples.max(1) || s.p99_ms <= bound_ms {
+        return;
+    }
+    sink.push(class, || {
+        // The evidence: the slowest judged sends (produce-ack), or the sends behind the
+        // slowest deliveries are too many to list, so the slowest acknowledgements stand in.
+        let mut slow: Vec<&Op> = ops
+            .iter()
+            .filter(|op| {
+                matches!(op.kind, OpKind::Send { .. })
+                    && op.outcome == Outcome::Ok
+                    && bounds.quiet(op.invoke_us)
+            })
+            .collect();
+        slow.sort_by_key(|op| {
+            (
+                std::cmp::Reverse(op.complete_us.unwrap_or(0).saturating_sub(op.invoke_us)),
+                op.id,
+            )
+        });
+        slow.truncate(3);
+        let (topic, partition) = slow
+            .first()
+            .and_then(|op| op.topic_partition())
+            .map_or((String::new(), -1), |(t, p)| (t.to_string(), p));
+        let values = slow
+            .iter()
+            .filter_map(|op| match &op.kind {
+                OpKind::Send { value, .. } => Some(value.clone()),
+                _ => None,
+            })
+            .collect();
+        Violation {
+            class,
+            explanation: format!(
+                "{what} latency p99 {:.1} ms over {} samples of sends invoked outside fault \
+                 windows is above the bound {bound_ms:.1} ms (p50 {:.1}, max {:.1} ms); the \
+                 slowest acknowledgements: {}",
+                s.p99_ms,
+                s.count,
+                s.p50_ms,
+                s.max_ms,
+                slow.iter()
+                    .map(|op| describe(op))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            ops: slow.iter().map(|op| op.id).collect(),
+            topic,
+            partition,
+            offsets: Vec::new(),
+            values,
+        }
+    });
+}
