@@ -7,11 +7,21 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-pub fn check(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+/// Check the history at `path`; with `latency`, judge its latency against those bounds too
+/// (a history carries no model to derive them from).
+pub fn check(
+    path: &Path,
+    json: bool,
+    latency: Option<eddy_reports::LatencyBounds>,
+) -> anyhow::Result<ExitCode> {
     let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let ops = eddy_reports::read_jsonl(BufReader::new(file))
         .with_context(|| format!("reading {}", path.display()))?;
-    let verdict = eddy_reports::check(&ops);
+    let options = eddy_reports::CheckOptions {
+        latency,
+        ..eddy_reports::CheckOptions::default()
+    };
+    let verdict = eddy_reports::check_with(&ops, &options);
     if json {
         println!("{}", serde_json::to_string_pretty(&verdict)?);
     } else {

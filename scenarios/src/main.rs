@@ -107,6 +107,15 @@ enum Command {
         /// Print the verdict as JSON.
         #[arg(long)]
         json: bool,
+        /// Judge produce-ack latency: its p99 must not exceed this many ms.
+        #[arg(long)]
+        produce_p99_ms: Option<f64>,
+        /// Judge delivery latency: its p99 must not exceed this many ms.
+        #[arg(long)]
+        delivery_p99_ms: Option<f64>,
+        /// Fewest samples for a latency verdict.
+        #[arg(long, default_value_t = 1000)]
+        latency_min_samples: u64,
     },
     /// Run many seeds, one process each; print a reproduction command for every failure.
     Fuzz {
@@ -223,7 +232,24 @@ fn main() -> ExitCode {
             out,
             prices,
         }),
-        Command::Check { history, json } => checkcmd::check(&history, json),
+        Command::Check {
+            history,
+            json,
+            produce_p99_ms,
+            delivery_p99_ms,
+            latency_min_samples,
+        } => {
+            let latency = (produce_p99_ms.is_some() || delivery_p99_ms.is_some()).then(|| {
+                eddy_reports::LatencyBounds {
+                    produce_ack_p99_ms: produce_p99_ms,
+                    delivery_p99_ms,
+                    excluded_us: Vec::new(),
+                    recovery_us: 0,
+                    min_samples: latency_min_samples,
+                }
+            });
+            checkcmd::check(&history, json, latency)
+        }
         #[cfg(madsim)]
         Command::Bench {
             scenario,
