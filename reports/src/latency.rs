@@ -158,16 +158,17 @@ fn round3(x: f64) -> f64 {
 
 /// Produce-ack latency of every ok send.
 pub fn produce_ack(ops: &[Op]) -> LatencyHistogram {
-    produce_ack_where(ops, |_| true)
+    produce_ack_where(ops, |_, _| true)
 }
 
-/// Produce-ack latency of the ok sends whose invocation time (µs) `keep` accepts.
-pub fn produce_ack_where(ops: &[Op], keep: impl Fn(u64) -> bool) -> LatencyHistogram {
+/// Produce-ack latency of the ok sends whose span (invocation, completion; µs) `keep`
+/// accepts.
+pub fn produce_ack_where(ops: &[Op], keep: impl Fn(u64, u64) -> bool) -> LatencyHistogram {
     let mut h = LatencyHistogram::new();
     for op in ops {
         if let (OpKind::Send { .. }, Outcome::Ok, Some(c)) = (&op.kind, op.outcome, op.complete_us)
         {
-            if keep(op.invoke_us) {
+            if keep(op.invoke_us, c) {
                 h.record_us(c.saturating_sub(op.invoke_us));
             }
         }
@@ -182,11 +183,12 @@ pub fn produce_ack_where(ops: &[Op], keep: impl Fn(u64) -> bool) -> LatencyHisto
 /// run with many groups). Values read before their send was invoked (impossible unless the
 /// history is wrong) count as zero.
 pub fn delivery(ops: &[Op]) -> LatencyHistogram {
-    delivery_where(ops, |_| true)
+    delivery_where(ops, |_, _| true)
 }
 
-/// [`delivery`] of the values whose send's invocation time (µs) `keep` accepts.
-pub fn delivery_where(ops: &[Op], keep: impl Fn(u64) -> bool) -> LatencyHistogram {
+/// [`delivery`] of the samples whose span (the send's invocation, the read's completion;
+/// µs) `keep` accepts.
+pub fn delivery_where(ops: &[Op], keep: impl Fn(u64, u64) -> bool) -> LatencyHistogram {
     // value -> (consumer, completion of its first poll that returned the value); a value
     // has one entry per consumer group at most in a healthy run, so a short list.
     let mut seen: HashMap<&str, Vec<(&str, u64)>> = HashMap::new();
@@ -214,7 +216,7 @@ pub fn delivery_where(ops: &[Op], keep: impl Fn(u64) -> bool) -> LatencyHistogra
     let mut h = LatencyHistogram::new();
     for op in ops {
         if let OpKind::Send { value, .. } = &op.kind {
-            if op.outcome == Outcome::Failed || !keep(op.invoke_us) {
+            if op.outcome == Outcome::Failed {
                 continue;
             }
             if let Some(readers) = seen.get(value.as_str()) {
@@ -222,7 +224,9 @@ pub fn delivery_where(ops: &[Op], keep: impl Fn(u64) -> bool) -> LatencyHistogra
                 let mut times: Vec<u64> = readers.iter().map(|(_, t)| *t).collect();
                 times.sort_unstable();
                 for t in times {
-                    h.record_us(t.saturating_sub(op.invoke_us));
+                    if keep(op.invoke_us, t) {
+                        h.record_us(t.saturating_sub(op.invoke_us));
+                    }
                 }
             }
         }

@@ -100,6 +100,17 @@ fn sends_during_faults_and_their_recovery_are_not_judged() {
 }
 
 #[test]
+fn a_send_caught_in_a_fault_that_starts_after_it_is_not_judged() {
+    // Sends 200..220 (2% of them) are slow: invoked before a fault at 2.3 s, acknowledged
+    // after it.
+    let h = history(1_000, |i| if (200..220).contains(&i) { 900 } else { 100 });
+    let mut b = bounds(500.0, 2_000.0);
+    assert_classes(&judged(&h, b.clone()), &[Class::ProduceLatency]);
+    b.excluded_us = vec![(2_300_000, 2_400_000)];
+    assert_classes(&judged(&h, b), &[]);
+}
+
+#[test]
 fn too_few_quiet_samples_are_not_judged() {
     let h = history(50, |_| 900);
     assert_classes(&judged(&h, bounds(500.0, 600.0)), &[]);

@@ -115,8 +115,8 @@ pub fn latency_verdict(scenario: &Scenario, out: &RunOutput) -> LatencyVerdict {
     let bounds = latency_bounds(scenario, out);
     let (produce_ack_samples, delivery_samples) = match &bounds {
         Some(b) => (
-            eddy_reports::latency::produce_ack_where(&out.ops, |t| b.quiet(t)).count(),
-            eddy_reports::latency::delivery_where(&out.ops, |t| b.quiet(t)).count(),
+            eddy_reports::latency::produce_ack_where(&out.ops, |s, e| b.quiet(s, e)).count(),
+            eddy_reports::latency::delivery_where(&out.ops, |s, e| b.quiet(s, e)).count(),
         ),
         None => (0, 0),
     };
@@ -345,7 +345,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 lv.delivery_samples,
                 b.min_samples
             ),
-            None => println!("latency bounds: not judged (verdicts.latency is false)"),
+            None => println!(
+                "latency bounds: not judged ({})",
+                if scenario.buggify {
+                    "BUGGIFY is on: its delays are deliberate"
+                } else {
+                    "verdicts.latency is false"
+                }
+            ),
         }
         if !out.fault_events.is_empty() {
             println!(

@@ -539,11 +539,13 @@ impl Scenario {
         }
     }
 
-    /// The latency bounds a run is judged against (`None` when `verdicts.latency` is off),
-    /// with the fault windows of the run (`[start, end)` in ms) excluded.
+    /// The latency bounds a run is judged against, with the fault windows of the run
+    /// (`[start, end)` in ms) excluded. `None` when `verdicts.latency` is off, or BUGGIFY is
+    /// on (its delays are deliberate: a 2 s stall before a commit holds the agent's later
+    /// commits too).
     pub fn latency_bounds(&self, fault_windows_ms: &[(u64, u64)]) -> Option<LatencyBounds> {
         let v = &self.verdicts;
-        if !v.latency {
+        if !v.latency || self.buggify {
             return None;
         }
         let model = self.latency_model();

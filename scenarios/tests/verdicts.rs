@@ -63,6 +63,12 @@ fn express_promises_less_than_standard_and_bounds_can_be_switched_off() {
     // Fault windows are excluded with the recovery margin.
     let b = standard.latency_bounds(&[(1_000, 2_000)]).expect("bounds");
     let margin = (standard.faults.recovery_bound_s * 1e6) as u64;
-    assert!(!b.quiet(1_500_000) && !b.quiet(2_000_000 + margin - 1));
-    assert!(b.quiet(999_999) && b.quiet(2_000_000 + margin));
+    assert!(!b.quiet(1_500_000, 1_600_000) && !b.quiet(2_000_000 + margin - 1, u64::MAX));
+    assert!(b.quiet(0, 999_999) && b.quiet(2_000_000 + margin, u64::MAX));
+    // A send invoked before the fault but still waiting when it starts is not quiet.
+    assert!(!b.quiet(900_000, 1_100_000));
+    // BUGGIFY's delays are deliberate: latency is not judged with it on.
+    let mut buggy = standard.clone();
+    buggy.buggify = true;
+    assert!(buggy.latency_bounds(&[]).is_none());
 }

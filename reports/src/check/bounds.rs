@@ -1,8 +1,9 @@
 //! Verdicts beyond safety: latency. A run's scenario promises a produce-ack and a delivery
 //! latency at the 99th percentile (its bounds follow from its own model: linger, batch
-//! timeout, storage latency; see the scenario's `verdicts`). Judged over the sends invoked
-//! outside fault windows (each extended by a recovery margin), and only when enough of them
-//! remain: a run that left too few quiet samples is not judged, and says how many it had.
+//! timeout, storage latency; see the scenario's `verdicts`). Judged over the quiet samples
+//! only — those whose whole span (a send's invocation to its acknowledgement, or to a
+//! consumer's read) meets no fault window, each window extended by a recovery margin — and
+//! only when enough of them remain.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,8 +18,8 @@ pub struct LatencyBounds {
     pub produce_ack_p99_ms: Option<f64>,
     /// Delivery p99 bound, milliseconds (`None`: not judged).
     pub delivery_p99_ms: Option<f64>,
-    /// Fault windows, `[start, end)` in µs since the run started: sends invoked in one, or
-    /// less than `recovery_us` after its end, are not judged.
+    /// Fault windows, `[start, end)` in µs since the run started: a sample whose span meets
+    /// one, or the `recovery_us` after its end, is not judged.
     pub excluded_us: Vec<(u64, u64)>,
     /// Margin after each fault window, µs.
     pub recovery_us: u64,
@@ -27,17 +28,18 @@ pub struct LatencyBounds {
 }
 
 impl LatencyBounds {
-    /// Whether a send invoked at `invoke_us` is judged.
-    pub fn quiet(&self, invoke_us: u64) -> bool {
+    /// Whether a sample spanning `[start_us, end_us]` is judged: no fault window, extended
+    /// by the recovery margin, meets it.
+    pub fn quiet(&self, start_us: u64, end_us: u64) -> bool {
         !self
             .excluded_us
             .iter()
-            .any(|&(s, e)| invoke_us >= s && invoke_us < e.saturating_add(self.recovery_us))
+            .any(|&(s, e)| start_us < e.saturating_add(self.recovery_us) && end_us >= s)
     }
 }
 
 pub(super) fn check(ops: &[Op], bounds: &LatencyBounds, sink: &mut Sink) {
-    let quiet = |t: u64| bounds.quiet(t);
+    let quiet = |start: u64, end: u64| bounds.quiet(start, end);
     if let Some(bound) = bounds.produce_ack_p99_ms {
         let h = produce_ack_where(ops, quiet);
         judge(
@@ -85,7 +87,7 @@ fn judge(
             .filter(|op| {
                 matches!(op.kind, OpKind::Send { .. })
                     && op.outcome == Outcome::Ok
-                    && bounds.quiet(op.invoke_us)
+                    && op.complete_us.is_some_and(|c| bounds.quiet(op.invoke_us, c))
             })
             .collect();
         slow.sort_by_key(|op| {
