@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use eddy_client::{GroupConfig, GroupConsumer, GroupEvent};
 use eddy_controlplane::net::Transport;
 use eddy_reports::{OpKind, Outcome, TopicPartition};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
-use crate::client::{GroupConfig, GroupConsumer, GroupEvent};
 use crate::recorder::Recorder;
 use crate::spec::{GroupMode, Scenario};
 use crate::topology::NodeSpec;

@@ -8,7 +8,6 @@ pub mod bench;
 #[cfg(madsim)]
 pub mod chaos;
 pub mod checkcmd;
-pub mod client;
 #[cfg(madsim)]
 pub mod commands;
 #[cfg(madsim)]

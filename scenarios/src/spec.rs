@@ -271,7 +271,7 @@ pub struct Workload {
     pub group_mode: GroupMode,
     /// Number of groups in `spread` mode (consumer `k` of every AZ joins group `k % groups`).
     pub groups: usize,
-    pub assignor: crate::client::Assignor,
+    pub assignor: eddy_client::Assignor,
     pub session_timeout_ms: u64,
     pub commit_interval_ms: u64,
 }
@@ -346,7 +346,7 @@ impl Default for Workload {
             max_in_flight: 5,
             group_mode: GroupMode::PerAz,
             groups: 3,
-            assignor: crate::client::Assignor::Range,
+            assignor: eddy_client::Assignor::Range,
             session_timeout_ms: 6_000,
             commit_interval_ms: 1_000,
         }

@@ -7,6 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use eddy_client::{
+    Consumer, ConsumerConfig, Delivery, DialFn, OffsetReset, PolledBatch, Producer, ProducerConfig,
+};
 use eddy_controlplane::net::Transport;
 use eddy_reports::{OpKind, Outcome, Rec};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -16,9 +19,6 @@ use rand_distr::{Distribution, Exp};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::client::{
-    Consumer, ConsumerConfig, Delivery, DialFn, OffsetReset, PolledBatch, Producer, ProducerConfig,
-};
 use crate::recorder::{Pending, Recorder};
 use crate::spec::Workload;
 
@@ -41,7 +41,7 @@ pub fn value_id(value: &[u8]) -> String {
 pub fn dialer(transport: Arc<dyn Transport>) -> DialFn {
     Arc::new(move |addr| {
         let fut = transport.connect(addr);
-        Box::pin(async move { fut.await.map(|c| Box::new(c) as crate::client::BoxStream) })
+        Box::pin(async move { fut.await.map(|c| Box::new(c) as eddy_client::BoxStream) })
     })
 }
 

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use eddy_agent::{Agent, AgentConfig};
+use eddy_client::{tcp_dialer, Consumer, ConsumerConfig, Producer, ProducerConfig};
 use eddy_controlplane::net::PlainTcp;
 use eddy_controlplane::{ClientConfig, ControlPlane, ControlPlaneClient, ControlPlaneConfig};
-use eddy_scenarios::client::{tcp_dialer, Consumer, ConsumerConfig, Producer, ProducerConfig};
 use eddy_sim::{Meters, StorageProfile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use super::state::{lock, Outcome, ProduceJob};
 use super::{Inner, Lane};
-use crate::client::error::ClientError;
+use crate::error::ClientError;
 
 /// Runs until the producer is dropped (which aborts this task).
 pub(super) async fn run(inner: Arc<Inner>) {

@@ -117,5 +117,5 @@ impl SendError {
     }
 }
 
-/// Errors of [`crate::client::consumer::Consumer`] calls.
+/// Errors of [`crate::consumer::Consumer`] calls.
 pub type ConsumeError = ClientError;

@@ -1,7 +1,11 @@
-//! Kafka client used as the simulation workload: a connection with version negotiation and
-//! pipelining (`conn`), a metadata cache (`metadata`) and connection pool (`cluster`), a
-//! batching producer with retries and optional idempotence (`producer`) and a simple
-//! assign/seek/poll consumer (`consumer`).
+//! eddy-client: the Kafka client the simulation's workload runs: a connection with version
+//! negotiation and pipelining (`conn`), a metadata cache (`metadata`) and connection pool
+//! (`cluster`), a batching producer with retries and optional idempotence (`producer`), a
+//! simple assign/seek/poll consumer (`consumer`) and a group consumer (`group`).
+//!
+//! It is an independent implementation of the client side of the protocol and shares no code
+//! with the agent or the control plane (it depends on neither), so that the two sides do not
+//! share bugs.
 //!
 //! It speaks the Kafka wire protocol through the `kafka-protocol` crate over any byte stream
 //! handed out by a [`conn::DialFn`], so the simulator can meter the traffic. It must never

@@ -18,9 +18,9 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::ProducerConfig;
-use crate::client::cluster::Cluster;
-use crate::client::error::{needs_metadata_refresh, ClientError, SendError};
-use crate::client::records::{encode_batch, record_size, OutRecord, BATCH_HEADER_BYTES};
+use crate::cluster::Cluster;
+use crate::error::{needs_metadata_refresh, ClientError, SendError};
+use crate::records::{encode_batch, record_size, OutRecord, BATCH_HEADER_BYTES};
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

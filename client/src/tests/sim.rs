@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::fake_broker::{self, lock};
-use crate::client::{
+use crate::{
     tcp_dialer, ClientError, CompressionKind, ConnConfig, Connection, Consumer, ConsumerConfig,
     PolledBatch, Producer, ProducerConfig, SendError,
 };
@@ -516,7 +516,7 @@ async fn versions_are_negotiated_with_kip511_fallback_and_pipelined() {
         for i in 0..8 {
             let conn = conn.clone();
             handles.push(tokio::spawn(async move {
-                let req = crate::client::Metadata::request(&[format!("topic-{i}")]);
+                let req = crate::Metadata::request(&[format!("topic-{i}")]);
                 conn.request(&req)
                     .await
                     .map(|r| r.topics[0].name.as_ref().map(|n| n.0.as_str().to_string()))
@@ -573,7 +573,7 @@ async fn request_timeout_closes_the_connection_and_is_ambiguous() {
         // A Fetch long-polling 1 s outlives the 50 ms timeout.
         let req = long_poll_fetch();
         let _ = conn
-            .request(&crate::client::Metadata::request(&["t".to_string()]))
+            .request(&crate::Metadata::request(&["t".to_string()]))
             .await;
         let r = conn.request(&req).await.map(|_| ());
         (r, conn.is_closed())
@@ -605,7 +605,7 @@ async fn a_short_timeout_behind_a_long_one_fires_on_time() {
         // Fetches the broker holds for their whole 1 s wait.
         let fetch = long_poll_fetch();
         let _ = conn
-            .request(&crate::client::Metadata::request(&["t".to_string()]))
+            .request(&crate::Metadata::request(&["t".to_string()]))
             .await;
         let _long = conn
             .send(&fetch, Duration::from_secs(10))
