@@ -44,6 +44,7 @@ fn bounds(produce_ms: f64, delivery_ms: f64) -> LatencyBounds {
         delivery_p99_ms: Some(delivery_ms),
         excluded_us: Vec::new(),
         recovery_us: 0,
+        warmup_us: 0,
         min_samples: 100,
     }
 }

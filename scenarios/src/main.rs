@@ -245,6 +245,7 @@ fn main() -> ExitCode {
                     delivery_p99_ms,
                     excluded_us: Vec::new(),
                     recovery_us: 0,
+                    warmup_us: 0,
                     min_samples: latency_min_samples,
                 }
             });

@@ -63,6 +63,9 @@ pub struct Verdicts {
     /// (omitted: `faults.recovery_bound_s`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery_s: Option<f64>,
+    /// The first seconds of a run are not judged: clients learn the cluster and consumer
+    /// groups form (a first rebalance delays the first deliveries by its own timeouts).
+    pub warmup_s: f64,
     /// Fewest judged samples for a latency verdict.
     pub min_samples: u64,
 }
@@ -74,6 +77,7 @@ impl Default for Verdicts {
             produce_ack_p99_ms: None,
             delivery_p99_ms: None,
             recovery_s: None,
+            warmup_s: 5.0,
             min_samples: 1_000,
         }
     }
@@ -91,13 +95,18 @@ pub struct LatencyModel {
     pub put_ms: f64,
     /// The journal write of the commit at its p99, plus the control plane's group commit.
     pub commit_ms: f64,
+    /// Waiting for a free request slot: a request every `linger` would need
+    /// `cycle / linger` requests in flight per connection to cover a flush cycle (batch
+    /// timeout + PUT + commit); with `max_in_flight` fewer, the share of batches that must
+    /// wait, `1 - max_in_flight / (cycle / linger)`, times a cycle.
+    pub queue_ms: f64,
     /// The read path: the control plane's lookup round, a GET at its p99 first byte and
     /// the file's transfer.
     pub read_ms: f64,
     /// The slack every term is multiplied by (queueing, retries of a single request, the
     /// tail of sums).
     pub slack: f64,
-    /// `slack × (linger + batch timeout + PUT + commit)`.
+    /// `slack × (linger + batch timeout + PUT + commit + queue)`.
     pub produce_ack_p99_ms: f64,
     /// `produce_ack_p99_ms + slack × read`.
     pub delivery_p99_ms: f64,
@@ -526,12 +535,19 @@ impl Scenario {
             + ingest.cross_az_extra_ms;
         let linger_ms = w.linger_ms as f64;
         let batch_timeout_ms = self.agent.batch_timeout_ms as f64;
-        let produce = SLACK * (linger_ms + batch_timeout_ms + put_ms + commit_ms);
+        let cycle_ms = batch_timeout_ms + put_ms + commit_ms;
+        // A request every linger would need `requests_per_cycle` in flight; with fewer
+        // allowed, that share of the batches waits about a cycle for a free slot.
+        let requests_per_cycle = cycle_ms / linger_ms.max(1.0);
+        let waiting = 1.0 - w.max_in_flight.max(1) as f64 / requests_per_cycle.max(1.0);
+        let queue_ms = cycle_ms * waiting.max(0.0);
+        let produce = SLACK * (linger_ms + cycle_ms + queue_ms);
         LatencyModel {
             linger_ms,
             batch_timeout_ms,
             put_ms,
             commit_ms,
+            queue_ms,
             read_ms,
             slack: SLACK,
             produce_ack_p99_ms: produce,
@@ -557,6 +573,7 @@ impl Scenario {
                 .iter()
                 .map(|&(s, e)| (s * 1000, e * 1000))
                 .collect(),
+            warmup_us: (v.warmup_s.max(0.0) * 1e6) as u64,
             recovery_us: (recovery_s.max(0.0) * 1e6) as u64,
             min_samples: v.min_samples,
         })
@@ -568,6 +585,7 @@ impl Scenario {
             ("verdicts.produce_ack_p99_ms", v.produce_ack_p99_ms),
             ("verdicts.delivery_p99_ms", v.delivery_p99_ms),
             ("verdicts.recovery_s", v.recovery_s),
+            ("verdicts.warmup_s", Some(v.warmup_s)),
         ] {
             if let Some(x) = bound {
                 if !x.is_finite() || x < 0.0 {

@@ -17,10 +17,10 @@ fn load(name: &str) -> Scenario {
 fn a_run_slower_than_its_written_bound_fails_and_the_model_moves_the_default() {
     let base = load("short-standard.json");
     let model = base.latency_model();
-    // A regression that quadruples the batch timeout, against the bound the scenario file
-    // wrote down for the old model: produce latency fails (delivery is judged too).
+    // A regression that makes the batch timeout six times as long, against the bound the
+    // scenario file wrote down for the old model: produce latency fails.
     let mut slow = base.clone();
-    slow.agent.batch_timeout_ms *= 4;
+    slow.agent.batch_timeout_ms *= 6;
     slow.verdicts.produce_ack_p99_ms = Some(model.produce_ack_p99_ms);
     let (_, report) = run_and_report(&slow, 1).expect("run");
     assert!(
@@ -61,12 +61,16 @@ fn express_promises_less_than_standard_and_bounds_can_be_switched_off() {
     off.verdicts.latency = false;
     assert!(off.latency_bounds(&[]).is_none());
     // Fault windows are excluded with the recovery margin.
-    let b = standard.latency_bounds(&[(1_000, 2_000)]).expect("bounds");
+    let b = standard
+        .latency_bounds(&[(10_000, 11_000)])
+        .expect("bounds");
     let margin = (standard.faults.recovery_bound_s * 1e6) as u64;
-    assert!(!b.quiet(1_500_000, 1_600_000) && !b.quiet(2_000_000 + margin - 1, u64::MAX));
-    assert!(b.quiet(0, 999_999) && b.quiet(2_000_000 + margin, u64::MAX));
+    assert!(!b.quiet(10_500_000, 10_600_000) && !b.quiet(11_000_000 + margin - 1, u64::MAX));
+    let warmup = (standard.verdicts.warmup_s * 1e6) as u64;
+    assert!(!b.quiet(0, 999_999), "the warm-up is not judged");
+    assert!(b.quiet(warmup, 9_999_999) && b.quiet(11_000_000 + margin, u64::MAX));
     // A send invoked before the fault but still waiting when it starts is not quiet.
-    assert!(!b.quiet(900_000, 1_100_000));
+    assert!(!b.quiet(9_900_000, 10_100_000));
     // BUGGIFY's delays are deliberate: latency is not judged with it on.
     let mut buggy = standard.clone();
     buggy.buggify = true;

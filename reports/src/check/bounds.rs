@@ -23,6 +23,10 @@ pub struct LatencyBounds {
     pub excluded_us: Vec<(u64, u64)>,
     /// Margin after each fault window, µs.
     pub recovery_us: u64,
+    /// Samples that start before this (µs since the run started) are not judged: the
+    /// run's warm-up, while clients learn the cluster and consumer groups form.
+    #[serde(default)]
+    pub warmup_us: u64,
     /// Fewest judged samples for a verdict (a p99 of a handful of samples says little).
     pub min_samples: u64,
 }
@@ -31,10 +35,11 @@ impl LatencyBounds {
     /// Whether a sample spanning `[start_us, end_us]` is judged: no fault window, extended
     /// by the recovery margin, meets it.
     pub fn quiet(&self, start_us: u64, end_us: u64) -> bool {
-        !self
-            .excluded_us
-            .iter()
-            .any(|&(s, e)| start_us < e.saturating_add(self.recovery_us) && end_us >= s)
+        start_us >= self.warmup_us
+            && !self
+                .excluded_us
+                .iter()
+                .any(|&(s, e)| start_us < e.saturating_add(self.recovery_us) && end_us >= s)
     }
 }
 
@@ -87,7 +92,9 @@ fn judge(
             .filter(|op| {
                 matches!(op.kind, OpKind::Send { .. })
                     && op.outcome == Outcome::Ok
-                    && op.complete_us.is_some_and(|c| bounds.quiet(op.invoke_us, c))
+                    && op
+                        .complete_us
+                        .is_some_and(|c| bounds.quiet(op.invoke_us, c))
             })
             .collect();
         slow.sort_by_key(|op| {
