@@ -43,7 +43,7 @@ pub struct RunJson<'a> {
     /// Commit stalls around control-plane leader crashes.
     pub failover: crate::failover::FailoverStats,
     /// The latency bounds judged (verdict classes `produce_latency`, `delivery_latency`).
-    pub latency_verdict: LatencyVerdict,
+    pub latency_verdict: &'a LatencyVerdict,
     /// Stored bytes and accrued GB·hours per storage class, sampled over the run.
     pub stored_over_time: &'a [eddy_reports::StoredSample],
 }
@@ -86,15 +86,25 @@ pub fn run_and_report_with(
     Ok((out, report))
 }
 
-/// The latency bounds a run is judged against: the scenario's, with the run's fault
-/// windows (from its one fault list) excluded.
+/// The scenario as its producers ran it: a swarm seed may have drawn their configuration
+/// (`fault_plan.producer`), and the latency model must follow what ran.
+fn as_run(scenario: &Scenario, out: &RunOutput) -> Scenario {
+    let mut ran = scenario.clone();
+    if let Some(shape) = &out.plan.producer {
+        ran.workload = scenario.workload.with_producer(shape);
+    }
+    ran
+}
+
+/// The latency bounds a run is judged against: the scenario's (as its producers ran it),
+/// with the run's fault windows (from its one fault list) excluded.
 pub fn latency_bounds(scenario: &Scenario, out: &RunOutput) -> Option<eddy_reports::LatencyBounds> {
     let windows: Vec<(u64, u64)> = out
         .fault_events
         .iter()
         .map(|f| (f.start_ms, f.end_ms))
         .collect();
-    scenario.latency_bounds(&windows)
+    as_run(scenario, out).latency_bounds(&windows)
 }
 
 /// How the latency verdict went: the bounds and how many samples they judged.
@@ -121,7 +131,7 @@ pub fn latency_verdict(scenario: &Scenario, out: &RunOutput) -> LatencyVerdict {
         None => (0, 0),
     };
     LatencyVerdict {
-        model: scenario.latency_model(),
+        model: as_run(scenario, out).latency_model(),
         bounds,
         produce_ack_samples,
         delivery_samples,
@@ -231,6 +241,7 @@ pub fn report_json(
     scenario: &Scenario,
     out: &RunOutput,
     report: &RunReport,
+    latency: &LatencyVerdict,
 ) -> anyhow::Result<String> {
     let json = RunJson {
         scenario: &scenario.name,
@@ -244,7 +255,7 @@ pub fn report_json(
         fault_events: &out.fault_events,
         liveness: out.liveness.as_ref(),
         failover: crate::failover::failover_stats(&out.ops, &out.fault_events),
-        latency_verdict: latency_verdict(scenario, out),
+        latency_verdict: latency,
         stored_over_time: &out.stored,
     };
     Ok(serde_json::to_string_pretty(&json)? + "\n")
@@ -309,7 +320,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let prices = preset.prices();
     let (out, report) = run_and_report_with(&scenario, seed, &prices)?;
     fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let text = report_json(&scenario, &out, &report)?;
+    // Computed once: report.json and the summary line show the same verdict.
+    let lv = latency_verdict(&scenario, &out);
+    let text = report_json(&scenario, &out, &report, &lv)?;
     fs::write(out_dir.join("report.json"), &text).context("writing report.json")?;
     let usage = usage(&out, scenario.workload.record_bytes);
     let html = report_html(&scenario, &out, &report, &usage, preset);
@@ -334,7 +347,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         if !out.drained {
             println!("drain: INCOMPLETE — the final read-back did not reach every high watermark");
         }
-        let lv = latency_verdict(&scenario, &out);
         match &lv.bounds {
             Some(b) => println!(
                 "latency bounds: produce-ack p99 <= {:.0} ms ({} sends judged), delivery p99 \
