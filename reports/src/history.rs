@@ -118,11 +118,20 @@ pub enum OpKind {
         partition: i32,
         /// The first offset still readable.
         log_start: i64,
-        /// The retention by time in force, when the recorder knows it and nothing else
-        /// (retention by bytes) may delete records: records acknowledged less than this long
-        /// before the op completed must not be below `log_start`.
+        /// The retention by time in force, when the recorder knows it: records acknowledged
+        /// less than this long before the op completed must not be below `log_start`, unless
+        /// retention by bytes (`bytes_limit`) could have deleted them.
         #[serde(default)]
         horizon_ms: Option<u64>,
+        /// The retention by bytes in force too (`None`: none). Retention by bytes deletes
+        /// only while the partition holds more than this many bytes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bytes_limit: Option<u64>,
+        /// An upper bound on the bytes one record takes in storage (value, key, record and
+        /// batch overhead), so that a checker can bound what a partition held from its
+        /// offsets. Needed to judge a `bytes_limit`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record_bytes_max: Option<u64>,
     },
     /// A rebalance marker: the consumer's assignment changed (positions restart).
     Assign {

@@ -24,7 +24,9 @@ pub mod stored;
 pub mod synth;
 
 pub use baseline::{KafkaBaseline, KafkaWorkload};
-pub use check::{check, check_with, CheckOptions, Class, LatencyBounds, Verdict, Violation};
+pub use check::{
+    check, check_with, CheckOptions, Class, LatencyBounds, Silent, Verdict, Violation,
+};
 pub use cost::{cost, AzFlow, BucketUsage, CostBreakdown, Prices, Usage};
 pub use error::Error;
 pub use history::{read_jsonl, validate, write_jsonl, Op, OpKind, Outcome, Rec, TopicPartition};

@@ -208,3 +208,12 @@ fn model_histories_exercise_every_kind() {
         assert!(kinds.contains(expected), "missing {expected} in {kinds:?}");
     }
 }
+
+/// A group whose only commit of a partition was the one raised skipped nothing the
+/// checker can see (it never showed where it stood): the injection keeps that commit.
+#[test]
+fn injected_group_skip_keeps_the_groups_position() {
+    let (ops, expected) = injected(Class::GroupSkip, 17228709764511105545, 47).unwrap();
+    let found: BTreeSet<Class> = check(&ops).classes().into_iter().collect();
+    assert_eq!(found, expected);
+}

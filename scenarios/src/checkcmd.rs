@@ -28,7 +28,11 @@ pub fn check(
         println!("{} operations checked", verdict.ops_checked);
         for class in eddy_reports::Class::ALL {
             let n = verdict.counts.get(&class).copied().unwrap_or(0);
-            println!("  {class}: {n}");
+            let judged = verdict.judged.get(&class).copied().unwrap_or(0);
+            println!("  {class}: {n} (judged {judged})");
+        }
+        for q in &verdict.silent {
+            println!("warning: {} judged nothing: {}", q.class, q.reason);
         }
         for v in verdict.violations.iter().take(50) {
             println!("- [{}] {}", v.class, v.explanation);

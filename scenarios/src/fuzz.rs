@@ -56,6 +56,8 @@ pub struct Outcome {
     pub produce_p99_ms: Option<f64>,
     pub violations: u64,
     pub detail: String,
+    /// Classes that applied but judged nothing in this seed (report.json `verdict.silent`).
+    pub silent: Vec<String>,
 }
 
 pub struct FuzzArgs {
@@ -170,6 +172,13 @@ pub fn judge(seed: u64, code: Option<i32>, stdout: &[u8]) -> Outcome {
         .as_ref()
         .and_then(|r| r["drain_complete"].as_bool())
         .unwrap_or(false);
+    let silent: Vec<String> = report
+        .as_ref()
+        .and_then(|r| r["verdict"]["silent"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|q| q["class"].as_str().map(str::to_string))
+        .collect();
     let (status, detail) = match code {
         Some(0) => ("ok", String::new()),
         Some(1) if violations > 0 => {
@@ -195,6 +204,7 @@ pub fn judge(seed: u64, code: Option<i32>, stdout: &[u8]) -> Outcome {
         produce_p99_ms: p99,
         violations,
         detail,
+        silent,
     }
 }
 
@@ -221,6 +231,19 @@ fn table(results: &[Outcome]) -> String {
     }
     let violations: u64 = results.iter().map(|r| r.violations).sum();
     let _ = writeln!(s, "violations listed in reports: {violations}");
+    let mut silent: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in results {
+        for class in &r.silent {
+            *silent.entry(class.as_str()).or_default() += 1;
+        }
+    }
+    for (class, seeds) in &silent {
+        let _ = writeln!(
+            s,
+            "warning: {class} judged nothing in {seeds} of {} seed(s) (report.json verdict.silent)",
+            results.len()
+        );
+    }
     s
 }
 

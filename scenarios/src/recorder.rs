@@ -16,10 +16,22 @@ struct Inner {
     ops: Vec<Op>,
     /// Invoked and not completed.
     outstanding: usize,
-    /// Retention by time in force, written into LogStart ops (see [`Recorder::log_start`]).
-    horizon_ms: Option<u64>,
+    /// Retention in force, written into LogStart ops (see [`Recorder::log_start`]).
+    retention: Retention,
     /// Highest log start recorded per partition.
     log_starts: std::collections::BTreeMap<(String, i32), i64>,
+}
+
+/// The retention a run's topic is under, as LogStart ops carry it (see the history's
+/// `log_start` op).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Retention by time (`None`: records are not deleted by age, nothing to judge).
+    pub horizon_ms: Option<u64>,
+    /// Retention by bytes per partition.
+    pub bytes_limit: Option<u64>,
+    /// An upper bound on one record's stored size.
+    pub record_bytes_max: Option<u64>,
 }
 
 /// Handle to an operation that has been invoked and not completed yet.
@@ -33,16 +45,16 @@ impl Recorder {
                 start: Instant::now(),
                 ops: Vec::new(),
                 outstanding: 0,
-                horizon_ms: None,
+                retention: Retention::default(),
                 log_starts: Default::default(),
             })),
         }
     }
 
-    /// Declare the retention by time under which records may be deleted (`None`: unknown,
-    /// or retention by bytes applies too), so LogStart ops can be checked against it.
-    pub fn set_horizon_ms(&self, horizon_ms: Option<u64>) {
-        self.lock().horizon_ms = horizon_ms;
+    /// Declare the retention under which records may be deleted, so LogStart ops can be
+    /// checked against it.
+    pub fn set_retention(&self, retention: Retention) {
+        self.lock().retention = retention;
     }
 
     /// A poll invoked at `invoke_us` reported `log_start`: record a LogStart op when it is
@@ -55,7 +67,7 @@ impl Recorder {
         partition: i32,
         log_start: i64,
     ) {
-        let horizon_ms = {
+        let retention = {
             let mut inner = self.lock();
             let seen = inner
                 .log_starts
@@ -65,7 +77,7 @@ impl Recorder {
                 return;
             }
             *seen = log_start;
-            inner.horizon_ms
+            inner.retention
         };
         self.record(
             process,
@@ -75,7 +87,9 @@ impl Recorder {
                 topic: topic.to_string(),
                 partition,
                 log_start,
-                horizon_ms,
+                horizon_ms: retention.horizon_ms,
+                bytes_limit: retention.bytes_limit,
+                record_bytes_max: retention.bytes_limit.and(retention.record_bytes_max),
             },
         );
     }

@@ -223,7 +223,7 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     let world = build_world(&s, seed);
     let mut nodes = start_deployment(&s, &world);
     let recorder = Recorder::new();
-    recorder.set_horizon_ms(retention_horizon_ms(&s));
+    recorder.set_retention(retention(&s));
     let plan = s.faults.plan(seed);
     let phases = Phases::new(&s, world.start, !plan.is_empty());
     // Every fault of the run is written down in one log.
@@ -707,14 +707,21 @@ fn merge_traffic(a: Vec<AzTraffic>, b: Vec<AzTraffic>) -> Vec<AzTraffic> {
         .collect()
 }
 
-/// The retention by time of the workload's topic, when it is the only retention that may
-/// delete records (the expired-early check needs a horizon no other rule undercuts).
-fn retention_horizon_ms(s: &Scenario) -> Option<u64> {
+/// The retention of the workload's topic, as the expired-early check judges it: by time,
+/// and by bytes with an upper bound on a record's stored size (its value plus at most 128
+/// bytes: a v2 record's framing is at most 23 bytes and a batch header 61, for a batch of
+/// one record, with room for a compression frame).
+fn retention(s: &Scenario) -> crate::recorder::Retention {
     let m = &s.controlplane.maintenance;
     let policy = m.policy(&s.workload.topic);
-    (m.enabled && policy.retention_bytes.is_none())
-        .then_some(policy.retention_ms)
-        .flatten()
+    if !m.enabled {
+        return Default::default();
+    }
+    crate::recorder::Retention {
+        horizon_ms: policy.retention_ms,
+        bytes_limit: policy.retention_bytes,
+        record_bytes_max: Some(s.workload.record_bytes as u64 + 128),
+    }
 }
 
 /// Samples stored bytes per storage class every `duration_s / 60` simulated seconds (at

@@ -81,7 +81,11 @@ fn judge(
     bound_ms: f64,
 ) {
     let s = h.summary();
-    if s.count < bounds.min_samples.max(1) || s.p99_ms <= bound_ms {
+    if s.count < bounds.min_samples.max(1) {
+        return;
+    }
+    sink.judged(class, s.count);
+    if s.p99_ms <= bound_ms {
         return;
     }
     sink.push(class, || {

@@ -310,6 +310,11 @@ impl<'a> Index<'a> {
     }
 
     /// The placements of a value, sorted by (tp, offset).
+    /// Number of distinct (value, partition, offset) placements read.
+    pub fn placements(&self) -> u64 {
+        self.occ.len() as u64
+    }
+
     pub fn occ_of(&self, value: u32) -> &[Occ] {
         &self.occ[self.occ_start[value as usize]..self.occ_start[value as usize + 1]]
     }

@@ -41,7 +41,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::history::Op;
+use crate::history::{Op, OpKind, Outcome};
 use index::Index;
 
 /// The anomaly classes, one per promise.
@@ -206,6 +206,22 @@ pub struct Verdict {
     pub counts: BTreeMap<Class, u64>,
     /// Number of operations in the history.
     pub ops_checked: u64,
+    /// What each class judged (every class listed): sends, records, polls, commits, LogStart
+    /// ops or latency samples, as [`Class`] describes its rule. A class that judged nothing
+    /// cannot have found anything.
+    #[serde(default)]
+    pub judged: BTreeMap<Class, u64>,
+    /// Classes that apply to this history but judged nothing, and why: a checker silently
+    /// switched off by the run's configuration is a warning, never a pass.
+    #[serde(default)]
+    pub silent: Vec<Silent>,
+}
+
+/// A class that judged nothing although the history has what it applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Silent {
+    pub class: Class,
+    pub reason: String,
 }
 
 impl Verdict {
@@ -265,7 +281,9 @@ pub fn check_with(ops: &[Op], options: &CheckOptions) -> Verdict {
     let mut sink = Sink::new(options.max_violations_per_class);
     log::check(&ix, options, &mut sink);
     gap::check(&ix, &mut sink);
-    expiry::check(&ix, &mut sink);
+    let log_starts_judged = expiry::check(&ix, &mut sink);
+    sink.judged(Class::ExpiredEarly, log_starts_judged);
+    judged_by_index(&ix, &mut sink);
     order::check(&ix, &mut sink);
     sendorder::check(&ix, &mut sink);
     poll::check(&ix, &mut sink);
@@ -273,7 +291,118 @@ pub fn check_with(ops: &[Op], options: &CheckOptions) -> Verdict {
     if let Some(bounds) = &options.latency {
         bounds::check(ops, bounds, &mut sink);
     }
-    sink.finish(ops.len() as u64)
+    let silent = silent(&ix, options, &sink.judged);
+    let mut verdict = sink.finish(ops.len() as u64);
+    verdict.silent = silent;
+    verdict
+}
+
+/// What the history-wide classes judged, counted from the index (see [`Verdict::judged`]).
+fn judged_by_index(ix: &Index, sink: &mut Sink) {
+    let ok_sends = ix.sends.iter().filter(|s| s.outcome == Outcome::Ok).count() as u64;
+    let placed = ix
+        .sends
+        .iter()
+        .enumerate()
+        .filter(|(v, s)| {
+            s.outcome == Outcome::Ok && (s.acked.is_some() || !ix.occ_of(*v as u32).is_empty())
+        })
+        .count() as u64;
+    let failed = ix.sends.iter().filter(|s| s.outcome == Outcome::Failed).count() as u64;
+    let read_values = (0..ix.sends.len() as u32)
+        .filter(|&v| !ix.occ_of(v).is_empty())
+        .count() as u64;
+    let (mut polls, mut hw_reads, mut commits, mut drained) = (0u64, 0u64, 0u64, 0u64);
+    let mut drained_tps = std::collections::BTreeSet::new();
+    for (i, op) in ix.ops.iter().enumerate() {
+        if op.outcome != Outcome::Ok {
+            continue;
+        }
+        match &op.kind {
+            OpKind::Poll {
+                records,
+                high_watermark,
+                drain,
+                ..
+            } => {
+                if *drain {
+                    drained_tps.insert(ix.op_tp[i]);
+                } else if !records.is_empty() {
+                    polls += 1;
+                }
+                hw_reads += high_watermark.is_some() as u64;
+            }
+            OpKind::ListOffsets { .. } => hw_reads += 1,
+            OpKind::Commit { .. } | OpKind::FetchCommitted { .. } => commits += 1,
+            _ => {}
+        }
+    }
+    drained += drained_tps.len() as u64;
+    let judged = [
+        (Class::LostWrite, ok_sends),
+        (Class::Unseen, if ix.has_drain { ok_sends } else { 0 }),
+        (Class::Duplicate, read_values),
+        (Class::InconsistentOffsets, ix.placements()),
+        (Class::Gap, drained),
+        (Class::RealTimeOrder, placed),
+        (Class::StaleRead, hw_reads),
+        (Class::AbortedRead, failed),
+        (Class::PollSkip, polls),
+        (Class::NonmonotonicPoll, polls),
+        (Class::NonmonotonicSend, placed),
+        (Class::SendOrder, placed),
+        (Class::CommitRegression, commits),
+        (Class::GroupSkip, commits),
+    ];
+    for (class, n) in judged {
+        sink.judged(class, n);
+    }
+}
+
+/// Classes that apply to the history but judged nothing (see [`Verdict::silent`]).
+fn silent(ix: &Index, options: &CheckOptions, judged: &BTreeMap<Class, u64>) -> Vec<Silent> {
+    let none = |c: Class| judged.get(&c).copied().unwrap_or(0) == 0;
+    let mut out = Vec::new();
+    let has_ok_sends = ix.sends.iter().any(|s| s.outcome == Outcome::Ok);
+    if has_ok_sends && !ix.has_drain {
+        for class in [Class::Unseen, Class::Gap] {
+            out.push(Silent {
+                class,
+                reason: "the history has no final drain (no poll marked `drain`)".into(),
+            });
+        }
+    }
+    let log_starts = ix
+        .ops
+        .iter()
+        .filter(|op| matches!(op.kind, OpKind::LogStart { .. }))
+        .count();
+    if log_starts > 0 && none(Class::ExpiredEarly) {
+        out.push(Silent {
+            class: Class::ExpiredEarly,
+            reason: format!(
+                "{log_starts} log_start op(s), none judgeable: no `horizon_ms`, or a \
+                 `bytes_limit` without `record_bytes_max`"
+            ),
+        });
+    }
+    if let Some(b) = &options.latency {
+        for (class, bound) in [
+            (Class::ProduceLatency, b.produce_ack_p99_ms),
+            (Class::DeliveryLatency, b.delivery_p99_ms),
+        ] {
+            if bound.is_some() && none(class) {
+                out.push(Silent {
+                    class,
+                    reason: format!(
+                        "fewer than {} samples outside fault windows and warm-up",
+                        b.min_samples.max(1)
+                    ),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Collects violations, counting all and keeping the first `cap` per class.
@@ -281,6 +410,7 @@ struct Sink {
     cap: usize,
     kept: BTreeMap<Class, Vec<Violation>>,
     counts: BTreeMap<Class, u64>,
+    judged: BTreeMap<Class, u64>,
 }
 
 impl Sink {
@@ -289,7 +419,13 @@ impl Sink {
             cap,
             kept: BTreeMap::new(),
             counts: Class::ALL.into_iter().map(|c| (c, 0)).collect(),
+            judged: Class::ALL.into_iter().map(|c| (c, 0)).collect(),
         }
+    }
+
+    /// Records that `class` judged `n` operations, records or samples.
+    fn judged(&mut self, class: Class, n: u64) {
+        *self.judged.entry(class).or_insert(0) += n;
     }
 
     /// Counts a violation; builds it only while the class is under its cap.
@@ -316,6 +452,8 @@ impl Sink {
             violations,
             counts: self.counts,
             ops_checked,
+            judged: self.judged,
+            silent: Vec::new(),
         }
     }
 }

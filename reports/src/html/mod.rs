@@ -518,13 +518,16 @@ fn verdict_section(s: &mut String, h: &HtmlReport) {
             format!("{} violation(s)", v.total())
         }
     );
-    s.push_str("<table><tr><th>check</th><th>violations</th></tr>\n");
+    s.push_str("<table><tr><th>check</th><th>violations</th><th>judged</th></tr>\n");
     for class in Class::ALL {
         let n = v.counts.get(&class).copied().unwrap_or(0);
+        let judged = v.judged.get(&class).copied().unwrap_or(0);
+        let silent = v.silent.iter().find(|q| q.class == class);
         let _ = writeln!(
             s,
-            "<tr class=\"{}\"><td>{class}</td><td>{n}</td></tr>",
-            if n > 0 { "bad" } else { "ok" }
+            "<tr class=\"{}\"><td>{class}</td><td>{n}</td><td>{judged}{}</td></tr>",
+            if n > 0 { "bad" } else { "ok" },
+            silent.map_or(String::new(), |q| format!(" — judged nothing: {}", escape(&q.reason)))
         );
     }
     s.push_str("</table>\n");

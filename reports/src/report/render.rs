@@ -51,6 +51,13 @@ pub fn render_summary(r: &RunReport) -> String {
         }
     }
     let v = &r.verdict;
+    if !v.judged.is_empty() {
+        let judged: Vec<String> = v.judged.iter().map(|(c, n)| format!("{c}={n}")).collect();
+        let _ = writeln!(s, "judged: {}", judged.join(" "));
+    }
+    for q in &v.silent {
+        let _ = writeln!(s, "warning: {} judged nothing: {}", q.class, q.reason);
+    }
     if v.is_valid() {
         let _ = writeln!(s, "verdict: OK, no violations in {} ops", v.ops_checked);
     } else {

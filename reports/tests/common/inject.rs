@@ -456,6 +456,8 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
                     partition,
                     log_start: offset + 1,
                     horizon_ms: Some(3_600_000),
+                    bytes_limit: None,
+                    record_bytes_max: None,
                 },
             });
             only(Class::ExpiredEarly)
@@ -639,7 +641,7 @@ pub fn send_order(
 /// A group's highest commit jumps to the end of the log although its members had not
 /// consumed that far. Later commits and committed-offset reads follow the jump, so that
 /// nothing goes backwards.
-fn group_skip(ops: &mut [Op], rng: &mut SplitMix64) -> Option<BTreeSet<Class>> {
+fn group_skip(ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<BTreeSet<Class>> {
     let lens = final_lens(ops);
     let seen = observed(ops);
     // Highest ok commit per (group, tp), by (offset, completion).
@@ -684,8 +686,15 @@ fn group_skip(ops: &mut [Op], rng: &mut SplitMix64) -> Option<BTreeSet<Class>> {
             }
         }
     }
-    if let OpKind::Commit { offset, .. } = &mut ops[i].kind {
+    // The skipping commit comes right after the highest one, which stays: it shows where the
+    // group stood (a group that never fetched nor committed below `len` skipped nothing).
+    let mut skip = ops[i].clone();
+    skip.id = next_id(ops);
+    skip.invoke_us = done + 1;
+    skip.complete_us = Some(done + 2);
+    if let OpKind::Commit { offset, .. } = &mut skip.kind {
         *offset = len;
     }
+    ops.push(skip);
     Some(BTreeSet::from([Class::GroupSkip]))
 }
