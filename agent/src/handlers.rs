@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use eddy_controlplane::jobs::RetentionPolicy;
 use eddy_controlplane::rpc::{Request, Response};
-use eddy_controlplane::{CpError, ErrorKind, ProducerBatch, TopicInfo};
+use eddy_controlplane::{CpError, ErrorKind, Plant, ProducerBatch, TopicInfo};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
@@ -182,7 +182,8 @@ impl AgentInner {
                 tracing::debug!("answering Metadata before the view of the agents settled");
             }
         }
-        let brokers = self.cluster.agents_for(client_az(client_id));
+        let zone_blind = self.config.plants.has(Plant::ZoneBlindMetadata);
+        let brokers = self.cluster.agents_for(client_az(client_id).filter(|_| !zone_blind));
         let mut r = MetadataResponse::default();
         r.cluster_id = Some(str_bytes("eddy"));
         r.controller_id = BrokerId(

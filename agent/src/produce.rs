@@ -231,7 +231,8 @@ impl Ingest {
             let due = opened.map(|t| t + timeout);
             let ready = sealed
                 || bytes >= self.config.batch_bytes_max
-                || due.is_some_and(|d| d <= Instant::now());
+                || due.is_some_and(|d| d <= Instant::now())
+                || (self.config.plants.has(Plant::FilePerRequest) && opened.is_some());
             if ready {
                 let permit = match self.flushes.clone().acquire_owned().await {
                     Ok(p) => p,

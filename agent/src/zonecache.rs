@@ -69,6 +69,8 @@ pub struct CacheStats {
 pub struct ZoneCache {
     me: i32,
     enabled: bool,
+    /// Planted `zone-cache-bypass`: read as if the cache were off.
+    bypass: bool,
     page_bytes: u64,
     timeout: Duration,
     store: Arc<dyn ObjectStore>,
@@ -82,6 +84,7 @@ impl ZoneCache {
         ZoneCache {
             me: config.node_id,
             enabled: config.zone_cache,
+            bypass: config.plants.has(eddy_controlplane::Plant::ZoneCacheBypass),
             page_bytes: config.zone_cache_page_bytes.max(PAGE_BYTES_MIN),
             timeout: Duration::from_millis(config.zone_cache_timeout_ms.max(1)),
             store,
@@ -120,7 +123,7 @@ impl ZoneCache {
         ranges: &[Range<u64>],
         peers: &[AgentInfo],
     ) -> object_store::Result<Vec<Bytes>> {
-        if !self.enabled {
+        if !self.enabled || self.bypass {
             return self.store.get_ranges(&Path::from(key), ranges).await;
         }
         let page_bytes = self.page_bytes;

@@ -35,10 +35,19 @@ pub enum Plant {
     RetentionDeletesReferenced,
     /// Orphan cleanup forgets that compaction outputs are committed files and deletes them.
     CleanupDeletesCommitted,
+    /// The agent's Metadata ignores the client's zone hint: zone-aware clients are sent to
+    /// agents of every AZ (safe, but its bytes cross AZs).
+    ZoneBlindMetadata,
+    /// The agent's zone cache reads straight from object storage for every fetch instead of
+    /// sharing pages within the AZ (safe, but GETs multiply).
+    ZoneCacheBypass,
+    /// The agent cuts a file as soon as anything is pending instead of batching for its
+    /// batch timeout (safe, but PUTs multiply).
+    FilePerRequest,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 9] = [
+    pub const ALL: [Plant; 12] = [
         Plant::AckBeforeCommit,
         Plant::CommitNotIdempotent,
         Plant::NoFencing,
@@ -48,6 +57,9 @@ impl Plant {
         Plant::CompactionDropsBatch,
         Plant::RetentionDeletesReferenced,
         Plant::CleanupDeletesCommitted,
+        Plant::ZoneBlindMetadata,
+        Plant::ZoneCacheBypass,
+        Plant::FilePerRequest,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +73,9 @@ impl Plant {
             Plant::CompactionDropsBatch => "compaction-drops-batch",
             Plant::RetentionDeletesReferenced => "retention-deletes-referenced",
             Plant::CleanupDeletesCommitted => "cleanup-deletes-committed",
+            Plant::ZoneBlindMetadata => "zone-blind-metadata",
+            Plant::ZoneCacheBypass => "zone-cache-bypass",
+            Plant::FilePerRequest => "file-per-request",
         }
     }
 

@@ -46,6 +46,9 @@ pub struct RunJson<'a> {
     pub latency_verdict: &'a LatencyVerdict,
     /// Stored bytes and accrued GB·hours per storage class, sampled over the run.
     pub stored_over_time: &'a [eddy_reports::StoredSample],
+    /// Zone locality and object-storage requests against the model (verdict classes
+    /// `cross_az_traffic`, `storage_requests`).
+    pub efficiency_verdict: crate::efficiency::EfficiencyVerdict,
 }
 
 pub use crate::prices::PricePreset;
@@ -83,6 +86,7 @@ pub fn run_and_report_with(
     )
     .context("assembling the report")?;
     report.reads = crate::usage::reads(&out, scenario);
+    crate::efficiency::judge(scenario, &out, &report).apply(&mut report.verdict);
     Ok((out, report))
 }
 
@@ -257,6 +261,7 @@ pub fn report_json(
         failover: crate::failover::failover_stats(&out.ops, &out.fault_events),
         latency_verdict: latency,
         stored_over_time: &out.stored,
+        efficiency_verdict: crate::efficiency::judge(scenario, out, report),
     };
     Ok(serde_json::to_string_pretty(&json)? + "\n")
 }

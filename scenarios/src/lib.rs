@@ -13,6 +13,8 @@ pub mod commands;
 #[cfg(madsim)]
 pub mod consumers;
 #[cfg(madsim)]
+pub mod efficiency;
+#[cfg(madsim)]
 pub mod failover;
 pub mod fuzz;
 pub mod liveness;

@@ -14,12 +14,17 @@ use crate::fuzz::judge_dir;
 use crate::seedpool::{run_all, Task};
 
 /// The scenario a plant is fuzzed with when none is named: the background-work bugs need
-/// compaction and retention switched on; the others the fault-heavy plants scenario.
+/// compaction and retention switched on; the efficiency bugs a fault-free run; the others
+/// the fault-heavy plants scenario.
 pub fn home_scenario(plant: Plant) -> PathBuf {
     match plant {
         Plant::CompactionDropsBatch
         | Plant::RetentionDeletesReferenced
         | Plant::CleanupDeletesCommitted => "scenarios/specs/compaction.json".into(),
+        // Bugs of efficiency, not safety: judged against the tight bounds of a fault-free run.
+        Plant::ZoneBlindMetadata | Plant::ZoneCacheBypass | Plant::FilePerRequest => {
+            "scenarios/specs/basic-express.json".into()
+        }
         _ => "scenarios/specs/plants.json".into(),
     }
 }

@@ -68,6 +68,13 @@ pub struct Verdicts {
     pub warmup_s: f64,
     /// Fewest judged samples for a latency verdict.
     pub min_samples: u64,
+    /// Judge zone locality and object-storage requests against the model
+    /// (`cross_az_traffic`, `storage_requests`; see `scenarios/src/efficiency.rs`).
+    pub efficiency: bool,
+    /// Largest share of zone-aware clients' Kafka bytes that may cross AZs (omitted: 2%
+    /// plus the share of the producing window with an agent down, paused or isolated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_az_share_max: Option<f64>,
 }
 
 impl Default for Verdicts {
@@ -79,6 +86,8 @@ impl Default for Verdicts {
             recovery_s: None,
             warmup_s: 5.0,
             min_samples: 1_000,
+            efficiency: true,
+            cross_az_share_max: None,
         }
     }
 }

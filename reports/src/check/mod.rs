@@ -123,11 +123,19 @@ pub enum Class {
     /// Beyond safety: the 99th percentile of delivery latency (send to each consumer's
     /// first read) over the sends invoked outside fault windows is above the run's bound.
     DeliveryLatency,
+    /// Beyond safety, judged from a run's meters (not from a history): zone-aware clients
+    /// sent or received a larger share of their Kafka bytes across AZs than the run's bound.
+    CrossAzTraffic,
+    /// Beyond safety, judged from a run's meters: object-storage requests above what the
+    /// scenario's model needs — PUTs to the ingest bucket above one file per agent per
+    /// batch timeout (plus size-triggered cuts), or GETs from an AZ above one per page of
+    /// data written — the requests a cost per GiB ingested is made of.
+    StorageRequests,
 }
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 17] = [
+    pub const ALL: [Class; 19] = [
         Class::LostWrite,
         Class::Unseen,
         Class::Duplicate,
@@ -145,6 +153,8 @@ impl Class {
         Class::ExpiredEarly,
         Class::ProduceLatency,
         Class::DeliveryLatency,
+        Class::CrossAzTraffic,
+        Class::StorageRequests,
     ];
 
     /// The snake_case name used in JSON and in summaries.
@@ -167,6 +177,8 @@ impl Class {
             Class::ExpiredEarly => "expired_early",
             Class::ProduceLatency => "produce_latency",
             Class::DeliveryLatency => "delivery_latency",
+            Class::CrossAzTraffic => "cross_az_traffic",
+            Class::StorageRequests => "storage_requests",
         }
     }
 }
@@ -233,6 +245,19 @@ impl Verdict {
     /// Total number of violations found (including those not listed).
     pub fn total(&self) -> u64 {
         self.counts.values().sum()
+    }
+
+    /// Adds a violation found outside the history (a run's meters or internal state),
+    /// keeping the counts exact and the order of [`Verdict::violations`].
+    pub fn add(&mut self, v: Violation) {
+        *self.counts.entry(v.class).or_insert(0) += 1;
+        self.violations.push(v);
+        self.violations.sort_by(report_order);
+    }
+
+    /// Records that `class` judged `n` more items (see [`Verdict::judged`]).
+    pub fn add_judged(&mut self, class: Class, n: u64) {
+        *self.judged.entry(class).or_insert(0) += n;
     }
 
     /// The classes with at least one violation, in report order.
@@ -439,15 +464,7 @@ impl Sink {
 
     fn finish(self, ops_checked: u64) -> Verdict {
         let mut violations: Vec<Violation> = self.kept.into_values().flatten().collect();
-        violations.sort_by(|a, b| {
-            (a.class, &a.topic, a.partition, &a.ops, &a.offsets).cmp(&(
-                b.class,
-                &b.topic,
-                b.partition,
-                &b.ops,
-                &b.offsets,
-            ))
-        });
+        violations.sort_by(report_order);
         Verdict {
             violations,
             counts: self.counts,
@@ -456,6 +473,17 @@ impl Sink {
             silent: Vec::new(),
         }
     }
+}
+
+/// The order of [`Verdict::violations`]: class, topic, partition, ops, offsets.
+fn report_order(a: &Violation, b: &Violation) -> std::cmp::Ordering {
+    (a.class, &a.topic, a.partition, &a.ops, &a.offsets).cmp(&(
+        b.class,
+        &b.topic,
+        b.partition,
+        &b.ops,
+        &b.offsets,
+    ))
 }
 
 /// Formats simulated microseconds as seconds with six decimals ("12.000250s").
