@@ -371,6 +371,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 }
             ),
         }
+        let eff = crate::efficiency::judge(&scenario, &out, &report);
+        let mut parts = Vec::new();
+        if let Some(c) = &eff.cross_az {
+            parts.push(format!(
+                "cross-AZ client bytes {:.1}% <= {:.1}%",
+                c.value * 100.0,
+                c.bound * 100.0
+            ));
+        }
+        if let Some(p) = &eff.ingest_puts {
+            parts.push(format!("ingest PUTs {:.0} <= {:.0}", p.value, p.bound));
+        }
+        if let Some(g) = eff.gets_by_az.iter().max_by_key(|g| g.gets) {
+            parts.push(format!("GETs per AZ max {} <= {:.0}", g.gets, g.bound));
+        }
+        parts.extend(eff.not_judged.iter().map(|n| format!("not judged: {n}")));
+        println!("efficiency bounds: {}", parts.join("; "));
         if !out.fault_events.is_empty() {
             println!(
                 "faults: {} injected (report.json fault_events)",
