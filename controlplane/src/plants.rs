@@ -44,10 +44,13 @@ pub enum Plant {
     /// The agent cuts a file as soon as anything is pending instead of batching for its
     /// batch timeout (safe, but PUTs multiply).
     FilePerRequest,
+    /// The control plane's lookup takes the high watermark itself for out of range (off by
+    /// one): a consumer caught up at the head is told OFFSET_OUT_OF_RANGE and resets.
+    OutOfRangeAtHead,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 12] = [
+    pub const ALL: [Plant; 13] = [
         Plant::AckBeforeCommit,
         Plant::CommitNotIdempotent,
         Plant::NoFencing,
@@ -60,6 +63,7 @@ impl Plant {
         Plant::ZoneBlindMetadata,
         Plant::ZoneCacheBypass,
         Plant::FilePerRequest,
+        Plant::OutOfRangeAtHead,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,6 +80,7 @@ impl Plant {
             Plant::ZoneBlindMetadata => "zone-blind-metadata",
             Plant::ZoneCacheBypass => "zone-cache-bypass",
             Plant::FilePerRequest => "file-per-request",
+            Plant::OutOfRangeAtHead => "out-of-range-at-head",
         }
     }
 
@@ -103,6 +108,27 @@ impl Plants {
 /// line, `if plants.has(P) { planted::…(…) }`; with no plant switched on, none of this runs.
 pub(crate) mod planted {
     use std::collections::{BTreeMap, BTreeSet};
+
+    use crate::error::{CpError, ErrorKind};
+    use crate::types::{LookupQuery, LookupResult};
+
+    /// `out-of-range-at-head`: a lookup at a non-empty partition's high watermark (where a
+    /// caught-up consumer waits for more) is answered OFFSET_OUT_OF_RANGE.
+    pub fn out_of_range_at_head(
+        queries: &[LookupQuery],
+        results: &mut [Result<LookupResult, CpError>],
+    ) {
+        for (q, r) in queries.iter().zip(results.iter_mut()) {
+            if let Ok(found) = r {
+                if found.high_watermark > 0 && q.offset == found.high_watermark {
+                    *r = Err(CpError::new(
+                        ErrorKind::OffsetOutOfRange,
+                        format!("offset {} is the high watermark", q.offset),
+                    ));
+                }
+            }
+        }
+    }
 
     use crate::idempotence::ProducerTable;
     use crate::state::{State, TopicState};

@@ -513,7 +513,10 @@ impl ControlPlane {
                     applied.borrow_and_update();
                     // Every answer is computed under the lease: a newer leader cannot have
                     // committed anything yet, so the high watermarks are not stale.
-                    let results = self.read(lookup_all)?;
+                    let mut results = self.read(lookup_all)?;
+                    if self.inner.config.plants.has(crate::plants::Plant::OutOfRangeAtHead) {
+                        crate::plants::planted::out_of_range_at_head(&queries, &mut results);
+                    }
                     let anything = results
                         .iter()
                         .any(|r| r.as_ref().map_or(true, |l| !l.extents.is_empty()));

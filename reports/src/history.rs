@@ -24,6 +24,11 @@ pub struct Op {
     pub complete_us: Option<u64>,
     /// What the client learned about its effect.
     pub outcome: Outcome,
+    /// For a failed or indeterminate op, the error the client was given: a Kafka error name
+    /// (`"NOT_LEADER_OR_FOLLOWER"`, `"OUT_OF_ORDER_SEQUENCE_NUMBER"`) or a client-side cause
+    /// (`"REQUEST_TIMED_OUT"`, `"CONNECTION_LOST"`, `"NOT_SENT"`). Omitted when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// What it was, tagged by `"type"`.
     #[serde(flatten)]
     pub kind: OpKind,
@@ -108,6 +113,11 @@ pub enum OpKind {
         partition: i32,
         /// The new position.
         offset: i64,
+        /// Set when the consumer did not choose to move: a fetch at this offset was
+        /// answered OFFSET_OUT_OF_RANGE and the consumer reset its position (to `offset`,
+        /// by its reset policy). `None`: the user's own seek.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reset_from: Option<i64>,
     },
     /// A poll reported the partition's log start offset: retention deleted every record
     /// below it. Recorded when a client sees a higher log start than it had recorded.

@@ -106,6 +106,7 @@ mod tests {
             invoke_us: 0,
             complete_us: Some(1),
             outcome: Outcome::Ok,
+            error: None,
             kind: OpKind::Poll {
                 topic: "t".into(),
                 partition: 0,

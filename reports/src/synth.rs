@@ -265,6 +265,7 @@ impl Model {
             invoke_us,
             complete_us,
             outcome,
+            error: None,
             kind,
         });
     }
@@ -399,6 +400,7 @@ impl Model {
                     topic,
                     partition,
                     offset,
+                    reset_from: None,
                 },
             );
         } else if roll < self.config.seek_per_mille + 50 {

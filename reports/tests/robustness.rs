@@ -76,7 +76,8 @@ fn kind() -> impl Strategy<Value = OpKind> {
         (topic(), partition(), offset()).prop_map(|(topic, partition, offset)| OpKind::Seek {
             topic,
             partition,
-            offset
+            offset,
+            reset_from: None,
         }),
         (topic(), partition()).prop_map(|(topic, partition)| OpKind::Assign {
             group: Some("g".into()),
@@ -117,6 +118,7 @@ fn op() -> impl Strategy<Value = Op> {
             invoke_us,
             complete_us,
             outcome,
+            error: None,
             kind,
         })
 }

@@ -507,6 +507,7 @@ fn history(sends: &[Drawn], mixed: bool) -> Vec<Op> {
                     invoke_us: invoke,
                     complete_us: Some(invoke + duration),
                     outcome,
+                    error: None,
                     kind: OpKind::Send {
                         topic: "t".into(),
                         partition,

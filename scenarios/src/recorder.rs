@@ -132,13 +132,20 @@ impl Recorder {
             invoke_us,
             complete_us: None,
             outcome: Outcome::Indeterminate,
+            error: None,
             kind,
         });
         Pending(id)
     }
 
     /// Complete an invoked operation, optionally updating what it observed.
-    pub fn complete(&self, op: Pending, outcome: Outcome, update: impl FnOnce(&mut OpKind)) {
+    pub fn complete(
+        &self,
+        op: Pending,
+        outcome: Outcome,
+        error: Option<String>,
+        update: impl FnOnce(&mut OpKind),
+    ) {
         let mut inner = self.lock();
         let now = inner.start.elapsed().as_micros() as u64;
         let mut completed = false;
@@ -146,6 +153,7 @@ impl Recorder {
             completed = o.complete_us.is_none();
             o.complete_us = Some(now);
             o.outcome = outcome;
+            o.error = error;
             update(&mut o.kind);
         }
         if completed {
@@ -164,6 +172,7 @@ impl Recorder {
             invoke_us,
             complete_us: Some(now),
             outcome,
+            error: None,
             kind,
         });
     }

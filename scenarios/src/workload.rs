@@ -165,6 +165,38 @@ fn record_acks(recorder: Recorder) -> mpsc::UnboundedSender<(Pending, Ack)> {
     tx
 }
 
+/// The error a producer was given, as the history names it: the broker's Kafka error name
+/// (`NOT_LEADER_OR_FOLLOWER`), else what the client concluded (`NOT_SENT` for a definite
+/// failure the broker did not name, `OUTCOME_UNKNOWN` for an indeterminate one).
+fn error_name(e: &eddy_client::SendError) -> String {
+    match e {
+        eddy_client::SendError::Failed {
+            error_code: Some(code),
+            ..
+        } => kafka_error_name(*code),
+        eddy_client::SendError::Failed { .. } => "NOT_SENT".to_string(),
+        eddy_client::SendError::Indeterminate { .. } => "OUTCOME_UNKNOWN".to_string(),
+    }
+}
+
+/// A Kafka error code's name in the protocol's spelling (`OFFSET_OUT_OF_RANGE`).
+pub fn kafka_error_name(code: i16) -> String {
+    match kafka_protocol::error::ResponseError::try_from_code(code) {
+        Some(e) => {
+            let camel = format!("{e:?}");
+            let mut out = String::with_capacity(camel.len() + 8);
+            for (i, c) in camel.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_uppercase());
+            }
+            out
+        }
+        None => format!("ERROR_{code}"),
+    }
+}
+
 /// Completes a send op: its outcome, offset, and the requests that carried it (how many,
 /// and the broker of the last).
 fn record_ack(recorder: &Recorder, op: Pending, delivery: Delivery) {
@@ -173,7 +205,8 @@ fn record_ack(recorder: &Recorder, op: Pending, delivery: Delivery) {
         Err(e) if e.is_definite() => (Outcome::Failed, None),
         Err(_) => (Outcome::Indeterminate, None),
     };
-    recorder.complete(op, outcome, |k| {
+    let error = delivery.result.as_ref().err().map(error_name);
+    recorder.complete(op, outcome, error, |k| {
         if let OpKind::Send {
             offset: o,
             attempts,
@@ -269,6 +302,7 @@ pub fn poll_once_batches(
                     topic: b.topic.clone(),
                     partition: b.partition,
                     offset: b.fetch_offset,
+                    reset_from: Some(from),
                 },
             );
             tracing::info!(process = %run.process, from, to = b.fetch_offset, "offset reset");

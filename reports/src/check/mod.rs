@@ -31,6 +31,7 @@ mod expiry;
 mod fast_hash;
 mod gap;
 mod group;
+mod honest;
 mod index;
 mod log;
 mod order;
@@ -131,11 +132,15 @@ pub enum Class {
     /// batch timeout (plus size-triggered cuts), or GETs from an AZ above one per page of
     /// data written — the requests a cost per GiB ingested is made of.
     StorageRequests,
+    /// Beyond safety: a client was given an error the state did not justify — a fetch
+    /// answered OFFSET_OUT_OF_RANGE (the consumer's reset, a Seek with `reset_from`) at an
+    /// offset the history proves was inside [log start, high watermark] at that time.
+    UnjustifiedError,
 }
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 19] = [
+    pub const ALL: [Class; 20] = [
         Class::LostWrite,
         Class::Unseen,
         Class::Duplicate,
@@ -155,6 +160,7 @@ impl Class {
         Class::DeliveryLatency,
         Class::CrossAzTraffic,
         Class::StorageRequests,
+        Class::UnjustifiedError,
     ];
 
     /// The snake_case name used in JSON and in summaries.
@@ -179,6 +185,7 @@ impl Class {
             Class::DeliveryLatency => "delivery_latency",
             Class::CrossAzTraffic => "cross_az_traffic",
             Class::StorageRequests => "storage_requests",
+            Class::UnjustifiedError => "unjustified_error",
         }
     }
 }
@@ -309,6 +316,8 @@ pub fn check_with(ops: &[Op], options: &CheckOptions) -> Verdict {
     let log_starts_judged = expiry::check(&ix, &mut sink);
     sink.judged(Class::ExpiredEarly, log_starts_judged);
     judged_by_index(&ix, &mut sink);
+    let resets_judged = honest::check(&ix, &mut sink);
+    sink.judged(Class::UnjustifiedError, resets_judged);
     order::check(&ix, &mut sink);
     sendorder::check(&ix, &mut sink);
     poll::check(&ix, &mut sink);

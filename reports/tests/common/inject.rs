@@ -141,6 +141,46 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
         // Judged against a run's latency bounds, not from a history alone: see
         // tests/latency_bounds.rs.
         Class::ProduceLatency | Class::DeliveryLatency => None,
+        // Judged from a run's meters: see scenarios/tests/efficiency.rs.
+        Class::CrossAzTraffic | Class::StorageRequests => None,
+        Class::UnjustifiedError => {
+            // Right after an acknowledgement at offset a, a consumer is told that a is out of
+            // range, although a later poll reads a or below.
+            let candidates: Vec<(usize, i64, u64)> = (0..ops.len())
+                .filter_map(|i| match (&ops[i].kind, ops[i].outcome, ops[i].complete_us) {
+                    (OpKind::Send { offset: Some(a), .. }, Outcome::Ok, Some(done)) => {
+                        let tp = tp_of(&ops[i])?;
+                        let read_later = ops.iter().any(|o| {
+                            o.outcome == Outcome::Ok
+                                && o.invoke_us > done + 2
+                                && tp_of(o).as_ref() == Some(&tp)
+                                && matches!(&o.kind, OpKind::Poll { records, .. }
+                                    if records.iter().any(|r| r.offset <= *a))
+                        });
+                        read_later.then_some((i, *a, done))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let (i, a, done) = pick(rng, &candidates)?;
+            let (topic, partition) = tp_of(&ops[i])?;
+            let id = next_id(ops);
+            ops.push(Op {
+                id,
+                process: "consumer-reset".into(),
+                invoke_us: done + 1,
+                complete_us: Some(done + 2),
+                outcome: Outcome::Ok,
+                error: None,
+                kind: OpKind::Seek {
+                    topic,
+                    partition,
+                    offset: a,
+                    reset_from: Some(a),
+                },
+            });
+            only(Class::UnjustifiedError)
+        }
         Class::LostWrite => {
             // The log holds some other value where an acknowledged one should be.
             let candidates: Vec<usize> = (0..ops.len())
@@ -172,6 +212,7 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
                 invoke_us: end + 10,
                 complete_us: Some(end + 20),
                 outcome: Outcome::Ok,
+                error: None,
                 kind: OpKind::Send {
                     topic: tp.0,
                     partition: tp.1,
@@ -216,6 +257,7 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
                 invoke_us: end + 10,
                 complete_us: Some(end + 20),
                 outcome: Outcome::Ok,
+                error: None,
                 kind: OpKind::Poll {
                     topic: tp.0,
                     partition: tp.1,
@@ -451,6 +493,7 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
                 invoke_us: done + 1,
                 complete_us: Some(done + 2),
                 outcome: Outcome::Ok,
+                error: None,
                 kind: OpKind::LogStart {
                     topic,
                     partition,

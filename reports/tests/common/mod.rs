@@ -35,6 +35,7 @@ impl H {
             invoke_us: invoke,
             complete_us: complete,
             outcome,
+            error: None,
             kind,
         });
         id
@@ -209,6 +210,7 @@ impl H {
                 topic: TOPIC.into(),
                 partition: 0,
                 offset,
+                reset_from: None,
             },
         )
     }
