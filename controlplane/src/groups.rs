@@ -386,6 +386,8 @@ pub struct Coordinator {
     offset_locks: Arc<Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     /// Distinguishes member ids of this coordinator from those of an earlier one.
     incarnation: u32,
+    /// Planted bugs (off by default; see [`crate::plants`]).
+    plants: crate::plants::Plants,
 }
 
 impl Default for Coordinator {
@@ -397,12 +399,18 @@ impl Default for Coordinator {
 impl Coordinator {
     /// A coordinator with no groups, and its session-expiry sweep.
     pub fn new() -> Coordinator {
+        Coordinator::with_plants(crate::plants::Plants::none())
+    }
+
+    /// A coordinator running with planted bugs (tests of the testbed only).
+    pub fn with_plants(plants: crate::plants::Plants) -> Coordinator {
         let (changed, _) = watch::channel(0);
         let c = Coordinator {
             groups: Arc::new(Mutex::new(Groups::default())),
             changed: Arc::new(changed),
             offset_locks: Arc::new(Mutex::new(BTreeMap::new())),
             incarnation: madsim::rand::random::<u32>(),
+            plants,
         };
         let sweeper = c.clone();
         tokio::spawn(async move {
@@ -633,7 +641,9 @@ impl Coordinator {
         let Some(m) = g.members.get_mut(member_id) else {
             return GroupResponse::Error(GroupError::UnknownMemberId);
         };
-        m.last_seen = Instant::now();
+        if !self.plants.has(crate::plants::Plant::HeartbeatIgnored) {
+            m.last_seen = Instant::now();
+        }
         if generation != g.generation {
             return GroupResponse::Error(GroupError::IllegalGeneration);
         }

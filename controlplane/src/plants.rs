@@ -47,10 +47,14 @@ pub enum Plant {
     /// The control plane's lookup takes the high watermark itself for out of range (off by
     /// one): a consumer caught up at the head is told OFFSET_OUT_OF_RANGE and resets.
     OutOfRangeAtHead,
+    /// The group coordinator does not count a heartbeat as a sign of life: members that
+    /// heartbeat but neither join nor sync are expelled at their session timeout, and the
+    /// group rebalances again and again.
+    HeartbeatIgnored,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 13] = [
+    pub const ALL: [Plant; 14] = [
         Plant::AckBeforeCommit,
         Plant::CommitNotIdempotent,
         Plant::NoFencing,
@@ -64,6 +68,7 @@ impl Plant {
         Plant::ZoneCacheBypass,
         Plant::FilePerRequest,
         Plant::OutOfRangeAtHead,
+        Plant::HeartbeatIgnored,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +86,7 @@ impl Plant {
             Plant::ZoneCacheBypass => "zone-cache-bypass",
             Plant::FilePerRequest => "file-per-request",
             Plant::OutOfRangeAtHead => "out-of-range-at-head",
+            Plant::HeartbeatIgnored => "heartbeat-ignored",
         }
     }
 

@@ -222,6 +222,7 @@ impl ControlPlane {
         let snapshots = Snapshots::new(store);
         let (state, next_seq, through) = replica::restore(&snapshots).await?;
         let plants = config.plants.clone();
+        let groups = crate::groups::Coordinator::with_plants(config.plants.clone());
         let (tx, rx) = mpsc::channel(config.queue_commands_max.max(1));
         let (applied, _) = watch::channel(0);
         let writer = format!("cp-{:016x}", madsim::rand::random::<u64>());
@@ -245,7 +246,7 @@ impl ControlPlane {
                 snapshot_through: through,
                 next_seq,
             }]),
-            groups: crate::groups::Coordinator::new(),
+            groups,
         });
         let cp = ControlPlane { inner };
         tokio::spawn(replica::drive(cp.clone(), rx));

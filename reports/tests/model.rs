@@ -122,6 +122,7 @@ fn every_class_is_injected_and_recognised() {
                 | Class::DeliveryLatency
                 | Class::CrossAzTraffic
                 | Class::StorageRequests
+                | Class::RebalanceIncomplete
         )
     });
     for class in history_classes {

@@ -49,6 +49,9 @@ pub struct RunJson<'a> {
     /// Zone locality and object-storage requests against the model (verdict classes
     /// `cross_az_traffic`, `storage_requests`).
     pub efficiency_verdict: crate::efficiency::EfficiencyVerdict,
+    /// Whether consumer groups settled after the last fault (verdict class
+    /// `rebalance_incomplete`).
+    pub rebalance_verdict: crate::rebalance::RebalanceVerdict,
 }
 
 pub use crate::prices::PricePreset;
@@ -87,7 +90,14 @@ pub fn run_and_report_with(
     .context("assembling the report")?;
     report.reads = crate::usage::reads(&out, scenario);
     crate::efficiency::judge(scenario, &out, &report).apply(&mut report.verdict);
+    rebalance_verdict(scenario, &out).apply(&mut report.verdict);
     Ok((out, report))
+}
+
+/// Whether the run's consumer groups settled after its last fault.
+pub fn rebalance_verdict(scenario: &Scenario, out: &RunOutput) -> crate::rebalance::RebalanceVerdict {
+    let last_fault_end_ms = out.fault_events.iter().map(|f| f.end_ms).max().unwrap_or(0);
+    crate::rebalance::judge(scenario, &out.ops, last_fault_end_ms)
 }
 
 /// The scenario as its producers ran it: a swarm seed may have drawn their configuration
@@ -262,6 +272,7 @@ pub fn report_json(
         latency_verdict: latency,
         stored_over_time: &out.stored,
         efficiency_verdict: crate::efficiency::judge(scenario, out, report),
+        rebalance_verdict: rebalance_verdict(scenario, out),
     };
     Ok(serde_json::to_string_pretty(&json)? + "\n")
 }

@@ -20,6 +20,7 @@ pub mod fuzz;
 pub mod liveness;
 pub mod plant_report;
 pub mod prices;
+pub mod rebalance;
 pub mod recorder;
 #[cfg(madsim)]
 pub mod run;

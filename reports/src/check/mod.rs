@@ -136,11 +136,15 @@ pub enum Class {
     /// answered OFFSET_OUT_OF_RANGE (the consumer's reset, a Seek with `reset_from`) at an
     /// offset the history proves was inside [log start, high watermark] at that time.
     UnjustifiedError,
+    /// Beyond safety, judged from a run's assignments and fault log: a consumer group was
+    /// still rebalancing, or ended split or with partitions unassigned or held twice, once
+    /// its members had stopped failing for longer than its timeouts allow.
+    RebalanceIncomplete,
 }
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 20] = [
+    pub const ALL: [Class; 21] = [
         Class::LostWrite,
         Class::Unseen,
         Class::Duplicate,
@@ -161,6 +165,7 @@ impl Class {
         Class::CrossAzTraffic,
         Class::StorageRequests,
         Class::UnjustifiedError,
+        Class::RebalanceIncomplete,
     ];
 
     /// The snake_case name used in JSON and in summaries.
@@ -186,6 +191,7 @@ impl Class {
             Class::CrossAzTraffic => "cross_az_traffic",
             Class::StorageRequests => "storage_requests",
             Class::UnjustifiedError => "unjustified_error",
+            Class::RebalanceIncomplete => "rebalance_incomplete",
         }
     }
 }

@@ -142,7 +142,7 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
         // tests/latency_bounds.rs.
         Class::ProduceLatency | Class::DeliveryLatency => None,
         // Judged from a run's meters: see scenarios/tests/efficiency.rs.
-        Class::CrossAzTraffic | Class::StorageRequests => None,
+        Class::CrossAzTraffic | Class::StorageRequests | Class::RebalanceIncomplete => None,
         Class::UnjustifiedError => {
             // Right after an acknowledgement at offset a, a consumer is told that a is out of
             // range, although a later poll reads a or below.
