@@ -46,6 +46,8 @@ pub struct RunJson<'a> {
     pub latency_verdict: &'a LatencyVerdict,
     /// Stored bytes and accrued GB·hours per storage class, sampled over the run.
     pub stored_over_time: &'a [eddy_reports::StoredSample],
+    /// Hits of every coverage probe in this run, by name, zeros included.
+    pub probes: &'a std::collections::BTreeMap<String, u64>,
 }
 
 pub use crate::prices::PricePreset;
@@ -257,6 +259,7 @@ pub fn report_json(
         failover: crate::failover::failover_stats(&out.ops, &out.fault_events),
         latency_verdict: latency,
         stored_over_time: &out.stored,
+        probes: &out.probes,
     };
     Ok(serde_json::to_string_pretty(&json)? + "\n")
 }
@@ -372,6 +375,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 out.fault_events.len()
             );
         }
+        let reached = out.probes.values().filter(|n| **n > 0).count();
+        println!("probes reached: {reached} of {}", out.probes.len());
         if let Some(l) = &out.liveness {
             println!(
                 "liveness: {} — {}",
