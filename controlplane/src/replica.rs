@@ -259,7 +259,9 @@ pub(crate) async fn drive(cp: ControlPlane, mut rx: mpsc::Receiver<Proposal>) {
                     window = 1;
                     tokio::time::sleep(poll).await;
                 } else {
-                    eddy_probe::hit("cp.follow.window_grown");
+                    if window >= config.catch_up_window {
+                        eddy_probe::hit("cp.follow.full_window");
+                    }
                     window = (window * 2).min(config.catch_up_window);
                 }
             }
