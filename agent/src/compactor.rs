@@ -62,6 +62,7 @@ pub async fn run(
             .await
         {
             Ok(Response::JobFinished { accepted, message }) if !accepted => {
+                eddy_probe::hit("agent.compactor.outcome_refused");
                 tracing::info!(id, attempt, %message, "job outcome not taken")
             }
             Ok(_) => {}
@@ -78,8 +79,11 @@ pub async fn execute(store: &dyn ObjectStore, job: JobSpec, plants: &Plants) -> 
         JobWork::Delete { keys } => delete(store, keys).await,
         JobWork::ScanOrphans { prefixes } => scan(store, &prefixes).await,
     };
-    result.unwrap_or_else(|e| JobOutcome::Failed {
-        reason: e.to_string(),
+    result.unwrap_or_else(|e| {
+        eddy_probe::hit("agent.compactor.job_failed");
+        JobOutcome::Failed {
+            reason: e.to_string(),
+        }
     })
 }
 

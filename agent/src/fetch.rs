@@ -147,6 +147,7 @@ impl AgentInner {
                 pd.records = Some(Bytes::new());
                 match (results.get(idx), plans.get(idx)) {
                     (Some(Err(e)), _) => {
+                        eddy_probe::hit("agent.fetch.lookup_failed");
                         pd.error_code = match codes::from_cp(e) {
                             codes::REQUEST_TIMED_OUT => codes::NOT_LEADER_OR_FOLLOWER,
                             code => code,
@@ -253,6 +254,7 @@ fn assemble(
             break;
         }
         let body = body.map_err(|e| {
+            eddy_probe::hit("agent.fetch.read_failed");
             tracing::warn!(key = %extent.key, error = %e, "read failed");
             codes::KAFKA_STORAGE_ERROR
         })?;

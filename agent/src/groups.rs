@@ -58,7 +58,10 @@ pub fn group_code(e: GroupError) -> i16 {
 /// A control-plane failure as a coordinator error: clients rediscover and retry.
 fn cp_code(e: &CpError) -> i16 {
     match e.kind {
-        ErrorKind::Unavailable | ErrorKind::NotLeader => codes::COORDINATOR_NOT_AVAILABLE,
+        ErrorKind::Unavailable | ErrorKind::NotLeader => {
+            eddy_probe::hit("agent.groups.coordinator_unavailable");
+            codes::COORDINATOR_NOT_AVAILABLE
+        }
         ErrorKind::Invalid => codes::INVALID_REQUEST,
         _ => codes::UNKNOWN_SERVER_ERROR,
     }

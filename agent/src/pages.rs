@@ -119,6 +119,7 @@ impl PageLru {
             let Some((_, victim)) = self.by_use.pop_first() else {
                 break;
             };
+            eddy_probe::hit("agent.zonecache.evicted");
             if let Some((old, _)) = self.pages.remove(&victim) {
                 self.used -= old.len() as u64;
             }

@@ -378,10 +378,14 @@ impl Ingest {
                 Err(e) if attempt >= self.config.put_attempts.max(1) => {
                     // Never committed: the next file may commit once the one before this
                     // has resolved.
+                    eddy_probe::hit("agent.put.failed");
                     tokio::spawn(turn.pass_after_previous());
                     return Err(ProduceFailure::Storage(format!("PUT {key}: {e}")));
                 }
-                Err(e) => tracing::debug!(key, error = %e, "PUT failed; retrying"),
+                Err(e) => {
+                    eddy_probe::hit("agent.put.retried");
+                    tracing::debug!(key, error = %e, "PUT failed; retrying")
+                }
             }
         }
         let planted_chunks = self
@@ -429,8 +433,14 @@ impl Ingest {
             Ok(other) => Err(ProduceFailure::Unknown(format!(
                 "unexpected commit answer {other:?}"
             ))),
-            Err(e) if e.kind.is_retriable() => Err(ProduceFailure::Unknown(e.to_string())),
-            Err(e) => Err(ProduceFailure::Rejected(e)),
+            Err(e) if e.kind.is_retriable() => {
+                eddy_probe::hit("agent.commit.unknown_answered");
+                Err(ProduceFailure::Unknown(e.to_string()))
+            }
+            Err(e) => {
+                eddy_probe::hit("agent.commit.rejected");
+                Err(ProduceFailure::Rejected(e))
+            }
         }
     }
 }
@@ -543,8 +553,10 @@ async fn commit_in_turn(
         let result = cp.call_with_retry(request.clone(), deadline).await;
         let unknown = matches!(&result, Err(e) if e.kind.is_retriable());
         if unknown && rounds == 1 {
+            eddy_probe::hit("agent.commit.retried_after_unknown");
             tracing::warn!(file = %id, "commit outcome unknown; retrying until it resolves");
         } else if rounds > 1 && !unknown {
+            eddy_probe::hit("agent.commit.unknown_resolved");
             tracing::info!(file = %id, rounds, ok = result.is_ok(), "unknown commit resolved");
         }
         if let Some(answer) = answer.take() {

@@ -162,6 +162,7 @@ impl ZoneCache {
                     Ok(bytes)
                 }
                 Err(e) => {
+                    eddy_probe::hit("agent.zonecache.owner_unavailable");
                     tracing::debug!(owner = o.node_id, error = %e, "zone cache owner unavailable");
                     lock(&self.stats).fallbacks += 1;
                     self.local_page(id).await
@@ -180,7 +181,10 @@ impl ZoneCache {
                 return Ok(bytes);
             }
             match state.inflight.get(&id) {
-                Some(f) => f.clone(),
+                Some(f) => {
+                    eddy_probe::hit("agent.zonecache.joined_inflight");
+                    f.clone()
+                }
                 None => {
                     let (store, shared, stats, key, page_bytes) = (
                         self.store.clone(),

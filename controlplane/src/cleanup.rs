@@ -52,6 +52,9 @@ pub fn scanned(
     m.suspects
         .retain(|k, _| listed.contains(k.as_str()) && !known.contains(k));
     for k in keys {
+        if !known.contains(k) && !m.suspects.contains_key(k) {
+            eddy_probe::hit("cp.cleanup.suspect");
+        }
         if !known.contains(k) {
             m.suspects.entry(k.clone()).or_insert(now_ms);
         }
@@ -63,6 +66,7 @@ pub fn scanned(
         .map(|(k, _)| k.clone())
         .collect();
     for k in due {
+        eddy_probe::hit("cp.cleanup.condemned");
         m.suspects.remove(&k);
         m.condemned.insert(k.clone(), now_ms);
         m.pending_deletes.insert(k, now_ms);

@@ -141,6 +141,7 @@ impl ControlPlaneClient {
             }
             Ok(Err(_)) => Err(CpError::unavailable("connection lost before the answer")),
             Err(_) => {
+                eddy_probe::hit("cp.client.attempt_timed_out");
                 // Forget the request; drop the connection so a dead (or paused) replica is
                 // noticed, and try the next replica: the leader may have changed meanwhile.
                 self.drop_link(generation, Some(id)).await;
@@ -169,6 +170,7 @@ impl ControlPlaneClient {
                 Err(e)
                     if e.kind.is_retriable() && tokio::time::Instant::now() + backoff < give_up =>
                 {
+                    eddy_probe::hit("cp.client.retry");
                     tracing::debug!(error = %e, "control-plane call failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_millis(500));
@@ -190,6 +192,7 @@ impl ControlPlaneClient {
         });
         match hinted {
             Some(idx) => {
+                eddy_probe::hit("cp.client.redirected");
                 self.drop_link(generation, None).await;
                 *lock(&self.shared.target) = idx;
             }
@@ -263,6 +266,7 @@ impl ControlPlaneClient {
                 Err(_) => last_error = format!("connect {addr}: timed out"),
             }
         }
+        eddy_probe::hit("cp.client.connect_failed");
         Err(CpError::unavailable(last_error))
     }
 }
@@ -290,6 +294,9 @@ fn spawn_link(conn: crate::net::Conn, generation: u64) -> Link {
         // Connection gone: every request still waiting has an unknown outcome.
         reader_alive.store(false, Ordering::Relaxed);
         let waiting = std::mem::take(&mut *lock(&reader_pending));
+        if !waiting.is_empty() {
+            eddy_probe::hit("cp.client.connection_lost");
+        }
         for (_, tx) in waiting {
             let _ = tx.send(Err(CpError::unavailable(
                 "connection to the control plane lost",

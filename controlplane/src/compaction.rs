@@ -102,6 +102,7 @@ pub fn plan(
             )));
         }
     }
+    eddy_probe::hit("cp.compaction.planned");
     let id = state.maintenance.add_job(JobKind::Compact {
         level_out,
         sources: sources.to_vec(),

@@ -357,6 +357,7 @@ impl Group {
         if self.members.len() == before {
             return false;
         }
+        eddy_probe::hit("cp.group.member_expired");
         if self.members.is_empty() {
             self.phase = Phase::Empty;
             self.leader = None;
@@ -449,6 +450,9 @@ impl Coordinator {
             if all.epoch == epoch {
                 false
             } else {
+                if !all.groups.is_empty() {
+                    eddy_probe::hit("cp.group.epoch_reset");
+                }
                 all.epoch = epoch;
                 all.groups.clear();
                 true
@@ -519,6 +523,7 @@ impl Coordinator {
             } else if g.members.contains_key(&member_id) {
                 member_id
             } else {
+                eddy_probe::hit("cp.group.join_unknown_member");
                 return GroupResponse::Error(GroupError::UnknownMemberId);
             };
             let initial = g.members.is_empty();
@@ -584,11 +589,13 @@ impl Coordinator {
             let now = Instant::now();
             let leader = g.leader.clone();
             let Some(m) = g.members.get_mut(&member_id) else {
+                eddy_probe::hit("cp.group.sync_unknown_member");
                 return GroupResponse::Error(GroupError::UnknownMemberId);
             };
             m.last_seen = now;
             let deadline = now + m.rebalance_timeout;
             if generation != g.generation {
+                eddy_probe::hit("cp.group.stale_generation");
                 return GroupResponse::Error(GroupError::IllegalGeneration);
             }
             if matches!(g.phase, Phase::Joining { .. } | Phase::Empty) {
@@ -639,12 +646,14 @@ impl Coordinator {
             return GroupResponse::Error(GroupError::UnknownMemberId);
         };
         let Some(m) = g.members.get_mut(member_id) else {
+            eddy_probe::hit("cp.group.heartbeat_unknown_member");
             return GroupResponse::Error(GroupError::UnknownMemberId);
         };
         if !self.plants.has(crate::plants::Plant::HeartbeatIgnored) {
             m.last_seen = Instant::now();
         }
         if generation != g.generation {
+            eddy_probe::hit("cp.group.stale_generation");
             return GroupResponse::Error(GroupError::IllegalGeneration);
         }
         match g.phase {
@@ -694,9 +703,11 @@ impl Coordinator {
             return Some(GroupError::UnknownMemberId);
         };
         if !g.members.contains_key(member_id) {
+            eddy_probe::hit("cp.group.commit_unknown_member");
             return Some(GroupError::UnknownMemberId);
         }
         if generation != g.generation {
+            eddy_probe::hit("cp.group.commit_stale_generation");
             return Some(GroupError::IllegalGeneration);
         }
         if g.phase == Phase::Syncing {
@@ -808,6 +819,7 @@ impl ControlPlane {
         let waits = !request.wait_hint().is_zero();
         let response = self.handle_group_in_epoch(c, request).await?;
         if waits && (self.coordinating_epoch()? != epoch || !c.in_epoch(epoch)) {
+            eddy_probe::hit("cp.group.answer_dropped");
             let core = lock(&self.inner.core);
             return Err(self.not_leader(&core));
         }

@@ -413,6 +413,7 @@ fn lease(
                 let runs = crate::compaction::source_runs(state, sources, extent_bytes_max);
                 if runs.is_empty() || job.attempt >= COMPACTION_ATTEMPTS_MAX {
                     // Nothing left to merge (replaced or expired meanwhile), or hopeless.
+                    eddy_probe::hit("cp.jobs.compaction_dropped");
                     state.maintenance.jobs.remove(&id);
                     continue;
                 }
@@ -427,6 +428,9 @@ fn lease(
             },
         };
         let stored = state.maintenance.jobs.get_mut(&id)?;
+        if stored.lease.is_some() {
+            eddy_probe::hit("cp.jobs.lease_lapsed");
+        }
         stored.attempt += 1;
         stored.lease = Some(Lease {
             worker: worker.to_string(),
@@ -465,13 +469,16 @@ fn finish(
         message: message.to_string(),
     };
     let Some(job) = state.maintenance.jobs.get(&job_id).cloned() else {
+        eddy_probe::hit("cp.jobs.finish_stale");
         return stale("unknown or already finished job");
     };
     if job.attempt != attempt {
+        eddy_probe::hit("cp.jobs.finish_stale");
         return stale("a newer attempt holds the job");
     }
     match (&job.kind, outcome) {
         (_, JobOutcome::Failed { .. }) => {
+            eddy_probe::hit("cp.jobs.released_after_failure");
             if let Some(j) = state.maintenance.jobs.get_mut(&job_id) {
                 j.lease = None;
             }
@@ -486,6 +493,7 @@ fn finish(
             },
         ) => {
             if job.output_key(attempt).as_deref() != Some(output_key.as_str()) {
+                eddy_probe::hit("cp.jobs.finish_stale");
                 return stale("output key does not match the attempt");
             }
             state.maintenance.jobs.remove(&job_id);
@@ -500,6 +508,7 @@ fn finish(
                 delete_grace_ms,
             ) {
                 Ok(()) => {
+                    eddy_probe::hit("cp.compaction.committed");
                     state.maintenance.stats.compactions_committed += 1;
                     MaintenanceResult::Finished {
                         accepted: true,
@@ -507,6 +516,7 @@ fn finish(
                     }
                 }
                 Err(e) => {
+                    eddy_probe::hit("cp.compaction.rejected_stale");
                     state.maintenance.stats.compactions_rejected += 1;
                     stale(&format!("stale compaction rejected: {}", e.message))
                 }
@@ -585,7 +595,10 @@ pub fn release_unreferenced(state: &mut State, keys: &BTreeSet<String>, due_ms: 
             .collect()
     };
     for k in keys {
-        if !referenced.contains(k) {
+        if referenced.contains(k) {
+            eddy_probe::hit("cp.deletion.kept_referenced");
+        } else {
+            eddy_probe::hit("cp.deletion.scheduled");
             state.maintenance.compacted.remove(k);
             state
                 .maintenance

@@ -50,6 +50,14 @@ pub struct Journal {
     store: Arc<dyn ObjectStore>,
 }
 
+/// Whether a window of reads found a missing entry before a present one (an entry written
+/// between the reads; the run stops at the missing one and the next poll reads it).
+fn has_hole(got: &[Result<Option<Entry>, JournalError>]) -> bool {
+    got.iter()
+        .skip_while(|g| !matches!(g, Ok(None)))
+        .any(|g| matches!(g, Ok(Some(_))))
+}
+
 pub fn entry_path(seq: u64) -> Path {
     Path::from(format!("{JOURNAL_PREFIX}/{seq:020}"))
 }
@@ -80,7 +88,10 @@ impl Journal {
         {
             Ok(_) => Ok(()),
             Err(object_store::Error::AlreadyExists { .. }) => match self.read(entry.seq).await? {
-                Some(existing) if existing == *entry => Ok(()),
+                Some(existing) if existing == *entry => {
+                    eddy_probe::hit("cp.journal.append_found_own");
+                    Ok(())
+                }
                 Some(existing) => Err(JournalError::Fenced {
                     seq: entry.seq,
                     winner: existing.writer,
@@ -116,7 +127,11 @@ impl Journal {
     pub async fn read_run(&self, from: u64, window: u64) -> Result<Vec<Entry>, JournalError> {
         let reads = (from..from.saturating_add(window.max(1))).map(|seq| self.read(seq));
         let mut run = Vec::new();
-        for got in futures::future::join_all(reads).await {
+        let got = futures::future::join_all(reads).await;
+        if has_hole(&got) {
+            eddy_probe::hit("cp.journal.read_hole");
+        }
+        for got in got {
             match got? {
                 Some(entry) => run.push(entry),
                 None => break,

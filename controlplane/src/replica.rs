@@ -91,6 +91,7 @@ impl Core {
             None => entry.epoch == self.state.epoch,
         };
         if !valid {
+            eddy_probe::hit("cp.replica.entry_skipped");
             tracing::warn!(
                 seq = entry.seq,
                 epoch = entry.epoch,
@@ -150,7 +151,10 @@ pub(crate) async fn restore(snapshots: &Snapshots) -> Result<(State, u64, Option
     let mut backoff = Duration::from_millis(10);
     loop {
         match snapshots.load_latest().await {
-            Ok(Some(s)) => return Ok((s.state, s.through + 1, Some(s.through))),
+            Ok(Some(s)) => {
+                eddy_probe::hit("cp.snapshot.restored");
+                return Ok((s.state, s.through + 1, Some(s.through)));
+            }
             Ok(None) => return Ok((State::default(), 0, None)),
             Err(JournalError::Corrupt { key, source }) => {
                 return Err(CpError::internal(format!(
@@ -198,6 +202,7 @@ async fn append_until(cp: &ControlPlane, entry: &Entry, deadline: Instant) -> Ap
             Ok(Err(e)) => tracing::warn!(seq = entry.seq, error = %e, "journal append failed"),
             Err(_) => tracing::warn!(seq = entry.seq, "journal append timed out"),
         }
+        eddy_probe::hit("cp.journal.append_retried");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_millis(200));
     }
@@ -225,6 +230,7 @@ pub(crate) async fn drive(cp: ControlPlane, mut rx: mpsc::Receiver<Proposal>) {
         }
         // Proposals that raced with a step-down.
         while let Ok(p) = rx.try_recv() {
+            eddy_probe::hit("cp.propose.dropped_step_down");
             let e = cp.not_leader(&lock(&cp.inner.core));
             let _ = p.reply.send(CommandResult::Rejected(e));
         }
@@ -253,6 +259,9 @@ pub(crate) async fn drive(cp: ControlPlane, mut rx: mpsc::Receiver<Proposal>) {
                     window = 1;
                     tokio::time::sleep(poll).await;
                 } else {
+                    if window >= config.catch_up_window {
+                        eddy_probe::hit("cp.follow.full_window");
+                    }
                     window = (window * 2).min(config.catch_up_window);
                 }
             }
@@ -302,6 +311,7 @@ async fn reload_if_behind(cp: &ControlPlane, latest: u64) -> Result<bool, CpErro
         core.next_seq = next_seq;
         core.role = Role::Follower;
     }
+    eddy_probe::hit("cp.replica.reloaded");
     cp.record(ReplicaEvent::Reloaded {
         snapshot_through: next_seq - 1,
     });
@@ -321,6 +331,7 @@ async fn covered_by_snapshot(cp: &ControlPlane, seq: u64) -> Result<Option<u64>,
 
 /// We wrote `seq` into a recycled number: undo it and reload from the snapshot.
 async fn undo_recycled(cp: &ControlPlane, seq: u64, latest: u64) {
+    eddy_probe::hit("cp.leader.recycled_undone");
     cp.record(ReplicaEvent::Recycled { seq });
     let _ = cp.inner.journal.delete(seq).await;
     {
@@ -338,6 +349,7 @@ async fn campaign(cp: &ControlPlane) -> bool {
     match covered_by_snapshot(cp, seq).await {
         Ok(Some(latest)) => {
             // We are behind: the journal at our number may have been deleted.
+            eddy_probe::hit("cp.claim.behind_snapshot");
             if let Err(e) = reload_if_behind(cp, latest).await {
                 tracing::warn!(error = %e, "reload failed");
             }
@@ -374,6 +386,7 @@ async fn campaign(cp: &ControlPlane) -> bool {
     match append_until(cp, &entry, started + lease).await {
         Appended::Done { .. } => {}
         Appended::Fenced { winner } => {
+            eddy_probe::hit("cp.claim.lost");
             cp.record(ReplicaEvent::LostClaim { epoch, seq, winner });
             return false;
         }
@@ -470,6 +483,7 @@ async fn lead(cp: &ControlPlane, rx: &mut mpsc::Receiver<Proposal>) {
             Appended::Done { late } => {
                 if late {
                     // Issued after our lease ran out: the number may have been recycled.
+                    eddy_probe::hit("cp.leader.late_append");
                     match covered_by_snapshot(cp, seq).await {
                         Ok(None) => {}
                         Ok(Some(latest)) => {
@@ -508,6 +522,7 @@ async fn lead(cp: &ControlPlane, rx: &mut mpsc::Receiver<Proposal>) {
                 maybe_snapshot(cp, &mut snapshots);
             }
             Appended::Fenced { winner } => {
+                eddy_probe::hit("cp.leader.fenced");
                 cp.record(ReplicaEvent::Fenced {
                     epoch,
                     seq,
@@ -522,6 +537,7 @@ async fn lead(cp: &ControlPlane, rx: &mut mpsc::Receiver<Proposal>) {
                 return;
             }
             Appended::GaveUp => {
+                eddy_probe::hit("cp.leader.lease_lost");
                 cp.record(ReplicaEvent::LeaseLost { epoch, seq });
                 lock(&cp.inner.core).role = Role::Follower;
                 reject(
@@ -571,6 +587,7 @@ fn maybe_snapshot(cp: &ControlPlane, clock: &mut SnapshotClock) {
 async fn write_snapshot(cp: &ControlPlane, snapshot: &Snapshot) -> Result<(), JournalError> {
     let snapshots = &cp.inner.snapshots;
     snapshots.write(snapshot).await?;
+    eddy_probe::hit("cp.snapshot.written");
     cp.record(ReplicaEvent::Snapshot {
         through: snapshot.through,
     });
@@ -578,6 +595,7 @@ async fn write_snapshot(cp: &ControlPlane, snapshot: &Snapshot) -> Result<(), Jo
     // Keep the newest two snapshots and the journal after the older of them.
     if let [.., previous, _latest] = all.as_slice() {
         let previous = *previous;
+        eddy_probe::hit("cp.snapshot.journal_trimmed");
         cp.inner.journal.delete_below(previous + 1).await?;
         snapshots.delete_below(previous).await?;
     }

@@ -82,8 +82,10 @@ pub fn advance(
         let p = state.partition_mut(&u.topic, u.partition)?;
         let aligned = u.log_start == p.high_watermark || p.extents.contains_key(&u.log_start);
         if u.log_start <= p.log_start || u.log_start > p.high_watermark || !aligned {
+            eddy_probe::hit("cp.retention.update_skipped");
             continue;
         }
+        eddy_probe::hit("cp.retention.advanced");
         let kept = p.extents.split_off(&u.log_start);
         let dropped = std::mem::replace(&mut p.extents, kept);
         first_kept.extend(p.extents.values().next().map(|e| e.key.clone()));

@@ -313,7 +313,13 @@ impl ControlPlane {
         let core = lock(&self.inner.core);
         match core.leads(Instant::now()) {
             Some(_) => Ok(read(&core.state)),
-            None => Err(self.not_leader(&core)),
+            None => {
+                match core.role {
+                    Role::Leader { .. } => eddy_probe::hit("cp.read.refused_lease_expired"),
+                    Role::Follower => eddy_probe::hit("cp.read.refused_follower"),
+                }
+                Err(self.not_leader(&core))
+            }
         }
     }
 
@@ -337,6 +343,7 @@ impl ControlPlane {
         {
             let core = lock(&self.inner.core);
             if !matches!(core.role, Role::Leader { .. }) {
+                eddy_probe::hit("cp.propose.refused_follower");
                 return Err(self.not_leader(&core));
             }
         }
@@ -473,6 +480,7 @@ impl ControlPlane {
                         .map(|done| done.base_offsets.clone())
                 })?;
                 if let Some(base_offsets) = done {
+                    eddy_probe::hit("cp.commit.dedup_by_file_id");
                     return Ok(Response::Committed { base_offsets });
                 }
                 let committed_at_ms = SystemTime::now()

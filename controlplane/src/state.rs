@@ -107,6 +107,7 @@ impl State {
                 committed_at_ms,
             } => {
                 if self.maintenance.condemned.contains_key(&file.key) {
+                    eddy_probe::hit("cp.state.commit_refused_condemned");
                     Err(CpError::invalid(format!(
                         "file {} was condemned as an orphan",
                         file.key
@@ -189,6 +190,7 @@ impl State {
         let reindex = plants.has(Plant::CommitNotIdempotent) && self.files.contains_key(&file.id);
         if let Some(existing) = self.files.get(&file.id).filter(|_| !reindex) {
             // A retried commit: answer with the offsets first assigned.
+            eddy_probe::hit("cp.state.commit_dedup_applied");
             return Ok(CommandResult::FileCommitted {
                 base_offsets: existing.base_offsets.clone(),
             });
@@ -218,10 +220,12 @@ impl State {
                 match self.producers.verdict(&chunk.topic, chunk.partition, b) {
                     Verdict::New => {}
                     Verdict::Duplicate(offset) => {
+                        eddy_probe::hit("cp.idem.duplicate");
                         base_offsets.push(offset);
                         continue;
                     }
                     Verdict::OutOfOrder => {
+                        eddy_probe::hit("cp.idem.out_of_order");
                         base_offsets.push(CHUNK_OUT_OF_ORDER_SEQUENCE);
                         continue;
                     }

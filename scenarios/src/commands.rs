@@ -52,6 +52,8 @@ pub struct RunJson<'a> {
     /// Whether consumer groups settled after the last fault (verdict class
     /// `rebalance_incomplete`).
     pub rebalance_verdict: crate::rebalance::RebalanceVerdict,
+    /// Hits of every coverage probe in this run, by name, zeros included.
+    pub probes: &'a std::collections::BTreeMap<String, u64>,
 }
 
 pub use crate::prices::PricePreset;
@@ -273,6 +275,7 @@ pub fn report_json(
         stored_over_time: &out.stored,
         efficiency_verdict: crate::efficiency::judge(scenario, out, report),
         rebalance_verdict: rebalance_verdict(scenario, out),
+        probes: &out.probes,
     };
     Ok(serde_json::to_string_pretty(&json)? + "\n")
 }
@@ -405,6 +408,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 out.fault_events.len()
             );
         }
+        let reached = out.probes.values().filter(|n| **n > 0).count();
+        println!("probes reached: {reached} of {}", out.probes.len());
         if let Some(l) = &out.liveness {
             println!(
                 "liveness: {} — {}",

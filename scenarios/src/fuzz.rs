@@ -58,6 +58,8 @@ pub struct Outcome {
     pub detail: String,
     /// Classes that applied but judged nothing in this seed (report.json `verdict.silent`).
     pub silent: Vec<String>,
+    /// Hits per coverage probe (report.json `probes`; empty without a report).
+    pub probes: BTreeMap<String, u64>,
 }
 
 pub struct FuzzArgs {
@@ -125,6 +127,7 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
     )?;
     results.sort_by_key(|r| r.seed);
     print!("{}", table(&results));
+    print!("{}", probe_table(&results));
     let failures: Vec<&Outcome> = results.iter().filter(|r| r.status != "ok").collect();
     for f in &failures {
         println!(
@@ -198,6 +201,15 @@ pub fn judge(seed: u64, code: Option<i32>, stdout: &[u8]) -> Outcome {
         Some(c) => ("error", format!("exit status {c}")),
         None => ("error", "killed by a signal".into()),
     };
+    let probes = report
+        .as_ref()
+        .and_then(|r| r["probes"].as_object())
+        .map(|m| {
+            m.iter()
+                .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default();
     Outcome {
         seed,
         status,
@@ -205,7 +217,65 @@ pub fn judge(seed: u64, code: Option<i32>, stdout: &[u8]) -> Outcome {
         violations,
         detail,
         silent,
+        probes,
     }
+}
+
+/// The coverage probes across the seeds: per probe, the seeds that hit it, their share and
+/// the total hits; then the probes no seed reached (with the spec that reaches them, from the
+/// catalogue). Probes are every catalogued one plus any name a report listed.
+pub fn probe_table(results: &[Outcome]) -> String {
+    let reported = results.iter().filter(|r| !r.probes.is_empty()).count();
+    let mut s = String::new();
+    if reported == 0 {
+        return s;
+    }
+    // name -> (seeds that hit it, total hits)
+    let mut agg: BTreeMap<&str, (usize, u64)> = eddy_probe::CATALOGUE
+        .iter()
+        .map(|p| (p.name, (0, 0)))
+        .collect();
+    for r in results {
+        for (name, n) in &r.probes {
+            let e = agg.entry(name.as_str()).or_default();
+            if *n > 0 {
+                e.0 += 1;
+                e.1 += n;
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\ncoverage probes ({reported} seed(s) reported):\n\n| probe | seeds that hit it | share of seeds | total hits |\n|---|---|---|---|"
+    );
+    for (name, (seeds, hits)) in &agg {
+        let _ = writeln!(
+            s,
+            "| {name} | {seeds} | {:.1}% | {hits} |",
+            100.0 * *seeds as f64 / reported as f64
+        );
+    }
+    let unreached: Vec<&str> = agg
+        .iter()
+        .filter(|(_, (seeds, _))| *seeds == 0)
+        .map(|(name, _)| *name)
+        .collect();
+    let reached = agg.len() - unreached.len();
+    let _ = writeln!(s, "\nprobes reached: {reached} of {}", agg.len());
+    if !unreached.is_empty() {
+        let _ = writeln!(s, "probes no seed reached:");
+        for name in unreached {
+            match eddy_probe::find(name) {
+                Some(p) => {
+                    let _ = writeln!(s, "  {name} (reached by {})", p.reached_by);
+                }
+                None => {
+                    let _ = writeln!(s, "  {name}");
+                }
+            }
+        }
+    }
+    s
 }
 
 fn table(results: &[Outcome]) -> String {

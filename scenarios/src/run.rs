@@ -41,6 +41,8 @@ pub struct RunOutput {
     pub liveness: Option<crate::liveness::Liveness>,
     /// Stored bytes per storage class, sampled over the run.
     pub stored: Vec<eddy_reports::StoredSample>,
+    /// Hits of every coverage probe (`eddy_probe::CATALOGUE`) in this run, zeros included.
+    pub probes: BTreeMap<String, u64>,
 }
 
 type Registry = Arc<Mutex<BTreeMap<usize, ControlPlane>>>;
@@ -129,7 +131,11 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
         );
     let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, config);
     let scenario = scenario.clone();
-    runtime.block_on(async move { simulate(scenario, seed).await })
+    // The runtime runs on this thread: the probes it hits are this run's alone.
+    eddy_probe::start();
+    let mut out = runtime.block_on(async move { simulate(scenario, seed).await });
+    out.probes = eddy_probe::take();
+    out
 }
 
 /// What every phase of a run shares: where the nodes are, the meters, the buckets, and when
@@ -634,6 +640,7 @@ fn outcome(
         schedule,
         fault_events,
         liveness,
+        probes: BTreeMap::new(),
     }
 }
 
