@@ -35,10 +35,15 @@ pub enum Plant {
     RetentionDeletesReferenced,
     /// Orphan cleanup forgets that compaction outputs are committed files and deletes them.
     CleanupDeletesCommitted,
+    /// A follower skips applying one journal entry (the first entry carrying a file commit
+    /// that it reads as a follower past entry 20) and carries on: its state silently
+    /// diverges from the leader's. Clients talk only to the leader, so only a comparison of
+    /// the replicas' states sees it.
+    FollowerSkipsEntry,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 9] = [
+    pub const ALL: [Plant; 10] = [
         Plant::AckBeforeCommit,
         Plant::CommitNotIdempotent,
         Plant::NoFencing,
@@ -48,6 +53,7 @@ impl Plant {
         Plant::CompactionDropsBatch,
         Plant::RetentionDeletesReferenced,
         Plant::CleanupDeletesCommitted,
+        Plant::FollowerSkipsEntry,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +67,7 @@ impl Plant {
             Plant::CompactionDropsBatch => "compaction-drops-batch",
             Plant::RetentionDeletesReferenced => "retention-deletes-referenced",
             Plant::CleanupDeletesCommitted => "cleanup-deletes-committed",
+            Plant::FollowerSkipsEntry => "follower-skips-entry",
         }
     }
 
@@ -89,8 +96,26 @@ impl Plants {
 pub(crate) mod planted {
     use std::collections::{BTreeMap, BTreeSet};
 
+    use crate::command::Command;
     use crate::idempotence::ProducerTable;
+    use crate::journal::Entry;
+    use crate::replica::Core;
     use crate::state::{State, TopicState};
+
+    /// `follower-skips-entry`: a follower passes over one entry holding a file commit (the
+    /// first past entry 20, once per incarnation) without applying it. True if it skipped.
+    pub fn skip_entry(core: &mut Core, entry: &Entry) -> bool {
+        let commits = entry
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::CommitFile { .. }));
+        if core.planted_skipped || entry.seq < 20 || !commits {
+            return false;
+        }
+        core.planted_skipped = true;
+        core.next_seq = entry.seq + 1;
+        true
+    }
 
     /// `producer-state-lost`: a new leader starts without the producers' recent sequences
     /// (ids and epochs stay), so a batch retried across the failover is indexed again.

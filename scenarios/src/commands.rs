@@ -83,6 +83,9 @@ pub fn run_and_report_with(
     )
     .context("assembling the report")?;
     report.reads = crate::usage::reads(&out, scenario);
+    for v in &out.invariants {
+        report.verdict.add(v.clone());
+    }
     Ok((out, report))
 }
 

@@ -15,6 +15,8 @@ pub mod consumers;
 #[cfg(madsim)]
 pub mod failover;
 pub mod fuzz;
+#[cfg(madsim)]
+pub mod invariants;
 pub mod liveness;
 pub mod plant_report;
 pub mod prices;

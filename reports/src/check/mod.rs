@@ -123,11 +123,20 @@ pub enum Class {
     /// Beyond safety: the 99th percentile of delivery latency (send to each consumer's
     /// first read) over the sends invoked outside fault windows is above the run's bound.
     DeliveryLatency,
+    /// Beyond the history: a consistency check of the system's own state failed (not
+    /// decided from the history but added by the run, with the simulated time, the replica
+    /// and journal entry, and the evidence in the explanation). Replicas that applied the
+    /// same journal entry disagree on the state digest; the journal has a hole or a replica
+    /// did not apply every entry; the state rebuilt from the latest snapshot and the journal
+    /// tail differs from the leader's; a partition's index has a gap or an overlap or does
+    /// not end at its high watermark; or a file the index references is missing from
+    /// object storage.
+    Invariant,
 }
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 17] = [
+    pub const ALL: [Class; 18] = [
         Class::LostWrite,
         Class::Unseen,
         Class::Duplicate,
@@ -145,6 +154,7 @@ impl Class {
         Class::ExpiredEarly,
         Class::ProduceLatency,
         Class::DeliveryLatency,
+        Class::Invariant,
     ];
 
     /// The snake_case name used in JSON and in summaries.
@@ -167,6 +177,7 @@ impl Class {
             Class::ExpiredEarly => "expired_early",
             Class::ProduceLatency => "produce_latency",
             Class::DeliveryLatency => "delivery_latency",
+            Class::Invariant => "invariant",
         }
     }
 }
@@ -217,6 +228,19 @@ impl Verdict {
     /// Total number of violations found (including those not listed).
     pub fn total(&self) -> u64 {
         self.counts.values().sum()
+    }
+
+    /// Add a violation found outside the history checkers (a run's consistency checks):
+    /// counted exactly, listed while its class has fewer than the default
+    /// [`CheckOptions::max_violations_per_class`], and kept in the verdict's order.
+    pub fn add(&mut self, violation: Violation) {
+        let class = violation.class;
+        *self.counts.entry(class).or_insert(0) += 1;
+        let listed = self.violations.iter().filter(|v| v.class == class).count();
+        if listed < CheckOptions::default().max_violations_per_class {
+            self.violations.push(violation);
+            self.violations.sort_by(order);
+        }
     }
 
     /// The classes with at least one violation, in report order.
@@ -303,21 +327,24 @@ impl Sink {
 
     fn finish(self, ops_checked: u64) -> Verdict {
         let mut violations: Vec<Violation> = self.kept.into_values().flatten().collect();
-        violations.sort_by(|a, b| {
-            (a.class, &a.topic, a.partition, &a.ops, &a.offsets).cmp(&(
-                b.class,
-                &b.topic,
-                b.partition,
-                &b.ops,
-                &b.offsets,
-            ))
-        });
+        violations.sort_by(order);
         Verdict {
             violations,
             counts: self.counts,
             ops_checked,
         }
     }
+}
+
+/// The order of a verdict's violations: class, topic, partition, ops, offsets.
+fn order(a: &Violation, b: &Violation) -> std::cmp::Ordering {
+    (a.class, &a.topic, a.partition, &a.ops, &a.offsets).cmp(&(
+        b.class,
+        &b.topic,
+        b.partition,
+        &b.ops,
+        &b.offsets,
+    ))
 }
 
 /// Formats simulated microseconds as seconds with six decimals ("12.000250s").

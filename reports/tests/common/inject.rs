@@ -140,7 +140,7 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
     match class {
         // Judged against a run's latency bounds, not from a history alone: see
         // tests/latency_bounds.rs.
-        Class::ProduceLatency | Class::DeliveryLatency => None,
+        Class::ProduceLatency | Class::DeliveryLatency | Class::Invariant => None,
         Class::LostWrite => {
             // The log holds some other value where an acknowledged one should be.
             let candidates: Vec<usize> = (0..ops.len())
