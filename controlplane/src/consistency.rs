@@ -32,29 +32,44 @@ pub fn digest(state: &State) -> u64 {
     h.finish()
 }
 
-/// The hashing writer behind [`digest`]: eight bytes at a time.
+/// The hashing writer behind [`digest`]: bytes are gathered in a buffer (the encoder writes
+/// a few bytes at a time) and hashed eight at a time.
 #[derive(Default)]
 struct DigestWriter {
     hash: u64,
-    pending: [u8; 8],
-    filled: usize,
+    buf: Vec<u8>,
     len: u64,
 }
 
 const K: u64 = 0x9E37_79B9_7F4A_7C15;
+const BUF_BYTES: usize = 64 * 1024;
 
 impl DigestWriter {
-    fn word(&mut self, w: u64) {
-        self.hash = (self.hash.rotate_left(23) ^ w).wrapping_mul(K);
+    fn words(&mut self, bytes: &[u8]) {
+        let mut h = self.hash;
+        for w in bytes.chunks_exact(8) {
+            let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+            h = (h.rotate_left(23) ^ w).wrapping_mul(K);
+        }
+        self.hash = h;
+    }
+
+    /// Hash the whole words of the buffer; keep the rest.
+    fn drain(&mut self) {
+        let whole = self.buf.len() / 8 * 8;
+        let buf = std::mem::take(&mut self.buf);
+        self.words(&buf[..whole]);
+        self.buf = buf;
+        self.buf.drain(..whole);
     }
 
     fn finish(mut self) -> u64 {
-        if self.filled > 0 {
-            let mut last = [0u8; 8];
-            last[..self.filled].copy_from_slice(&self.pending[..self.filled]);
-            self.word(u64::from_le_bytes(last));
-        }
-        self.word(self.len);
+        self.drain();
+        let mut last = [0u8; 8];
+        last[..self.buf.len()].copy_from_slice(&self.buf);
+        let len = self.len;
+        self.words(&last);
+        self.words(&len.to_le_bytes());
         // splitmix64's finalizer.
         let mut z = self.hash;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -64,29 +79,16 @@ impl DigestWriter {
 }
 
 impl std::io::Write for DigestWriter {
-    fn write(&mut self, mut buf: &[u8]) -> std::io::Result<usize> {
-        let n = buf.len();
-        self.len += n as u64;
-        if self.filled > 0 {
-            let take = (8 - self.filled).min(buf.len());
-            self.pending[self.filled..self.filled + take].copy_from_slice(&buf[..take]);
-            self.filled += take;
-            buf = &buf[take..];
-            if self.filled < 8 {
-                return Ok(n);
-            }
-            let w = u64::from_le_bytes(self.pending);
-            self.word(w);
-            self.filled = 0;
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(BUF_BYTES + 64);
         }
-        let mut words = buf.chunks_exact(8);
-        for w in &mut words {
-            self.word(u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));
+        self.len += buf.len() as u64;
+        self.buf.extend_from_slice(buf);
+        if self.buf.len() >= BUF_BYTES {
+            self.drain();
         }
-        let rest = words.remainder();
-        self.pending[..rest.len()].copy_from_slice(rest);
-        self.filled = rest.len();
-        Ok(n)
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
