@@ -35,10 +35,10 @@ pub enum Plant {
     RetentionDeletesReferenced,
     /// Orphan cleanup forgets that compaction outputs are committed files and deletes them.
     CleanupDeletesCommitted,
-    /// A follower skips applying one journal entry (the first entry carrying a file commit
-    /// that it reads as a follower past entry 20) and carries on: its state silently
-    /// diverges from the leader's. Clients talk only to the leader, so only a comparison of
-    /// the replicas' states sees it.
+    /// Each follower skips applying one journal entry (the first entry carrying a file
+    /// commit that it reads as a follower past entry 20, once per incarnation) and carries
+    /// on: its state silently diverges from the leader's. Clients talk only to the leader,
+    /// so only a comparison of the replicas' states sees it (until a follower leads).
     FollowerSkipsEntry,
 }
 

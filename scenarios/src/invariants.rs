@@ -310,7 +310,7 @@ impl Invariants {
             drop(inv);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let (target, store, plants) = {
+        let (target, all, store, plants) = {
             let mut inv = lock(&shared);
             inv.check_journal();
             inv.check_replicas();
@@ -320,34 +320,44 @@ impl Invariants {
                 .find(|(_, cp)| cp.is_leader())
                 .or_else(|| replicas.iter().max_by_key(|(_, cp)| cp.next_seq()))
                 .and_then(|(r, cp)| cp.applied_digest().map(|(i, d)| (*r, i, d)));
-            (target, inv.journal.clone(), inv.plants.clone())
+            let all: Vec<(usize, u64, u64)> = replicas
+                .iter()
+                .filter_map(|(r, cp)| cp.applied_digest().map(|(i, d)| (*r, i, d)))
+                .collect();
+            (target, all, inv.journal.clone(), inv.plants.clone())
         };
-        if let Some((r, index, d)) = target {
+        if let Some((leader, index, d)) = target {
             let rebuilt = replay_through(Arc::new(store), &plants, index).await;
             let mut inv = lock(&shared);
             let now = inv.now();
             match rebuilt {
-                Ok(state) if digest(&state) == d => {}
-                Ok(state) => inv.violation(
-                    "restore".into(),
-                    "",
-                    -1,
-                    vec![index as i64],
-                    format!(
-                        "the state rebuilt from the latest snapshot and the journal through \
-                         entry {index} has digest {:016x}, the leader controlplane-{r} has \
-                         {d:016x} at that entry ({now})",
-                        digest(&state)
-                    ),
-                ),
+                Ok(state) => {
+                    let want = digest(&state);
+                    // Every replica at the leader's entry against the rebuilt state: names
+                    // exactly the replicas that diverged.
+                    for (r, i, got) in all {
+                        if i != index || got == want {
+                            continue;
+                        }
+                        let who = if r == leader { "the leader " } else { "" };
+                        inv.violation(
+                            format!("restore/{r}"),
+                            "",
+                            -1,
+                            vec![index as i64],
+                            format!(
+                                "{who}controlplane-{r} has state digest {got:016x} at journal                                  entry {index}, but the state rebuilt from the latest snapshot                                  and the journal through that entry has {want:016x} ({now},                                  after the drain; leader controlplane-{leader} has {d:016x})"
+                            ),
+                        );
+                    }
+                }
                 Err(e) => inv.violation(
                     "restore".into(),
                     "",
                     -1,
                     vec![index as i64],
                     format!(
-                        "the state through entry {index} (the leader controlplane-{r}'s) cannot \
-                         be rebuilt from object storage at {now}: {e}"
+                        "the state through entry {index} (the leader controlplane-{leader}'s)                          cannot be rebuilt from object storage at {now}: {e}"
                     ),
                 ),
             }
