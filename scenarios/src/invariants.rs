@@ -102,7 +102,14 @@ impl Invariants {
     }
 
     /// Report `explanation` once per `key`.
-    fn violation(&mut self, key: String, topic: &str, partition: i32, offsets: Vec<i64>, explanation: String) {
+    fn violation(
+        &mut self,
+        key: String,
+        topic: &str,
+        partition: i32,
+        offsets: Vec<i64>,
+        explanation: String,
+    ) {
         if self.reported.insert(key) {
             self.violations.push(Violation {
                 class: Class::Invariant,
@@ -220,7 +227,10 @@ impl Invariants {
     fn exists(&self, key: &str) -> bool {
         let path = Path::from(key);
         self.ingest.peek(&path).is_some()
-            || self.compacted.as_ref().is_some_and(|c| c.peek(&path).is_some())
+            || self
+                .compacted
+                .as_ref()
+                .is_some_and(|c| c.peek(&path).is_some())
     }
 
     /// (entries present, latest snapshot's `through`), read out of band.
@@ -346,7 +356,10 @@ impl Invariants {
                             -1,
                             vec![index as i64],
                             format!(
-                                "{who}controlplane-{r} has state digest {got:016x} at journal                                  entry {index}, but the state rebuilt from the latest snapshot                                  and the journal through that entry has {want:016x} ({now},                                  after the drain; leader controlplane-{leader} has {d:016x})"
+                                "{who}controlplane-{r} has state digest {got:016x} at journal \
+                                 entry {index}, but the state rebuilt from the latest snapshot \
+                                 and the journal through that entry has {want:016x} ({now}, \
+                                 after the drain; leader controlplane-{leader} has {d:016x})"
                             ),
                         );
                     }
@@ -357,7 +370,8 @@ impl Invariants {
                     -1,
                     vec![index as i64],
                     format!(
-                        "the state through entry {index} (the leader controlplane-{leader}'s)                          cannot be rebuilt from object storage at {now}: {e}"
+                        "the state through entry {index} (the leader controlplane-{leader}'s) \
+                         cannot be rebuilt from object storage at {now}: {e}"
                     ),
                 ),
             }
