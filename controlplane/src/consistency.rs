@@ -189,8 +189,7 @@ pub async fn replay_through(
         .await
         .map_err(io)?
         .into_iter()
-        .filter(|t| *t <= through)
-        .next_back();
+        .rfind(|t| *t <= through);
     let (state, next_seq) = match base {
         Some(t) => match snapshots.load(t).await.map_err(io)? {
             Some(s) => (s.state, t + 1),

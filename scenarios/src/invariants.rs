@@ -129,7 +129,7 @@ impl Invariants {
     pub fn checkpoint(&mut self) {
         self.checkpoints += 1;
         self.check_journal();
-        if self.checkpoints % STATE_EVERY_TICKS == 0 {
+        if self.checkpoints.is_multiple_of(STATE_EVERY_TICKS) {
             self.check_replicas();
         }
     }
@@ -287,37 +287,42 @@ impl Invariants {
     pub async fn finish(shared: Shared) -> Vec<Violation> {
         let deadline = Instant::now() + Duration::from_secs_f64(CATCH_UP_S);
         loop {
-            let mut inv = lock(&shared);
-            let last = inv.journal_keys().0.last().copied();
-            let behind: Vec<(usize, u64)> = inv
-                .replicas()
-                .iter()
-                .map(|(r, cp)| (*r, cp.next_seq()))
-                .filter(|(_, next)| Some(next.wrapping_sub(1)) != last)
-                .collect();
-            if behind.is_empty() {
-                break;
-            }
-            if Instant::now() >= deadline {
-                let now = inv.now();
-                for (r, next) in behind {
-                    inv.violation(
-                        format!("behind/{r}"),
-                        "",
-                        -1,
-                        vec![next as i64 - 1, last.map_or(-1, |l| l as i64)],
-                        format!(
+            let done = {
+                let mut inv = lock(&shared);
+                let last = inv.journal_keys().0.last().copied();
+                let behind: Vec<(usize, u64)> = inv
+                    .replicas()
+                    .iter()
+                    .map(|(r, cp)| (*r, cp.next_seq()))
+                    .filter(|(_, next)| Some(next.wrapping_sub(1)) != last)
+                    .collect();
+                if behind.is_empty() {
+                    true
+                } else if Instant::now() >= deadline {
+                    let now = inv.now();
+                    for (r, next) in behind {
+                        inv.violation(
+                            format!("behind/{r}"),
+                            "",
+                            -1,
+                            vec![next as i64 - 1, last.map_or(-1, |l| l as i64)],
+                            format!(
                             "controlplane-{r} applied through entry {} but the journal ends at \
                              entry {} ({CATCH_UP_S} s after the drain, at {now}): it did not \
                              apply every entry",
                             next as i64 - 1,
                             last.map_or(-1, |l| l as i64)
                         ),
-                    );
+                        );
+                    }
+                    true
+                } else {
+                    false
                 }
+            };
+            if done {
                 break;
             }
-            drop(inv);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let (target, all, store, plants) = {
