@@ -32,6 +32,12 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
+/// The body of [`encode`] (no format tag) written into `out`: the canonical bytes a
+/// digest of the value hashes (see [`crate::consistency::digest`]).
+pub fn encode_into<W: std::io::Write, T: Serialize>(out: W, value: &T) -> Result<(), CodecError> {
+    Ok(options().serialize_into(out, value)?)
+}
+
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     match bytes.split_first_chunk::<4>() {
         Some((tag, body)) if *tag == TAG => {

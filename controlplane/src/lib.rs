@@ -19,6 +19,7 @@ pub mod client;
 pub mod codec;
 pub mod command;
 pub mod compaction;
+pub mod consistency;
 pub mod error;
 pub mod groups;
 pub mod idempotence;

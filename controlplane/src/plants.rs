@@ -35,6 +35,11 @@ pub enum Plant {
     RetentionDeletesReferenced,
     /// Orphan cleanup forgets that compaction outputs are committed files and deletes them.
     CleanupDeletesCommitted,
+    /// Each follower skips applying one journal entry (the first entry carrying a file
+    /// commit that it reads as a follower past entry 20, once per incarnation) and carries
+    /// on: its state silently diverges from the leader's. Clients talk only to the leader,
+    /// so only a comparison of the replicas' states sees it (until a follower leads).
+    FollowerSkipsEntry,
     /// The agent's Metadata ignores the client's zone hint: zone-aware clients are sent to
     /// agents of every AZ (safe, but its bytes cross AZs).
     ZoneBlindMetadata,
@@ -54,7 +59,7 @@ pub enum Plant {
 }
 
 impl Plant {
-    pub const ALL: [Plant; 14] = [
+    pub const ALL: [Plant; 15] = [
         Plant::AckBeforeCommit,
         Plant::CommitNotIdempotent,
         Plant::NoFencing,
@@ -69,6 +74,7 @@ impl Plant {
         Plant::FilePerRequest,
         Plant::OutOfRangeAtHead,
         Plant::HeartbeatIgnored,
+        Plant::FollowerSkipsEntry,
     ];
 
     pub fn name(self) -> &'static str {
@@ -87,6 +93,7 @@ impl Plant {
             Plant::FilePerRequest => "file-per-request",
             Plant::OutOfRangeAtHead => "out-of-range-at-head",
             Plant::HeartbeatIgnored => "heartbeat-ignored",
+            Plant::FollowerSkipsEntry => "follower-skips-entry",
         }
     }
 
@@ -136,8 +143,26 @@ pub(crate) mod planted {
         }
     }
 
+    use crate::command::Command;
     use crate::idempotence::ProducerTable;
+    use crate::journal::Entry;
+    use crate::replica::Core;
     use crate::state::{State, TopicState};
+
+    /// `follower-skips-entry`: a follower passes over one entry holding a file commit (the
+    /// first past entry 20, once per incarnation) without applying it. True if it skipped.
+    pub fn skip_entry(core: &mut Core, entry: &Entry) -> bool {
+        let commits = entry
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::CommitFile { .. }));
+        if core.planted_skipped || entry.seq < 20 || !commits {
+            return false;
+        }
+        core.planted_skipped = true;
+        core.next_seq = entry.seq + 1;
+        true
+    }
 
     /// `producer-state-lost`: a new leader starts without the producers' recent sequences
     /// (ids and epochs stay), so a batch retried across the failover is indexed again.

@@ -41,7 +41,7 @@ use tokio::time::Instant;
 use crate::command::{Command, CommandResult};
 use crate::error::CpError;
 use crate::journal::{Entry, JournalError};
-use crate::plants::Plant;
+use crate::plants::{planted, Plant};
 use crate::server::{lock, ControlPlane, Proposal};
 use crate::snapshot::{Snapshot, Snapshots};
 use crate::state::State;
@@ -66,6 +66,11 @@ pub struct Core {
     /// Every journal entry below this number is applied.
     pub next_seq: u64,
     pub role: Role,
+    /// The digest of `state` computed last, with the `next_seq` and command count it was
+    /// computed at (see [`Core::applied_digest`]).
+    pub digest_memo: Option<(u64, u64, u64)>,
+    /// State of the planted bug `follower-skips-entry` (whether it skipped its entry).
+    pub planted_skipped: bool,
 }
 
 impl Core {
@@ -77,10 +82,25 @@ impl Core {
         }
     }
 
+    /// The last applied journal entry and the [`digest`](crate::consistency::digest) of the
+    /// state after it; `None` before the first entry. Computed once per applied entry.
+    pub fn applied_digest(&mut self) -> Option<(u64, u64)> {
+        let index = self.next_seq.checked_sub(1)?;
+        let at = (self.next_seq, self.state.applied);
+        match self.digest_memo {
+            Some((n, a, d)) if (n, a) == at => Some((index, d)),
+            _ => {
+                let d = crate::consistency::digest(&self.state);
+                self.digest_memo = Some((at.0, at.1, d));
+                Some((index, d))
+            }
+        }
+    }
+
     /// Apply the entry at `next_seq`. Entries that cannot belong to the history (a data
     /// entry of another epoch, a claim that does not raise the epoch: only a writer that
     /// took a recycled number can produce them) are skipped. Returns the commands' results.
-    fn apply_entry(&mut self, entry: &Entry) -> Vec<CommandResult> {
+    pub(crate) fn apply_entry(&mut self, entry: &Entry) -> Vec<CommandResult> {
         self.next_seq = entry.seq + 1;
         let claim = match entry.commands.as_slice() {
             [Command::NewEpoch { epoch, .. }] => Some(*epoch),
@@ -289,6 +309,9 @@ async fn follow(cp: &ControlPlane, window: u64) -> Result<usize, JournalError> {
             return Ok(0);
         }
         for entry in &run {
+            if core.plants.has(Plant::FollowerSkipsEntry) && planted::skip_entry(&mut core, entry) {
+                continue;
+            }
             core.apply_entry(entry);
         }
     }

@@ -237,6 +237,8 @@ impl ControlPlane {
                 plants,
                 next_seq,
                 role: Role::Follower,
+                digest_memo: None,
+                planted_skipped: false,
             }),
             agents: Mutex::new(BTreeMap::new()),
             proposals: tx,
@@ -262,6 +264,20 @@ impl ControlPlane {
     /// A copy of the current state (tests, reports).
     pub fn state(&self) -> State {
         lock(&self.inner.core).state.clone()
+    }
+
+    /// Consistency checks (see [`crate::consistency`]): the last journal entry this replica
+    /// applied and the digest of its state after it (`None` before the first). Replicas
+    /// that applied the same entries report equal digests at equal entries.
+    pub fn applied_digest(&self) -> Option<(u64, u64)> {
+        lock(&self.inner.core).applied_digest()
+    }
+
+    /// Consistency checks: run `f` on this replica's applied state, with the number of the
+    /// next entry it will apply, without copying the state.
+    pub fn inspect<T>(&self, f: impl FnOnce(u64, &State) -> T) -> T {
+        let core = lock(&self.inner.core);
+        f(core.next_seq, &core.state)
     }
 
     /// Sequence number of the next journal entry this replica will read or write (every

@@ -87,6 +87,22 @@ impl Snapshots {
             })
     }
 
+    /// The snapshot through `through` (`None` when it is not there).
+    pub async fn load(&self, through: u64) -> Result<Option<Snapshot>, JournalError> {
+        let path = snapshot_path(through);
+        let bytes = match self.store.get(&path).await {
+            Ok(got) => got.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        codec::decode(&bytes)
+            .map(Some)
+            .map_err(|source| JournalError::Corrupt {
+                key: path.to_string(),
+                source,
+            })
+    }
+
     /// Delete snapshots older than `through`.
     pub async fn delete_below(&self, through: u64) -> Result<(), JournalError> {
         for old in self.list().await?.into_iter().filter(|t| *t < through) {

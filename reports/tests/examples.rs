@@ -380,3 +380,25 @@ fn violations_are_capped_but_counted() {
     assert_eq!(v.violations.len(), 3);
     assert_eq!(v.total(), 10);
 }
+
+#[test]
+fn a_run_level_violation_added_to_a_verdict_counts_and_fails_it() {
+    let mut v = check(&clean().ops);
+    assert!(v.is_valid());
+    for i in 0..3 {
+        v.add(eddy_reports::Violation {
+            class: Class::Invariant,
+            explanation: format!("replicas disagree at journal entry {i}"),
+            ops: Vec::new(),
+            topic: String::new(),
+            partition: -1,
+            offsets: vec![i],
+            values: Vec::new(),
+        });
+    }
+    assert!(!v.is_valid());
+    assert_eq!(v.total(), 3);
+    assert_eq!(v.counts.get(&Class::Invariant), Some(&3));
+    assert_eq!(v.classes(), vec![Class::Invariant]);
+    assert_eq!(v.violations.len(), 3);
+}

@@ -93,6 +93,9 @@ pub fn run_and_report_with(
     report.reads = crate::usage::reads(&out, scenario);
     crate::efficiency::judge(scenario, &out, &report).apply(&mut report.verdict);
     rebalance_verdict(scenario, &out).apply(&mut report.verdict);
+    for v in &out.invariants {
+        report.verdict.add(v.clone());
+    }
     Ok((out, report))
 }
 

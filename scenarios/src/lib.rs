@@ -17,6 +17,8 @@ pub mod efficiency;
 #[cfg(madsim)]
 pub mod failover;
 pub mod fuzz;
+#[cfg(madsim)]
+pub mod invariants;
 pub mod liveness;
 pub mod plant_report;
 pub mod prices;

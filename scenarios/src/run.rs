@@ -15,6 +15,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
+use crate::invariants::{Invariants, Registry};
 use crate::recorder::Recorder;
 use crate::spec::Scenario;
 use crate::topology::{Layout, NodeSpec, AGENT_PORT};
@@ -43,9 +44,9 @@ pub struct RunOutput {
     pub stored: Vec<eddy_reports::StoredSample>,
     /// Hits of every coverage probe (`eddy_probe::CATALOGUE`) in this run, zeros included.
     pub probes: BTreeMap<String, u64>,
+    /// Violations of the invariant checker (class `invariant`; see `invariants.rs`).
+    pub invariants: Vec<eddy_reports::Violation>,
 }
-
-type Registry = Arc<Mutex<BTreeMap<usize, ControlPlane>>>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -154,6 +155,10 @@ struct World {
     compacted: Option<SimObjectStore>,
     /// Stored bytes sampled over the run.
     stored: Arc<Mutex<Vec<eddy_reports::StoredSample>>>,
+    /// The running control-plane replicas.
+    replicas: Registry,
+    /// The invariant checker (checkpoints at the stored-bytes sampler's ticks).
+    invariants: crate::invariants::Shared,
 }
 
 /// The nodes of the deployment, by role, and each zone's nodes (for zone faults).
@@ -248,7 +253,8 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     let (schedule, chaos) = start_chaos(&s, seed, &world, nodes, &plan, &phases, &faults_log);
     heal_and_settle(&s, &phases, chaos, crash_tasks, &recorder).await;
     let drained = drain(&s, &world, &phases, &recorder).await;
-    outcome(
+    let invariants = world.invariants.clone();
+    let mut out = outcome(
         &s,
         world,
         &phases,
@@ -257,7 +263,10 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         plan,
         schedule,
         &faults_log,
-    )
+    );
+    // Everything recorded is taken: the final checks may wait without changing a byte of it.
+    out.invariants = Invariants::finish(invariants).await;
+    out
 }
 
 /// The layout, meters and buckets of a run (the storage node serves the buckets).
@@ -270,7 +279,10 @@ fn build_world(s: &Scenario, seed: u64) -> World {
     }
     let meters = Meters::new();
     let start = Instant::now();
-    let stored = sample_stored(meters.clone(), start, s.duration_s);
+    let replicas: Registry = Arc::new(Mutex::new(BTreeMap::new()));
+    // Filled in below, once the buckets exist (the sampler's first tick is a second away).
+    let invariants_slot: Arc<Mutex<Option<crate::invariants::Shared>>> = Default::default();
+    let stored = sample_stored(meters.clone(), start, s.duration_s, invariants_slot.clone());
     let storage_node = build_node(&handle, &layout.storage).build();
     let journal_home = (s.storage.journal.class == StorageClass::S3Express)
         .then(|| s.topology.controlplane_az.clone());
@@ -304,7 +316,18 @@ fn build_world(s: &Scenario, seed: u64) -> World {
             Some(storage_node.clone()),
         )
     });
+    let invariants = Invariants::new(
+        replicas.clone(),
+        journal.clone(),
+        ingest.clone(),
+        compacted.clone(),
+        s.plants.clone(),
+        start,
+    );
+    *lock(&invariants_slot) = Some(invariants.clone());
     World {
+        replicas,
+        invariants,
         layout,
         azs,
         net: NetMeter::new(),
@@ -325,7 +348,7 @@ fn start_deployment(s: &Scenario, world: &World) -> Nodes {
         agents: Vec::new(),
         consumers: Vec::new(),
         zones: vec![Vec::new(); s.topology.azs.len()],
-        replicas: Arc::new(Mutex::new(BTreeMap::new())),
+        replicas: world.replicas.clone(),
     };
     start_controlplanes(s, world, &mut nodes);
     start_agents(s, world, &mut nodes);
@@ -641,6 +664,7 @@ fn outcome(
         fault_events,
         liveness,
         probes: BTreeMap::new(),
+        invariants: Vec::new(),
     }
 }
 
@@ -737,6 +761,7 @@ fn sample_stored(
     meters: Meters,
     start: Instant,
     duration_s: f64,
+    invariants: Arc<Mutex<Option<crate::invariants::Shared>>>,
 ) -> Arc<Mutex<Vec<eddy_reports::StoredSample>>> {
     let samples = Arc::new(Mutex::new(vec![stored_sample(&meters, start)]));
     let every = Duration::from_secs_f64((duration_s / 60.0).max(1.0));
@@ -746,6 +771,10 @@ fn sample_stored(
             tokio::time::sleep(every).await;
             let sample = stored_sample(&meters, start);
             lock(&out).push(sample);
+            // An invariant checkpoint reads state only: no timer, no random number.
+            if let Some(inv) = lock(&invariants).as_ref() {
+                lock(inv).checkpoint();
+            }
             prune_finished_tasks();
         }
     });

@@ -140,11 +140,20 @@ pub enum Class {
     /// still rebalancing, or ended split or with partitions unassigned or held twice, once
     /// its members had stopped failing for longer than its timeouts allow.
     RebalanceIncomplete,
+    /// Beyond the history: a consistency check of the system's own state failed (not
+    /// decided from the history but added by the run, with the simulated time, the replica
+    /// and journal entry, and the evidence in the explanation). Replicas that applied the
+    /// same journal entry disagree on the state digest; the journal has a hole or a replica
+    /// did not apply every entry; the state rebuilt from the latest snapshot and the journal
+    /// tail differs from the leader's; a partition's index has a gap or an overlap or does
+    /// not end at its high watermark; or a file the index references is missing from
+    /// object storage.
+    Invariant,
 }
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 21] = [
+    pub const ALL: [Class; 22] = [
         Class::LostWrite,
         Class::Unseen,
         Class::Duplicate,
@@ -166,6 +175,7 @@ impl Class {
         Class::StorageRequests,
         Class::UnjustifiedError,
         Class::RebalanceIncomplete,
+        Class::Invariant,
     ];
 
     /// The snake_case name used in JSON and in summaries.
@@ -192,6 +202,7 @@ impl Class {
             Class::StorageRequests => "storage_requests",
             Class::UnjustifiedError => "unjustified_error",
             Class::RebalanceIncomplete => "rebalance_incomplete",
+            Class::Invariant => "invariant",
         }
     }
 }
@@ -260,12 +271,17 @@ impl Verdict {
         self.counts.values().sum()
     }
 
-    /// Adds a violation found outside the history (a run's meters or internal state),
-    /// keeping the counts exact and the order of [`Verdict::violations`].
-    pub fn add(&mut self, v: Violation) {
-        *self.counts.entry(v.class).or_insert(0) += 1;
-        self.violations.push(v);
-        self.violations.sort_by(report_order);
+    /// Adds a violation found outside the history (a run's meters or internal state):
+    /// counted exactly, listed while its class has fewer than the default
+    /// [`CheckOptions::max_violations_per_class`], kept in the verdict's order.
+    pub fn add(&mut self, violation: Violation) {
+        let class = violation.class;
+        *self.counts.entry(class).or_insert(0) += 1;
+        let listed = self.violations.iter().filter(|v| v.class == class).count();
+        if listed < CheckOptions::default().max_violations_per_class {
+            self.violations.push(violation);
+            self.violations.sort_by(report_order);
+        }
     }
 
     /// Records that `class` judged `n` more items (see [`Verdict::judged`]).

@@ -143,6 +143,8 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
         Class::ProduceLatency | Class::DeliveryLatency => None,
         // Judged from a run's meters: see scenarios/tests/efficiency.rs.
         Class::CrossAzTraffic | Class::StorageRequests | Class::RebalanceIncomplete => None,
+        // From a run's consistency checks: see scenarios/tests/invariants.rs.
+        Class::Invariant => None,
         Class::UnjustifiedError => {
             // Right after an acknowledgement at offset a, a consumer is told that a is out of
             // range, although a later poll reads a or below.
