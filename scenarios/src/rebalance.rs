@@ -3,9 +3,11 @@
 //!
 //! After the last fault of the run ends (consumer crashes included), a consumer group must
 //! finish rebalancing within a bound that follows from its own timeouts: a dead member is
-//! expelled after the session timeout, which completes the rebalance at once (live members
-//! rejoin within a heartbeat), and a coordinator that moved (agent crash, control-plane
-//! takeover) costs a takeover and an agent TTL. The rebalance timeout is deliberately not
+//! expelled after the session timeout, which completes the rebalance at once; a live member
+//! whose coordinator was lost learns it within another session timeout (its heartbeats
+//! fail) and rejoins; a coordinator that moved (agent crash, control-plane takeover) costs a
+//! takeover and an agent TTL. (Swarm seeds 265 and 298 settled 11.6 and 11.7 s after their
+//! last fault: one session timeout was not enough.) The rebalance timeout is deliberately not
 //! part of the bound: a rebalance that runs to its timeout waits for a member that is gone,
 //! which is the bug to catch. From that moment to the end of the group's activity:
 //!
@@ -25,7 +27,7 @@ use crate::spec::Scenario;
 
 /// The bound after the last fault, ms.
 pub fn settle_bound_ms(s: &Scenario) -> u64 {
-    s.workload.session_timeout_ms + s.controlplane.takeover_ms + s.controlplane.agent_ttl_ms
+    2 * s.workload.session_timeout_ms + s.controlplane.takeover_ms + s.controlplane.agent_ttl_ms
 }
 
 /// What the verdict judged, for report.json.
@@ -113,7 +115,7 @@ pub fn judge(s: &Scenario, ops: &[Op], last_fault_end_ms: u64) -> RebalanceVerdi
                 format!(
                     "group {group} was still rebalancing {:.1} s after the last fault ended: \
                      {} was assigned generation {} at {:.3} s, after the bound of {:.1} s \
-                     (session timeout + takeover + agent TTL)",
+                     (two session timeouts + takeover + agent TTL)",
                     (a.op.invoke_us / 1000).saturating_sub(last_fault_end_ms) as f64 / 1000.0,
                     a.op.process,
                     a.generation,
