@@ -183,7 +183,9 @@ impl AgentInner {
             }
         }
         let zone_blind = self.config.plants.has(Plant::ZoneBlindMetadata);
-        let brokers = self.cluster.agents_for(client_az(client_id).filter(|_| !zone_blind));
+        let brokers = self
+            .cluster
+            .agents_for(client_az(client_id).filter(|_| !zone_blind));
         let mut r = MetadataResponse::default();
         r.cluster_id = Some(str_bytes("eddy"));
         r.controller_id = BrokerId(

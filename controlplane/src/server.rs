@@ -539,7 +539,12 @@ impl ControlPlane {
                     // Every answer is computed under the lease: a newer leader cannot have
                     // committed anything yet, so the high watermarks are not stale.
                     let mut results = self.read(lookup_all)?;
-                    if self.inner.config.plants.has(crate::plants::Plant::OutOfRangeAtHead) {
+                    if self
+                        .inner
+                        .config
+                        .plants
+                        .has(crate::plants::Plant::OutOfRangeAtHead)
+                    {
                         crate::plants::planted::out_of_range_at_head(&queries, &mut results);
                     }
                     let anything = results

@@ -49,7 +49,10 @@ fn retention_by_bytes_excuses_young_deletions_only_when_the_log_can_exceed_the_l
     let v = check(&history(10, 4, 20, Some((100_000, Some(1152)))).ops);
     assert_classes(&v, &[Class::ExpiredEarly]);
     let why = &v.violations[0].explanation;
-    assert!(why.contains("retention by bytes could not have deleted it"), "{why}");
+    assert!(
+        why.contains("retention by bytes could not have deleted it"),
+        "{why}"
+    );
 }
 
 #[test]

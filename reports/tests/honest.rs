@@ -12,7 +12,12 @@ use eddy_reports::{check, Class, OpKind, Outcome};
 fn history(from: i64, to: i64, drained_from: i64) -> H {
     let mut h = H::new();
     for i in 0..10 {
-        h.send("p0", &format!("v{i}"), i, (i as u64 * 1000, i as u64 * 1000 + 500));
+        h.send(
+            "p0",
+            &format!("v{i}"),
+            i,
+            (i as u64 * 1000, i as u64 * 1000 + 500),
+        );
     }
     h.push(
         "c0",
@@ -40,7 +45,9 @@ fn out_of_range_inside_the_log_is_unjustified() {
     let v = check(&history(4, 10, 0).ops);
     assert_classes(&v, &[Class::UnjustifiedError]);
     assert_eq!(v.judged[&Class::UnjustifiedError], 1);
-    assert!(v.violations[0].explanation.contains("OFFSET_OUT_OF_RANGE for offset 4"));
+    assert!(v.violations[0]
+        .explanation
+        .contains("OFFSET_OUT_OF_RANGE for offset 4"));
 }
 
 #[test]
@@ -62,5 +69,9 @@ fn out_of_range_below_what_is_readable_later_is_not_judged_a_lie() {
     // Nothing at or below offset 4 was read after the reset: retention may have deleted it
     // (the drain starts at 5), so the error may have been true.
     let v = check(&history(4, 5, 5).ops);
-    assert!(v.counts[&Class::UnjustifiedError] == 0, "{:?}", v.violations);
+    assert!(
+        v.counts[&Class::UnjustifiedError] == 0,
+        "{:?}",
+        v.violations
+    );
 }

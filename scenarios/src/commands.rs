@@ -100,7 +100,10 @@ pub fn run_and_report_with(
 }
 
 /// Whether the run's consumer groups settled after its last fault.
-pub fn rebalance_verdict(scenario: &Scenario, out: &RunOutput) -> crate::rebalance::RebalanceVerdict {
+pub fn rebalance_verdict(
+    scenario: &Scenario,
+    out: &RunOutput,
+) -> crate::rebalance::RebalanceVerdict {
     let last_fault_end_ms = out.fault_events.iter().map(|f| f.end_ms).max().unwrap_or(0);
     crate::rebalance::judge(scenario, &out.ops, last_fault_end_ms)
 }

@@ -124,7 +124,9 @@ fn covered_ms(out: &RunOutput, families: &[eddy_faults::Family], window_ms: f64)
 }
 
 fn had(out: &RunOutput, families: &[eddy_faults::Family]) -> bool {
-    out.fault_events.iter().any(|f| families.contains(&f.family))
+    out.fault_events
+        .iter()
+        .any(|f| families.contains(&f.family))
 }
 
 fn cross_az(scenario: &Scenario, out: &RunOutput, window_ms: f64, v: &mut EfficiencyVerdict) {

@@ -155,10 +155,8 @@ pub fn judge(s: &Scenario, ops: &[Op], last_fault_end_ms: u64) -> RebalanceVerdi
             }
         }
         let missing: Vec<i32> = (0..partitions).filter(|p| !held.contains_key(p)).collect();
-        let doubled: Vec<(i32, Vec<&str>)> = held
-            .into_iter()
-            .filter(|(_, ms)| ms.len() > 1)
-            .collect();
+        let doubled: Vec<(i32, Vec<&str>)> =
+            held.into_iter().filter(|(_, ms)| ms.len() > 1).collect();
         if !missing.is_empty() || !doubled.is_empty() {
             v.violations.push(violation(
                 group,

@@ -8,7 +8,8 @@ use eddy_scenarios::commands::run_and_report;
 use eddy_scenarios::spec::Scenario;
 
 fn short_express() -> Scenario {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs/short-express.json");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs/short-express.json");
     Scenario::load(&path).expect("scenario loads")
 }
 
@@ -40,7 +41,10 @@ fn a_clean_run_is_efficient() {
 fn clients_sent_across_azs_fail_cross_az_traffic() {
     // Its cross-AZ hops may also slow deliveries past their bound: other classes may join.
     let (classes, why) = found(Some(Plant::ZoneBlindMetadata));
-    assert!(classes.contains(&Class::CrossAzTraffic), "{classes:?}: {why:?}");
+    assert!(
+        classes.contains(&Class::CrossAzTraffic),
+        "{classes:?}: {why:?}"
+    );
     assert!(!classes.contains(&Class::StorageRequests), "{why:?}");
 }
 
@@ -48,12 +52,18 @@ fn clients_sent_across_azs_fail_cross_az_traffic() {
 fn a_file_per_request_fails_storage_requests() {
     let (classes, why) = found(Some(Plant::FilePerRequest));
     assert_eq!(classes, vec![Class::StorageRequests], "{why:?}");
-    assert!(why.iter().any(|w| w.contains("PUTs to the ingest bucket")), "{why:?}");
+    assert!(
+        why.iter().any(|w| w.contains("PUTs to the ingest bucket")),
+        "{why:?}"
+    );
 }
 
 #[test]
 fn reads_that_bypass_the_zone_cache_fail_storage_requests() {
     let (classes, why) = found(Some(Plant::ZoneCacheBypass));
     assert_eq!(classes, vec![Class::StorageRequests], "{why:?}");
-    assert!(why.iter().any(|w| w.contains("GETs from the data buckets")), "{why:?}");
+    assert!(
+        why.iter().any(|w| w.contains("GETs from the data buckets")),
+        "{why:?}"
+    );
 }

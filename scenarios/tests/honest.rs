@@ -8,7 +8,8 @@ use eddy_scenarios::spec::Scenario;
 
 #[test]
 fn out_of_range_at_the_head_is_an_unjustified_error() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs/short-express.json");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs/short-express.json");
     let clean = Scenario::load(&path).expect("scenario loads");
     let (_, report) = run_and_report(&clean, 1).expect("run");
     assert!(report.verdict.is_valid(), "{:?}", report.verdict.counts);
@@ -29,7 +30,15 @@ fn out_of_range_at_the_head_is_an_unjustified_error() {
     let resets = out
         .ops
         .iter()
-        .filter(|o| matches!(o.kind, eddy_reports::OpKind::Seek { reset_from: Some(_), .. }))
+        .filter(|o| {
+            matches!(
+                o.kind,
+                eddy_reports::OpKind::Seek {
+                    reset_from: Some(_),
+                    ..
+                }
+            )
+        })
         .count();
     assert!(resets > 0);
 }

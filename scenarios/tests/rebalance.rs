@@ -8,7 +8,8 @@ use eddy_scenarios::commands::run_and_report;
 use eddy_scenarios::spec::Scenario;
 
 fn scenario() -> Scenario {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs/short-express.json");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs/short-express.json");
     let mut s = Scenario::load(&path).expect("scenario loads");
     // Long enough for the settle bound (two session timeouts + takeover + agent TTL) to pass.
     s.duration_s = 25.0;

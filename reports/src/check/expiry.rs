@@ -71,7 +71,11 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) -> u64 {
         judged += 1;
         let tp = ix.op_tp[i] as usize;
         let prior = std::mem::replace(&mut previous[tp], (complete, *log_start));
-        let prior_start = if prior.0 <= complete { prior.1.min(*log_start) } else { 0 };
+        let prior_start = if prior.0 <= complete {
+            prior.1.min(*log_start)
+        } else {
+            0
+        };
         let sends = &by_tp[tp];
         let below = sends.partition_point(|s| s.0 < *log_start);
         if below == 0 {

@@ -364,7 +364,11 @@ fn judged_by_index(ix: &Index, sink: &mut Sink) {
             s.outcome == Outcome::Ok && (s.acked.is_some() || !ix.occ_of(*v as u32).is_empty())
         })
         .count() as u64;
-    let failed = ix.sends.iter().filter(|s| s.outcome == Outcome::Failed).count() as u64;
+    let failed = ix
+        .sends
+        .iter()
+        .filter(|s| s.outcome == Outcome::Failed)
+        .count() as u64;
     let read_values = (0..ix.sends.len() as u32)
         .filter(|&v| !ix.occ_of(v).is_empty())
         .count() as u64;

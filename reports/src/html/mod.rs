@@ -527,7 +527,10 @@ fn verdict_section(s: &mut String, h: &HtmlReport) {
             s,
             "<tr class=\"{}\"><td>{class}</td><td>{n}</td><td>{judged}{}</td></tr>",
             if n > 0 { "bad" } else { "ok" },
-            silent.map_or(String::new(), |q| format!(" — judged nothing: {}", escape(&q.reason)))
+            silent.map_or(String::new(), |q| format!(
+                " — judged nothing: {}",
+                escape(&q.reason)
+            ))
         );
     }
     s.push_str("</table>\n");

@@ -149,20 +149,28 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
             // Right after an acknowledgement at offset a, a consumer is told that a is out of
             // range, although a later poll reads a or below.
             let candidates: Vec<(usize, i64, u64)> = (0..ops.len())
-                .filter_map(|i| match (&ops[i].kind, ops[i].outcome, ops[i].complete_us) {
-                    (OpKind::Send { offset: Some(a), .. }, Outcome::Ok, Some(done)) => {
-                        let tp = tp_of(&ops[i])?;
-                        let read_later = ops.iter().any(|o| {
-                            o.outcome == Outcome::Ok
-                                && o.invoke_us > done + 2
-                                && tp_of(o).as_ref() == Some(&tp)
-                                && matches!(&o.kind, OpKind::Poll { records, .. }
+                .filter_map(
+                    |i| match (&ops[i].kind, ops[i].outcome, ops[i].complete_us) {
+                        (
+                            OpKind::Send {
+                                offset: Some(a), ..
+                            },
+                            Outcome::Ok,
+                            Some(done),
+                        ) => {
+                            let tp = tp_of(&ops[i])?;
+                            let read_later = ops.iter().any(|o| {
+                                o.outcome == Outcome::Ok
+                                    && o.invoke_us > done + 2
+                                    && tp_of(o).as_ref() == Some(&tp)
+                                    && matches!(&o.kind, OpKind::Poll { records, .. }
                                     if records.iter().any(|r| r.offset <= *a))
-                        });
-                        read_later.then_some((i, *a, done))
-                    }
-                    _ => None,
-                })
+                            });
+                            read_later.then_some((i, *a, done))
+                        }
+                        _ => None,
+                    },
+                )
                 .collect();
             let (i, a, done) = pick(rng, &candidates)?;
             let (topic, partition) = tp_of(&ops[i])?;
