@@ -155,8 +155,9 @@ fn cross_az(scenario: &Scenario, out: &RunOutput, window_ms: f64, v: &mut Effici
         .unwrap_or(CROSS_AZ_ALLOWANCE + outage);
     let ok = share <= bound;
     if !ok {
-        v.violations.push(violation(
+        v.violations.push(Violation::of_run(
             Class::CrossAzTraffic,
+            Vec::new(),
             format!(
                 "zone-aware clients moved {:.1}% of their Kafka bytes across AZs ({cross} of {total} bytes); \
                  the bound is {:.1}% ({:.0}% allowance plus {:.1}% of the producing window with an agent down, paused or isolated)",
@@ -197,8 +198,9 @@ fn ingest_puts(
     let bound = cuts * attempts * PUT_SLACK;
     let ok = puts as f64 <= bound;
     if !ok {
-        v.violations.push(violation(
+        v.violations.push(Violation::of_run(
             Class::StorageRequests,
+            Vec::new(),
             format!(
                 "{puts} PUTs to the ingest bucket over a {window_s:.1} s producing window; the model allows {bound:.0}: \
                  {agents} agents cutting a file every {} ms or every {} bytes ({cuts:.0} files), × {attempts} attempt(s) × {PUT_SLACK} slack",
@@ -253,8 +255,9 @@ fn gets(scenario: &Scenario, out: &RunOutput, v: &mut EfficiencyVerdict) {
     for (az, gets) in by_az {
         let ok = gets as f64 <= bound;
         if !ok {
-            v.violations.push(violation(
+            v.violations.push(Violation::of_run(
                 Class::StorageRequests,
+                Vec::new(),
                 format!(
                     "{gets} GETs from the data buckets by the nodes of {az}; the model allows {bound:.0}: \
                      {per_page} per page written ({written:.0} pages of {page:.0} bytes, {compacted:.0} read again by compaction)"
@@ -267,18 +270,6 @@ fn gets(scenario: &Scenario, out: &RunOutput, v: &mut EfficiencyVerdict) {
             bound,
             ok,
         });
-    }
-}
-
-fn violation(class: Class, explanation: String) -> Violation {
-    Violation {
-        class,
-        explanation,
-        ops: Vec::new(),
-        topic: String::new(),
-        partition: -1,
-        offsets: Vec::new(),
-        values: Vec::new(),
     }
 }
 

@@ -109,8 +109,8 @@ pub fn judge(s: &Scenario, ops: &[Op], last_fault_end_ms: u64) -> RebalanceVerdi
             .filter(|a| a.op.invoke_us > settled_by_us)
             .min_by_key(|a| (a.op.invoke_us, a.op.id));
         if let Some(a) = late {
-            v.violations.push(violation(
-                group,
+            v.violations.push(Violation::of_run(
+                Class::RebalanceIncomplete,
                 vec![a.op.id],
                 format!(
                     "group {group} was still rebalancing {:.1} s after the last fault ended: \
@@ -135,8 +135,8 @@ pub fn judge(s: &Scenario, ops: &[Op], last_fault_end_ms: u64) -> RebalanceVerdi
             continue;
         };
         if let Some((m, a)) = last.iter().find(|(_, a)| a.generation < latest) {
-            v.violations.push(violation(
-                group,
+            v.violations.push(Violation::of_run(
+                Class::RebalanceIncomplete,
                 vec![a.op.id],
                 format!(
                     "group {group} ended split: {m} still held its generation-{} assignment \
@@ -158,8 +158,8 @@ pub fn judge(s: &Scenario, ops: &[Op], last_fault_end_ms: u64) -> RebalanceVerdi
         let doubled: Vec<(i32, Vec<&str>)> =
             held.into_iter().filter(|(_, ms)| ms.len() > 1).collect();
         if !missing.is_empty() || !doubled.is_empty() {
-            v.violations.push(violation(
-                group,
+            v.violations.push(Violation::of_run(
+                Class::RebalanceIncomplete,
                 last.iter().map(|(_, a)| a.op.id).collect(),
                 format!(
                     "group {group} settled on generation {latest} with partitions of {topic} \
@@ -169,19 +169,6 @@ pub fn judge(s: &Scenario, ops: &[Op], last_fault_end_ms: u64) -> RebalanceVerdi
         }
     }
     v
-}
-
-fn violation(group: &str, ops: Vec<u64>, explanation: String) -> Violation {
-    let _ = group;
-    Violation {
-        class: Class::RebalanceIncomplete,
-        explanation,
-        ops,
-        topic: String::new(),
-        partition: -1,
-        offsets: Vec::new(),
-        values: Vec::new(),
-    }
 }
 
 impl RebalanceVerdict {

@@ -43,8 +43,8 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) -> u64 {
         youngest.push(best);
     }
     let heads = Heads::build(ix);
-    // Per tp: the log start the previous judged LogStart op reported (by completion).
-    let mut previous: Vec<(u64, i64)> = vec![(0, 0); ix.tps.len()];
+    // Per tp: the log start the previous judged LogStart op reported (ops go by completion).
+    let mut previous: Vec<i64> = vec![0; ix.tps.len()];
     let mut order: Vec<usize> = (0..ix.ops.len())
         .filter(|&i| matches!(ix.ops[i].kind, OpKind::LogStart { .. }))
         .collect();
@@ -70,12 +70,7 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) -> u64 {
         }
         judged += 1;
         let tp = ix.op_tp[i] as usize;
-        let prior = std::mem::replace(&mut previous[tp], (complete, *log_start));
-        let prior_start = if prior.0 <= complete {
-            prior.1.min(*log_start)
-        } else {
-            0
-        };
+        let prior_start = std::mem::replace(&mut previous[tp], *log_start).min(*log_start);
         let sends = &by_tp[tp];
         let below = sends.partition_point(|s| s.0 < *log_start);
         if below == 0 {

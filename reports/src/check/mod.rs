@@ -232,6 +232,22 @@ pub struct Violation {
     pub values: Vec<String>,
 }
 
+impl Violation {
+    /// A violation found outside the history (a run's meters, assignments or internal
+    /// state): no values, and no partition unless the evidence names one.
+    pub fn of_run(class: Class, ops: Vec<u64>, explanation: String) -> Violation {
+        Violation {
+            class,
+            explanation,
+            ops,
+            topic: String::new(),
+            partition: -1,
+            offsets: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+}
+
 /// What the checkers concluded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
