@@ -1,7 +1,7 @@
 //! The HTML reports: self-contained, deterministic, show the operations behind violations,
 //! and — opened in headless Chromium — every chart is laid out and drawn.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! for an offset the history proves was inside [log start, high watermark]. One producer
 //! "p0" on topic "t", partition 0; times in microseconds.
 
-mod common;
+use crate::common;
 
 use common::{assert_classes, H};
 use eddy_reports::{check, Class, OpKind, Outcome};

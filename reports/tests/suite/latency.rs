@@ -1,6 +1,6 @@
 //! Latency summaries from histories.
 
-mod common;
+use crate::common;
 
 use common::H;
 use eddy_reports::latency::{delivery, latency, produce_ack};

@@ -2,7 +2,7 @@
 //! anomaly class injected into such a history is reported as exactly that class (or the
 //! documented set, see `common::inject`).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 
@@ -113,8 +113,8 @@ proptest! {
 /// each injection yields exactly the expected classes.
 #[test]
 fn every_class_is_injected_and_recognised() {
-    // The latency classes need bounds, not an anomaly in the history (tests/latency_bounds.rs);
-    // the efficiency classes a run's meters (scenarios/tests/efficiency.rs).
+    // The latency classes need bounds, not an anomaly in the history (tests/suite/latency_bounds.rs);
+    // the efficiency classes a run's meters (scenarios/tests/suite/efficiency.rs).
     let history_classes = Class::ALL.into_iter().filter(|c| {
         !matches!(
             c,

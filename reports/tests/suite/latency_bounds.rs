@@ -2,7 +2,7 @@
 //! bounds over the sends invoked outside fault windows, and only with enough samples.
 //! Times are microseconds; one producer "p0" on topic "t", partition 0.
 
-mod common;
+use crate::common;
 
 use common::{assert_classes, H};
 use eddy_reports::{check_with, CheckOptions, Class, LatencyBounds};

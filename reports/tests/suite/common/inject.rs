@@ -141,9 +141,9 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
         // Judged against a run's latency bounds, not from a history alone: see
         // tests/latency_bounds.rs.
         Class::ProduceLatency | Class::DeliveryLatency => None,
-        // Judged from a run's meters: see scenarios/tests/efficiency.rs.
+        // Judged from a run's meters: see scenarios/tests/suite/efficiency.rs.
         Class::CrossAzTraffic | Class::StorageRequests | Class::RebalanceIncomplete => None,
-        // From a run's consistency checks: see scenarios/tests/invariants.rs.
+        // From a run's consistency checks: see scenarios/tests/suite/invariants.rs.
         Class::Invariant => None,
         Class::UnjustifiedError => {
             // Right after an acknowledgement at offset a, a consumer is told that a is out of

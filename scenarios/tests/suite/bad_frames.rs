@@ -2,7 +2,7 @@
 //! abort it and cost its other connections nothing: well-formed clients keep producing and
 //! fetching on their own connections, before, during and after the attack.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! per-class judged counts that say when it could not judge. One producer "p0" on topic "t",
 //! partition 0; times in microseconds.
 
-mod common;
+use crate::common;
 
 use common::{assert_classes, H};
 use eddy_reports::{check, Class, OpKind, Outcome};

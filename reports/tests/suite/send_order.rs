@@ -2,7 +2,7 @@
 //! brute-force reference of the rule that the sweep must agree with on random histories.
 //! Times are microseconds; every history is on topic "t", partition 0.
 
-mod common;
+use crate::common;
 
 use common::{assert_classes, Producer, H};
 use eddy_reports::{

@@ -2,7 +2,7 @@
 //! GET on object storage; reads spanning pages (and the short last page) come back intact;
 //! an unreachable owner costs a direct read, not an error.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! consumer groups are coordinated by the leader only, with membership of its epoch only,
 //! and lookups can be answered in rounds.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! and the allowed behaviours next to them (retries, seeks, rebalances, indeterminate sends)
 //! reported as nothing. Times are microseconds; every history is on topic "t".
 
-mod common;
+use crate::common;
 
 use common::{assert_classes, H};
 use eddy_reports::{check, check_with, CheckOptions, Class, Outcome};

@@ -1,7 +1,5 @@
 //! The run report: assembled from a history and meters, deterministic, and rendered.
 
-mod common;
-
 use eddy_reports::cost::{AzFlow, BucketUsage, Prices, Usage};
 use eddy_reports::synth::synth_history;
 use std::collections::BTreeSet;

@@ -1,8 +1,6 @@
 //! The JSONL history format: round trip, line-numbered errors, schema validation, and the
 //! exact field names other programs write (HISTORY.md).
 
-mod common;
-
 use eddy_reports::synth::{synth_history_with, SynthConfig};
 use eddy_reports::{check, read_jsonl, validate, write_jsonl, Error, OpKind, Outcome};
 

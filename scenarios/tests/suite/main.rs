@@ -1,0 +1,22 @@
+//! The scenarios crate's integration tests, linked into one binary: one test binary per
+//! file would link the whole simulator again for each and fill the disk (each is a few
+//! hundred MB with debug info). Run one module with `cargo test -p eddy-scenarios --test suite <module>::`.
+
+mod bad_frames;
+mod basic_runs;
+mod build_guard;
+mod common;
+mod compaction_run;
+mod controlplane_replicas;
+mod determinism;
+mod efficiency;
+mod failover_run;
+mod honest;
+mod idempotence;
+mod invariants;
+mod probes;
+mod rebalance;
+mod report_html;
+mod reproduce;
+mod verdicts;
+mod zone_cache;
