@@ -22,6 +22,7 @@ pub mod invariants;
 pub mod liveness;
 pub mod plant_report;
 pub mod prices;
+pub mod progress;
 pub mod rebalance;
 pub mod recorder;
 #[cfg(madsim)]

@@ -46,6 +46,9 @@ pub struct RunOutput {
     pub probes: BTreeMap<String, u64>,
     /// Violations of the invariant checker (class `invariant`; see `invariants.rs`).
     pub invariants: Vec<eddy_reports::Violation>,
+    /// What the background-work observer saw (`None` when maintenance is off; see
+    /// `progress.rs`), judged against `fault_events`.
+    pub progress: Option<crate::progress::Record>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -159,6 +162,8 @@ struct World {
     replicas: Registry,
     /// The invariant checker (checkpoints at the stored-bytes sampler's ticks).
     invariants: crate::invariants::Shared,
+    /// The background-work observer (same ticks), when maintenance is on.
+    progress: Option<crate::progress::Shared>,
 }
 
 /// The nodes of the deployment, by role, and each zone's nodes (for zone faults).
@@ -254,6 +259,7 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     heal_and_settle(&s, &phases, chaos, crash_tasks, &recorder).await;
     let drained = drain(&s, &world, &phases, &recorder).await;
     let invariants = world.invariants.clone();
+    let progress = world.progress.clone();
     let mut out = outcome(
         &s,
         world,
@@ -266,6 +272,9 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     );
     // Everything recorded is taken: the final checks may wait without changing a byte of it.
     out.invariants = Invariants::finish(invariants).await;
+    if let Some(progress) = progress {
+        out.progress = Some(crate::progress::Progress::finish(progress).await);
+    }
     out
 }
 
@@ -281,7 +290,7 @@ fn build_world(s: &Scenario, seed: u64) -> World {
     let start = Instant::now();
     let replicas: Registry = Arc::new(Mutex::new(BTreeMap::new()));
     // Filled in below, once the buckets exist (the sampler's first tick is a second away).
-    let invariants_slot: Arc<Mutex<Option<crate::invariants::Shared>>> = Default::default();
+    let invariants_slot: Arc<Mutex<Option<Checkers>>> = Default::default();
     let stored = sample_stored(meters.clone(), start, s.duration_s, invariants_slot.clone());
     let storage_node = build_node(&handle, &layout.storage).build();
     let journal_home = (s.storage.journal.class == StorageClass::S3Express)
@@ -324,10 +333,18 @@ fn build_world(s: &Scenario, seed: u64) -> World {
         s.plants.clone(),
         start,
     );
-    *lock(&invariants_slot) = Some(invariants.clone());
+    let progress = crate::progress::Progress::new(
+        s,
+        replicas.clone(),
+        ingest.clone(),
+        compacted.clone(),
+        start,
+    );
+    *lock(&invariants_slot) = Some((invariants.clone(), progress.clone()));
     World {
         replicas,
         invariants,
+        progress,
         layout,
         azs,
         net: NetMeter::new(),
@@ -665,6 +682,7 @@ fn outcome(
         liveness,
         probes: BTreeMap::new(),
         invariants: Vec::new(),
+        progress: None,
     }
 }
 
@@ -755,13 +773,17 @@ fn retention(s: &Scenario) -> crate::recorder::Retention {
     }
 }
 
+/// The checkers that read state at the sampler's ticks: invariants, and the background-work
+/// observer when maintenance is on.
+type Checkers = (crate::invariants::Shared, Option<crate::progress::Shared>);
+
 /// Samples stored bytes per storage class every `duration_s / 60` simulated seconds (at
 /// least every second) for the rest of the run; the caller adds the final sample.
 fn sample_stored(
     meters: Meters,
     start: Instant,
     duration_s: f64,
-    invariants: Arc<Mutex<Option<crate::invariants::Shared>>>,
+    invariants: Arc<Mutex<Option<Checkers>>>,
 ) -> Arc<Mutex<Vec<eddy_reports::StoredSample>>> {
     let samples = Arc::new(Mutex::new(vec![stored_sample(&meters, start)]));
     let every = Duration::from_secs_f64((duration_s / 60.0).max(1.0));
@@ -772,8 +794,11 @@ fn sample_stored(
             let sample = stored_sample(&meters, start);
             lock(&out).push(sample);
             // An invariant checkpoint reads state only: no timer, no random number.
-            if let Some(inv) = lock(&invariants).as_ref() {
+            if let Some((inv, progress)) = lock(&invariants).as_ref() {
                 lock(inv).checkpoint();
+                if let Some(progress) = progress {
+                    lock(progress).observe();
+                }
             }
             prune_finished_tasks();
         }
