@@ -140,6 +140,8 @@ pub struct Record {
     /// Closed or still open obligations that stayed open longer than their bound (calm or
     /// not): the candidates for a violation.
     candidates: Vec<Obligation>,
+    /// Longest any obligation of each kind stayed open, faults or not, ms.
+    pub longest_open_ms: BTreeMap<Kind, u64>,
     /// Most files one partition's index referenced at any observation.
     pub files_per_partition_max: u64,
 }
@@ -421,7 +423,10 @@ impl Progress {
     }
 
     fn close(&mut self, o: Obligation) {
-        if o.last_ms.saturating_sub(o.since_ms) > self.record.bounds.of_kind(o.kind) {
+        let open = o.last_ms.saturating_sub(o.since_ms);
+        let longest = self.record.longest_open_ms.entry(o.kind).or_default();
+        *longest = (*longest).max(open);
+        if open > self.record.bounds.of_kind(o.kind) {
             self.record.candidates.push(o);
         }
     }
@@ -447,7 +452,11 @@ pub struct ProgressVerdict {
     pub observations: u64,
     /// Obligations opened, by kind.
     pub obligations: BTreeMap<Kind, u64>,
-    /// Longest calm time any obligation of each kind stayed open, ms.
+    /// Longest any obligation of each kind stayed open, faults or not, ms (observed at the
+    /// sampler's ticks).
+    pub longest_open_ms: BTreeMap<Kind, u64>,
+    /// Longest fault-free time any obligation of each kind stayed open, ms (judged against
+    /// the bound; computed for obligations open longer than their bound).
     pub longest_calm_ms: BTreeMap<Kind, u64>,
     pub files_per_partition_max: u64,
     #[serde(skip)]
@@ -483,6 +492,7 @@ pub fn judge(record: &Record, faults: &[(u64, u64)]) -> ProgressVerdict {
         observations: record.observations,
         obligations: record.opened.clone(),
         files_per_partition_max: record.files_per_partition_max,
+        longest_open_ms: record.longest_open_ms.clone(),
         ..ProgressVerdict::default()
     };
     for kind in Kind::ALL {
