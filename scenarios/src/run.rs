@@ -573,6 +573,7 @@ fn start_chaos(
         controlplanes: nodes.controlplanes.iter().map(|(id, _)| *id).collect(),
         zones: nodes.zones,
         ingest: world.ingest.clone(),
+        journal: world.journal.clone(),
         consumers: nodes.consumers,
         leader: Arc::new(move || {
             lock(&replicas)
