@@ -302,7 +302,9 @@ mod tests {
             .filter(|f| {
                 !matches!(
                     f,
-                    Family::ControlPlanePause | Family::ConsumerCrash | Family::JournalStorageErrors
+                    Family::ControlPlanePause
+                        | Family::ConsumerCrash
+                        | Family::JournalStorageErrors
                 )
             })
             .collect();
