@@ -624,6 +624,7 @@ async fn drain(s: &Scenario, world: &World, phases: &Phases, recorder: &Recorder
         workload: s.workload.clone(),
         partitions: (0..s.workload.partitions).collect(),
         drain: true,
+        read_back: false,
         until: phases.run_end,
     };
     let transport = world.transport(s, &node.az);
@@ -711,6 +712,7 @@ fn spawn_consumers(
                 ConsumerRole::Group(_) => Vec::new(),
             },
             drain: false,
+            read_back: false,
             until: run_end,
         };
         let transport = world.transport(s, &node.az);
@@ -725,6 +727,7 @@ fn spawn_consumers(
                         workload: run.workload.clone(),
                         partitions: run.partitions.clone(),
                         drain: run.drain,
+                        read_back: false,
                         until: run.until,
                     },
                     transport.clone(),

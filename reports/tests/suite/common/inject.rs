@@ -279,6 +279,7 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
                     high_watermark: Some(len + 1),
                     drain: true,
                     group: None,
+                    read_back: false,
                 },
             });
             only(Class::Duplicate)
