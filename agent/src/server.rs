@@ -16,8 +16,10 @@
 //!   whose client reads no response for that long ([`ConnWatch`]);
 //! - at most `connections_per_ip_max` connections per client address;
 //! - per connection, at most [`PIPELINE_DEPTH_MAX`] requests and [`PIPELINE_KIB_MAX`] KiB of
-//!   requests in flight, and at most [`FETCHES_IN_FLIGHT_MAX`] fetch responses not yet
-//!   written (each at most `fetch_response_bytes_max`).
+//!   requests in flight, at most [`NON_PRODUCE_IN_FLIGHT_MAX`] requests other than Produce
+//!   and [`FETCHES_IN_FLIGHT_MAX`] fetches whose responses are not written yet, and no new
+//!   request read while [`RESPONSE_BACKLOG_BYTES_MAX`] of responses wait for the client to
+//!   read them; a finished request's task ends, leaving only its encoded response.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -32,8 +34,7 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use object_store::ObjectStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::cluster::ClusterView;
@@ -54,9 +55,14 @@ pub const PIPELINE_DEPTH_MAX: usize = 1024;
 /// Request bytes of one connection being handled at once, in KiB.
 pub const PIPELINE_KIB_MAX: u32 = 256 * 1024;
 /// Fetch requests of one connection whose responses are not yet written; the next waits
-/// (Kafka clients keep one fetch per broker in flight). Bounds the fetch responses a client
-/// that does not read can make the agent hold.
-pub const FETCHES_IN_FLIGHT_MAX: usize = 4;
+/// (Kafka clients keep one fetch per broker in flight). Bounds the fetch responses (each at
+/// most `fetch_response_bytes_max`) a client that does not read can make the agent hold.
+pub const FETCHES_IN_FLIGHT_MAX: usize = 2;
+/// Requests other than Produce of one connection whose responses are not yet written.
+pub const NON_PRODUCE_IN_FLIGHT_MAX: usize = 16;
+/// A connection reads no further request while this many bytes of its responses wait to be
+/// written (its client is not reading them).
+pub const RESPONSE_BACKLOG_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// The connection watchdog checks its deadlines this many times per read timeout (and at
 /// least once per idle timeout): a deadline is enforced at most a quarter late, with a
 /// timer per check rather than per request.
@@ -182,6 +188,8 @@ struct ConnWatch {
     state: Mutex<WatchState>,
     /// Becomes true when the connection must close (or has closed).
     close: watch::Sender<bool>,
+    /// Bytes of responses encoded and not yet written.
+    backlog: watch::Sender<usize>,
 }
 
 struct WatchState {
@@ -205,6 +213,7 @@ impl ConnWatch {
                 active: Instant::now(),
             }),
             close: watch::Sender::new(false),
+            backlog: watch::Sender::new(0),
         })
     }
 
@@ -269,11 +278,49 @@ impl ConnWatch {
     }
 }
 
-/// A request being handled, in request order: its response, and its place among the
-/// connection's fetches (released once the response is written).
+/// A request being handled, in request order: its response, and its places among the
+/// connection's requests of its kind (released once the response is written).
 struct InFlight {
-    response: JoinHandle<Option<Bytes>>,
-    fetch_slot: Option<OwnedSemaphorePermit>,
+    response: oneshot::Receiver<Option<Bytes>>,
+    held: Vec<OwnedSemaphorePermit>,
+}
+
+/// Places of one connection's requests other than Produce whose responses are not yet
+/// written: the next such request waits (and with it the connection's reading). Produce
+/// requests are pipelined deeply by clients and answered in a few bytes per partition; the
+/// others carry the large answers (fetched records, metadata, group state).
+#[derive(Clone)]
+struct Slots {
+    others: Arc<Semaphore>,
+    fetches: Arc<Semaphore>,
+}
+
+impl Slots {
+    fn new() -> Self {
+        Slots {
+            others: Arc::new(Semaphore::new(NON_PRODUCE_IN_FLIGHT_MAX)),
+            fetches: Arc::new(Semaphore::new(FETCHES_IN_FLIGHT_MAX)),
+        }
+    }
+
+    /// The places a request of `api` needs (none for Produce); `Err` once the connection
+    /// closes.
+    async fn acquire(&self, api: Option<ApiKey>) -> Result<Vec<OwnedSemaphorePermit>, ()> {
+        let mut held = Vec::new();
+        if api == Some(ApiKey::Produce) {
+            return Ok(held);
+        }
+        held.push(self.others.clone().acquire_owned().await.map_err(|_| ())?);
+        if api == Some(ApiKey::Fetch) {
+            held.push(self.fetches.clone().acquire_owned().await.map_err(|_| ())?);
+        }
+        Ok(held)
+    }
+
+    fn close(&self) {
+        self.others.close();
+        self.fetches.close();
+    }
 }
 
 /// A running agent. Cheap to clone.
@@ -434,14 +481,10 @@ impl Agent {
         let (mut reader, writer) = tokio::io::split(conn);
         let (tx, rx) = mpsc::channel::<InFlight>(PIPELINE_DEPTH_MAX);
         let budget = Arc::new(Semaphore::new(PIPELINE_KIB_MAX as usize));
-        let fetch_slots = Arc::new(Semaphore::new(FETCHES_IN_FLIGHT_MAX));
-        let writer_task = tokio::spawn(write_responses(
-            writer,
-            rx,
-            watch.clone(),
-            fetch_slots.clone(),
-        ));
+        let slots = Slots::new();
+        let writer_task = tokio::spawn(write_responses(writer, rx, watch.clone(), slots.clone()));
         let mut stop = self.inner.stop.subscribe();
+        let mut backlog = watch.backlog.subscribe();
         let mut append_order = AppendOrder::default();
         loop {
             let read = tokio::select! {
@@ -449,7 +492,11 @@ impl Agent {
                 _ = stop.wait_for(|s| *s) => break,
                 _ = watch.closing() => break,
                 _ = tx.closed() => break,
-                read = read_request(&mut reader, max, &self.inner.request_budget, &watch) => read,
+                read = async {
+                    // Read nothing more while the client leaves answers unread.
+                    let _ = backlog.wait_for(|b| *b <= RESPONSE_BACKLOG_BYTES_MAX).await;
+                    read_request(&mut reader, max, &self.inner.request_budget, &watch).await
+                } => read,
             };
             let (frame, request_permit) = match read {
                 Ok(Some(read)) => read,
@@ -467,15 +514,9 @@ impl Agent {
             let Ok(permit) = budget.clone().acquire_many_owned(kib).await else {
                 break;
             };
-            let is_fetch = header_start(&frame)
-                .is_some_and(|h| ApiKey::try_from(h.api_key) == Ok(ApiKey::Fetch));
-            let fetch_slot = if is_fetch {
-                match fetch_slots.clone().acquire_owned().await {
-                    Ok(slot) => Some(slot),
-                    Err(_) => break,
-                }
-            } else {
-                None
+            let api = header_start(&frame).and_then(|h| ApiKey::try_from(h.api_key).ok());
+            let Ok(held) = slots.acquire(api).await else {
+                break;
             };
             if *stop.borrow() {
                 break;
@@ -484,19 +525,21 @@ impl Agent {
             let Some(work) = agent.admit(frame, client_host.clone(), &mut append_order) else {
                 break;
             };
-            let work = async move {
+            let (answer, response) = oneshot::channel();
+            let backlog = watch.backlog.clone();
+            // The task ends as soon as its response is encoded: what waits to be written is
+            // the response alone, not the handler's state.
+            tokio::spawn(async move {
                 let response = work.await;
                 // Answered: the request's bytes go back to both budgets.
                 drop(permit);
                 drop(request_permit);
-                response
-            };
+                let len = response.as_ref().map_or(0, |r| r.len());
+                backlog.send_modify(|b| *b += len);
+                let _ = answer.send(response);
+            });
             watch.update(|s| s.unanswered += 1);
-            let in_flight = InFlight {
-                response: tokio::spawn(work),
-                fetch_slot,
-            };
-            if tx.send(in_flight).await.is_err() {
+            if tx.send(InFlight { response, held }).await.is_err() {
                 break;
             }
         }
@@ -667,28 +710,31 @@ async fn write_responses<W: tokio::io::AsyncWrite + Unpin>(
     mut writer: W,
     mut rx: mpsc::Receiver<InFlight>,
     watch: Arc<ConnWatch>,
-    fetch_slots: Arc<Semaphore>,
+    slots: Slots,
 ) {
     let mut next = rx.recv().await;
-    while let Some(in_flight) = next.take() {
+    while let Some(mut in_flight) = next.take() {
         let response = tokio::select! {
             biased;
             _ = watch.closing() => break,
-            response = in_flight.response => response,
+            response = &mut in_flight.response => response,
         };
+        // No answer at all: the handler's task failed.
         let Ok(response) = response else { break };
-        if let Some(bytes) = response {
-            if !write_watched(&mut writer, &watch, WriteOp::All(&bytes)).await {
+        if let Some(bytes) = &response {
+            if !write_watched(&mut writer, &watch, WriteOp::All(bytes)).await {
                 break;
             }
         }
-        drop(in_flight.fetch_slot);
+        let len = response.as_ref().map_or(0, |r| r.len());
+        watch.backlog.send_modify(|b| *b = b.saturating_sub(len));
+        drop(in_flight.held);
         watch.update(|s| {
             s.unanswered = s.unanswered.saturating_sub(1);
             s.active = Instant::now();
         });
         next = match rx.try_recv() {
-            Ok(h) if h.response.is_finished() => Some(h),
+            Ok(h) if !h.response.is_empty() => Some(h),
             Ok(h) => {
                 if !write_watched(&mut writer, &watch, WriteOp::Flush).await {
                     break;
@@ -707,8 +753,8 @@ async fn write_responses<W: tokio::io::AsyncWrite + Unpin>(
             }
         };
     }
-    // A reader waiting for a fetch slot stops waiting.
-    fetch_slots.close();
+    // A reader waiting for a place stops waiting.
+    slots.close();
 }
 
 enum WriteOp<'a> {
