@@ -363,6 +363,13 @@ mod real {
         let transport: DynTransport = Arc::new(PlainTcp);
         let cp = ControlPlaneClient::new(ClientConfig::new(controlplane), transport.clone());
         let config = agent_config(args);
+        if config.frame_bytes_max > config.queued_request_bytes_max {
+            tracing::warn!(
+                socket_request_max_bytes = config.frame_bytes_max,
+                queued_max_request_bytes = config.queued_request_bytes_max,
+                "requests are limited to --queued-max-request-bytes: a larger one could never be read whole"
+            );
+        }
         let bind = SocketAddr::from((config.bind_host, config.port));
         Agent::start(config, store, cp, transport)
             .await
