@@ -77,7 +77,7 @@ fn io_error(what: &str, path: &FsPath, e: std::io::Error) -> object_store::Error
 }
 
 /// Run blocking file-system work off the async threads.
-#[cfg(not(madsim))]
+#[cfg(not(any(madsim, doctest)))]
 async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R> {
     tokio::task::spawn_blocking(f)
         .await
@@ -85,7 +85,7 @@ async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> 
 }
 
 /// The simulated build serves no real files; its unit tests run the work inline.
-#[cfg(madsim)]
+#[cfg(any(madsim, doctest))]
 async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R> {
     Ok(f())
 }

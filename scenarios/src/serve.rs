@@ -5,6 +5,8 @@
 //! Only the real-mode build (without `--cfg madsim`) can serve: the simulated build has no
 //! real sockets, so there these commands explain how to build the real binary. The argument
 //! types and the object-store URL parser compile in both builds (the CLI is the same).
+//! Doctests count as the simulated build: rustdoc collects them without `--cfg madsim`
+//! while the dependencies (madsim-tokio among them) were built with it.
 //!
 //! Data files (`data/…`) and the control plane's journal (`journal/…`) live in the object
 //! store, so restarting a process loses nothing that was acknowledged: the control plane
@@ -17,7 +19,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-#[cfg(madsim)]
+#[cfg(any(madsim, doctest))]
 use std::process::ExitCode;
 
 use clap::Args;
@@ -222,10 +224,10 @@ impl std::fmt::Display for StoreUrl {
     }
 }
 
-#[cfg(not(madsim))]
+#[cfg(not(any(madsim, doctest)))]
 pub use real::{agent, controlplane, open_store, serve};
 
-#[cfg(madsim)]
+#[cfg(any(madsim, doctest))]
 fn needs_real_build(command: &str) -> anyhow::Result<ExitCode> {
     anyhow::bail!(
         "`eddy {command}` serves real sockets and this is the simulated build (--cfg madsim). \
@@ -234,22 +236,22 @@ fn needs_real_build(command: &str) -> anyhow::Result<ExitCode> {
     )
 }
 
-#[cfg(madsim)]
+#[cfg(any(madsim, doctest))]
 pub fn serve(_args: ServeArgs) -> anyhow::Result<ExitCode> {
     needs_real_build("serve")
 }
 
-#[cfg(madsim)]
+#[cfg(any(madsim, doctest))]
 pub fn controlplane(_args: ControlPlaneArgs) -> anyhow::Result<ExitCode> {
     needs_real_build("controlplane")
 }
 
-#[cfg(madsim)]
+#[cfg(any(madsim, doctest))]
 pub fn agent(_args: AgentProcessArgs) -> anyhow::Result<ExitCode> {
     needs_real_build("agent")
 }
 
-#[cfg(not(madsim))]
+#[cfg(not(any(madsim, doctest)))]
 mod real {
     use std::future::Future;
     use std::net::SocketAddr;
