@@ -20,6 +20,7 @@ pub mod fuzz;
 #[cfg(madsim)]
 pub mod invariants;
 pub mod liveness;
+pub mod localstore;
 pub mod plant_report;
 pub mod prices;
 pub mod progress;
