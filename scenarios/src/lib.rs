@@ -23,6 +23,7 @@ pub mod liveness;
 pub mod localstore;
 pub mod plant_report;
 pub mod prices;
+#[cfg(madsim)]
 pub mod progress;
 pub mod rebalance;
 pub mod recorder;
