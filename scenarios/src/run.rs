@@ -133,14 +133,35 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
                 .base_latency_us_max
                 .max(scenario.network.base_latency_us_min + 1),
         );
-    let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, config);
     let scenario = scenario.clone();
-    // The runtime runs on this thread: the probes it hits are this run's alone.
-    eddy_probe::start();
-    let mut out = runtime.block_on(async move { simulate(scenario, seed).await });
-    out.probes = eddy_probe::take();
-    out
+    // The runtime gets a thread of its own, created for this run. madsim seeds std's
+    // `HashMap` keys from the run seed, but only on a thread whose keys nobody has drawn yet;
+    // on a thread that already made a `HashMap` (a log subscriber, an earlier run in the same
+    // test) the keys come from the OS, and the dependencies that iterate hash maps (madsim's
+    // network among them) would then schedule differently from one process to the next:
+    // `EDDY_LOG=error eddy run swarm.json --seed 470` gave three histories in three runs. A
+    // new thread's keys are always undrawn. The probes are the run thread's alone, too.
+    let run = move || {
+        let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, config);
+        eddy_probe::start();
+        let mut out = runtime.block_on(async move { simulate(scenario, seed).await });
+        out.probes = eddy_probe::take();
+        out
+    };
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name(format!("sim-seed-{seed}"))
+            .stack_size(RUN_THREAD_STACK)
+            .spawn_scoped(scope, run)
+            .expect("spawning the simulation thread")
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
+
+/// Stack of the thread a run is hosted on: as large as a main thread's default (8 MiB), since
+/// madsim runs every simulated task on it.
+const RUN_THREAD_STACK: usize = 8 << 20;
 
 /// What every phase of a run shares: where the nodes are, the meters, the buckets, and when
 /// the run started.
