@@ -64,7 +64,16 @@ struct Shared {
     generation: Mutex<u64>,
     /// Newest connection generation that already moved `target` on.
     rotated: Mutex<u64>,
+    /// The replica a `NotLeader` answer named as leader, until a timeout moves the client
+    /// on: connecting to it is retried before falling back to the other replicas, which
+    /// would only answer `NotLeader` and send the client back.
+    hinted: Mutex<Option<usize>>,
 }
+
+/// Connection attempts to the replica named as leader before trying the others. One lost
+/// or slow handshake (a SYN retransmitted after 1 s, 3 s) must not send every call of the
+/// agent to a follower; a dead leader costs `HINTED_CONNECTS × connect_timeout` once.
+const HINTED_CONNECTS: usize = 3;
 
 /// A client of the control plane. Cheap to clone; clones share the connection.
 #[derive(Clone)]
@@ -83,6 +92,7 @@ impl ControlPlaneClient {
                 target: Mutex::new(0),
                 generation: Mutex::new(0),
                 rotated: Mutex::new(0),
+                hinted: Mutex::new(None),
             }),
         }
     }
@@ -195,6 +205,7 @@ impl ControlPlaneClient {
                 eddy_probe::hit("cp.client.redirected");
                 self.drop_link(generation, None).await;
                 *lock(&self.shared.target) = idx;
+                *lock(&self.shared.hinted) = Some(idx);
             }
             None => self.rotate(generation).await,
         }
@@ -220,6 +231,7 @@ impl ControlPlaneClient {
         }
         if current == Some(generation) || *lock(&self.shared.rotated) < generation {
             *lock(&self.shared.rotated) = generation;
+            *lock(&self.shared.hinted) = None;
             let mut t = lock(&self.shared.target);
             *t = (*t + 1) % self.shared.config.addrs.len().max(1);
         }
@@ -243,9 +255,15 @@ impl ControlPlaneClient {
             return Err(CpError::invalid("no control-plane address configured"));
         }
         let start = *lock(&self.shared.target);
+        let tries = if *lock(&self.shared.hinted) == Some(start) {
+            HINTED_CONNECTS
+        } else {
+            1
+        };
+        let order = std::iter::repeat_n(start, tries - 1)
+            .chain((0..addrs.len()).map(|i| (start + i) % addrs.len()));
         let mut last_error = String::new();
-        for i in 0..addrs.len() {
-            let idx = (start + i) % addrs.len();
+        for idx in order {
             let addr = addrs[idx];
             match tokio::time::timeout(
                 self.shared.config.connect_timeout,
@@ -265,6 +283,7 @@ impl ControlPlaneClient {
                 Ok(Err(e)) => last_error = format!("connect {addr}: {e}"),
                 Err(_) => last_error = format!("connect {addr}: timed out"),
             }
+            eddy_probe::hit("cp.client.connect_attempt_failed");
         }
         eddy_probe::hit("cp.client.connect_failed");
         Err(CpError::unavailable(last_error))

@@ -57,6 +57,7 @@ pub const CATALOGUE: &[Probe] = &[
     p("cp.cleanup.condemned", "an orphan file was condemned after the grace period", "compaction.json"),
     p("cp.cleanup.suspect", "an orphan scan listed an uncommitted file (new suspect)", "compaction.json"),
     p("cp.client.attempt_timed_out", "a control-plane call got no answer in time; the link is dropped and rotated", "swarm"),
+    p("cp.client.connect_attempt_failed", "connecting to one control-plane replica failed or timed out; the named leader is tried again (3 times) before the others", "swarm"),
     p("cp.client.connect_failed", "a control-plane client reached no replica", "swarm"),
     p("cp.client.connection_lost", "a control-plane connection closed with requests waiting (outcome unknown)", "swarm"),
     p("cp.client.redirected", "a NotLeader answer named the leader and the client went there", "swarm"),

@@ -177,6 +177,20 @@ enum Command {
     Agent(serve::AgentProcessArgs),
 }
 
+/// Log timestamps of simulated runs: seconds of simulated time since the run started
+/// ("-" outside a run).
+struct SimClock;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimClock {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        #[cfg(madsim)]
+        if let Some(time) = madsim::time::TimeHandle::try_current() {
+            return write!(w, "{:>11.6}s", time.elapsed().as_secs_f64());
+        }
+        write!(w, "{:>12}", "-")
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let serving = matches!(
@@ -195,12 +209,14 @@ fn main() -> ExitCode {
             .with_writer(std::io::stderr)
             .init();
     } else {
-        // EDDY_LOG=debug (or any tracing filter) logs to standard error, without wall-clock
-        // time: a simulated run's output depends on its seed alone.
+        // EDDY_LOG=debug (or any tracing filter) logs to standard error, each line stamped
+        // with the simulated time since the run started (never the wall clock: a simulated
+        // run's output depends on its seed alone), so log lines line up with the history's
+        // `invoke_us` and the report's fault windows.
         if let Ok(filter) = std::env::var("EDDY_LOG") {
             tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-                .without_time()
+                .with_timer(SimClock)
                 .with_writer(std::io::stderr)
                 .init();
         }

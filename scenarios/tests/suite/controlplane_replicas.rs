@@ -601,3 +601,135 @@ fn a_lookup_round_beyond_the_limit_is_refused() {
     let e = config.validate().expect_err("refused");
     assert!(e.to_string().contains("lookup_batch_ms"), "{e}");
 }
+
+/// Connections to `slow` take longer than any connect timeout, the first `left` times (a
+/// lost handshake); everything else is plain TCP.
+struct SlowConnects {
+    slow: std::net::SocketAddr,
+    left: Arc<Mutex<usize>>,
+}
+
+impl eddy_controlplane::net::Transport for SlowConnects {
+    fn connect(
+        &self,
+        addr: std::net::SocketAddr,
+    ) -> futures::future::BoxFuture<'static, std::io::Result<eddy_controlplane::net::Conn>> {
+        let stall = addr == self.slow && {
+            let mut left = lock(&self.left);
+            let stall = *left > 0;
+            *left = left.saturating_sub(1);
+            stall
+        };
+        Box::pin(async move {
+            if stall {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            eddy_controlplane::net::PlainTcp.connect(addr).await
+        })
+    }
+
+    fn accepted(
+        &self,
+        stream: tokio::net::TcpStream,
+        peer: std::net::SocketAddr,
+    ) -> eddy_controlplane::net::Conn {
+        eddy_controlplane::net::PlainTcp.accepted(stream, peer)
+    }
+}
+
+/// A follower names the leader; connecting to the leader then fails twice (slow
+/// handshakes). The client must keep trying the leader, not fall back to a follower that
+/// can only answer `NotLeader` again: one agent once spent 16 s bouncing between the two,
+/// its heartbeats unanswered, and its consumer group stalled.
+#[madsim::test]
+async fn a_client_sent_to_the_leader_retries_a_slow_connect_there() {
+    let handle = madsim::runtime::Handle::current();
+    let storage = common::storage_node();
+    let journal = common::bucket(
+        "journal",
+        StorageProfile::regional_log(),
+        Meters::new(),
+        7,
+        &storage,
+    );
+    let replicas: Registry = Arc::new(Mutex::new(BTreeMap::new()));
+    let addr =
+        |r: usize| -> std::net::SocketAddr { format!("10.0.{}.2:7000", r + 1).parse().unwrap() };
+    let mut nodes = Vec::new();
+    for r in 0..3usize {
+        let store = journal.view_from(&format!("az{}", r + 1));
+        let registry = replicas.clone();
+        nodes.push(
+            handle
+                .create_node()
+                .name(format!("cp-{r}"))
+                .ip(addr(r).ip())
+                .init(move || {
+                    let (store, registry) = (store.clone(), registry.clone());
+                    async move {
+                        let cp = ControlPlane::start_replica(
+                            ControlPlaneConfig::default(),
+                            Arc::new(store),
+                            Arc::new(eddy_controlplane::net::PlainTcp),
+                            "0.0.0.0:7000".parse().unwrap(),
+                            Some(addr(r).to_string()),
+                        )
+                        .await
+                        .expect("replica starts");
+                        lock(&registry).insert(r, cp);
+                        std::future::pending::<()>().await
+                    }
+                })
+                .build(),
+        );
+    }
+    let c = Cluster {
+        journal,
+        meters: Meters::new(),
+        nodes,
+        replicas,
+    };
+    let (leader, _) = c.leader(None).await;
+    let follower = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    let client_node = handle
+        .create_node()
+        .name("agent")
+        .ip("10.0.1.10".parse().unwrap())
+        .build();
+    client_node
+        .spawn(async move {
+            let transport = SlowConnects {
+                slow: addr(leader),
+                left: Arc::new(Mutex::new(2)),
+            };
+            // The follower first: it answers NotLeader, naming the leader.
+            let client = eddy_controlplane::ControlPlaneClient::new(
+                eddy_controlplane::ClientConfig::new(vec![
+                    addr(follower),
+                    addr(leader),
+                    addr(other),
+                ]),
+                Arc::new(transport),
+            );
+            let ask = || Request::DescribeTopics { names: None };
+            let first = client
+                .call(ask())
+                .await
+                .expect_err("a follower answers reads");
+            assert_eq!(first.kind, ErrorKind::NotLeader, "{first}");
+            assert_eq!(
+                client.target(),
+                addr(leader),
+                "the follower named the leader"
+            );
+            let second = client.call(ask()).await;
+            assert!(
+                matches!(second, Ok(Response::Topics { .. })),
+                "the leader, reached on the third connection attempt, answers: {second:?}"
+            );
+            assert_eq!(client.target(), addr(leader));
+        })
+        .await
+        .expect("client task");
+}
