@@ -228,24 +228,54 @@ impl Op {
     }
 }
 
+mod fast;
+
 /// Reads a JSONL history (blank lines skipped) and validates it (see [`validate`]).
 /// Errors name the 1-based line.
-pub fn read_jsonl<R: BufRead>(reader: R) -> Result<Vec<Op>, Error> {
+pub fn read_jsonl<R: BufRead>(mut reader: R) -> Result<Vec<Op>, Error> {
     let mut ops = Vec::new();
     let mut lines = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
-        let number = index + 1;
-        let line = line.map_err(|source| Error::Io {
+    let mut buf = Vec::new();
+    let mut number = 0;
+    loop {
+        number += 1;
+        buf.clear();
+        // Lines as `BufRead::lines` gives them (without "\n" or "\r\n"; not UTF-8 is an
+        // I/O error), without allocating each.
+        let read = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| Error::Io {
+                line: number,
+                source,
+            })?;
+        if read == 0 {
+            break;
+        }
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+        }
+        let line = std::str::from_utf8(&buf).map_err(|_| Error::Io {
             line: number,
-            source,
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ),
         })?;
         if line.trim().is_empty() {
             continue;
         }
-        let op: Op = serde_json::from_str(&line).map_err(|source| Error::Parse {
-            line: number,
-            source,
-        })?;
+        // The fast path takes the lines it is sure of; serde reads the rest (and words the
+        // errors).
+        let op = match fast::parse_op(line) {
+            Some(op) => op,
+            None => serde_json::from_str(line).map_err(|source| Error::Parse {
+                line: number,
+                source,
+            })?,
+        };
         ops.push(op);
         lines.push(number);
     }
