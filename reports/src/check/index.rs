@@ -5,7 +5,9 @@
 
 use std::ops::Range;
 
-use super::fast_hash::FastMap;
+use std::hash::BuildHasher;
+
+use super::fast_hash::{FastHasher, FastMap};
 
 use crate::history::{Op, OpKind, Outcome};
 
@@ -108,16 +110,10 @@ impl<'a> Index<'a> {
             op_process: Vec::new(),
             log_start: Vec::new(),
         };
-        let n_sends = ops
-            .iter()
-            .filter(|op| matches!(op.kind, OpKind::Send { .. }))
-            .count();
-        let mut value_ids: FastMap<&'a str, u32> =
-            FastMap::with_capacity_and_hasher(n_sends, Default::default());
-        let mut broker_ids: FastMap<&'a str, u32> = FastMap::default();
+        // Pass 1: processes and partitions of every op, and the sends.
+        let mut candidates: Vec<u32> = Vec::new();
         ix.op_tp.reserve(ops.len());
         ix.op_process.reserve(ops.len());
-        // Sends first, so that value ids below sends.len() are exactly the sends.
         for (i, op) in ops.iter().enumerate() {
             let process = ix.process(&op.process);
             ix.op_process.push(process);
@@ -125,7 +121,51 @@ impl<'a> Index<'a> {
                 .topic_partition()
                 .map_or(NO_TP, |(topic, partition)| ix.tp(topic, partition));
             ix.op_tp.push(tp);
-            if let OpKind::Send {
+            if let OpKind::Send { .. } = &op.kind {
+                candidates.push(i as u32);
+            }
+        }
+        // The first send of a value wins (a malformed history may repeat one): value ids
+        // below sends.len() are exactly the sends, in history order. Duplicates are found
+        // by sorting the values' hashes, not by a hash table of a million strings.
+        let send_value = |i: u32| match &ops[i as usize].kind {
+            OpKind::Send { value, .. } => value.as_str(),
+            _ => unreachable!("candidates are sends"),
+        };
+        let mut by_hash: Vec<(u64, u32)> = candidates
+            .iter()
+            .enumerate()
+            .map(|(c, &i)| (hash_str(send_value(i)), c as u32))
+            .collect();
+        by_hash.sort_unstable();
+        let mut repeated = vec![false; candidates.len()];
+        for group in by_hash.chunk_by_mut(|a, b| a.0 == b.0) {
+            if group.len() > 1 {
+                // Equal hashes: sort by value, then position; all but the first of each
+                // value repeat it. (Then back to position order for the lookup table.)
+                group.sort_unstable_by(|a, b| {
+                    (send_value(candidates[a.1 as usize]), a.1)
+                        .cmp(&(send_value(candidates[b.1 as usize]), b.1))
+                });
+                for k in 1..group.len() {
+                    let (prev, this) = (group[k - 1].1, group[k].1);
+                    if send_value(candidates[prev as usize])
+                        == send_value(candidates[this as usize])
+                    {
+                        repeated[this as usize] = true;
+                    }
+                }
+                group.sort_unstable();
+            }
+        }
+        let mut send_id = vec![u32::MAX; candidates.len()];
+        let mut broker_ids: FastMap<&'a str, u32> = FastMap::default();
+        for (c, &i) in candidates.iter().enumerate() {
+            if repeated[c] {
+                continue;
+            }
+            let op = &ops[i as usize];
+            let OpKind::Send {
                 value,
                 offset,
                 idempotent,
@@ -134,42 +174,54 @@ impl<'a> Index<'a> {
                 broker,
                 ..
             } = &op.kind
-            {
-                let next = ix.sends.len() as u32;
-                if *value_ids.entry(value.as_str()).or_insert(next) != next {
-                    continue;
-                }
-                ix.value_names.push(value);
-                let broker = match broker {
-                    Some(name) => {
-                        let next = ix.brokers.len() as u32;
-                        let id = *broker_ids.entry(name.as_str()).or_insert(next);
-                        if id == next {
-                            ix.brokers.push(name);
-                        }
-                        id
+            else {
+                unreachable!("candidates are sends")
+            };
+            send_id[c] = ix.sends.len() as u32;
+            ix.value_names.push(value);
+            let broker = match broker {
+                Some(name) => {
+                    let next = ix.brokers.len() as u32;
+                    let id = *broker_ids.entry(name.as_str()).or_insert(next);
+                    if id == next {
+                        ix.brokers.push(name);
                     }
-                    None => NO_BROKER,
-                };
-                ix.sends.push(Send {
-                    op: i as u32,
-                    tp,
-                    process,
-                    outcome: op.outcome,
-                    acked: if op.outcome == Outcome::Ok {
-                        *offset
-                    } else {
-                        None
-                    },
-                    idempotent: *idempotent,
-                    invoke: op.invoke_us,
-                    complete: op.complete_us,
-                    attempts: *attempts,
-                    max_in_flight: *max_in_flight,
-                    broker,
-                });
-            }
+                    id
+                }
+                None => NO_BROKER,
+            };
+            ix.sends.push(Send {
+                op: i,
+                tp: ix.op_tp[i as usize],
+                process: ix.op_process[i as usize],
+                outcome: op.outcome,
+                acked: if op.outcome == Outcome::Ok {
+                    *offset
+                } else {
+                    None
+                },
+                idempotent: *idempotent,
+                invoke: op.invoke_us,
+                complete: op.complete_us,
+                attempts: *attempts,
+                max_in_flight: *max_in_flight,
+                broker,
+            });
         }
+        // (hash, send value id), sorted: the sends' values by hash.
+        let send_hashes: Vec<(u64, u32)> = by_hash
+            .iter()
+            .filter(|&&(_, c)| !repeated[c as usize])
+            .map(|&(h, c)| (h, send_id[c as usize]))
+            .collect();
+        drop(by_hash);
+        // Pass 2: every record an ok poll returned, its value resolved to an id: a send's,
+        // or a new id per value no send wrote (in order of first appearance). Most records
+        // are at the offset their send was acknowledged at, or at an offset an earlier
+        // record of the same value was read at: such a guess, once its value compares
+        // equal, saves looking the value up.
+        let mut guess = Guesses::new(&ix);
+        let mut unknown: FastMap<&'a str, u32> = FastMap::default();
         for (i, op) in ops.iter().enumerate() {
             let OpKind::Poll { records, drain, .. } = &op.kind else {
                 continue;
@@ -180,11 +232,29 @@ impl<'a> Index<'a> {
             }
             let tp = ix.op_tp[i];
             for r in records {
-                let next = value_ids.len() as u32;
-                let value = *value_ids.entry(r.value.as_str()).or_insert(next);
-                if value == next {
-                    ix.value_names.push(&r.value);
-                }
+                let guessed = guess.get(tp, r.offset);
+                let value = match ix.value_names.get(guessed as usize) {
+                    Some(&name) if name == r.value => guessed,
+                    _ => {
+                        let h = hash_str(&r.value);
+                        let start = send_hashes.partition_point(|e| e.0 < h);
+                        let sent = send_hashes[start..]
+                            .iter()
+                            .take_while(|e| e.0 == h)
+                            .find(|e| ix.value_names[e.1 as usize] == r.value)
+                            .map(|e| e.1);
+                        let value = sent.unwrap_or_else(|| {
+                            let next = ix.value_names.len() as u32;
+                            let id = *unknown.entry(r.value.as_str()).or_insert(next);
+                            if id == next {
+                                ix.value_names.push(&r.value);
+                            }
+                            id
+                        });
+                        guess.set(tp, r.offset, value);
+                        value
+                    }
+                };
                 ix.obs.push(Obs {
                     tp,
                     offset: r.offset,
@@ -193,8 +263,7 @@ impl<'a> Index<'a> {
                 });
             }
         }
-        ix.obs
-            .sort_unstable_by_key(|o| (o.tp, o.offset, o.value, o.op));
+        sort_obs(&mut ix.obs, ix.tps.len());
         ix.tp_obs = ranges(ix.tps.len(), &ix.obs, |o| o.tp);
         ix.build_offset_ranges();
         let mut occ: Vec<Occ> = Vec::with_capacity(ix.obs.len());
@@ -361,6 +430,108 @@ impl<'a> Index<'a> {
     pub fn value_name(&self, value: u32) -> &'a str {
         self.value_names[value as usize]
     }
+}
+
+/// Hash of a string (the checkers' fast hasher).
+fn hash_str(s: &str) -> u64 {
+    std::hash::BuildHasherDefault::<FastHasher>::default().hash_one(s)
+}
+
+/// Per partition, a guessed value id per offset (a dense table over the offsets the
+/// partition's sends were acknowledged at; other offsets guess nothing).
+struct Guesses {
+    tps: Vec<Vec<u32>>,
+}
+
+impl Guesses {
+    const NONE: u32 = u32::MAX;
+
+    fn new(ix: &Index) -> Guesses {
+        let mut top: Vec<(i64, usize)> = vec![(-1, 0); ix.tps.len()];
+        for s in &ix.sends {
+            if let (Some(a), Some(t)) = (s.acked, top.get_mut(s.tp as usize)) {
+                t.0 = t.0.max(a);
+                t.1 += 1;
+            }
+        }
+        let mut tps: Vec<Vec<u32>> = top
+            .iter()
+            .map(|&(max, sends)| {
+                // Offsets beyond a few times the sends are not tabled (a history may carry
+                // any offset): no guess there.
+                let len = usize::try_from(max.saturating_add(1)).unwrap_or(0);
+                vec![Self::NONE; len.min(sends.saturating_mul(4).saturating_add(1024))]
+            })
+            .collect();
+        for (v, s) in ix.sends.iter().enumerate() {
+            if let Some(a) = s.acked {
+                if let Some(slot) = usize::try_from(a)
+                    .ok()
+                    .and_then(|a| tps[s.tp as usize].get_mut(a))
+                {
+                    if *slot == Self::NONE {
+                        *slot = v as u32;
+                    }
+                }
+            }
+        }
+        Guesses { tps }
+    }
+
+    #[inline]
+    fn get(&self, tp: u32, offset: i64) -> u32 {
+        usize::try_from(offset)
+            .ok()
+            .and_then(|o| self.tps.get(tp as usize)?.get(o))
+            .copied()
+            .unwrap_or(Self::NONE)
+    }
+
+    #[inline]
+    fn set(&mut self, tp: u32, offset: i64, value: u32) {
+        if let Some(slot) = usize::try_from(offset)
+            .ok()
+            .and_then(|o| self.tps.get_mut(tp as usize)?.get_mut(o))
+        {
+            *slot = value;
+        }
+    }
+}
+
+/// Sorts observations by (tp, offset, value, op): bucketed by tp, then each bucket by one
+/// 128-bit key (equal keys are equal observations, so the order is fully determined).
+fn sort_obs(obs: &mut Vec<Obs>, n_tps: usize) {
+    let mut start = vec![0usize; n_tps + 1];
+    for o in obs.iter() {
+        start[o.tp as usize + 1] += 1;
+    }
+    for k in 0..n_tps {
+        start[k + 1] += start[k];
+    }
+    let mut next = start.clone();
+    let mut sorted = vec![
+        Obs {
+            tp: 0,
+            offset: 0,
+            value: 0,
+            op: 0,
+        };
+        obs.len()
+    ];
+    for o in obs.iter() {
+        let slot = &mut next[o.tp as usize];
+        sorted[*slot] = *o;
+        *slot += 1;
+    }
+    let key = |o: &Obs| {
+        (u128::from((o.offset as u64) ^ (1 << 63)) << 64)
+            | (u128::from(o.value) << 32)
+            | u128::from(o.op)
+    };
+    for k in 0..n_tps {
+        sorted[start[k]..start[k + 1]].sort_unstable_by_key(key);
+    }
+    *obs = sorted;
 }
 
 /// `ranges[k]` = the run of `items` (sorted by key) whose key is k.
