@@ -26,7 +26,7 @@ fn time_checker(jsonl: &[u8]) -> anyhow::Result<()> {
     for rep in 1..=3 {
         let clock = || cpu_seconds().unwrap_or_else(|| EPOCH.elapsed().as_secs_f64());
         let t0 = clock();
-        let ops = eddy_reports::read_jsonl(jsonl)?;
+        let ops = eddy_reports::read_jsonl_bytes(jsonl)?;
         let t1 = clock();
         let verdict = eddy_reports::check(&ops);
         let t2 = clock();

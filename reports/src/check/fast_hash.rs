@@ -7,12 +7,15 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// A HashMap using [`FastHasher`]. Only looked up, never iterated, by the checkers.
-pub(super) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+/// Builds [`FastHasher`]s (`hash_one`).
+pub(crate) type FastBuild = BuildHasherDefault<FastHasher>;
 
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
 #[derive(Default, Clone, Copy)]
-pub(super) struct FastHasher {
+pub(crate) struct FastHasher {
     hash: u64,
 }
 

@@ -28,7 +28,7 @@
 
 mod bounds;
 mod expiry;
-mod fast_hash;
+pub(crate) mod fast_hash;
 mod gap;
 mod group;
 mod honest;

@@ -305,6 +305,261 @@ impl<'a> Cursor<'a> {
 
 /// Parses one history line if it is in the strict subset described above.
 pub(super) fn parse_op(line: &str) -> Option<Op> {
+    parse_written(line).or_else(|| parse_any_order(line))
+}
+
+impl<'a> Cursor<'a> {
+    /// Exactly `text` next (no blanks skipped).
+    #[inline]
+    fn lit(&mut self, text: &str) -> Option<()> {
+        let b = self.text.as_bytes();
+        (b.get(self.at..self.at + text.len())? == text.as_bytes()).then(|| self.at += text.len())
+    }
+
+    #[inline]
+    fn null(&mut self) -> bool {
+        self.lit("null").is_some()
+    }
+
+    #[inline]
+    fn boolean(&mut self) -> Option<bool> {
+        if self.lit("true").is_some() {
+            Some(true)
+        } else {
+            self.lit("false").map(|()| false)
+        }
+    }
+
+    #[inline]
+    fn num(&mut self) -> Option<Val<'a>> {
+        self.integer()
+    }
+
+    /// A nullable field's value.
+    #[inline]
+    fn nullable<T>(&mut self, f: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        if self.null() {
+            Some(None)
+        } else {
+            f(self).map(Some)
+        }
+    }
+
+    #[inline]
+    fn owned(&mut self) -> Option<String> {
+        self.string().map(str::to_owned)
+    }
+}
+
+/// The lines `write_jsonl` writes (compact, keys in the order the types declare them,
+/// optional fields present as `null` or left out exactly as serde writes them): each key is
+/// expected where the writer puts it, so nothing is looked up. `None` for anything else.
+fn parse_written(line: &str) -> Option<Op> {
+    let mut c = Cursor { text: line, at: 0 };
+    c.lit("{\"id\":")?;
+    let id = c.num()?.u64()?;
+    c.lit(",\"process\":")?;
+    let process = c.owned()?;
+    c.lit(",\"invoke_us\":")?;
+    let invoke_us = c.num()?.u64()?;
+    c.lit(",\"complete_us\":")?;
+    let complete_us = c.nullable(|c| c.num()?.u64())?;
+    c.lit(",\"outcome\":")?;
+    let outcome = match c.string()? {
+        "ok" => Outcome::Ok,
+        "failed" => Outcome::Failed,
+        "indeterminate" => Outcome::Indeterminate,
+        _ => return None,
+    };
+    let error = if c.lit(",\"error\":").is_some() {
+        c.nullable(Cursor::owned)?
+    } else {
+        None
+    };
+    c.lit(",\"type\":")?;
+    let kind = c.string()?;
+    let tp = |c: &mut Cursor| -> Option<(String, i32)> {
+        c.lit(",\"topic\":")?;
+        let topic = c.owned()?;
+        c.lit(",\"partition\":")?;
+        Some((topic, c.num()?.i32()?))
+    };
+    let kind = match kind {
+        "send" => {
+            let (topic, partition) = tp(&mut c)?;
+            c.lit(",\"value\":")?;
+            let value = c.owned()?;
+            c.lit(",\"offset\":")?;
+            let offset = c.nullable(|c| c.num()?.i64())?;
+            c.lit(",\"idempotent\":")?;
+            let idempotent = c.boolean()?;
+            c.lit(",\"attempts\":")?;
+            let attempts = c.num()?.u32()?;
+            c.lit(",\"max_in_flight\":")?;
+            let max_in_flight = c.nullable(|c| c.num()?.u32())?;
+            c.lit(",\"broker\":")?;
+            let broker = c.nullable(Cursor::owned)?;
+            OpKind::Send {
+                topic,
+                partition,
+                value,
+                offset,
+                idempotent,
+                attempts,
+                max_in_flight,
+                broker,
+            }
+        }
+        "poll" => {
+            let (topic, partition) = tp(&mut c)?;
+            c.lit(",\"fetch_offset\":")?;
+            let fetch_offset = c.num()?.i64()?;
+            c.lit(",\"records\":[")?;
+            let mut records = Vec::new();
+            if c.lit("]").is_none() {
+                loop {
+                    c.lit("{\"offset\":")?;
+                    let offset = c.num()?.i64()?;
+                    c.lit(",\"value\":")?;
+                    let value = c.owned()?;
+                    c.lit("}")?;
+                    records.push(Rec { offset, value });
+                    if c.lit(",").is_none() {
+                        c.lit("]")?;
+                        break;
+                    }
+                }
+            }
+            c.lit(",\"high_watermark\":")?;
+            let high_watermark = c.nullable(|c| c.num()?.i64())?;
+            c.lit(",\"drain\":")?;
+            let drain = c.boolean()?;
+            c.lit(",\"group\":")?;
+            let group = c.nullable(Cursor::owned)?;
+            OpKind::Poll {
+                topic,
+                partition,
+                fetch_offset,
+                records,
+                high_watermark,
+                drain,
+                group,
+            }
+        }
+        "list_offsets" => {
+            let (topic, partition) = tp(&mut c)?;
+            c.lit(",\"high_watermark\":")?;
+            OpKind::ListOffsets {
+                topic,
+                partition,
+                high_watermark: c.num()?.i64()?,
+            }
+        }
+        "seek" => {
+            let (topic, partition) = tp(&mut c)?;
+            c.lit(",\"offset\":")?;
+            let offset = c.num()?.i64()?;
+            let reset_from = if c.lit(",\"reset_from\":").is_some() {
+                c.nullable(|c| c.num()?.i64())?
+            } else {
+                None
+            };
+            OpKind::Seek {
+                topic,
+                partition,
+                offset,
+                reset_from,
+            }
+        }
+        "log_start" => {
+            let (topic, partition) = tp(&mut c)?;
+            c.lit(",\"log_start\":")?;
+            let log_start = c.num()?.i64()?;
+            c.lit(",\"horizon_ms\":")?;
+            let horizon_ms = c.nullable(|c| c.num()?.u64())?;
+            let optional = |c: &mut Cursor, key: &str| -> Option<Option<u64>> {
+                if c.lit(key).is_some() {
+                    c.nullable(|c| c.num()?.u64())
+                } else {
+                    Some(None)
+                }
+            };
+            let bytes_limit = optional(&mut c, ",\"bytes_limit\":")?;
+            let record_bytes_max = optional(&mut c, ",\"record_bytes_max\":")?;
+            OpKind::LogStart {
+                topic,
+                partition,
+                log_start,
+                horizon_ms,
+                bytes_limit,
+                record_bytes_max,
+            }
+        }
+        "assign" => {
+            c.lit(",\"group\":")?;
+            let group = c.nullable(Cursor::owned)?;
+            c.lit(",\"generation\":")?;
+            let generation = c.num()?.i32()?;
+            c.lit(",\"partitions\":[")?;
+            let mut partitions = Vec::new();
+            if c.lit("]").is_none() {
+                loop {
+                    c.lit("{\"topic\":")?;
+                    let topic = c.owned()?;
+                    c.lit(",\"partition\":")?;
+                    let partition = c.num()?.i32()?;
+                    c.lit("}")?;
+                    partitions.push(TopicPartition { topic, partition });
+                    if c.lit(",").is_none() {
+                        c.lit("]")?;
+                        break;
+                    }
+                }
+            }
+            OpKind::Assign {
+                group,
+                generation,
+                partitions,
+            }
+        }
+        "commit" | "fetch_committed" => {
+            c.lit(",\"group\":")?;
+            let group = c.owned()?;
+            let (topic, partition) = tp(&mut c)?;
+            c.lit(",\"offset\":")?;
+            let offset = c.num()?.i64()?;
+            if kind == "commit" {
+                OpKind::Commit {
+                    group,
+                    topic,
+                    partition,
+                    offset,
+                }
+            } else {
+                OpKind::FetchCommitted {
+                    group,
+                    topic,
+                    partition,
+                    offset,
+                }
+            }
+        }
+        _ => return None,
+    };
+    c.lit("}")?;
+    (c.at == line.len()).then_some(Op {
+        id,
+        process,
+        invoke_us,
+        complete_us,
+        outcome,
+        error,
+        kind,
+    })
+}
+
+/// Any line of the strict subset: keys in any order, blanks anywhere.
+fn parse_any_order(line: &str) -> Option<Op> {
     let mut c = Cursor { text: line, at: 0 };
     let mut vals: [Option<Val>; KEYS] = [None; KEYS];
     let mut seen: u32 = 0;
@@ -484,12 +739,13 @@ mod tests {
     /// The fast path either declines or agrees with serde; it never accepts what serde
     /// refuses.
     fn agrees(line: &str) -> bool {
-        let fast = parse_op(line);
         let slow: Option<Op> = serde_json::from_str(line).ok();
-        match fast {
-            None => true,
-            Some(op) => slow.as_ref() == Some(&op),
-        }
+        [parse_op(line), parse_written(line), parse_any_order(line)]
+            .into_iter()
+            .all(|fast| match fast {
+                None => true,
+                Some(op) => slow.as_ref() == Some(&op),
+            })
     }
 
     fn lines() -> Vec<String> {
@@ -517,9 +773,13 @@ mod tests {
     #[test]
     fn histories_take_the_fast_path_and_parse_as_serde_does() {
         for line in lines() {
-            let fast = parse_op(&line).unwrap_or_else(|| panic!("declined: {line}"));
             let slow: Op = serde_json::from_str(&line).unwrap();
-            assert_eq!(fast, slow, "{line}");
+            let any = parse_any_order(&line).unwrap_or_else(|| panic!("declined: {line}"));
+            assert_eq!(any, slow, "{line}");
+            // What the writer writes takes the written-order path.
+            let again = serde_json::to_string(&slow).unwrap();
+            let written = parse_written(&again).unwrap_or_else(|| panic!("declined: {again}"));
+            assert_eq!(written, slow, "{again}");
         }
     }
 
