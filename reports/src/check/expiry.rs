@@ -21,6 +21,14 @@ use crate::history::{OpKind, Outcome};
 
 /// Returns how many LogStart ops it judged.
 pub(super) fn check(ix: &Index, sink: &mut Sink) -> u64 {
+    // Without a LogStart op there is nothing to judge (nor tables to build).
+    if !ix
+        .ops
+        .iter()
+        .any(|op| matches!(op.kind, OpKind::LogStart { .. }))
+    {
+        return 0;
+    }
     // Per tp: (acked offset, invoke, value) of ok sends, by offset, with the prefix maximum
     // of the invoke time (the youngest send at or below each position).
     let mut by_tp: Vec<Vec<(i64, u64, u32)>> = vec![Vec::new(); ix.tps.len()];

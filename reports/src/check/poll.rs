@@ -9,8 +9,6 @@
 //! and its first record (or its `fetch_offset` when it returned nothing), nor between its
 //! own records.
 
-use std::collections::BTreeMap;
-
 use super::index::Index;
 use super::{describe, Class, Sink, Violation};
 use crate::history::{Op, OpKind, Outcome};
@@ -28,18 +26,27 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) {
         }
     }
     events.sort_unstable();
-    let mut last: BTreeMap<u32, (i64, u32)> = BTreeMap::new();
+    // Per tp, the last offset the current process consumed and the poll that consumed it
+    // (`touched` lists the tps set, to forget them all at once).
+    let mut last: Vec<Option<(i64, u32)>> = vec![None; ix.tps.len()];
+    let mut touched: Vec<u32> = Vec::new();
+    let forget_all = |last: &mut Vec<Option<(i64, u32)>>, touched: &mut Vec<u32>| {
+        for tp in touched.drain(..) {
+            last[tp as usize] = None;
+        }
+    };
+    let mut consumed: Vec<i64> = Vec::new();
     let mut current = u32::MAX;
     for &(process, _, _, i) in &events {
         if process != current {
             current = process;
-            last.clear();
+            forget_all(&mut last, &mut touched);
         }
         let op = ix.op(i);
         match &op.kind {
-            OpKind::Assign { .. } => last.clear(),
+            OpKind::Assign { .. } => forget_all(&mut last, &mut touched),
             OpKind::Seek { .. } => {
-                last.remove(&ix.op_tp[i as usize]);
+                last[ix.op_tp[i as usize] as usize] = None;
             }
             OpKind::Poll {
                 fetch_offset,
@@ -47,16 +54,21 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) {
                 ..
             } => {
                 let tp = ix.op_tp[i as usize];
-                let consumed: Vec<i64> = records
-                    .iter()
-                    .map(|r| r.offset)
-                    .filter(|o| o >= fetch_offset)
-                    .collect();
-                let prev = last.get(&tp).copied();
+                consumed.clear();
+                consumed.extend(
+                    records
+                        .iter()
+                        .map(|r| r.offset)
+                        .filter(|o| o >= fetch_offset),
+                );
+                let prev = last[tp as usize];
                 poll(ix, sink, tp, op, *fetch_offset, &consumed, prev);
                 if let Some(&max) = consumed.iter().max() {
                     if prev.is_none_or(|(p, _)| max > p) {
-                        last.insert(tp, (max, i));
+                        if prev.is_none() {
+                            touched.push(tp);
+                        }
+                        last[tp as usize] = Some((max, i));
                     }
                 }
             }
