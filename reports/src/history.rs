@@ -258,19 +258,31 @@ pub fn read_jsonl_bytes(bytes: &[u8]) -> Result<Vec<Op>, Error> {
     let mut reading = Reading::default();
     // Estimate the number of lines from the first 64 KiB (a guess only sizes a vector).
     let sample = &bytes[..bytes.len().min(1 << 16)];
-    let per_sample = sample.iter().filter(|&&b| b == b'\n').count().max(1);
+    let per_sample = memchr::memchr_iter(b'\n', sample).count().max(1);
     reading
         .ops
         .reserve(bytes.len() / sample.len().max(1) * per_sample + per_sample);
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let number = reading.next_line();
-        let end = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(rest.len(), |n| n + 1);
-        reading.line(number, &rest[..end])?;
-        rest = &rest[end..];
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        // All UTF-8 (the usual case): validated once, not line by line.
+        let mut rest = text;
+        while !rest.is_empty() {
+            let number = reading.next_line();
+            let end = memchr::memchr(b'\n', rest.as_bytes()).map_or(rest.len(), |n| n + 1);
+            let (line, after) = rest.split_at(end);
+            let line = line
+                .strip_suffix('\n')
+                .map_or(line, |l| l.strip_suffix('\r').unwrap_or(l));
+            reading.text_line(number, line)?;
+            rest = after;
+        }
+    } else {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let number = reading.next_line();
+            let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |n| n + 1);
+            reading.line(number, &rest[..end])?;
+            rest = &rest[end..];
+        }
     }
     reading.finish()
 }
@@ -302,6 +314,11 @@ impl Reading {
                 "stream did not contain valid UTF-8",
             ),
         })?;
+        self.text_line(number, line)
+    }
+
+    /// One line without its end.
+    fn text_line(&mut self, number: usize, line: &str) -> Result<(), Error> {
         if line.trim().is_empty() {
             return Ok(());
         }
@@ -594,6 +611,8 @@ mod tests {
             [good.as_bytes(), b"\n\xff\xfe\n"].concat(),
             b"".to_vec(),
             b"\r\n".to_vec(),
+            format!("{good}\r").into(),
+            format!("{good}\r\r\n \t\n").into(),
             format!("{}\n", good.replace("\"t\"", "\"t\\u00e9\"")).into(),
         ];
         for text in texts {
