@@ -2,8 +2,7 @@
 //! (at-least-once broken). See [`Class::CommitRegression`] and [`Class::GroupSkip`] for the
 //! exact rules.
 
-use std::collections::{BTreeMap, BTreeSet};
-
+use super::fast_hash::FastMap;
 use super::index::Index;
 use super::{describe, Class, Sink, Violation};
 use crate::history::{OpKind, Outcome};
@@ -11,7 +10,7 @@ use crate::history::{OpKind, Outcome};
 /// Group names and their member processes.
 struct Groups<'a> {
     names: Vec<&'a str>,
-    ids: BTreeMap<&'a str, u32>,
+    ids: FastMap<&'a str, u32>,
     /// Groups each process belongs to, ascending.
     of_process: Vec<Vec<u32>>,
 }
@@ -20,11 +19,12 @@ impl<'a> Groups<'a> {
     fn build(ix: &Index<'a>) -> Groups<'a> {
         let mut g = Groups {
             names: Vec::new(),
-            ids: BTreeMap::new(),
+            ids: FastMap::default(),
             of_process: Vec::new(),
         };
-        let mut of_process = vec![BTreeSet::new(); ix.processes.len()];
-        for (i, op) in ix.ops.iter().enumerate() {
+        // Sorted lists (a process is in a group or two).
+        let mut of_process: Vec<Vec<u32>> = vec![Vec::new(); ix.processes.len()];
+        for (i, op) in ix.others() {
             let group = match &op.kind {
                 OpKind::Assign {
                     group: Some(group), ..
@@ -36,12 +36,12 @@ impl<'a> Groups<'a> {
                 _ => continue,
             };
             let id = g.id(group);
-            of_process[ix.op_process[i] as usize].insert(id);
+            let of = &mut of_process[ix.op_process[i] as usize];
+            if let Err(at) = of.binary_search(&id) {
+                of.insert(at, id);
+            }
         }
-        g.of_process = of_process
-            .into_iter()
-            .map(|set| set.into_iter().collect())
-            .collect();
+        g.of_process = of_process;
         g
     }
 
@@ -72,7 +72,7 @@ const DONE: u8 = 2;
 fn regressions(ix: &Index, groups: &Groups, sink: &mut Sink) {
     // (group, tp, time, rank, op index, offset)
     let mut events: Vec<(u32, u32, u64, u8, u32, i64)> = Vec::new();
-    for (i, op) in ix.ops.iter().enumerate() {
+    for (i, op) in ix.others() {
         let tp = ix.op_tp[i];
         let i = i as u32;
         match &op.kind {
@@ -165,8 +165,12 @@ struct Progress {
 
 /// Group skip: observed offsets in [start, committed) that no member consumed.
 fn skips(ix: &Index, groups: &Groups, sink: &mut Sink) {
-    let mut progress: BTreeMap<(u32, u32), Progress> = BTreeMap::new();
-    for (i, op) in ix.ops.iter().enumerate() {
+    // Per (group, tp), group-major: the order the groups' partitions are judged in.
+    let n_tps = ix.tps.len();
+    let mut progress: Vec<Progress> = Vec::new();
+    progress.resize_with(groups.names.len() * n_tps, Progress::default);
+    let slot = |g: u32, tp: u32| g as usize * n_tps + tp as usize;
+    for (i, op) in ix.others() {
         let tp = ix.op_tp[i];
         let process_groups = groups.of_process[ix.op_process[i] as usize].as_slice();
         match &op.kind {
@@ -174,7 +178,7 @@ fn skips(ix: &Index, groups: &Groups, sink: &mut Sink) {
                 let Some(&g) = groups.ids.get(group.as_str()) else {
                     continue;
                 };
-                let p = progress.entry((g, tp)).or_default();
+                let p = &mut progress[slot(g, tp)];
                 if p.commit.is_none_or(|(c, _)| *offset > c) {
                     p.commit = Some((*offset, i as u32));
                 }
@@ -196,7 +200,7 @@ fn skips(ix: &Index, groups: &Groups, sink: &mut Sink) {
                     (None, _) => process_groups,
                 };
                 for &g in member_of {
-                    let p = progress.entry((g, tp)).or_default();
+                    let p = &mut progress[slot(g, tp)];
                     p.start = Some(p.start.map_or(*fetch_offset, |s| s.min(*fetch_offset)));
                     p.consumed.extend(
                         records
@@ -208,14 +212,15 @@ fn skips(ix: &Index, groups: &Groups, sink: &mut Sink) {
             }
             OpKind::Seek { offset, .. } => {
                 for &g in process_groups {
-                    let p = progress.entry((g, tp)).or_default();
+                    let p = &mut progress[slot(g, tp)];
                     p.waived_below = Some(p.waived_below.map_or(*offset, |w| w.max(*offset)));
                 }
             }
             _ => {}
         }
     }
-    for ((g, tp), mut p) in progress {
+    for (k, mut p) in progress.into_iter().enumerate() {
+        let (g, tp) = ((k / n_tps) as u32, (k % n_tps) as u32);
         let (Some((commit, commit_op)), Some(start)) = (p.commit, p.start) else {
             continue;
         };

@@ -36,7 +36,7 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) -> u64 {
                 }
             )
     };
-    if !ix.ops.iter().any(is_reset) {
+    if !ix.others().any(|(_, op)| is_reset(op)) {
         return 0;
     }
     let n = ix.tps.len();

@@ -80,6 +80,9 @@ pub(super) struct Index<'a> {
     pub op_tp: Vec<u32>,
     /// Per op: its process id.
     pub op_process: Vec<u32>,
+    /// The ops that are not sends, by history index: the sweeps that ignore sends go
+    /// through these only (sends are most of a history).
+    pub others: Vec<u32>,
     /// Per tp: the highest log start any ok LogStart op reported (0: none), and when the
     /// first op reporting it was invoked. Records below it were deleted by retention.
     pub log_start: Vec<(i64, u64)>,
@@ -108,6 +111,7 @@ impl<'a> Index<'a> {
             has_drain: false,
             op_tp: Vec::new(),
             op_process: Vec::new(),
+            others: Vec::new(),
             log_start: Vec::new(),
         };
         // Pass 1: processes and partitions of every op, and the sends.
@@ -123,6 +127,8 @@ impl<'a> Index<'a> {
             ix.op_tp.push(tp);
             if let OpKind::Send { .. } = &op.kind {
                 candidates.push(i as u32);
+            } else {
+                ix.others.push(i as u32);
             }
         }
         // The first send of a value wins (a malformed history may repeat one): value ids
@@ -222,7 +228,8 @@ impl<'a> Index<'a> {
         // equal, saves looking the value up.
         let mut guess = Guesses::new(&ix);
         let mut unknown: FastMap<&'a str, u32> = FastMap::default();
-        for (i, op) in ops.iter().enumerate() {
+        for &i in &ix.others {
+            let (i, op) = (i as usize, &ops[i as usize]);
             let OpKind::Poll { records, drain, .. } = &op.kind else {
                 continue;
             };
@@ -288,7 +295,8 @@ impl<'a> Index<'a> {
         }
         ix.occ = occ;
         ix.log_start = vec![(0, 0); ix.tps.len()];
-        for (i, op) in ops.iter().enumerate() {
+        for &i in &ix.others {
+            let (i, op) = (i as usize, &ops[i as usize]);
             if let (OpKind::LogStart { log_start, .. }, Outcome::Ok) = (&op.kind, op.outcome) {
                 let slot = &mut ix.log_start[ix.op_tp[i] as usize];
                 if *log_start > slot.0 || (*log_start == slot.0 && op.invoke_us < slot.1) {
@@ -343,6 +351,13 @@ impl<'a> Index<'a> {
             self.processes.push(name);
         }
         id
+    }
+
+    /// The ops that are not sends, with their history index, in history order.
+    pub fn others(&self) -> impl Iterator<Item = (usize, &'a Op)> + '_ {
+        self.others
+            .iter()
+            .map(|&i| (i as usize, &self.ops[i as usize]))
     }
 
     /// The op at a history index.
@@ -498,40 +513,91 @@ impl Guesses {
     }
 }
 
-/// Sorts observations by (tp, offset, value, op): bucketed by tp, then each bucket by one
-/// 128-bit key (equal keys are equal observations, so the order is fully determined).
+/// Sorts observations by (tp, offset, value, op): bucketed by tp, then by offset (offsets
+/// are dense: a counting sort, which keeps history order, so each offset's few observations
+/// are then sorted by value and op), or, when a partition's offsets spread too far, on one
+/// 128-bit key. Equal keys are equal observations, so the order is fully determined.
 fn sort_obs(obs: &mut Vec<Obs>, n_tps: usize) {
-    let mut start = vec![0usize; n_tps + 1];
-    for o in obs.iter() {
-        start[o.tp as usize + 1] += 1;
+    let (mut by_tp, _) = by_bucket(obs, n_tps, |o| o.tp as usize);
+    let mut counts: Vec<usize> = Vec::new();
+    let mut at = 0;
+    for bucket in by_tp.chunk_by_mut(|a, b| a.tp == b.tp) {
+        let out = &mut obs[at..at + bucket.len()];
+        at += bucket.len();
+        let lo = bucket.iter().map(|o| o.offset).min().unwrap_or(0);
+        let hi = bucket.iter().map(|o| o.offset).max().unwrap_or(0);
+        let range = i128::from(hi) - i128::from(lo) + 1;
+        if range > bucket.len() as i128 * 4 + 1024 {
+            bucket.sort_unstable_by_key(|o| {
+                (u128::from((o.offset as u64) ^ (1 << 63)) << 64)
+                    | (u128::from(o.value) << 32)
+                    | u128::from(o.op)
+            });
+            out.copy_from_slice(bucket);
+            continue;
+        }
+        // `hi - lo` fits: the range is small.
+        let index = |o: &Obs| (o.offset - lo) as usize;
+        counts.clear();
+        counts.resize(range as usize + 1, 0);
+        for o in bucket.iter() {
+            counts[index(o) + 1] += 1;
+        }
+        for k in 1..counts.len() {
+            counts[k] += counts[k - 1];
+        }
+        for o in bucket.iter() {
+            let slot = &mut counts[index(o)];
+            out[*slot] = *o;
+            *slot += 1;
+        }
+        for same in out.chunk_by_mut(|a, b| a.offset == b.offset) {
+            if same.len() > 1 {
+                same.sort_unstable_by_key(|o| (o.value, o.op));
+            }
+        }
     }
-    for k in 0..n_tps {
+}
+
+/// Sorts `items` by (`bucket`, `key`), `bucket` below `n`: a counting sort by bucket, then
+/// each bucket by `key` (in a history, often already in order: histories are nearly in
+/// invocation order, and a sorted run is recognised in one pass). (`bucket`, `key`) must be
+/// a total order of the items (equal only for equal items), so that the result is exactly
+/// that of one sort by both.
+pub(super) fn sort_by_bucket<T: Copy, K: Ord>(
+    items: &mut Vec<T>,
+    n: usize,
+    bucket: impl Fn(&T) -> usize,
+    key: impl Fn(&T) -> K + Copy,
+) {
+    let (mut sorted, start) = by_bucket(items, n, bucket);
+    for k in 0..n {
+        sorted[start[k]..start[k + 1]].sort_unstable_by_key(key);
+    }
+    *items = sorted;
+}
+
+/// `items` grouped by `bucket` (below `n`), in their order within a bucket, and where each
+/// bucket starts (`n + 1` entries).
+fn by_bucket<T: Copy>(items: &[T], n: usize, bucket: impl Fn(&T) -> usize) -> (Vec<T>, Vec<usize>) {
+    let mut start = vec![0usize; n + 1];
+    let Some(first) = items.first().copied() else {
+        return (Vec::new(), start);
+    };
+    for item in items {
+        start[bucket(item) + 1] += 1;
+    }
+    for k in 0..n {
         start[k + 1] += start[k];
     }
     let mut next = start.clone();
-    let mut sorted = vec![
-        Obs {
-            tp: 0,
-            offset: 0,
-            value: 0,
-            op: 0,
-        };
-        obs.len()
-    ];
-    for o in obs.iter() {
-        let slot = &mut next[o.tp as usize];
-        sorted[*slot] = *o;
+    let mut grouped = vec![first; items.len()];
+    for item in items {
+        let slot = &mut next[bucket(item)];
+        grouped[*slot] = *item;
         *slot += 1;
     }
-    let key = |o: &Obs| {
-        (u128::from((o.offset as u64) ^ (1 << 63)) << 64)
-            | (u128::from(o.value) << 32)
-            | u128::from(o.op)
-    };
-    for k in 0..n_tps {
-        sorted[start[k]..start[k + 1]].sort_unstable_by_key(key);
-    }
-    *obs = sorted;
+    (grouped, start)
 }
 
 /// `ranges[k]` = the run of `items` (sorted by key) whose key is k.
