@@ -13,7 +13,12 @@ struct Groups<'a> {
     ids: FastMap<&'a str, u32>,
     /// Groups each process belongs to, ascending.
     of_process: Vec<Vec<u32>>,
+    /// Per op (by history index), the group it names ([`NO_GROUP`]: none).
+    of_op: Vec<u32>,
 }
+
+/// The group of an op that names none.
+const NO_GROUP: u32 = u32::MAX;
 
 impl<'a> Groups<'a> {
     fn build(ix: &Index<'a>) -> Groups<'a> {
@@ -21,7 +26,10 @@ impl<'a> Groups<'a> {
             names: Vec::new(),
             ids: FastMap::default(),
             of_process: Vec::new(),
+            of_op: vec![NO_GROUP; ix.ops.len()],
         };
+        // Ops of one group come in runs: the last name looked up is remembered.
+        let mut last: Option<(&str, u32)> = None;
         // Sorted lists (a process is in a group or two).
         let mut of_process: Vec<Vec<u32>> = vec![Vec::new(); ix.processes.len()];
         for (i, op) in ix.others() {
@@ -35,7 +43,12 @@ impl<'a> Groups<'a> {
                 OpKind::Commit { group, .. } | OpKind::FetchCommitted { group, .. } => group,
                 _ => continue,
             };
-            let id = g.id(group);
+            let id = match last {
+                Some((name, id)) if name == group.as_str() => id,
+                _ => g.id(group),
+            };
+            last = Some((group, id));
+            g.of_op[i] = id;
             let of = &mut of_process[ix.op_process[i] as usize];
             if let Err(at) = of.binary_search(&id) {
                 of.insert(at, id);
@@ -81,18 +94,15 @@ fn regressions(ix: &Index, groups: &Groups, sink: &mut Sink) {
                     events.push((g, tp, op.invoke_us, SEEK, i, *offset));
                 }
             }
-            OpKind::Commit { group, offset, .. } if op.outcome == Outcome::Ok => {
-                let (Some(&g), Some(done)) = (groups.ids.get(group.as_str()), op.complete_us)
-                else {
+            OpKind::Commit { offset, .. } if op.outcome == Outcome::Ok => {
+                let (g, Some(done)) = (groups.of_op[i as usize], op.complete_us) else {
                     continue;
                 };
                 events.push((g, tp, op.invoke_us, CHECK, i, *offset));
                 events.push((g, tp, done, DONE, i, *offset));
             }
-            OpKind::FetchCommitted { group, offset, .. } if op.outcome == Outcome::Ok => {
-                let Some(&g) = groups.ids.get(group.as_str()) else {
-                    continue;
-                };
+            OpKind::FetchCommitted { offset, .. } if op.outcome == Outcome::Ok => {
+                let g = groups.of_op[i as usize];
                 events.push((g, tp, op.invoke_us, CHECK, i, *offset));
             }
             _ => {}
@@ -163,6 +173,45 @@ struct Progress {
     consumed: Vec<i64>,
 }
 
+/// The offsets a group consumed in a partition, as a set: a bitmap over their range when
+/// they are dense (they are: offsets are assigned densely), else sorted.
+enum Consumed {
+    Dense { lo: i64, seen: Vec<bool> },
+    Sorted(Vec<i64>),
+}
+
+impl Consumed {
+    fn new(offsets: &mut Vec<i64>) -> Consumed {
+        let lo = offsets.iter().copied().min().unwrap_or(0);
+        let hi = offsets.iter().copied().max().unwrap_or(0);
+        let range = i128::from(hi) - i128::from(lo) + 1;
+        if range <= offsets.len() as i128 * 4 + 1024 {
+            let mut seen = vec![false; range as usize];
+            for &o in offsets.iter() {
+                seen[(o - lo) as usize] = true;
+            }
+            Consumed::Dense { lo, seen }
+        } else {
+            let mut sorted = std::mem::take(offsets);
+            sorted.sort_unstable();
+            sorted.dedup();
+            Consumed::Sorted(sorted)
+        }
+    }
+
+    fn contains(&self, offset: i64) -> bool {
+        match self {
+            Consumed::Dense { lo, seen } => offset
+                .checked_sub(*lo)
+                .and_then(|k| usize::try_from(k).ok())
+                .and_then(|k| seen.get(k))
+                .copied()
+                .unwrap_or(false),
+            Consumed::Sorted(sorted) => sorted.binary_search(&offset).is_ok(),
+        }
+    }
+}
+
 /// Group skip: observed offsets in [start, committed) that no member consumed.
 fn skips(ix: &Index, groups: &Groups, sink: &mut Sink) {
     // Per (group, tp), group-major: the order the groups' partitions are judged in.
@@ -174,10 +223,8 @@ fn skips(ix: &Index, groups: &Groups, sink: &mut Sink) {
         let tp = ix.op_tp[i];
         let process_groups = groups.of_process[ix.op_process[i] as usize].as_slice();
         match &op.kind {
-            OpKind::Commit { group, offset, .. } if op.outcome == Outcome::Ok => {
-                let Some(&g) = groups.ids.get(group.as_str()) else {
-                    continue;
-                };
+            OpKind::Commit { offset, .. } if op.outcome == Outcome::Ok => {
+                let g = groups.of_op[i];
                 let p = &mut progress[slot(g, tp)];
                 if p.commit.is_none_or(|(c, _)| *offset > c) {
                     p.commit = Some((*offset, i as u32));
@@ -190,14 +237,10 @@ fn skips(ix: &Index, groups: &Groups, sink: &mut Sink) {
                 group,
                 ..
             } if op.outcome == Outcome::Ok => {
-                let tagged = group
-                    .as_ref()
-                    .and_then(|g| groups.ids.get(g.as_str()))
-                    .copied();
-                let member_of = match (group, &tagged) {
-                    (Some(_), Some(g)) => std::slice::from_ref(g),
-                    (Some(_), None) => &[],
-                    (None, _) => process_groups,
+                // A poll that names its group counts for that group only.
+                let member_of = match group {
+                    Some(_) => std::slice::from_ref(&groups.of_op[i]),
+                    None => process_groups,
                 };
                 for &g in member_of {
                     let p = &mut progress[slot(g, tp)];
@@ -228,13 +271,12 @@ fn skips(ix: &Index, groups: &Groups, sink: &mut Sink) {
         if commit <= lo {
             continue;
         }
-        p.consumed.sort_unstable();
-        p.consumed.dedup();
+        let consumed = Consumed::new(&mut p.consumed);
         let missing: Vec<i64> = ix
             .offsets_between(tp, lo, commit - 1)
             .iter()
             .copied()
-            .filter(|o| p.consumed.binary_search(o).is_err())
+            .filter(|&o| !consumed.contains(o))
             .collect();
         if missing.is_empty() {
             continue;

@@ -58,6 +58,12 @@ pub(super) struct Index<'a> {
     pub ops: &'a [Op],
     pub tps: Vec<(&'a str, i32)>,
     tp_ids: FastMap<(&'a str, i32), u32>,
+    /// Interning shortcuts: topics by name, each with its partitions' tp ids (small
+    /// partition numbers), and the last topic and process looked up.
+    topic_ids: FastMap<&'a str, u32>,
+    topic_partitions: Vec<Vec<u32>>,
+    last_topic: Option<(&'a str, u32)>,
+    last_process: Option<(&'a str, u32)>,
     pub processes: Vec<&'a str>,
     process_ids: FastMap<&'a str, u32>,
     /// Distinct broker names of sends, by broker id.
@@ -97,6 +103,10 @@ impl<'a> Index<'a> {
             ops,
             tps: Vec::new(),
             tp_ids: FastMap::default(),
+            topic_ids: FastMap::default(),
+            topic_partitions: Vec::new(),
+            last_topic: None,
+            last_process: None,
             processes: Vec::new(),
             process_ids: FastMap::default(),
             brokers: Vec::new(),
@@ -336,15 +346,55 @@ impl<'a> Index<'a> {
     }
 
     fn tp(&mut self, topic: &'a str, partition: i32) -> u32 {
+        const UNSEEN: u32 = u32::MAX;
+        let t = match self.last_topic {
+            Some((name, t)) if name == topic => t,
+            _ => {
+                let next = self.topic_partitions.len() as u32;
+                let t = *self.topic_ids.entry(topic).or_insert(next);
+                if t == next {
+                    self.topic_partitions.push(Vec::new());
+                }
+                self.last_topic = Some((topic, t));
+                t
+            }
+        };
+        // Partitions 0..4096 of a topic by index; any other through the map.
+        let slot = usize::try_from(partition).ok().filter(|&p| p < 4096);
+        if let Some(p) = slot {
+            if let Some(&id) = self.topic_partitions[t as usize].get(p) {
+                if id != UNSEEN {
+                    return id;
+                }
+            }
+        }
         let next = self.tps.len() as u32;
         let id = *self.tp_ids.entry((topic, partition)).or_insert(next);
         if id == next {
             self.tps.push((topic, partition));
         }
+        if let Some(p) = slot {
+            let parts = &mut self.topic_partitions[t as usize];
+            if parts.len() <= p {
+                parts.resize(p + 1, UNSEEN);
+            }
+            parts[p] = id;
+        }
         id
     }
 
     fn process(&mut self, name: &'a str) -> u32 {
+        if let Some((last, id)) = self.last_process {
+            if last == name {
+                return id;
+            }
+        }
+        let id = self.intern_process(name);
+        self.last_process = Some((name, id));
+        id
+    }
+
+    fn intern_process(&mut self, name: &'a str) -> u32 {
         let next = self.processes.len() as u32;
         let id = *self.process_ids.entry(name).or_insert(next);
         if id == next {
