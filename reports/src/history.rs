@@ -494,7 +494,7 @@ fn first_repeated_value(ops: &[Op]) -> Option<(usize, u64)> {
         .filter(|(_, op)| matches!(op.kind, OpKind::Send { .. }))
         .map(|(i, _)| (hasher.hash_one(value(i)), i))
         .collect();
-    by_hash.sort_unstable();
+    crate::check::fast_hash::sort_by_hash(&mut by_hash);
     let mut first: Option<(usize, u64)> = None;
     for run in by_hash.chunk_by_mut(|a, b| a.0 == b.0) {
         if run.len() < 2 {

@@ -153,7 +153,7 @@ impl<'a> Index<'a> {
             .enumerate()
             .map(|(c, &i)| (hash_str(send_value(i)), c as u32))
             .collect();
-        by_hash.sort_unstable();
+        super::fast_hash::sort_by_hash(&mut by_hash);
         let mut repeated = vec![false; candidates.len()];
         for group in by_hash.chunk_by_mut(|a, b| a.0 == b.0) {
             if group.len() > 1 {
@@ -176,6 +176,7 @@ impl<'a> Index<'a> {
         }
         let mut send_id = vec![u32::MAX; candidates.len()];
         let mut broker_ids: FastMap<&'a str, u32> = FastMap::default();
+        let mut last_broker: Option<(&'a str, u32)> = None;
         for (c, &i) in candidates.iter().enumerate() {
             if repeated[c] {
                 continue;
@@ -195,16 +196,18 @@ impl<'a> Index<'a> {
             };
             send_id[c] = ix.sends.len() as u32;
             ix.value_names.push(value);
-            let broker = match broker {
-                Some(name) => {
+            let broker = match (broker, last_broker) {
+                (Some(name), Some((last, id))) if last == name.as_str() => id,
+                (Some(name), _) => {
                     let next = ix.brokers.len() as u32;
                     let id = *broker_ids.entry(name.as_str()).or_insert(next);
                     if id == next {
                         ix.brokers.push(name);
                     }
+                    last_broker = Some((name, id));
                     id
                 }
-                None => NO_BROKER,
+                (None, _) => NO_BROKER,
             };
             ix.sends.push(Send {
                 op: i,
@@ -295,14 +298,9 @@ impl<'a> Index<'a> {
                 }),
             }
         }
-        occ.sort_unstable_by_key(|o| (o.value, o.tp, o.offset));
-        ix.occ_start = vec![0; ix.value_names.len() + 1];
-        for o in &occ {
-            ix.occ_start[o.value as usize + 1] += 1;
-        }
-        for v in 0..ix.value_names.len() {
-            ix.occ_start[v + 1] += ix.occ_start[v];
-        }
+        // By value (a counting sort: value ids are dense), keeping the (tp, offset) order.
+        let (occ, occ_start) = by_bucket(&occ, ix.value_names.len(), |o| o.value as usize);
+        ix.occ_start = occ_start;
         ix.occ = occ;
         ix.log_start = vec![(0, 0); ix.tps.len()];
         for &i in &ix.others {

@@ -193,8 +193,18 @@ impl<'a> Cursor<'a> {
     /// A string without escapes or control characters.
     #[inline]
     fn string(&mut self) -> Option<&'a str> {
-        self.eat(b'"')?;
+        self.skip_ws();
+        self.quoted()
+    }
+
+    /// A string without escapes or control characters, its opening quote next.
+    #[inline(always)]
+    fn quoted(&mut self) -> Option<&'a str> {
         let b = self.text.as_bytes();
+        if b.get(self.at) != Some(&b'"') {
+            return None;
+        }
+        self.at += 1;
         let start = self.at;
         loop {
             match *b.get(self.at)? {
@@ -210,7 +220,7 @@ impl<'a> Cursor<'a> {
 
     /// An integer as JSON writes one (no leading zeros), not followed by a fraction or an
     /// exponent.
-    #[inline]
+    #[inline(always)]
     fn integer(&mut self) -> Option<Val<'a>> {
         let b = self.text.as_bytes();
         let negative = b.get(self.at) == Some(&b'-');
@@ -315,18 +325,18 @@ pub(super) fn parse_op(line: &str) -> Option<Op> {
 
 impl<'a> Cursor<'a> {
     /// Exactly `text` next (no blanks skipped).
-    #[inline]
+    #[inline(always)]
     fn lit(&mut self, text: &str) -> Option<()> {
         let b = self.text.as_bytes();
         (b.get(self.at..self.at + text.len())? == text.as_bytes()).then(|| self.at += text.len())
     }
 
-    #[inline]
+    #[inline(always)]
     fn null(&mut self) -> bool {
         self.lit("null").is_some()
     }
 
-    #[inline]
+    #[inline(always)]
     fn boolean(&mut self) -> Option<bool> {
         if self.lit("true").is_some() {
             Some(true)
@@ -335,13 +345,13 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn num(&mut self) -> Option<Val<'a>> {
         self.integer()
     }
 
     /// A nullable field's value.
-    #[inline]
+    #[inline(always)]
     fn nullable<T>(&mut self, f: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
         if self.null() {
             Some(None)
@@ -350,9 +360,9 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn owned(&mut self) -> Option<String> {
-        self.string().map(str::to_owned)
+        self.quoted().map(str::to_owned)
     }
 }
 
