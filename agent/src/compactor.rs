@@ -76,7 +76,12 @@ pub async fn run(
 pub async fn execute(store: &dyn ObjectStore, job: JobSpec, plants: &Plants) -> JobOutcome {
     let result = match job.work {
         JobWork::Compact { output_key, runs } => compact(store, output_key, &runs, plants).await,
-        JobWork::Delete { keys } => delete(store, keys).await,
+        JobWork::Delete { mut keys } => {
+            if plants.has(Plant::DeleteKeepsLast) {
+                keys.pop();
+            }
+            delete(store, keys).await
+        }
         JobWork::ScanOrphans { prefixes } => scan(store, &prefixes).await,
     };
     result.unwrap_or_else(|e| {

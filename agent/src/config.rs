@@ -1,5 +1,7 @@
 //! Agent settings: plain data with defaults. Knobs that cost money say how much.
 
+use std::net::{IpAddr, Ipv4Addr};
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -11,6 +13,10 @@ pub struct AgentConfig {
     pub az: String,
     /// Host name clients are told to connect to (Metadata).
     pub advertised_host: String,
+    /// Address the Kafka listener (and the zone-cache listener) binds; the unspecified
+    /// address (the default) means every interface. `eddy serve` binds the host it is told
+    /// to listen on unless `--bind` widens it.
+    pub bind_host: IpAddr,
     pub port: u16,
     /// Flush the pending file this long after its first batch arrived. Every flush is one
     /// PUT: at 250 ms one agent makes 4 PUT/s, about $52/month on S3 Standard
@@ -27,8 +33,26 @@ pub struct AgentConfig {
     pub commit_deadline_ms: u64,
     /// Partitions of an auto-created topic (Metadata / CreateTopics with -1).
     pub default_partitions: i32,
-    /// Largest Kafka frame accepted; a larger declared size closes the connection.
+    /// Largest Kafka request accepted (Kafka's `socket.request.max.bytes`, default 100 MiB,
+    /// Apache Kafka broker configuration docs): a larger declared size closes the connection
+    /// before anything is allocated for it.
     pub frame_bytes_max: usize,
+    /// Request bytes read (or being read) and not yet answered, across all connections
+    /// (Kafka's `queued.max.request.bytes`). A frame's buffer takes its bytes from this
+    /// budget as it grows with the bytes that arrive; when the budget is spent, reading waits
+    /// (backpressure). Requests larger than it are refused like those over `frame_bytes_max`.
+    pub queued_request_bytes_max: usize,
+    /// Close a connection that sent nothing and has nothing unanswered for this long
+    /// (Kafka's `connections.max.idle.ms`, default 10 minutes); also the longest a response
+    /// may wait for the client to read it.
+    pub connection_idle_ms: u64,
+    /// A request must arrive whole within this long of its first byte (waits for the
+    /// request budget included), or the connection closes: a client sending a byte at a time
+    /// cannot hold a connection and its buffer for long.
+    pub request_read_timeout_ms: u64,
+    /// Connections open at once from one client IP address (Kafka's
+    /// `max.connections.per.ip`); more are closed on accept.
+    pub connections_per_ip_max: usize,
     /// Most bytes one fetch response carries, whatever the client asks for (Kafka brokers'
     /// `fetch.max.bytes`, default 55 MiB, Apache Kafka broker configuration docs): a client
     /// asking for more than it can receive would otherwise drop the response and retry.
@@ -70,6 +94,7 @@ impl Default for AgentConfig {
             node_id: 0,
             az: "az1".into(),
             advertised_host: "127.0.0.1".into(),
+            bind_host: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port: 9092,
             batch_timeout_ms: 250,
             batch_bytes_max: 8 * 1024 * 1024,
@@ -78,6 +103,10 @@ impl Default for AgentConfig {
             commit_deadline_ms: 10_000,
             default_partitions: 12,
             frame_bytes_max: 100 * 1024 * 1024,
+            queued_request_bytes_max: 256 * 1024 * 1024,
+            connection_idle_ms: 10 * 60 * 1000,
+            request_read_timeout_ms: 30_000,
+            connections_per_ip_max: 1024,
             fetch_response_bytes_max: 55 * 1024 * 1024,
             fetch_wait_ms_max: 30_000,
             heartbeat_ms: 1_000,

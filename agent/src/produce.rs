@@ -26,7 +26,7 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -112,6 +112,8 @@ pub struct Ingest {
     pending: Mutex<Files>,
     wake: Notify,
     flushes: Arc<Semaphore>,
+    /// Set when the agent stops: the open file is flushed at once instead of at its timeout.
+    stopping: AtomicBool,
     pub stats: IngestStats,
     /// State of planted bugs (unused unless one is on).
     planted: Arc<PlantState>,
@@ -135,11 +137,18 @@ impl Ingest {
             pending: Mutex::new(Files::default()),
             wake: Notify::new(),
             flushes,
+            stopping: AtomicBool::new(false),
             stats: IngestStats::default(),
             planted,
         });
         tokio::spawn(ingest.clone().flusher());
         ingest
+    }
+
+    /// The agent is stopping: flush what is pending now, and every later append at once.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
     }
 
     /// Append `parts` to the pending file and wait until it is committed. Returns the base
@@ -232,7 +241,8 @@ impl Ingest {
             let ready = sealed
                 || bytes >= self.config.batch_bytes_max
                 || due.is_some_and(|d| d <= Instant::now())
-                || (self.config.plants.has(Plant::FilePerRequest) && opened.is_some());
+                || (self.config.plants.has(Plant::FilePerRequest) && opened.is_some())
+                || (self.stopping.load(Ordering::Relaxed) && opened.is_some());
             if ready {
                 let permit = match self.flushes.clone().acquire_owned().await {
                     Ok(p) => p,

@@ -229,7 +229,7 @@ impl ZoneCache {
                 .await
                 .map_err(|e| e.to_string())?;
             write_frame(&mut conn, &encode_request(id)).await?;
-            let body = read_frame(&mut conn, self.page_bytes as usize + 1)
+            let body = read_frame(&mut conn, self.page_bytes as usize + 1, true)
                 .await?
                 .ok_or("connection closed")?;
             decode_response(body)
@@ -258,7 +258,7 @@ impl ZoneCache {
 
     async fn serve_conn(self: Arc<Self>, mut conn: Conn) {
         loop {
-            let frame = match read_frame(&mut conn, REQUEST_BYTES_MAX).await {
+            let frame = match read_frame(&mut conn, REQUEST_BYTES_MAX, false).await {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return,
                 Err(e) => {
@@ -350,8 +350,9 @@ async fn write_frame(conn: &mut Conn, body: &[u8]) -> Result<(), String> {
     conn.flush().await.map_err(|e| e.to_string())
 }
 
-/// One frame; `None` at a clean end of stream.
-async fn read_frame(conn: &mut Conn, max: usize) -> Result<Option<Bytes>, String> {
+/// One frame; `None` at a clean end of stream. `trusted`: the answer of a peer agent this
+/// one asked (a page, allocated at once); otherwise a request from whoever connected.
+async fn read_frame(conn: &mut Conn, max: usize, trusted: bool) -> Result<Option<Bytes>, String> {
     let mut len = [0u8; 4];
     match conn.read_exact(&mut len).await {
         Ok(_) => {}
@@ -361,6 +362,13 @@ async fn read_frame(conn: &mut Conn, max: usize) -> Result<Option<Bytes>, String
     let len = u32::from_be_bytes(len) as usize;
     if len > max {
         return Err(format!("frame of {len} bytes exceeds {max}"));
+    }
+    if !trusted {
+        // Grows as the bytes arrive: a declared size costs nothing until it is sent.
+        let (body, _) = crate::wire::read_body(conn, len, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(Some(body));
     }
     let mut body = vec![0u8; len];
     conn.read_exact(&mut body)

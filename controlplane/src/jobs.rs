@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CpError;
-use crate::plants::Plants;
+use crate::plants::{Plant, Plants};
 use crate::state::State;
 use crate::types::Extent;
 
@@ -357,7 +357,7 @@ pub fn apply(
             lease_ms,
             extent_bytes_max,
         } => Ok(MaintenanceResult::Leased {
-            job: lease(state, worker, *now_ms, *lease_ms, *extent_bytes_max),
+            job: lease(state, worker, *now_ms, *lease_ms, *extent_bytes_max, plants),
         }),
         MaintenanceCommand::Finish {
             job_id,
@@ -399,13 +399,19 @@ fn lease(
     now_ms: u64,
     lease_ms: u64,
     extent_bytes_max: u64,
+    plants: &Plants,
 ) -> Option<JobSpec> {
+    let lapses = !plants.has(Plant::LeaseNeverLapses);
     loop {
         let id = state
             .maintenance
             .jobs
             .values()
-            .find(|j| j.lease.as_ref().is_none_or(|l| l.until_ms <= now_ms))
+            .find(|j| {
+                j.lease
+                    .as_ref()
+                    .is_none_or(|l| lapses && l.until_ms <= now_ms)
+            })
             .map(|j| j.id)?;
         let job = state.maintenance.jobs.get(&id)?.clone();
         let work = match &job.kind {

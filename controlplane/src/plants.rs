@@ -56,10 +56,16 @@ pub enum Plant {
     /// heartbeat but neither join nor sync are expelled at their session timeout, and the
     /// group rebalances again and again.
     HeartbeatIgnored,
+    /// A job whose lease ran out is never handed out again: a job held by an agent that
+    /// crashed stays unfinished forever, and whatever it was to compact or delete stays.
+    LeaseNeverLapses,
+    /// The agent's delete job leaves the last file of its batch in object storage and
+    /// reports the batch deleted: storage (and its bill) grows with files nobody references.
+    DeleteKeepsLast,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 15] = [
+    pub const ALL: [Plant; 17] = [
         Plant::AckBeforeCommit,
         Plant::CommitNotIdempotent,
         Plant::NoFencing,
@@ -75,6 +81,8 @@ impl Plant {
         Plant::OutOfRangeAtHead,
         Plant::HeartbeatIgnored,
         Plant::FollowerSkipsEntry,
+        Plant::LeaseNeverLapses,
+        Plant::DeleteKeepsLast,
     ];
 
     pub fn name(self) -> &'static str {
@@ -94,6 +102,8 @@ impl Plant {
             Plant::OutOfRangeAtHead => "out-of-range-at-head",
             Plant::HeartbeatIgnored => "heartbeat-ignored",
             Plant::FollowerSkipsEntry => "follower-skips-entry",
+            Plant::LeaseNeverLapses => "lease-never-lapses",
+            Plant::DeleteKeepsLast => "delete-keeps-last",
         }
     }
 

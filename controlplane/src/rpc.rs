@@ -137,6 +137,25 @@ pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
     Ok(())
 }
 
+/// The first allocation of [`read_growing`].
+const GROW_FROM_BYTES: usize = 64 * 1024;
+
+/// Read `len` bytes into a buffer that grows as they arrive, at most doubling each time: a
+/// declared size costs nothing until its bytes are sent.
+pub async fn read_growing<R: AsyncRead + Unpin>(r: &mut R, len: usize) -> std::io::Result<Vec<u8>> {
+    let mut body: Vec<u8> = Vec::new();
+    while body.len() < len {
+        if body.len() == body.capacity() {
+            body.reserve_exact((len - body.len()).min(body.len().max(GROW_FROM_BYTES)));
+        }
+        let missing = (len - body.len()) as u64;
+        if (&mut *r).take(missing).read_buf(&mut body).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(body)
+}
+
 /// Read one frame; `Ok(None)` on a clean end of stream.
 pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
     r: &mut R,
@@ -151,8 +170,7 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
     if len > FRAME_BYTES_MAX {
         return Err(FrameError::TooLarge(len));
     }
-    let mut body = vec![0u8; len as usize];
-    r.read_exact(&mut body).await?;
+    let body = read_growing(r, len as usize).await?;
     Ok(Some(
         bincode::DefaultOptions::new()
             .with_fixint_encoding()

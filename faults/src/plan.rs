@@ -37,10 +37,15 @@ pub enum Family {
     ControlPlanePause,
     /// A consumer process dies and comes back (its group rebalances twice).
     ConsumerCrash,
+    /// Requests to the control plane's journal bucket fail, before or after they are
+    /// applied (drawn per fault), with extra latency: journal appends are retried, an
+    /// ambiguous append must be recognised as the writer's own, and a leader that cannot
+    /// write in time loses its lease.
+    JournalStorageErrors,
 }
 
 impl Family {
-    pub const ALL: [Family; 13] = [
+    pub const ALL: [Family; 14] = [
         Family::AgentCrash,
         Family::ControlPlaneCrash,
         Family::NodePause,
@@ -54,12 +59,13 @@ impl Family {
         Family::ExpressOutage,
         Family::ControlPlanePause,
         Family::ConsumerCrash,
+        Family::JournalStorageErrors,
     ];
 
     /// What a swarm scenario picks from when it names no families, in this order (a seed's
-    /// schedule depends on it). [`Family::ControlPlanePause`] and [`Family::ConsumerCrash`]
-    /// came later and are opted into by name, so that existing swarm campaigns keep their
-    /// seeds' schedules.
+    /// schedule depends on it). [`Family::ControlPlanePause`], [`Family::ConsumerCrash`] and
+    /// [`Family::JournalStorageErrors`] came later and are opted into by name, so that
+    /// existing swarm campaigns keep their seeds' schedules.
     pub const SWARM_DEFAULT: &'static [Family] = &[
         Family::AgentCrash,
         Family::ControlPlaneCrash,
@@ -229,7 +235,9 @@ fn random_intensity(rng: &mut SmallRng, family: Family) -> Intensity {
     };
     let severity = match family {
         Family::PacketLoss => rng.gen_range(0.01..0.3),
-        Family::StorageErrors | Family::StorageAmbiguous => rng.gen_range(0.05..0.6),
+        Family::StorageErrors | Family::StorageAmbiguous | Family::JournalStorageErrors => {
+            rng.gen_range(0.05..0.6)
+        }
         _ => rng.gen_range(0.1..1.0),
     };
     Intensity {

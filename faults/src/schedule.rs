@@ -50,6 +50,12 @@ pub enum Fault {
         probability: f64,
         applied_first: bool,
     },
+    /// Object-storage errors and extra latency on the control plane's journal bucket.
+    JournalErrors {
+        probability: f64,
+        applied_first: bool,
+        extra_ms: f64,
+    },
     LatencySpike {
         extra_ms: f64,
     },
@@ -190,6 +196,11 @@ fn draw(family: Family, severity: f64, shape: &Shape, rng: &mut SmallRng) -> Opt
             probability: severity,
             applied_first: true,
         },
+        Family::JournalStorageErrors => Fault::JournalErrors {
+            probability: severity,
+            applied_first: rng.gen_bool(0.5),
+            extra_ms: rng.gen_range(0.0..200.0),
+        },
         Family::LatencySpike => Fault::LatencySpike {
             extra_ms: 50.0 + severity * 950.0,
         },
@@ -281,13 +292,21 @@ mod tests {
 
     #[test]
     fn swarm_default_is_every_family_but_the_opt_in_ones() {
-        assert_eq!(Family::SWARM_DEFAULT.len(), Family::ALL.len() - 2);
+        assert_eq!(Family::SWARM_DEFAULT.len(), Family::ALL.len() - 3);
+        assert!(!Family::SWARM_DEFAULT.contains(&Family::JournalStorageErrors));
         assert!(!Family::SWARM_DEFAULT.contains(&Family::ControlPlanePause));
         assert!(!Family::SWARM_DEFAULT.contains(&Family::ConsumerCrash));
         // The order a seed's schedule depends on: ALL's, without the opt-in families.
         let expected: Vec<Family> = Family::ALL
             .into_iter()
-            .filter(|f| !matches!(f, Family::ControlPlanePause | Family::ConsumerCrash))
+            .filter(|f| {
+                !matches!(
+                    f,
+                    Family::ControlPlanePause
+                        | Family::ConsumerCrash
+                        | Family::JournalStorageErrors
+                )
+            })
             .collect();
         assert_eq!(Family::SWARM_DEFAULT, expected.as_slice());
         assert!(Family::SWARM_DEFAULT

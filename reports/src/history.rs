@@ -95,6 +95,11 @@ pub enum OpKind {
         /// The consumer group the poller belongs to, if any.
         #[serde(default)]
         group: Option<String>,
+        /// A read-back right after the poller's own acknowledgement (a read-your-writes
+        /// check), not a consumer's delivery: judged like any poll, left out of delivery
+        /// latency.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        read_back: bool,
     },
     /// A ListOffsets (latest) request.
     ListOffsets {

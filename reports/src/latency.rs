@@ -1,7 +1,7 @@
 //! Latency from a history, in hdrhistogram histograms of microseconds:
 //! produce acknowledgement (ok sends: complete − invoke) and producer-to-consumer delivery
-//! (send invoked → completion of each consumer's first non-drain poll that returned the
-//! value).
+//! (send invoked → completion of each consumer's first poll that returned the value, drain
+//! polls and read-backs left out).
 //! Summaries and CDF points are in milliseconds; all arithmetic is deterministic.
 
 use std::collections::HashMap;
@@ -197,6 +197,7 @@ pub fn delivery_where(ops: &[Op], keep: impl Fn(u64, u64) -> bool) -> LatencyHis
             OpKind::Poll {
                 records,
                 drain: false,
+                read_back: false,
                 ..
             },
             Outcome::Ok,

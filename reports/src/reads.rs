@@ -120,6 +120,7 @@ mod tests {
                 high_watermark: Some(n as i64),
                 drain: false,
                 group: None,
+                read_back: false,
             },
         }
     }

@@ -447,6 +447,7 @@ impl Model {
                 high_watermark: None,
                 drain: false,
                 group,
+                read_back: false,
             };
             self.push(name, invoke, Some(complete), Outcome::Failed, kind);
             return fetch;
@@ -482,6 +483,7 @@ impl Model {
             high_watermark,
             drain: false,
             group,
+            read_back: false,
         };
         self.push(name, invoke, Some(complete), Outcome::Ok, kind);
         if end > start {
@@ -632,6 +634,7 @@ impl Model {
                     high_watermark: Some(len as i64),
                     drain: true,
                     group: None,
+                    read_back: false,
                 };
                 self.push("drain", t, Some(t + 50), Outcome::Ok, kind);
                 t += SLOT_US;

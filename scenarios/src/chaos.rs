@@ -30,6 +30,8 @@ pub struct ChaosWorld {
     pub zones: Vec<Vec<NodeId>>,
     /// The bucket agents write to; storage faults and Express outages hit it.
     pub ingest: SimObjectStore,
+    /// The control plane's journal bucket (journal storage faults hit it).
+    pub journal: SimObjectStore,
     /// Workload consumers (targets of consumer crashes).
     pub consumers: Vec<NodeId>,
     /// Index of the control-plane replica currently leading, if one is.
@@ -65,6 +67,7 @@ struct Active {
     cut: BTreeMap<(NodeId, NodeId), u32>,
     loss: Vec<f64>,
     storage: Vec<StorageFaults>,
+    journal: Vec<StorageFaults>,
 }
 
 type Shared = Arc<Mutex<Active>>;
@@ -293,6 +296,28 @@ fn apply(fault: &Fault, world: &ChaosWorld, active: &Shared) -> (String, Box<dyn
             active,
             format!("storage latency +{extra_ms:.0} ms"),
         ),
+        Fault::JournalErrors {
+            probability,
+            applied_first,
+            extra_ms,
+        } => {
+            let f = StorageFaults {
+                fail_before_prob: if *applied_first { 0.0 } else { *probability },
+                fail_after_prob: if *applied_first { *probability } else { 0.0 },
+                extra_latency_ms: *extra_ms,
+                ..StorageFaults::none()
+            };
+            let what = format!(
+                "journal storage errors {:.0}% ({}), +{extra_ms:.0} ms",
+                probability * 100.0,
+                if *applied_first {
+                    "applied, then error"
+                } else {
+                    "not applied"
+                }
+            );
+            journal_fault(f, world, active, what)
+        }
         Fault::ExpressOutage => storage_fault(
             StorageFaults {
                 outage: true,
@@ -351,6 +376,28 @@ fn storage_fault(
                 a.storage.remove(i);
             }
             store.set_faults(combined(&a.storage));
+        }),
+    )
+}
+
+/// Like [`storage_fault`], on the journal bucket.
+fn journal_fault(
+    f: StorageFaults,
+    world: &ChaosWorld,
+    active: &Shared,
+    what: String,
+) -> (String, Box<dyn FnOnce() + Send>) {
+    lock(active).journal.push(f);
+    world.journal.set_faults(combined(&lock(active).journal));
+    let (active, store) = (active.clone(), world.journal.clone());
+    (
+        what,
+        Box::new(move || {
+            let mut a = lock(&active);
+            if let Some(i) = a.journal.iter().position(|x| *x == f) {
+                a.journal.remove(i);
+            }
+            store.set_faults(combined(&a.journal));
         }),
     )
 }

@@ -52,6 +52,10 @@ pub struct RunJson<'a> {
     /// Whether consumer groups settled after the last fault (verdict class
     /// `rebalance_incomplete`).
     pub rebalance_verdict: crate::rebalance::RebalanceVerdict,
+    /// Whether background work (compaction, jobs, deletions, retention, orphan cleanup)
+    /// kept up (verdict class `background_stalled`; absent when maintenance is off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress_verdict: Option<crate::progress::ProgressVerdict>,
     /// Hits of every coverage probe in this run, by name, zeros included.
     pub probes: &'a std::collections::BTreeMap<String, u64>,
 }
@@ -93,6 +97,9 @@ pub fn run_and_report_with(
     report.reads = crate::usage::reads(&out, scenario);
     crate::efficiency::judge(scenario, &out, &report).apply(&mut report.verdict);
     rebalance_verdict(scenario, &out).apply(&mut report.verdict);
+    if let Some(p) = progress_verdict(&out) {
+        p.apply(&mut report.verdict);
+    }
     for v in &out.invariants {
         report.verdict.add(v.clone());
     }
@@ -106,6 +113,19 @@ pub fn rebalance_verdict(
 ) -> crate::rebalance::RebalanceVerdict {
     let last_fault_end_ms = out.fault_events.iter().map(|f| f.end_ms).max().unwrap_or(0);
     crate::rebalance::judge(scenario, &out.ops, last_fault_end_ms)
+}
+
+/// Whether the run's background work kept up, judged against its fault windows (`None`
+/// when maintenance is off).
+pub fn progress_verdict(out: &RunOutput) -> Option<crate::progress::ProgressVerdict> {
+    let windows: Vec<(u64, u64)> = out
+        .fault_events
+        .iter()
+        .map(|f| (f.start_ms, f.end_ms))
+        .collect();
+    out.progress
+        .as_ref()
+        .map(|r| crate::progress::judge(r, &windows))
 }
 
 /// The scenario as its producers ran it: a swarm seed may have drawn their configuration
@@ -281,6 +301,7 @@ pub fn report_json(
         stored_over_time: &out.stored,
         efficiency_verdict: crate::efficiency::judge(scenario, out, report),
         rebalance_verdict: rebalance_verdict(scenario, out),
+        progress_verdict: progress_verdict(out),
         probes: &out.probes,
     };
     Ok(serde_json::to_string_pretty(&json)? + "\n")

@@ -21,8 +21,11 @@ pub mod fuzz_merge;
 #[cfg(madsim)]
 pub mod invariants;
 pub mod liveness;
+pub mod localstore;
 pub mod plant_report;
 pub mod prices;
+#[cfg(madsim)]
+pub mod progress;
 pub mod rebalance;
 pub mod recorder;
 #[cfg(madsim)]

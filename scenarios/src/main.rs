@@ -26,7 +26,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// data files) continuously, so every reuse faulted fresh (transparent huge) pages in and
 /// zeroed them. Measured with `eddy bench --seeds 2` (release, one run each, same machine):
 /// 24.3x / 25.3x per CPU second with purging, 33.2x / 31.9x without. The cost is a resident
-/// size that stays at its peak, which a simulation process that exits soon can afford.
+/// size that stays at its peak, which a simulation process that exits soon can afford, and
+/// a server cannot: `eddy serve`, `eddy agent` and `eddy controlplane` keep the default.
 fn keep_freed_memory() {
     // `mi_option_purge_delay` in mimalloc.h (v2 and v3 alike): 15. -1 = never purge.
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
@@ -260,16 +261,34 @@ fn fuzz_command(cli: FuzzCli) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
-    // EDDY_LOG=debug (or any tracing filter) logs to standard error, without wall-clock time.
-    if let Ok(filter) = std::env::var("EDDY_LOG") {
+    let cli = Cli::parse();
+    let serving = matches!(
+        cli.command,
+        Command::Serve(_) | Command::Controlplane(_) | Command::Agent(_)
+    );
+    if serving {
+        // A long-running server: logs at info unless EDDY_LOG says otherwise, each line
+        // stamped with the wall-clock time (RFC 3339, UTC). Freed memory goes back to the OS
+        // (mimalloc's default): a burst of large requests must not stay resident.
+        let filter = std::env::var("EDDY_LOG").unwrap_or_else(|_| "info".into());
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .without_time()
+            .with_timer(tracing_subscriber::fmt::time::SystemTime)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .init();
+    } else {
+        // EDDY_LOG=debug (or any tracing filter) logs to standard error, without wall-clock
+        // time: a simulated run's output depends on its seed alone.
+        if let Ok(filter) = std::env::var("EDDY_LOG") {
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .without_time()
+                .with_writer(std::io::stderr)
+                .init();
+        }
+        keep_freed_memory();
     }
-    keep_freed_memory();
-    let cli = Cli::parse();
     let result = match cli.command {
         #[cfg(madsim)]
         Command::Run {

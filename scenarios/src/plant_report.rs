@@ -20,7 +20,9 @@ pub fn home_scenario(plant: Plant) -> PathBuf {
     match plant {
         Plant::CompactionDropsBatch
         | Plant::RetentionDeletesReferenced
-        | Plant::CleanupDeletesCommitted => "scenarios/specs/compaction.json".into(),
+        | Plant::CleanupDeletesCommitted
+        | Plant::LeaseNeverLapses
+        | Plant::DeleteKeepsLast => "scenarios/specs/compaction.json".into(),
         // Bugs of efficiency, not safety: judged against the tight bounds of a fault-free run.
         Plant::ZoneBlindMetadata | Plant::ZoneCacheBypass | Plant::FilePerRequest => {
             "scenarios/specs/basic-express.json".into()

@@ -46,6 +46,9 @@ pub struct RunOutput {
     pub probes: BTreeMap<String, u64>,
     /// Violations of the invariant checker (class `invariant`; see `invariants.rs`).
     pub invariants: Vec<eddy_reports::Violation>,
+    /// What the background-work observer saw (`None` when maintenance is off; see
+    /// `progress.rs`), judged against `fault_events`.
+    pub progress: Option<crate::progress::Record>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -130,14 +133,35 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
                 .base_latency_us_max
                 .max(scenario.network.base_latency_us_min + 1),
         );
-    let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, config);
     let scenario = scenario.clone();
-    // The runtime runs on this thread: the probes it hits are this run's alone.
-    eddy_probe::start();
-    let mut out = runtime.block_on(async move { simulate(scenario, seed).await });
-    out.probes = eddy_probe::take();
-    out
+    // The runtime gets a thread of its own, created for this run. madsim seeds std's
+    // `HashMap` keys from the run seed, but only on a thread whose keys nobody has drawn yet;
+    // on a thread that already made a `HashMap` (a log subscriber, an earlier run in the same
+    // test) the keys come from the OS, and the dependencies that iterate hash maps (madsim's
+    // network among them) would then schedule differently from one process to the next:
+    // `EDDY_LOG=error eddy run swarm.json --seed 470` gave three histories in three runs. A
+    // new thread's keys are always undrawn. The probes are the run thread's alone, too.
+    let run = move || {
+        let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, config);
+        eddy_probe::start();
+        let mut out = runtime.block_on(async move { simulate(scenario, seed).await });
+        out.probes = eddy_probe::take();
+        out
+    };
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name(format!("sim-seed-{seed}"))
+            .stack_size(RUN_THREAD_STACK)
+            .spawn_scoped(scope, run)
+            .expect("spawning the simulation thread")
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
+
+/// Stack of the thread a run is hosted on: as large as a main thread's default (8 MiB), since
+/// madsim runs every simulated task on it.
+const RUN_THREAD_STACK: usize = 8 << 20;
 
 /// What every phase of a run shares: where the nodes are, the meters, the buckets, and when
 /// the run started.
@@ -159,6 +183,8 @@ struct World {
     replicas: Registry,
     /// The invariant checker (checkpoints at the stored-bytes sampler's ticks).
     invariants: crate::invariants::Shared,
+    /// The background-work observer (same ticks), when maintenance is on.
+    progress: Option<crate::progress::Shared>,
 }
 
 /// The nodes of the deployment, by role, and each zone's nodes (for zone faults).
@@ -254,6 +280,7 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     heal_and_settle(&s, &phases, chaos, crash_tasks, &recorder).await;
     let drained = drain(&s, &world, &phases, &recorder).await;
     let invariants = world.invariants.clone();
+    let progress = world.progress.clone();
     let mut out = outcome(
         &s,
         world,
@@ -266,6 +293,9 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     );
     // Everything recorded is taken: the final checks may wait without changing a byte of it.
     out.invariants = Invariants::finish(invariants).await;
+    if let Some(progress) = progress {
+        out.progress = Some(crate::progress::Progress::finish(progress).await);
+    }
     out
 }
 
@@ -281,7 +311,7 @@ fn build_world(s: &Scenario, seed: u64) -> World {
     let start = Instant::now();
     let replicas: Registry = Arc::new(Mutex::new(BTreeMap::new()));
     // Filled in below, once the buckets exist (the sampler's first tick is a second away).
-    let invariants_slot: Arc<Mutex<Option<crate::invariants::Shared>>> = Default::default();
+    let invariants_slot: Arc<Mutex<Option<Checkers>>> = Default::default();
     let stored = sample_stored(meters.clone(), start, s.duration_s, invariants_slot.clone());
     let storage_node = build_node(&handle, &layout.storage).build();
     let journal_home = (s.storage.journal.class == StorageClass::S3Express)
@@ -324,10 +354,18 @@ fn build_world(s: &Scenario, seed: u64) -> World {
         s.plants.clone(),
         start,
     );
-    *lock(&invariants_slot) = Some(invariants.clone());
+    let progress = crate::progress::Progress::new(
+        s,
+        replicas.clone(),
+        ingest.clone(),
+        compacted.clone(),
+        start,
+    );
+    *lock(&invariants_slot) = Some((invariants.clone(), progress.clone()));
     World {
         replicas,
         invariants,
+        progress,
         layout,
         azs,
         net: NetMeter::new(),
@@ -556,6 +594,7 @@ fn start_chaos(
         controlplanes: nodes.controlplanes.iter().map(|(id, _)| *id).collect(),
         zones: nodes.zones,
         ingest: world.ingest.clone(),
+        journal: world.journal.clone(),
         consumers: nodes.consumers,
         leader: Arc::new(move || {
             lock(&replicas)
@@ -606,6 +645,7 @@ async fn drain(s: &Scenario, world: &World, phases: &Phases, recorder: &Recorder
         workload: s.workload.clone(),
         partitions: (0..s.workload.partitions).collect(),
         drain: true,
+        read_back: false,
         until: phases.run_end,
     };
     let transport = world.transport(s, &node.az);
@@ -665,6 +705,7 @@ fn outcome(
         liveness,
         probes: BTreeMap::new(),
         invariants: Vec::new(),
+        progress: None,
     }
 }
 
@@ -692,6 +733,7 @@ fn spawn_consumers(
                 ConsumerRole::Group(_) => Vec::new(),
             },
             drain: false,
+            read_back: false,
             until: run_end,
         };
         let transport = world.transport(s, &node.az);
@@ -706,6 +748,7 @@ fn spawn_consumers(
                         workload: run.workload.clone(),
                         partitions: run.partitions.clone(),
                         drain: run.drain,
+                        read_back: false,
                         until: run.until,
                     },
                     transport.clone(),
@@ -755,13 +798,17 @@ fn retention(s: &Scenario) -> crate::recorder::Retention {
     }
 }
 
+/// The checkers that read state at the sampler's ticks: invariants, and the background-work
+/// observer when maintenance is on.
+type Checkers = (crate::invariants::Shared, Option<crate::progress::Shared>);
+
 /// Samples stored bytes per storage class every `duration_s / 60` simulated seconds (at
 /// least every second) for the rest of the run; the caller adds the final sample.
 fn sample_stored(
     meters: Meters,
     start: Instant,
     duration_s: f64,
-    invariants: Arc<Mutex<Option<crate::invariants::Shared>>>,
+    invariants: Arc<Mutex<Option<Checkers>>>,
 ) -> Arc<Mutex<Vec<eddy_reports::StoredSample>>> {
     let samples = Arc::new(Mutex::new(vec![stored_sample(&meters, start)]));
     let every = Duration::from_secs_f64((duration_s / 60.0).max(1.0));
@@ -772,8 +819,11 @@ fn sample_stored(
             let sample = stored_sample(&meters, start);
             lock(&out).push(sample);
             // An invariant checkpoint reads state only: no timer, no random number.
-            if let Some(inv) = lock(&invariants).as_ref() {
+            if let Some((inv, progress)) = lock(&invariants).as_ref() {
                 lock(inv).checkpoint();
+                if let Some(progress) = progress {
+                    lock(progress).observe();
+                }
             }
             prune_finished_tasks();
         }

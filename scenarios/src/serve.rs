@@ -5,17 +5,25 @@
 //! Only the real-mode build (without `--cfg madsim`) can serve: the simulated build has no
 //! real sockets, so there these commands explain how to build the real binary. The argument
 //! types and the object-store URL parser compile in both builds (the CLI is the same).
+//! Doctests count as the simulated build: rustdoc collects them without `--cfg madsim`
+//! while the dependencies (madsim-tokio among them) were built with it.
 //!
 //! Data files (`data/…`) and the control plane's journal (`journal/…`) live in the object
 //! store, so restarting a process loses nothing that was acknowledged: the control plane
-//! replays the journal on start.
+//! replays the journal on start. The local store syncs each file and its folder before the
+//! put returns ([`crate::localstore`]), so a power loss loses nothing acknowledged either.
+//!
+//! SIGINT or SIGTERM stops a process cleanly: the agent accepts no more connections, reads
+//! no more requests, flushes its pending file at once and answers what it read, for at most
+//! `--shutdown-timeout-ms`; then the process exits. A second signal exits at once.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-#[cfg(madsim)]
+#[cfg(any(madsim, doctest))]
 use std::process::ExitCode;
 
 use clap::Args;
+use eddy_agent::AgentConfig;
 
 /// The Kafka listener of `eddy serve` and `eddy agent`.
 pub const KAFKA_LISTEN_DEFAULT: &str = "127.0.0.1:9092";
@@ -35,15 +43,23 @@ pub struct StoreArgs {
     /// (If-None-Match: *), so the endpoint must support them.
     #[arg(long)]
     pub object_store: Option<String>,
+    /// Local store only: do not sync files and folders to disk before acknowledging a put
+    /// (faster; a power loss may then lose acknowledged records; a process crash does not).
+    #[arg(long)]
+    pub no_fsync: bool,
 }
 
 /// Agent settings shared by `eddy serve` and `eddy agent`.
 #[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
-    /// Kafka listener; its port is served on every interface, its host is advertised to
-    /// clients unless --advertised-host says otherwise.
+    /// Kafka listener: bound on its host (unless --bind says otherwise) and advertised to
+    /// clients (unless --advertised-host says otherwise).
     #[arg(long, default_value = KAFKA_LISTEN_DEFAULT)]
     pub listen: SocketAddr,
+    /// Address to bind the Kafka port on instead of the host of --listen, e.g. 0.0.0.0 for
+    /// every interface.
+    #[arg(long)]
+    pub bind: Option<IpAddr>,
     /// Host name clients are told to connect to (Metadata).
     #[arg(long)]
     pub advertised_host: Option<String>,
@@ -59,7 +75,33 @@ pub struct AgentArgs {
     /// Partitions of topics created implicitly or with -1.
     #[arg(long, default_value_t = 12)]
     pub default_partitions: i32,
+    /// Largest request accepted (Kafka's socket.request.max.bytes); a larger declared size
+    /// closes the connection before anything is allocated for it.
+    #[arg(long, default_value_t = AgentConfig::default().frame_bytes_max)]
+    pub socket_request_max_bytes: usize,
+    /// Request bytes read and not yet answered, all connections together (Kafka's
+    /// queued.max.request.bytes); beyond it, reading waits.
+    #[arg(long, default_value_t = AgentConfig::default().queued_request_bytes_max)]
+    pub queued_max_request_bytes: usize,
+    /// Close connections idle this long (Kafka's connections.max.idle.ms), and those whose
+    /// client reads no response for this long.
+    #[arg(long, default_value_t = AgentConfig::default().connection_idle_ms)]
+    pub connections_max_idle_ms: u64,
+    /// A request must arrive whole within this long of its first byte.
+    #[arg(long, default_value_t = AgentConfig::default().request_read_timeout_ms)]
+    pub request_read_timeout_ms: u64,
+    /// Connections open at once from one client address (Kafka's max.connections.per.ip).
+    #[arg(long, default_value_t = AgentConfig::default().connections_per_ip_max)]
+    pub max_connections_per_ip: usize,
+    /// On SIGINT/SIGTERM, wait at most this long for in-flight requests to be answered.
+    #[arg(long, default_value_t = SHUTDOWN_TIMEOUT_MS_DEFAULT)]
+    pub shutdown_timeout_ms: u64,
 }
+
+/// How long a stopping agent waits for in-flight requests: a produce needs a batch timeout,
+/// a PUT and a commit, a long-polling fetch its client's wait (librdkafka's and Java's
+/// fetch.wait.max.ms default: 500 ms).
+pub const SHUTDOWN_TIMEOUT_MS_DEFAULT: u64 = 5_000;
 
 /// `eddy serve`: one agent and an embedded control plane.
 #[derive(Debug, Clone, Args)]
@@ -182,10 +224,10 @@ impl std::fmt::Display for StoreUrl {
     }
 }
 
-#[cfg(not(madsim))]
+#[cfg(not(any(madsim, doctest)))]
 pub use real::{agent, controlplane, open_store, serve};
 
-#[cfg(madsim)]
+#[cfg(any(madsim, doctest))]
 fn needs_real_build(command: &str) -> anyhow::Result<ExitCode> {
     anyhow::bail!(
         "`eddy {command}` serves real sockets and this is the simulated build (--cfg madsim). \
@@ -194,22 +236,22 @@ fn needs_real_build(command: &str) -> anyhow::Result<ExitCode> {
     )
 }
 
-#[cfg(madsim)]
+#[cfg(any(madsim, doctest))]
 pub fn serve(_args: ServeArgs) -> anyhow::Result<ExitCode> {
     needs_real_build("serve")
 }
 
-#[cfg(madsim)]
+#[cfg(any(madsim, doctest))]
 pub fn controlplane(_args: ControlPlaneArgs) -> anyhow::Result<ExitCode> {
     needs_real_build("controlplane")
 }
 
-#[cfg(madsim)]
+#[cfg(any(madsim, doctest))]
 pub fn agent(_args: AgentProcessArgs) -> anyhow::Result<ExitCode> {
     needs_real_build("agent")
 }
 
-#[cfg(not(madsim))]
+#[cfg(not(any(madsim, doctest)))]
 mod real {
     use std::future::Future;
     use std::net::SocketAddr;
@@ -225,8 +267,13 @@ mod real {
     use object_store::local::LocalFileSystem;
     use object_store::prefix::PrefixStore;
     use object_store::ObjectStore;
+    use tokio::signal::unix::{signal, Signal, SignalKind};
 
     use super::{AgentArgs, AgentProcessArgs, ControlPlaneArgs, ServeArgs, StoreArgs, StoreUrl};
+    use crate::localstore::DurableLocalStore;
+
+    /// After a stop's grace period, the process exits even if something still hangs.
+    const EXIT_MARGIN: Duration = Duration::from_secs(2);
 
     /// Open the object store the arguments name.
     pub fn open_store(args: &StoreArgs) -> anyhow::Result<(Arc<dyn ObjectStore>, StoreUrl)> {
@@ -238,10 +285,17 @@ mod real {
                 let dir = dir
                     .canonicalize()
                     .with_context(|| format!("resolving {}", dir.display()))?;
-                Arc::new(
-                    LocalFileSystem::new_with_prefix(&dir)
-                        .with_context(|| format!("opening {}", dir.display()))?,
-                )
+                if args.no_fsync {
+                    Arc::new(
+                        LocalFileSystem::new_with_prefix(&dir)
+                            .with_context(|| format!("opening {}", dir.display()))?,
+                    )
+                } else {
+                    Arc::new(
+                        DurableLocalStore::new(&dir)
+                            .with_context(|| format!("opening {}", dir.display()))?,
+                    )
+                }
             }
             StoreUrl::S3 {
                 bucket,
@@ -280,9 +334,15 @@ mod real {
                 .advertised_host
                 .clone()
                 .unwrap_or_else(|| args.listen.ip().to_string()),
+            bind_host: args.bind.unwrap_or(args.listen.ip()),
             port: args.listen.port(),
             batch_timeout_ms: args.batch_timeout_ms,
             default_partitions: args.default_partitions,
+            frame_bytes_max: args.socket_request_max_bytes,
+            queued_request_bytes_max: args.queued_max_request_bytes,
+            connection_idle_ms: args.connections_max_idle_ms,
+            request_read_timeout_ms: args.request_read_timeout_ms,
+            connections_per_ip_max: args.max_connections_per_ip,
             ..AgentConfig::default()
         }
     }
@@ -305,26 +365,112 @@ mod real {
         let transport: DynTransport = Arc::new(PlainTcp);
         let cp = ControlPlaneClient::new(ClientConfig::new(controlplane), transport.clone());
         let config = agent_config(args);
+        if config.frame_bytes_max > config.queued_request_bytes_max {
+            tracing::warn!(
+                socket_request_max_bytes = config.frame_bytes_max,
+                queued_max_request_bytes = config.queued_request_bytes_max,
+                "requests are limited to --queued-max-request-bytes: a larger one could never be read whole"
+            );
+        }
+        let bind = SocketAddr::from((config.bind_host, config.port));
         Agent::start(config, store, cp, transport)
             .await
-            .with_context(|| format!("starting the agent on port {}", args.listen.port()))
+            .with_context(|| format!("starting the agent on {bind}"))
     }
 
-    /// Run `start` on a multi-threaded runtime, then serve until SIGINT (or SIGTERM).
-    fn run_until_signal<F>(start: F) -> anyhow::Result<ExitCode>
+    /// What a process runs (dropped once stopped), and how it stops.
+    struct Running {
+        agent: Option<Agent>,
+        _controlplane: Option<ControlPlane>,
+    }
+
+    impl Running {
+        /// Drain the agent (its commits need the control plane, which stops after it).
+        async fn stop(self, grace: Duration) {
+            if let Some(agent) = &self.agent {
+                let open = agent.inner().connections.open();
+                tracing::info!(
+                    connections = open,
+                    grace_ms = grace.as_millis() as u64,
+                    "stopping: accepting no more connections, answering requests in flight"
+                );
+                if agent.shutdown(grace).await {
+                    tracing::info!("every connection answered and closed");
+                } else {
+                    tracing::warn!(
+                        connections = agent.inner().connections.open(),
+                        "grace period over; requests still in flight fail"
+                    );
+                }
+            }
+            drop(self);
+        }
+    }
+
+    /// SIGINT and SIGTERM.
+    struct Signals {
+        int: Signal,
+        term: Signal,
+    }
+
+    impl Signals {
+        fn new() -> anyhow::Result<Signals> {
+            Ok(Signals {
+                int: signal(SignalKind::interrupt()).context("handling SIGINT")?,
+                term: signal(SignalKind::terminate()).context("handling SIGTERM")?,
+            })
+        }
+
+        async fn next(&mut self) -> &'static str {
+            tokio::select! {
+                biased;
+                _ = self.int.recv() => "SIGINT",
+                _ = self.term.recv() => "SIGTERM",
+            }
+        }
+    }
+
+    /// Run `start` on a multi-threaded runtime, serve until SIGINT or SIGTERM, then stop
+    /// within `grace` (a second signal, or `grace` plus a margin, ends the process at once).
+    fn run_until_signal<F>(start: F, grace: Duration) -> anyhow::Result<ExitCode>
     where
-        F: Future<Output = anyhow::Result<Box<dyn std::any::Any + Send>>>,
+        F: Future<Output = anyhow::Result<Running>>,
     {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .context("starting the runtime")?;
         let result = runtime.block_on(async {
-            let running = start.await?;
-            println!("ready");
-            wait_for_signal().await?;
-            println!("stopping");
-            drop(running);
+            // Handlers first: a signal during start-up stops the process too.
+            let mut signals = Signals::new()?;
+            let running = tokio::select! {
+                biased;
+                sig = signals.next() => {
+                    tracing::info!(signal = sig, "stopping during start-up");
+                    return anyhow::Ok(());
+                }
+                running = start => running?,
+            };
+            tracing::info!("ready");
+            let sig = signals.next().await;
+            tracing::info!(signal = sig, "stop requested");
+            std::thread::spawn(move || {
+                std::thread::sleep(grace + EXIT_MARGIN);
+                tracing::error!(
+                    "still running {:?} after the stop signal; exiting",
+                    grace + EXIT_MARGIN
+                );
+                std::process::exit(1);
+            });
+            tokio::select! {
+                biased;
+                sig = signals.next() => {
+                    tracing::warn!(signal = sig, "second signal; exiting now");
+                    std::process::exit(1);
+                }
+                () = running.stop(grace) => {}
+            }
+            tracing::info!("stopped");
             anyhow::Ok(())
         });
         // Nothing unacknowledged needs saving: producers are answered only after the commit.
@@ -332,51 +478,79 @@ mod real {
         result.map(|()| ExitCode::SUCCESS)
     }
 
-    /// Wait for SIGINT. SIGTERM keeps its default action (end the process at once), which is
-    /// just as safe: nothing unacknowledged needs saving.
-    async fn wait_for_signal() -> anyhow::Result<()> {
-        tokio::signal::ctrl_c().await.context("waiting for SIGINT")
-    }
-
     pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let (store, location) = open_store(&args.store)?;
-        run_until_signal(async move {
-            let cp = start_controlplane(store.clone(), args.controlplane_listen).await?;
-            let agent = start_agent(&args.agent, store, vec![args.controlplane_listen]).await?;
-            println!(
-                "eddy serve: Kafka on {} (node {}), control plane on {}, object store {location}",
-                args.agent.listen,
-                agent.inner().config.node_id,
-                args.controlplane_listen
-            );
-            Ok(Box::new((cp, agent)) as Box<dyn std::any::Any + Send>)
-        })
+        let grace = Duration::from_millis(args.agent.shutdown_timeout_ms);
+        run_until_signal(
+            async move {
+                let cp = start_controlplane(store.clone(), args.controlplane_listen).await?;
+                let agent = start_agent(&args.agent, store, vec![args.controlplane_listen]).await?;
+                let config = &agent.inner().config;
+                tracing::info!(
+                    "eddy serve: Kafka on {} (bound on {}, node {}), control plane on {}, object store {location}{}",
+                    args.agent.listen,
+                    config.bind_host,
+                    config.node_id,
+                    args.controlplane_listen,
+                    fsync_note(&args.store, &location),
+                );
+                Ok(Running {
+                    agent: Some(agent),
+                    _controlplane: Some(cp),
+                })
+            },
+            grace,
+        )
     }
 
     pub fn controlplane(args: ControlPlaneArgs) -> anyhow::Result<ExitCode> {
         let (store, location) = open_store(&args.store)?;
-        run_until_signal(async move {
-            let cp = start_controlplane(store, args.listen).await?;
-            println!(
-                "eddy controlplane: on {}, object store {location}",
-                args.listen
-            );
-            Ok(Box::new(cp) as Box<dyn std::any::Any + Send>)
-        })
+        run_until_signal(
+            async move {
+                let cp = start_controlplane(store, args.listen).await?;
+                tracing::info!(
+                    "eddy controlplane: on {}, object store {location}{}",
+                    args.listen,
+                    fsync_note(&args.store, &location),
+                );
+                Ok(Running {
+                    agent: None,
+                    _controlplane: Some(cp),
+                })
+            },
+            Duration::ZERO,
+        )
     }
 
     pub fn agent(args: AgentProcessArgs) -> anyhow::Result<ExitCode> {
         let (store, location) = open_store(&args.store)?;
-        run_until_signal(async move {
-            let agent = start_agent(&args.agent, store, args.controlplane.clone()).await?;
-            println!(
-                "eddy agent: Kafka on {} (node {}), control plane {:?}, object store {location}",
-                args.agent.listen,
-                agent.inner().config.node_id,
-                args.controlplane
-            );
-            Ok(Box::new(agent) as Box<dyn std::any::Any + Send>)
-        })
+        let grace = Duration::from_millis(args.agent.shutdown_timeout_ms);
+        run_until_signal(
+            async move {
+                let agent = start_agent(&args.agent, store, args.controlplane.clone()).await?;
+                let config = &agent.inner().config;
+                tracing::info!(
+                    "eddy agent: Kafka on {} (bound on {}, node {}), control plane {:?}, object store {location}{}",
+                    args.agent.listen,
+                    config.bind_host,
+                    config.node_id,
+                    args.controlplane,
+                    fsync_note(&args.store, &location),
+                );
+                Ok(Running {
+                    agent: Some(agent),
+                    _controlplane: None,
+                })
+            },
+            grace,
+        )
+    }
+
+    fn fsync_note(args: &StoreArgs, location: &StoreUrl) -> &'static str {
+        match location {
+            StoreUrl::Local(_) if args.no_fsync => " (no fsync)",
+            _ => "",
+        }
     }
 }
 
@@ -427,6 +601,7 @@ mod tests {
         let args = StoreArgs {
             data_dir: PathBuf::from("d"),
             object_store: None,
+            no_fsync: false,
         };
         assert_eq!(args.location(), Ok(StoreUrl::Local(PathBuf::from("d"))));
     }

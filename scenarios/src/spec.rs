@@ -292,6 +292,12 @@ pub struct Workload {
     pub assignor: eddy_client::Assignor,
     pub session_timeout_ms: u64,
     pub commit_interval_ms: u64,
+    /// Share of acknowledged sends after which a reader beside the producer (process
+    /// `<producer>-ryw`) at once fetches the partition at the acknowledged offset (a Seek
+    /// and a Poll, recorded): right after an acknowledgement is when a stale read (a
+    /// deposed leader's answer, a cached watermark, a lagging index) shows, and the
+    /// checkers judge it (`stale_read`, `lost_write`). 0 turns it off.
+    pub read_your_writes: f64,
 }
 
 /// How workload consumers consume.
@@ -367,6 +373,7 @@ impl Default for Workload {
             assignor: eddy_client::Assignor::Range,
             session_timeout_ms: 6_000,
             commit_interval_ms: 1_000,
+            read_your_writes: 0.02,
         }
     }
 }

@@ -88,7 +88,7 @@ pub async fn run_producer(run: ProducerRun, transport: Arc<dyn Transport>, recor
         ..ProducerConfig::default()
     };
     let max_in_flight = u32::try_from(config.max_in_flight).ok();
-    let producer = match Producer::new(config, run.bootstrap.clone(), dialer(transport)) {
+    let producer = match Producer::new(config, run.bootstrap.clone(), dialer(transport.clone())) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(process = %run.process, error = %e, "producer configuration rejected");
@@ -103,7 +103,29 @@ pub async fn run_producer(run: ProducerRun, transport: Arc<dyn Transport>, recor
         Exp::new(w.records_per_s).unwrap_or_else(|_| Exp::new(1.0).expect("1.0 is a valid rate"));
     let mut next = Instant::now();
     let mut seq = 0u64;
-    let acks = record_acks(recorder.clone());
+    let reads = (w.read_your_writes > 0.0).then(|| {
+        let reader = ConsumerRun {
+            process: format!("{}-ryw", run.process),
+            az: run.az.clone(),
+            bootstrap: run.bootstrap.clone(),
+            workload: w.clone(),
+            partitions: Vec::new(),
+            drain: false,
+            read_back: true,
+            until: run.until,
+        };
+        let consumer = Consumer::new(
+            consumer_config(&reader),
+            run.bootstrap.clone(),
+            dialer(transport.clone()),
+        );
+        ReadYourWrites {
+            share: w.read_your_writes.min(1.0),
+            rng: SmallRng::seed_from_u64(process_seed(run.seed, &reader.process)),
+            tx: read_after_ack(consumer, recorder.clone(), reader),
+        }
+    });
+    let acks = record_acks(recorder.clone(), reads);
     loop {
         next += Duration::from_secs_f64(gaps.sample(&mut rng));
         if next >= run.until {
@@ -131,7 +153,7 @@ pub async fn run_producer(run: ProducerRun, transport: Arc<dyn Transport>, recor
             },
         );
         let ack = producer.send_traced(&w.topic, partition, None, make_value(&id, w.record_bytes));
-        let _ = acks.send((op, Box::pin(ack)));
+        let _ = acks.send((op, partition, Box::pin(ack)));
     }
     producer.flush().await;
     // Keep the producer (and its retries) alive until the run ends.
@@ -143,22 +165,85 @@ type Ack = Pin<Box<dyn Future<Output = Delivery> + Send>>;
 /// Records each send's outcome when its acknowledgement arrives, in one task for all of a
 /// producer's sends (a task per send cost a task allocation and madsim's bookkeeping for
 /// every record).
-fn record_acks(recorder: Recorder) -> mpsc::UnboundedSender<(Pending, Ack)> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<(Pending, Ack)>();
+fn record_acks(
+    recorder: Recorder,
+    mut reads: Option<ReadYourWrites>,
+) -> mpsc::UnboundedSender<(Pending, i32, Ack)> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Pending, i32, Ack)>();
     tokio::spawn(async move {
         let mut waiting = FuturesUnordered::new();
         let mut open = true;
         loop {
             tokio::select! {
                 biased;
-                Some((op, result)) = waiting.next(), if !waiting.is_empty() => {
+                Some((op, partition, result)) = waiting.next(), if !waiting.is_empty() => {
+                    let result: Delivery = result;
+                    let acked = result.result.as_ref().ok().copied();
                     record_ack(&recorder, op, result);
+                    if let (Some(r), Some(offset)) = (reads.as_mut(), acked) {
+                        r.after_ack(partition, offset);
+                    }
                 }
                 job = rx.recv(), if open => match job {
-                    Some((op, ack)) => waiting.push(async move { (op, ack.await) }),
+                    Some((op, partition, ack)) => waiting.push(async move { (op, partition, ack.await) }),
                     None => open = false,
                 },
                 else => break,
+            }
+        }
+    });
+    tx
+}
+
+/// The read-your-writes side of a producer: after a share of its acknowledgements, a
+/// fetch of that partition at the acknowledged offset by its reader process.
+struct ReadYourWrites {
+    share: f64,
+    rng: SmallRng,
+    tx: mpsc::Sender<(i32, i64)>,
+}
+
+impl ReadYourWrites {
+    fn after_ack(&mut self, partition: i32, offset: i64) {
+        if self.rng.gen_bool(self.share) {
+            // One read at a time: an ack while a read is under way is not followed by one.
+            let _ = self.tx.try_send((partition, offset));
+        }
+    }
+}
+
+/// The task that reads back right after acknowledgements: a seek to the acknowledged
+/// offset and one fetch that does not wait, recorded as the reader's Seek and Poll ops (a
+/// failed fetch is not recorded: it claims nothing). The record must be there and the
+/// high watermark above it (`lost_write`, `stale_read`).
+fn read_after_ack(
+    mut consumer: Consumer,
+    recorder: Recorder,
+    reader: ConsumerRun,
+) -> mpsc::Sender<(i32, i64)> {
+    let (tx, mut rx) = mpsc::channel::<(i32, i64)>(1);
+    let topic = reader.workload.topic.clone();
+    tokio::spawn(async move {
+        while let Some((partition, offset)) = rx.recv().await {
+            let invoke_us = recorder.now_us();
+            consumer.assign(vec![(topic.clone(), partition)]);
+            consumer.seek(&topic, partition, offset);
+            recorder.record(
+                &reader.process,
+                invoke_us,
+                Outcome::Ok,
+                OpKind::Seek {
+                    topic: topic.clone(),
+                    partition,
+                    offset,
+                    reset_from: None,
+                },
+            );
+            match consumer.poll(0).await {
+                Ok(batches) => poll_once_batches(&recorder, &reader, invoke_us, batches, None),
+                Err(e) => {
+                    tracing::debug!(process = %reader.process, error = %e, "read-back failed")
+                }
             }
         }
     });
@@ -228,6 +313,8 @@ pub struct ConsumerRun {
     pub workload: Workload,
     pub partitions: Vec<i32>,
     pub drain: bool,
+    /// Reads back right after its producer's acknowledgements (not a consumer).
+    pub read_back: bool,
     /// Stop polling at this instant (the drain reader stops earlier, once caught up).
     pub until: Instant,
 }
@@ -333,6 +420,7 @@ pub fn poll_once_batches(
                 high_watermark: Some(b.high_watermark),
                 drain: run.drain,
                 group: group.map(str::to_string),
+                read_back: run.read_back,
             },
         );
     }

@@ -140,6 +140,11 @@ pub enum Class {
     /// still rebalancing, or ended split or with partitions unassigned or held twice, once
     /// its members had stopped failing for longer than its timeouts allow.
     RebalanceIncomplete,
+    /// Beyond safety, judged from observations of the leader's state and the buckets:
+    /// background work that fell due (a compaction, a job, a deletion after its grace, a
+    /// retention advance, an orphan's cleanup) stayed undone through a fault-free stretch
+    /// longer than the scenario's maintenance settings allow.
+    BackgroundStalled,
     /// Beyond the history: a consistency check of the system's own state failed (not
     /// decided from the history but added by the run, with the simulated time, the replica
     /// and journal entry, and the evidence in the explanation). Replicas that applied the
@@ -153,7 +158,7 @@ pub enum Class {
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 22] = [
+    pub const ALL: [Class; 23] = [
         Class::LostWrite,
         Class::Unseen,
         Class::Duplicate,
@@ -175,6 +180,7 @@ impl Class {
         Class::StorageRequests,
         Class::UnjustifiedError,
         Class::RebalanceIncomplete,
+        Class::BackgroundStalled,
         Class::Invariant,
     ];
 
@@ -202,6 +208,7 @@ impl Class {
             Class::StorageRequests => "storage_requests",
             Class::UnjustifiedError => "unjustified_error",
             Class::RebalanceIncomplete => "rebalance_incomplete",
+            Class::BackgroundStalled => "background_stalled",
             Class::Invariant => "invariant",
         }
     }

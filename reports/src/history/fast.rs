@@ -110,9 +110,10 @@ enum Key {
     RecordBytesMax,
     Generation,
     Partitions,
+    ReadBack,
 }
 
-const KEYS: usize = 27;
+const KEYS: usize = 28;
 
 impl Key {
     fn of(name: &str) -> Option<Key> {
@@ -144,6 +145,7 @@ impl Key {
             "record_bytes_max" => Key::RecordBytesMax,
             "generation" => Key::Generation,
             "partitions" => Key::Partitions,
+            "read_back" => Key::ReadBack,
             _ => return None,
         })
     }
@@ -451,6 +453,8 @@ fn parse_written(line: &str) -> Option<Op> {
             let drain = c.boolean()?;
             c.lit(",\"group\":")?;
             let group = c.nullable(Cursor::owned)?;
+            // Written only when true.
+            let read_back = c.lit(",\"read_back\":true").is_some();
             OpKind::Poll {
                 topic,
                 partition,
@@ -459,6 +463,7 @@ fn parse_written(line: &str) -> Option<Op> {
                 high_watermark,
                 drain,
                 group,
+                read_back,
             }
         }
         "list_offsets" => {
@@ -656,7 +661,8 @@ fn parse_any_order(line: &str) -> Option<Op> {
                 | Key::Records.bit()
                 | Key::HighWatermark.bit()
                 | Key::Drain.bit()
-                | Key::Group.bit(),
+                | Key::Group.bit()
+                | Key::ReadBack.bit(),
             OpKind::Poll {
                 topic: string(Key::Topic)?,
                 partition: req(Key::Partition)?.i32()?,
@@ -665,6 +671,7 @@ fn parse_any_order(line: &str) -> Option<Op> {
                 high_watermark: opt(Key::HighWatermark).opt(Val::i64)?,
                 drain: get(Key::Drain).map_or(Some(false), Val::bool)?,
                 group: opt_string(Key::Group)?,
+                read_back: get(Key::ReadBack).map_or(Some(false), Val::bool)?,
             },
         ),
         "list_offsets" => (
@@ -779,6 +786,8 @@ mod tests {
                 r#"{"id":5,"process":"c","invoke_us":5,"complete_us":6,"outcome":"ok","type":"assign","group":null,"generation":-1,"partitions":[]}"#,
                 r#"{"id":6,"process":"c","invoke_us":5,"complete_us":6,"outcome":"ok","type":"fetch_committed","group":"g","topic":"t","partition":0,"offset":-1}"#,
                 r#"{"id":7,"process":"c","invoke_us":5,"complete_us":6,"outcome":"ok","type":"poll","topic":"t","partition":2147483647,"fetch_offset":0,"records":[],"high_watermark":null}"#,
+                r#"{"id":8,"process":"p-ryw","invoke_us":5,"complete_us":6,"outcome":"ok","type":"poll","topic":"t","partition":1,"fetch_offset":3,"records":[{"offset":3,"value":"v"}],"high_watermark":4,"drain":false,"group":null,"read_back":true}"#,
+                r#"{"id":9,"process":"p-ryw","invoke_us":5,"complete_us":6,"outcome":"ok","type":"poll","topic":"t","partition":1,"fetch_offset":3,"records":[],"high_watermark":4,"read_back":false}"#,
             ]
             .map(String::from),
         );

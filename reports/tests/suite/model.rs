@@ -123,6 +123,7 @@ fn every_class_is_injected_and_recognised() {
                 | Class::CrossAzTraffic
                 | Class::StorageRequests
                 | Class::RebalanceIncomplete
+                | Class::BackgroundStalled
                 | Class::Invariant
         )
     });

@@ -63,6 +63,7 @@ fn kind() -> impl Strategy<Value = OpKind> {
                         high_watermark,
                         drain,
                         group,
+                        read_back: false,
                     }
                 }
             ),

@@ -5,7 +5,7 @@
 use crate::common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -68,8 +68,9 @@ async fn produce(producer: &Producer, tag: &str, n: usize) {
     }
 }
 
-#[madsim::test]
-async fn hostile_frames_cost_other_connections_nothing() {
+/// A control plane and one agent at [`AGENT`] with `config` (identity filled in), and the
+/// agent once it runs.
+fn start_agent(config: AgentConfig) -> Arc<Mutex<Option<Agent>>> {
     let handle = madsim::runtime::Handle::current();
     let storage = common::storage_node();
     let meters = Meters::new();
@@ -107,29 +108,40 @@ async fn hostile_frames_cost_other_connections_nothing() {
             }
         })
         .build();
+    let running = Arc::new(Mutex::new(None));
+    let out = running.clone();
     handle
         .create_node()
         .name("agent")
         .ip("10.0.1.10".parse().unwrap())
         .init(move || {
             let ingest = ingest.clone();
+            let running = running.clone();
+            let config = AgentConfig {
+                node_id: 1,
+                advertised_host: "10.0.1.10".into(),
+                batch_timeout_ms: 50,
+                default_partitions: 2,
+                ..config.clone()
+            };
             async move {
-                let config = AgentConfig {
-                    node_id: 1,
-                    advertised_host: "10.0.1.10".into(),
-                    batch_timeout_ms: 50,
-                    default_partitions: 2,
-                    ..AgentConfig::default()
-                };
                 let cp =
                     ControlPlaneClient::new(ClientConfig::new(vec![cp_addr]), Arc::new(PlainTcp));
-                let _agent = Agent::start(config, Arc::new(ingest), cp, Arc::new(PlainTcp))
+                let agent = Agent::start(config, Arc::new(ingest), cp, Arc::new(PlainTcp))
                     .await
                     .expect("agent starts");
+                *running.lock().unwrap() = Some(agent);
                 std::future::pending::<()>().await
             }
         })
         .build();
+    out
+}
+
+#[madsim::test]
+async fn hostile_frames_cost_other_connections_nothing() {
+    let handle = madsim::runtime::Handle::current();
+    start_agent(AgentConfig::default());
     let client = handle
         .create_node()
         .name("client")
@@ -214,4 +226,183 @@ async fn hostile_frames_cost_other_connections_nothing() {
         })
         .await
         .expect("client task");
+}
+
+/// Wait until the server closes `s` (EOF or reset), at most `within`; the time it took, or
+/// `None` if it stayed open.
+async fn closed_within(s: &mut TcpStream, within: Duration) -> Option<Duration> {
+    let start = tokio::time::Instant::now();
+    let mut buf = [0u8; 256];
+    loop {
+        let left = within.checked_sub(start.elapsed())?;
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(start.elapsed()),
+            Ok(Ok(_)) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The limits that bound what hostile connections hold: declared sizes cost only what
+/// arrives (and take it from the request budget), slow requests and idle connections are
+/// closed on time, one address gets a bounded number of connections, and a stopping agent
+/// answers what it read before closing. Good clients keep producing throughout.
+#[madsim::test]
+async fn limits_bound_what_hostile_connections_hold() {
+    let handle = madsim::runtime::Handle::current();
+    const BUDGET: usize = 4 * 1024 * 1024;
+    let agent = start_agent(AgentConfig {
+        queued_request_bytes_max: BUDGET,
+        request_read_timeout_ms: 2_000,
+        connection_idle_ms: 3_000,
+        connections_per_ip_max: 12,
+        ..AgentConfig::default()
+    });
+    let attacker = handle
+        .create_node()
+        .name("attacker")
+        .ip("10.0.1.101".parse().unwrap())
+        .build();
+    let client = handle
+        .create_node()
+        .name("client")
+        .ip("10.0.1.100".parse().unwrap())
+        .build();
+    let (holding_tx, holding_rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let agent_in_attack = agent.clone();
+    let attack = attacker.spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let agent = agent_in_attack.lock().unwrap().clone().expect("agent runs");
+        let budget = agent.inner().request_budget.clone();
+        // Ten connections declare the largest request the budget allows and send 10 bytes.
+        let mut held = Vec::new();
+        for _ in 0..10 {
+            let mut s = TcpStream::connect(AGENT).await.expect("connect");
+            s.write_all(&(BUDGET as i32).to_be_bytes()).await.unwrap();
+            s.write_all(&[0u8; 10]).await.unwrap();
+            s.flush().await.unwrap();
+            held.push(s);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // (Plus what the good producer has in flight.)
+        let taken = BUDGET - budget.available_permits();
+        assert!(
+            taken <= 11 * eddy_agent::wire::FRAME_CHUNK_BYTES,
+            "10 frames of 10 bytes took {taken} bytes of the request budget"
+        );
+        // More than the budget is refused at once.
+        let mut over = TcpStream::connect(AGENT).await.expect("connect");
+        over.write_all(&(BUDGET as i32 + 1).to_be_bytes())
+            .await
+            .unwrap();
+        over.flush().await.unwrap();
+        assert!(
+            closed_within(&mut over, Duration::from_millis(500))
+                .await
+                .is_some(),
+            "a request over the budget closes the connection"
+        );
+        // Two more fill this address's 12 places; the next is closed on accept.
+        let mut idle = TcpStream::connect(AGENT).await.expect("connect");
+        let mut slow = TcpStream::connect(AGENT).await.expect("connect");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            agent
+                .inner()
+                .connections
+                .open_from("10.0.1.101".parse().unwrap()),
+            12
+        );
+        let mut extra = TcpStream::connect(AGENT).await.expect("connect");
+        assert!(
+            closed_within(&mut extra, Duration::from_millis(500))
+                .await
+                .is_some(),
+            "the 13th connection from one address is refused"
+        );
+        holding_tx.send(()).unwrap();
+        // Slowloris: a byte every 400 ms never completes a request in 2 s.
+        let started = tokio::time::Instant::now();
+        let mut frame = frame(&header(18, 0, 1));
+        frame.resize(40, 0);
+        let mut closed_at = None;
+        for b in frame {
+            if slow.write_all(&[b]).await.is_err() || slow.flush().await.is_err() {
+                break;
+            }
+            if let Some(t) = closed_within(&mut slow, Duration::from_millis(400)).await {
+                closed_at = Some(started.elapsed() - Duration::from_millis(400) + t);
+                break;
+            }
+        }
+        let closed_at = closed_at.expect("the slow request's connection closes");
+        assert!(
+            closed_at >= Duration::from_millis(1_900) && closed_at <= Duration::from_millis(3_000),
+            "slow request closed after {closed_at:?} (read timeout 2 s, checked every 500 ms)"
+        );
+        // The idle connection (and those holding 10 bytes of a frame for over 2 s) are gone.
+        assert!(
+            closed_within(&mut idle, Duration::from_millis(1_500))
+                .await
+                .is_some(),
+            "idle connection closes"
+        );
+        for s in held.iter_mut() {
+            assert!(
+                closed_within(s, Duration::from_millis(100)).await.is_some(),
+                "stalled request closes"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            budget.available_permits(),
+            BUDGET,
+            "the budget is whole again"
+        );
+        assert_eq!(
+            agent
+                .inner()
+                .connections
+                .open_from("10.0.1.101".parse().unwrap()),
+            0
+        );
+        release_tx.send(()).unwrap();
+    });
+    client
+        .spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let producer =
+                Producer::new(ProducerConfig::default(), vec![AGENT.into()], tcp_dialer())
+                    .expect("producer");
+            produce(&producer, "before", 20).await;
+            holding_rx.await.unwrap();
+            produce(&producer, "during", 20).await;
+            release_rx.await.unwrap();
+            produce(&producer, "after", 20).await;
+            // A stop answers what was read: every send in flight is acknowledged, then the
+            // connection closes and no new one is accepted.
+            let acks: Vec<_> = (0..20)
+                .map(|i| producer.send("t", (i % 2) as i32, None, Bytes::from(format!("stop-{i}"))))
+                .collect();
+            // Sent (5 ms linger) and read, not yet committed (50 ms batch timeout).
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let agent = agent.lock().unwrap().clone().expect("agent runs");
+            assert!(
+                agent.shutdown(Duration::from_secs(5)).await,
+                "every connection drained"
+            );
+            for (i, ack) in acks.into_iter().enumerate() {
+                ack.await
+                    .unwrap_or_else(|e| panic!("stop-{i} not acknowledged: {e}"));
+            }
+            assert_eq!(agent.inner().connections.open(), 0);
+            assert!(
+                TcpStream::connect(AGENT).await.is_err(),
+                "a stopped agent accepts no connection"
+            );
+        })
+        .await
+        .expect("client task");
+    attack.await.expect("attack task");
 }

@@ -16,6 +16,7 @@ mod honest;
 mod idempotence;
 mod invariants;
 mod probes;
+mod progress;
 mod rebalance;
 mod report_html;
 mod reproduce;

@@ -142,7 +142,10 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
         // tests/latency_bounds.rs.
         Class::ProduceLatency | Class::DeliveryLatency => None,
         // Judged from a run's meters: see scenarios/tests/suite/efficiency.rs.
-        Class::CrossAzTraffic | Class::StorageRequests | Class::RebalanceIncomplete => None,
+        Class::CrossAzTraffic
+        | Class::StorageRequests
+        | Class::RebalanceIncomplete
+        | Class::BackgroundStalled => None,
         // From a run's consistency checks: see scenarios/tests/suite/invariants.rs.
         Class::Invariant => None,
         Class::UnjustifiedError => {
@@ -276,6 +279,7 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
                     high_watermark: Some(len + 1),
                     drain: true,
                     group: None,
+                    read_back: false,
                 },
             });
             only(Class::Duplicate)

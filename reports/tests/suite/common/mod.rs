@@ -124,6 +124,7 @@ impl H {
             high_watermark: hw,
             drain,
             group: group.map(str::to_string),
+            read_back: false,
         }
     }
 
