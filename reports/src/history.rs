@@ -4,7 +4,7 @@
 //! `reports/HISTORY.md`. This module only models, reads, writes and validates histories —
 //! the recorder that produces them lives in `scenarios`, the judgement in [`crate::check`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::hash::BuildHasher;
 use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
@@ -233,31 +233,121 @@ impl Op {
     }
 }
 
+mod fast;
+
 /// Reads a JSONL history (blank lines skipped) and validates it (see [`validate`]).
 /// Errors name the 1-based line.
-pub fn read_jsonl<R: BufRead>(reader: R) -> Result<Vec<Op>, Error> {
-    let mut ops = Vec::new();
-    let mut lines = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
-        let number = index + 1;
-        let line = line.map_err(|source| Error::Io {
-            line: number,
-            source,
-        })?;
-        if line.trim().is_empty() {
-            continue;
+pub fn read_jsonl<R: BufRead>(mut reader: R) -> Result<Vec<Op>, Error> {
+    let mut reading = Reading::default();
+    let mut buf = Vec::new();
+    loop {
+        let number = reading.next_line();
+        buf.clear();
+        let read = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| Error::Io {
+                line: number,
+                source,
+            })?;
+        if read == 0 {
+            break;
         }
-        let op: Op = serde_json::from_str(&line).map_err(|source| Error::Parse {
-            line: number,
-            source,
-        })?;
-        ops.push(op);
-        lines.push(number);
+        reading.line(number, &buf)?;
     }
-    validate_at(&ops, |i| {
-        format!("line {}", lines.get(i).copied().unwrap_or(0))
-    })?;
-    Ok(ops)
+    reading.finish()
+}
+
+/// [`read_jsonl`] of a history held in memory (what `eddy check` reads): the same result,
+/// without copying each line, and with room for the ops reserved up front.
+pub fn read_jsonl_bytes(bytes: &[u8]) -> Result<Vec<Op>, Error> {
+    let mut reading = Reading::default();
+    // Estimate the number of lines from the first 64 KiB (a guess only sizes a vector).
+    let sample = &bytes[..bytes.len().min(1 << 16)];
+    let per_sample = memchr::memchr_iter(b'\n', sample).count().max(1);
+    reading
+        .ops
+        .reserve(bytes.len() / sample.len().max(1) * per_sample + per_sample);
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        // All UTF-8 (the usual case): validated once, not line by line.
+        let mut rest = text;
+        while !rest.is_empty() {
+            let number = reading.next_line();
+            let end = memchr::memchr(b'\n', rest.as_bytes()).map_or(rest.len(), |n| n + 1);
+            let (line, after) = rest.split_at(end);
+            let line = line
+                .strip_suffix('\n')
+                .map_or(line, |l| l.strip_suffix('\r').unwrap_or(l));
+            reading.text_line(number, line)?;
+            rest = after;
+        }
+    } else {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let number = reading.next_line();
+            let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |n| n + 1);
+            reading.line(number, &rest[..end])?;
+            rest = &rest[end..];
+        }
+    }
+    reading.finish()
+}
+
+/// The ops read so far, and the line each came from.
+#[derive(Default)]
+struct Reading {
+    ops: Vec<Op>,
+    lines: Vec<usize>,
+    number: usize,
+}
+
+impl Reading {
+    fn next_line(&mut self) -> usize {
+        self.number += 1;
+        self.number
+    }
+
+    /// One line as read, with its "\n" or "\r\n" if any; as `BufRead::lines` gives lines,
+    /// bytes that are not UTF-8 are an I/O error.
+    fn line(&mut self, number: usize, mut line: &[u8]) -> Result<(), Error> {
+        if let Some(l) = line.strip_suffix(b"\n") {
+            line = l.strip_suffix(b"\r").unwrap_or(l);
+        }
+        let line = std::str::from_utf8(line).map_err(|_| Error::Io {
+            line: number,
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ),
+        })?;
+        self.text_line(number, line)
+    }
+
+    /// One line without its end.
+    fn text_line(&mut self, number: usize, line: &str) -> Result<(), Error> {
+        if line.trim().is_empty() {
+            return Ok(());
+        }
+        // The fast path takes the lines it is sure of; serde reads the rest (and words the
+        // errors).
+        let op = match fast::parse_op(line) {
+            Some(op) => op,
+            None => serde_json::from_str(line).map_err(|source| Error::Parse {
+                line: number,
+                source,
+            })?,
+        };
+        self.ops.push(op);
+        self.lines.push(number);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<Op>, Error> {
+        let lines = self.lines;
+        validate_at(&self.ops, |i| {
+            format!("line {}", lines.get(i).copied().unwrap_or(0))
+        })?;
+        Ok(self.ops)
+    }
 }
 
 /// Writes a history as JSONL, one op per line, in the given order.
@@ -280,14 +370,16 @@ pub fn validate(ops: &[Op]) -> Result<(), Error> {
 }
 
 fn validate_at(ops: &[Op], location: impl Fn(usize) -> String) -> Result<(), Error> {
-    let mut ids = BTreeSet::new();
-    let mut values: BTreeMap<&str, u64> = BTreeMap::new();
+    // The first op whose id, and the first send whose value, repeats an earlier one's (and
+    // that earlier send's op id), found by sorting rather than with sets of a million keys.
+    let repeated_id = first_repeated_id(ops);
+    let repeated_value = first_repeated_value(ops);
     for (i, op) in ops.iter().enumerate() {
         let invalid = |reason: String| Error::Invalid {
             location: location(i),
             reason,
         };
-        if !ids.insert(op.id) {
+        if repeated_id == Some(i) {
             return Err(invalid(format!("op id {} appears twice", op.id)));
         }
         match op.complete_us {
@@ -324,7 +416,7 @@ fn validate_at(ops: &[Op], location: impl Fn(usize) -> String) -> Result<(), Err
                 if *max_in_flight == Some(0) {
                     return Err(invalid(format!("op {}: max_in_flight 0", op.id)));
                 }
-                if let Some(first) = values.insert(value.as_str(), op.id) {
+                if let Some((_, first)) = repeated_value.filter(|&(at, _)| at == i) {
                     return Err(invalid(format!("value {value:?} is sent by op {first} and op {} (values must be unique per send)", op.id)));
                 }
                 if *partition < 0 {
@@ -378,4 +470,160 @@ fn validate_at(ops: &[Op], location: impl Fn(usize) -> String) -> Result<(), Err
         }
     }
     Ok(())
+}
+
+/// The index of the first op whose id an earlier op has.
+fn first_repeated_id(ops: &[Op]) -> Option<usize> {
+    if ops.windows(2).all(|w| w[0].id < w[1].id) {
+        return None;
+    }
+    let mut ids: Vec<(u64, usize)> = ops.iter().enumerate().map(|(i, op)| (op.id, i)).collect();
+    ids.sort_unstable();
+    // In each run of one id, the second index is the first repeat.
+    ids.chunk_by(|a, b| a.0 == b.0)
+        .filter_map(|run| run.get(1).map(|e| e.1))
+        .min()
+}
+
+/// The index of the first send whose value an earlier send has, and that earlier send's
+/// op id.
+fn first_repeated_value(ops: &[Op]) -> Option<(usize, u64)> {
+    let value = |i: usize| match &ops[i].kind {
+        OpKind::Send { value, .. } => value.as_str(),
+        _ => "",
+    };
+    let hasher = crate::check::fast_hash::FastBuild::default();
+    let mut by_hash: Vec<(u64, usize)> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| matches!(op.kind, OpKind::Send { .. }))
+        .map(|(i, _)| (hasher.hash_one(value(i)), i))
+        .collect();
+    crate::check::fast_hash::sort_by_hash(&mut by_hash);
+    let mut first: Option<(usize, u64)> = None;
+    for run in by_hash.chunk_by_mut(|a, b| a.0 == b.0) {
+        if run.len() < 2 {
+            continue;
+        }
+        // Equal hashes: by value, then index; the second of a run of equal values repeats
+        // the first.
+        run.sort_unstable_by(|a, b| (value(a.1), a.1).cmp(&(value(b.1), b.1)));
+        for same in run.chunk_by(|a, b| value(a.1) == value(b.1)) {
+            if let [earliest, second, ..] = same {
+                if first.is_none_or(|(at, _)| second.1 < at) {
+                    first = Some((second.1, ops[earliest.1].id));
+                }
+            }
+        }
+    }
+    first
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+    use crate::synth::SplitMix64;
+
+    fn send(id: u64, value: &str) -> Op {
+        Op {
+            id,
+            process: "p".into(),
+            invoke_us: 0,
+            complete_us: None,
+            outcome: Outcome::Indeterminate,
+            error: None,
+            kind: OpKind::Send {
+                topic: "t".into(),
+                partition: 0,
+                value: value.into(),
+                offset: None,
+                idempotent: false,
+                attempts: 1,
+                max_in_flight: None,
+                broker: None,
+            },
+        }
+    }
+
+    fn seek(id: u64) -> Op {
+        Op {
+            kind: OpKind::Seek {
+                topic: "t".into(),
+                partition: 0,
+                offset: 0,
+                reset_from: None,
+            },
+            ..send(id, "")
+        }
+    }
+
+    /// What sets of ids and values, filled in history order, find.
+    fn by_sets(ops: &[Op]) -> (Option<usize>, Option<(usize, u64)>) {
+        let mut ids = BTreeSet::new();
+        let mut values: BTreeMap<&str, u64> = BTreeMap::new();
+        let (mut id, mut value) = (None, None);
+        for (i, op) in ops.iter().enumerate() {
+            if !ids.insert(op.id) && id.is_none() {
+                id = Some(i);
+            }
+            if let OpKind::Send { value: v, .. } = &op.kind {
+                match values.get(v.as_str()) {
+                    Some(&first) if value.is_none() => value = Some((i, first)),
+                    Some(_) => {}
+                    None => {
+                        values.insert(v, op.id);
+                    }
+                }
+            }
+        }
+        (id, value)
+    }
+
+    #[test]
+    fn repeats_are_found_where_sets_would_find_them() {
+        let mut rng = SplitMix64::new(11);
+        for _ in 0..3000 {
+            let n = 1 + rng.below(12) as usize;
+            let ops: Vec<Op> = (0..n)
+                .map(|_| {
+                    let id = rng.below(10);
+                    if rng.chance(700) {
+                        send(id, &format!("v{}", rng.below(8)))
+                    } else {
+                        seek(id)
+                    }
+                })
+                .collect();
+            assert_eq!(
+                (first_repeated_id(&ops), first_repeated_value(&ops)),
+                by_sets(&ops),
+                "{ops:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bytes_and_streams_read_alike() {
+        let good = "{\"id\":1,\"process\":\"p\",\"invoke_us\":0,\"complete_us\":1,\"outcome\":\"ok\",\"type\":\"list_offsets\",\"topic\":\"t\",\"partition\":0,\"high_watermark\":0}";
+        let texts: Vec<Vec<u8>> = vec![
+            format!("{good}\n").into(),
+            format!("{good}").into(),
+            format!("\n\n  \n{good}\r\n\r\n").into(),
+            format!("{good}\n{good}\n").into(),
+            format!("{good}\n{{\"id\":2}}\n").into(),
+            [good.as_bytes(), b"\n\xff\xfe\n"].concat(),
+            b"".to_vec(),
+            b"\r\n".to_vec(),
+            format!("{good}\r").into(),
+            format!("{good}\r\r\n \t\n").into(),
+            format!("{}\n", good.replace("\"t\"", "\"t\\u00e9\"")).into(),
+        ];
+        for text in texts {
+            let stream = format!("{:?}", read_jsonl(&text[..]));
+            let bytes = format!("{:?}", read_jsonl_bytes(&text));
+            assert_eq!(stream, bytes, "{:?}", String::from_utf8_lossy(&text));
+        }
+    }
 }

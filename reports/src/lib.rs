@@ -29,7 +29,9 @@ pub use check::{
 };
 pub use cost::{cost, AzFlow, BucketUsage, CostBreakdown, Prices, Usage};
 pub use error::Error;
-pub use history::{read_jsonl, validate, write_jsonl, Op, OpKind, Outcome, Rec, TopicPartition};
+pub use history::{
+    read_jsonl, read_jsonl_bytes, validate, write_jsonl, Op, OpKind, Outcome, Rec, TopicPartition,
+};
 pub use html::compare::{render_whatif_html, render_whatif_markdown, WhatIf, WhatIfRow};
 pub use html::{render_html, FaultWindow, HtmlReport, Timeline};
 pub use latency::{latency, LatencyReport, LatencySummary};

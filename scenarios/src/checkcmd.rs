@@ -1,7 +1,6 @@
 //! `eddy check`: the checkers on any recorded history (works in both builds).
 
 use std::fs;
-use std::io::BufReader;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -14,9 +13,10 @@ pub fn check(
     json: bool,
     latency: Option<eddy_reports::LatencyBounds>,
 ) -> anyhow::Result<ExitCode> {
-    let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let ops = eddy_reports::read_jsonl(BufReader::new(file))
+    let bytes = fs::read(path).with_context(|| format!("opening {}", path.display()))?;
+    let ops = eddy_reports::read_jsonl_bytes(&bytes)
         .with_context(|| format!("reading {}", path.display()))?;
+    drop(bytes);
     let options = eddy_reports::CheckOptions {
         latency,
         ..eddy_reports::CheckOptions::default()

@@ -17,6 +17,7 @@ pub mod efficiency;
 #[cfg(madsim)]
 pub mod failover;
 pub mod fuzz;
+pub mod fuzz_merge;
 #[cfg(madsim)]
 pub mod invariants;
 pub mod liveness;

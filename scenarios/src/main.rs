@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use eddy_scenarios::prices::PricePreset;
 #[cfg(madsim)]
 use eddy_scenarios::{bench, commands, whatif};
-use eddy_scenarios::{checkcmd, fuzz, plant_report, serve};
+use eddy_scenarios::{checkcmd, fuzz, fuzz_merge, plant_report, serve};
 
 #[cfg(not(madsim))]
 const SIMULATED_ONLY: &str = "this is the real-mode build (no --cfg madsim): it has no simulator. \
@@ -119,29 +119,8 @@ enum Command {
         latency_min_samples: u64,
     },
     /// Run many seeds, one process each; print a reproduction command for every failure.
-    Fuzz {
-        scenario: PathBuf,
-        /// Seeds: N, A..B (B excluded) or A..=B.
-        #[arg(long, default_value = "1..=20")]
-        seeds: String,
-        /// Runs at once (default: available cores).
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Run only shard i of n (i/n): seeds at positions ≡ i mod n.
-        #[arg(long)]
-        shard: Option<String>,
-        /// Output folder (failing seeds keep report.json and history.jsonl here).
-        #[arg(long, default_value = "out/fuzz")]
-        out: PathBuf,
-        /// Write a JUnit XML summary for CI systems.
-        #[arg(long)]
-        junit: Option<PathBuf>,
-        /// Keep the output of passing seeds too.
-        #[arg(long)]
-        keep_passing: bool,
-        #[arg(long = "plant", value_name = "BUG", help = plant_help())]
-        plants: Vec<String>,
-    },
+    /// `eddy fuzz merge DIR…` merges the output folders of a campaign's shards.
+    Fuzz(FuzzCli),
     /// Fuzz each planted bug and report how often and how fast the checkers catch it.
     PlantReport {
         /// Scenario to fuzz every plant with (default: each plant's own: compaction.json for
@@ -164,9 +143,13 @@ enum Command {
         scenario: PathBuf,
         #[arg(long, default_value_t = 3)]
         seeds: u64,
-        /// Also time the checkers on a synthetic history of this many operations.
+        /// Also time the checkers (parsing included) on a synthetic history of this many
+        /// operations. With --seeds 0 only the checkers are timed.
         #[arg(long)]
         check_ops: Option<usize>,
+        /// Also time the checkers (parsing included) on this history (JSONL).
+        #[arg(long)]
+        check_history: Option<PathBuf>,
     },
     /// Real mode: serve Kafka on 127.0.0.1:9092 with an embedded control plane and a local
     /// (or S3) object store. Needs the real-mode build (without --cfg madsim).
@@ -189,6 +172,106 @@ impl tracing_subscriber::fmt::time::FormatTime for SimClock {
         }
         write!(w, "{:>12}", "-")
     }
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct FuzzCli {
+    #[command(subcommand)]
+    command: Option<FuzzCommand>,
+    /// Scenario file (JSON).
+    #[arg(required = true)]
+    scenario: Option<PathBuf>,
+    /// Seeds: N, A..B (B excluded) or A..=B.
+    #[arg(long, default_value = "1..=20")]
+    seeds: String,
+    /// Runs at once (default: available cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run only shard i of n, 0-based (0/n … n-1/n): the seeds at positions ≡ i mod n of
+    /// --seeds. `JOB_COMPLETION_INDEX/n` takes i from that environment variable (set by a
+    /// Kubernetes Indexed Job). Merge the shards' --out folders with `eddy fuzz merge`.
+    #[arg(long, value_name = "i/n")]
+    shard: Option<String>,
+    /// Output folder: fuzz.json (every seed's result), and report.json and history.jsonl of
+    /// each failing seed.
+    #[arg(long, default_value = "out/fuzz")]
+    out: PathBuf,
+    /// Write a JUnit XML summary for CI systems.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Keep the output of passing seeds too.
+    #[arg(long)]
+    keep_passing: bool,
+    #[arg(long = "plant", value_name = "BUG", help = plant_help())]
+    plants: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum FuzzCommand {
+    /// Merge the output folders of a campaign's shards (`eddy fuzz --shard i/n`): print the
+    /// table one unsharded run would print, write its JUnit file and, with --out, its
+    /// fuzz.json and the failing seeds' folders. Refuses shards of different builds,
+    /// scenario files, plants or seed ranges, and seeds judged twice or in no shard.
+    Merge {
+        /// The shards' --out folders (each holds a fuzz.json).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Folder for the merged fuzz.json and the failing seeds' folders (linked or copied).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write the merged JUnit XML summary.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Merge even if some of the campaign's seeds are in no folder given (a warning
+        /// says the summary is partial).
+        #[arg(long)]
+        allow_missing: bool,
+    },
+}
+
+fn fuzz_command(cli: FuzzCli) -> anyhow::Result<ExitCode> {
+    if let Some(FuzzCommand::Merge {
+        dirs,
+        out,
+        junit,
+        allow_missing,
+    }) = cli.command
+    {
+        return fuzz_merge::merge(fuzz_merge::MergeArgs {
+            dirs,
+            out,
+            junit,
+            allow_missing,
+        });
+    }
+    let scenario = cli.scenario.context("eddy fuzz needs a scenario file")?;
+    let all = fuzz::parse_seeds(&cli.seeds)?;
+    let shard = cli
+        .shard
+        .as_deref()
+        .map(fuzz::parse_shard)
+        .transpose()?
+        .map(|(index, count)| fuzz::Shard { index, count });
+    let seeds = match shard {
+        Some(s) => fuzz::shard_seeds(&all, (s.index, s.count)),
+        None => all.clone(),
+    };
+    let jobs = cli
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    fuzz::fuzz(fuzz::FuzzArgs {
+        scenario,
+        seeds_text: cli.seeds,
+        seeds,
+        seed_count: all.len() as u64,
+        shard,
+        jobs,
+        out: cli.out,
+        junit: cli.junit,
+        keep_passing: cli.keep_passing,
+        plants: cli.plants,
+    })
 }
 
 fn main() -> ExitCode {
@@ -291,39 +374,9 @@ fn main() -> ExitCode {
             scenario,
             seeds,
             check_ops,
-        } => bench::bench(&scenario, seeds, check_ops),
-        Command::Fuzz {
-            scenario,
-            seeds,
-            jobs,
-            shard,
-            out,
-            junit,
-            keep_passing,
-            plants,
-        } => (|| {
-            let mut seeds = fuzz::parse_seeds(&seeds)?;
-            if let Some(shard) = shard {
-                let (i, n) = fuzz::parse_shard(&shard)?;
-                seeds = seeds
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(k, _)| k % n == i)
-                    .map(|(_, s)| s)
-                    .collect();
-            }
-            let jobs =
-                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            fuzz::fuzz(fuzz::FuzzArgs {
-                scenario,
-                seeds,
-                jobs,
-                out,
-                junit,
-                keep_passing,
-                plants,
-            })
-        })(),
+            check_history,
+        } => bench::bench(&scenario, seeds, check_ops, check_history.as_deref()),
+        Command::Fuzz(cli) => fuzz_command(cli),
         Command::PlantReport {
             scenario,
             seeds,

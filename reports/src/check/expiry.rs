@@ -21,6 +21,13 @@ use crate::history::{OpKind, Outcome};
 
 /// Returns how many LogStart ops it judged.
 pub(super) fn check(ix: &Index, sink: &mut Sink) -> u64 {
+    // Without a LogStart op there is nothing to judge (nor tables to build).
+    if !ix
+        .others()
+        .any(|(_, op)| matches!(op.kind, OpKind::LogStart { .. }))
+    {
+        return 0;
+    }
     // Per tp: (acked offset, invoke, value) of ok sends, by offset, with the prefix maximum
     // of the invoke time (the youngest send at or below each position).
     let mut by_tp: Vec<Vec<(i64, u64, u32)>> = vec![Vec::new(); ix.tps.len()];
@@ -45,8 +52,10 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) -> u64 {
     let heads = Heads::build(ix);
     // Per tp: the log start the previous judged LogStart op reported (ops go by completion).
     let mut previous: Vec<i64> = vec![0; ix.tps.len()];
-    let mut order: Vec<usize> = (0..ix.ops.len())
-        .filter(|&i| matches!(ix.ops[i].kind, OpKind::LogStart { .. }))
+    let mut order: Vec<usize> = ix
+        .others()
+        .filter(|(_, op)| matches!(op.kind, OpKind::LogStart { .. }))
+        .map(|(i, _)| i)
         .collect();
     order.sort_by_key(|&i| (ix.ops[i].complete_us, i));
     let mut judged = 0;

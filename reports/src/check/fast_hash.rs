@@ -7,12 +7,15 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// A HashMap using [`FastHasher`]. Only looked up, never iterated, by the checkers.
-pub(super) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+/// Builds [`FastHasher`]s (`hash_one`).
+pub(crate) type FastBuild = BuildHasherDefault<FastHasher>;
 
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
 #[derive(Default, Clone, Copy)]
-pub(super) struct FastHasher {
+pub(crate) struct FastHasher {
     hash: u64,
 }
 
@@ -76,11 +79,59 @@ impl Hasher for FastHasher {
     }
 }
 
+/// Sorts `(hash, index)` pairs by hash, keeping the order of equal hashes (a stable radix
+/// sort, a byte at a time): pairs pushed in index order come out by (hash, index).
+pub(crate) fn sort_by_hash<I: Copy>(items: &mut Vec<(u64, I)>) {
+    if items.len() < 256 {
+        items.sort_by_key(|e| e.0);
+        return;
+    }
+    let mut other = items.clone();
+    for byte in 0..8 {
+        let shift = byte * 8;
+        let mut start = [0usize; 257];
+        for e in items.iter() {
+            start[((e.0 >> shift) & 0xff) as usize + 1] += 1;
+        }
+        for k in 0..256 {
+            start[k + 1] += start[k];
+        }
+        for e in items.iter() {
+            let slot = &mut start[((e.0 >> shift) & 0xff) as usize];
+            other[*slot] = *e;
+            *slot += 1;
+        }
+        std::mem::swap(items, &mut other);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::hash::{BuildHasher, BuildHasherDefault};
 
     use super::FastHasher;
+
+    #[test]
+    fn hashes_sort_stably() {
+        let mut rng = crate::synth::SplitMix64::new(3);
+        for n in [0, 1, 5, 255, 256, 3000] {
+            let items: Vec<(u64, usize)> = (0..n)
+                .map(|i| {
+                    let h = match rng.below(3) {
+                        0 => rng.next_u64(),
+                        1 => rng.below(4) << 60,
+                        _ => rng.below(8),
+                    };
+                    (h, i)
+                })
+                .collect();
+            let mut radix = items.clone();
+            super::sort_by_hash(&mut radix);
+            let mut expected = items;
+            expected.sort_unstable();
+            assert_eq!(radix, expected);
+        }
+    }
 
     #[test]
     fn similar_strings_spread_over_buckets() {

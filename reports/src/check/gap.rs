@@ -10,7 +10,7 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) {
     // Per tp: lowest offset a record-bearing drain poll asked for or returned, highest offset
     // returned, and the polls that did.
     let mut span: Vec<Option<Span>> = vec![None; ix.tps.len()];
-    for (i, op) in ix.ops.iter().enumerate() {
+    for (i, op) in ix.others() {
         let OpKind::Poll {
             fetch_offset,
             records,

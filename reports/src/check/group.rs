@@ -2,8 +2,7 @@
 //! (at-least-once broken). See [`Class::CommitRegression`] and [`Class::GroupSkip`] for the
 //! exact rules.
 
-use std::collections::{BTreeMap, BTreeSet};
-
+use super::fast_hash::FastMap;
 use super::index::Index;
 use super::{describe, Class, Sink, Violation};
 use crate::history::{OpKind, Outcome};
@@ -11,20 +10,29 @@ use crate::history::{OpKind, Outcome};
 /// Group names and their member processes.
 struct Groups<'a> {
     names: Vec<&'a str>,
-    ids: BTreeMap<&'a str, u32>,
+    ids: FastMap<&'a str, u32>,
     /// Groups each process belongs to, ascending.
     of_process: Vec<Vec<u32>>,
+    /// Per op (by history index), the group it names ([`NO_GROUP`]: none).
+    of_op: Vec<u32>,
 }
+
+/// The group of an op that names none.
+const NO_GROUP: u32 = u32::MAX;
 
 impl<'a> Groups<'a> {
     fn build(ix: &Index<'a>) -> Groups<'a> {
         let mut g = Groups {
             names: Vec::new(),
-            ids: BTreeMap::new(),
+            ids: FastMap::default(),
             of_process: Vec::new(),
+            of_op: vec![NO_GROUP; ix.ops.len()],
         };
-        let mut of_process = vec![BTreeSet::new(); ix.processes.len()];
-        for (i, op) in ix.ops.iter().enumerate() {
+        // Ops of one group come in runs: the last name looked up is remembered.
+        let mut last: Option<(&str, u32)> = None;
+        // Sorted lists (a process is in a group or two).
+        let mut of_process: Vec<Vec<u32>> = vec![Vec::new(); ix.processes.len()];
+        for (i, op) in ix.others() {
             let group = match &op.kind {
                 OpKind::Assign {
                     group: Some(group), ..
@@ -35,13 +43,18 @@ impl<'a> Groups<'a> {
                 OpKind::Commit { group, .. } | OpKind::FetchCommitted { group, .. } => group,
                 _ => continue,
             };
-            let id = g.id(group);
-            of_process[ix.op_process[i] as usize].insert(id);
+            let id = match last {
+                Some((name, id)) if name == group.as_str() => id,
+                _ => g.id(group),
+            };
+            last = Some((group, id));
+            g.of_op[i] = id;
+            let of = &mut of_process[ix.op_process[i] as usize];
+            if let Err(at) = of.binary_search(&id) {
+                of.insert(at, id);
+            }
         }
-        g.of_process = of_process
-            .into_iter()
-            .map(|set| set.into_iter().collect())
-            .collect();
+        g.of_process = of_process;
         g
     }
 
@@ -72,7 +85,7 @@ const DONE: u8 = 2;
 fn regressions(ix: &Index, groups: &Groups, sink: &mut Sink) {
     // (group, tp, time, rank, op index, offset)
     let mut events: Vec<(u32, u32, u64, u8, u32, i64)> = Vec::new();
-    for (i, op) in ix.ops.iter().enumerate() {
+    for (i, op) in ix.others() {
         let tp = ix.op_tp[i];
         let i = i as u32;
         match &op.kind {
@@ -81,18 +94,15 @@ fn regressions(ix: &Index, groups: &Groups, sink: &mut Sink) {
                     events.push((g, tp, op.invoke_us, SEEK, i, *offset));
                 }
             }
-            OpKind::Commit { group, offset, .. } if op.outcome == Outcome::Ok => {
-                let (Some(&g), Some(done)) = (groups.ids.get(group.as_str()), op.complete_us)
-                else {
+            OpKind::Commit { offset, .. } if op.outcome == Outcome::Ok => {
+                let (g, Some(done)) = (groups.of_op[i as usize], op.complete_us) else {
                     continue;
                 };
                 events.push((g, tp, op.invoke_us, CHECK, i, *offset));
                 events.push((g, tp, done, DONE, i, *offset));
             }
-            OpKind::FetchCommitted { group, offset, .. } if op.outcome == Outcome::Ok => {
-                let Some(&g) = groups.ids.get(group.as_str()) else {
-                    continue;
-                };
+            OpKind::FetchCommitted { offset, .. } if op.outcome == Outcome::Ok => {
+                let g = groups.of_op[i as usize];
                 events.push((g, tp, op.invoke_us, CHECK, i, *offset));
             }
             _ => {}
@@ -163,18 +173,59 @@ struct Progress {
     consumed: Vec<i64>,
 }
 
+/// The offsets a group consumed in a partition, as a set: a bitmap over their range when
+/// they are dense (they are: offsets are assigned densely), else sorted.
+enum Consumed {
+    Dense { lo: i64, seen: Vec<bool> },
+    Sorted(Vec<i64>),
+}
+
+impl Consumed {
+    fn new(offsets: &mut Vec<i64>) -> Consumed {
+        let lo = offsets.iter().copied().min().unwrap_or(0);
+        let hi = offsets.iter().copied().max().unwrap_or(0);
+        let range = i128::from(hi) - i128::from(lo) + 1;
+        if range <= offsets.len() as i128 * 4 + 1024 {
+            let mut seen = vec![false; range as usize];
+            for &o in offsets.iter() {
+                seen[(o - lo) as usize] = true;
+            }
+            Consumed::Dense { lo, seen }
+        } else {
+            let mut sorted = std::mem::take(offsets);
+            sorted.sort_unstable();
+            sorted.dedup();
+            Consumed::Sorted(sorted)
+        }
+    }
+
+    fn contains(&self, offset: i64) -> bool {
+        match self {
+            Consumed::Dense { lo, seen } => offset
+                .checked_sub(*lo)
+                .and_then(|k| usize::try_from(k).ok())
+                .and_then(|k| seen.get(k))
+                .copied()
+                .unwrap_or(false),
+            Consumed::Sorted(sorted) => sorted.binary_search(&offset).is_ok(),
+        }
+    }
+}
+
 /// Group skip: observed offsets in [start, committed) that no member consumed.
 fn skips(ix: &Index, groups: &Groups, sink: &mut Sink) {
-    let mut progress: BTreeMap<(u32, u32), Progress> = BTreeMap::new();
-    for (i, op) in ix.ops.iter().enumerate() {
+    // Per (group, tp), group-major: the order the groups' partitions are judged in.
+    let n_tps = ix.tps.len();
+    let mut progress: Vec<Progress> = Vec::new();
+    progress.resize_with(groups.names.len() * n_tps, Progress::default);
+    let slot = |g: u32, tp: u32| g as usize * n_tps + tp as usize;
+    for (i, op) in ix.others() {
         let tp = ix.op_tp[i];
         let process_groups = groups.of_process[ix.op_process[i] as usize].as_slice();
         match &op.kind {
-            OpKind::Commit { group, offset, .. } if op.outcome == Outcome::Ok => {
-                let Some(&g) = groups.ids.get(group.as_str()) else {
-                    continue;
-                };
-                let p = progress.entry((g, tp)).or_default();
+            OpKind::Commit { offset, .. } if op.outcome == Outcome::Ok => {
+                let g = groups.of_op[i];
+                let p = &mut progress[slot(g, tp)];
                 if p.commit.is_none_or(|(c, _)| *offset > c) {
                     p.commit = Some((*offset, i as u32));
                 }
@@ -186,17 +237,13 @@ fn skips(ix: &Index, groups: &Groups, sink: &mut Sink) {
                 group,
                 ..
             } if op.outcome == Outcome::Ok => {
-                let tagged = group
-                    .as_ref()
-                    .and_then(|g| groups.ids.get(g.as_str()))
-                    .copied();
-                let member_of = match (group, &tagged) {
-                    (Some(_), Some(g)) => std::slice::from_ref(g),
-                    (Some(_), None) => &[],
-                    (None, _) => process_groups,
+                // A poll that names its group counts for that group only.
+                let member_of = match group {
+                    Some(_) => std::slice::from_ref(&groups.of_op[i]),
+                    None => process_groups,
                 };
                 for &g in member_of {
-                    let p = progress.entry((g, tp)).or_default();
+                    let p = &mut progress[slot(g, tp)];
                     p.start = Some(p.start.map_or(*fetch_offset, |s| s.min(*fetch_offset)));
                     p.consumed.extend(
                         records
@@ -208,14 +255,15 @@ fn skips(ix: &Index, groups: &Groups, sink: &mut Sink) {
             }
             OpKind::Seek { offset, .. } => {
                 for &g in process_groups {
-                    let p = progress.entry((g, tp)).or_default();
+                    let p = &mut progress[slot(g, tp)];
                     p.waived_below = Some(p.waived_below.map_or(*offset, |w| w.max(*offset)));
                 }
             }
             _ => {}
         }
     }
-    for ((g, tp), mut p) in progress {
+    for (k, mut p) in progress.into_iter().enumerate() {
+        let (g, tp) = ((k / n_tps) as u32, (k % n_tps) as u32);
         let (Some((commit, commit_op)), Some(start)) = (p.commit, p.start) else {
             continue;
         };
@@ -223,13 +271,12 @@ fn skips(ix: &Index, groups: &Groups, sink: &mut Sink) {
         if commit <= lo {
             continue;
         }
-        p.consumed.sort_unstable();
-        p.consumed.dedup();
+        let consumed = Consumed::new(&mut p.consumed);
         let missing: Vec<i64> = ix
             .offsets_between(tp, lo, commit - 1)
             .iter()
             .copied()
-            .filter(|o| p.consumed.binary_search(o).is_err())
+            .filter(|&o| !consumed.contains(o))
             .collect();
         if missing.is_empty() {
             continue;

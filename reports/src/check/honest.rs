@@ -24,6 +24,21 @@ use crate::history::{OpKind, Outcome};
 
 /// Returns how many resets it judged.
 pub(super) fn check(ix: &Index, sink: &mut Sink) -> u64 {
+    // Without a reset there is nothing to judge (nor tables to build).
+    let is_reset = |op: &crate::history::Op| {
+        op.outcome == Outcome::Ok
+            && op.complete_us.is_some()
+            && matches!(
+                op.kind,
+                OpKind::Seek {
+                    reset_from: Some(_),
+                    ..
+                }
+            )
+    };
+    if !ix.others().any(|(_, op)| is_reset(op)) {
+        return 0;
+    }
     let n = ix.tps.len();
     // Per tp: (completion, high watermark it proves, op), by completion, with the prefix
     // maximum of the high watermark (and the op that proved it).

@@ -51,14 +51,18 @@ fn offsets_with_two_values(ix: &Index, sink: &mut Sink) {
     while i < obs.len() {
         let (tp, offset) = (obs[i].tp, obs[i].offset);
         let mut j = i;
-        let mut distinct = Vec::new();
+        // Observations of one offset, sorted by value: more than one value when the last
+        // differs from the first (the list is built only then).
         while j < obs.len() && obs[j].tp == tp && obs[j].offset == offset {
-            if distinct.last().map(|d: &super::index::Obs| d.value) != Some(obs[j].value) {
-                distinct.push(obs[j]);
-            }
             j += 1;
         }
-        if distinct.len() > 1 {
+        if obs[j - 1].value != obs[i].value {
+            let mut distinct: Vec<super::index::Obs> = Vec::new();
+            for o in &obs[i..j] {
+                if distinct.last().map(|d| d.value) != Some(o.value) {
+                    distinct.push(*o);
+                }
+            }
             sink.push(Class::InconsistentOffsets, || {
                 let seen: Vec<String> = distinct
                     .iter()
@@ -92,7 +96,7 @@ fn offsets_acked_twice(ix: &Index, sink: &mut Sink) {
         .enumerate()
         .filter_map(|(v, s)| s.acked.map(|a| (s.tp, a, v as u32)))
         .collect();
-    acked.sort_unstable();
+    super::index::sort_by_bucket(&mut acked, ix.tps.len(), |a| a.0 as usize, |a| *a);
     for group in acked.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
         if group.len() < 2 {
             continue;
@@ -251,11 +255,15 @@ fn read_somewhere(
     let send_op = ix.op(s.op);
     let name = ix.value_name(value);
     let tp = s.tp;
-    let offsets: Vec<i64> = placements
-        .iter()
-        .filter(|p| p.tp == tp)
-        .map(|p| p.offset)
-        .collect();
+    // Offsets it was read at in its own partition (almost always one: no list then).
+    let offsets_in = || -> Vec<i64> {
+        placements
+            .iter()
+            .filter(|p| p.tp == tp)
+            .map(|p| p.offset)
+            .collect()
+    };
+    let in_tp = placements.iter().filter(|p| p.tp == tp).count();
     let list = |ps: &mut dyn Iterator<Item = &Occ>| -> String {
         ps.map(|p| {
             format!(
@@ -312,8 +320,9 @@ fn read_somewhere(
             )
         });
     }
-    if offsets.len() > 1 && (s.idempotent || options.non_idempotent_at_most_once) {
+    if in_tp > 1 && (s.idempotent || options.non_idempotent_at_most_once) {
         sink.push(Class::Duplicate, || {
+            let offsets = offsets_in();
             let mut ops = vec![s.op];
             ops.extend(placements.iter().filter(|p| p.tp == tp).map(|p| p.op));
             let why = if s.idempotent {
@@ -338,8 +347,9 @@ fn read_somewhere(
         });
     }
     if let Some(a) = s.acked {
-        if !offsets.is_empty() && !offsets.contains(&a) {
+        if in_tp > 0 && !placements.iter().any(|p| p.tp == tp && p.offset == a) {
             sink.push(Class::InconsistentOffsets, || {
+                let offsets = offsets_in();
                 let mut ops = vec![s.op];
                 ops.extend(placements.iter().filter(|p| p.tp == tp).map(|p| p.op));
                 let mut all = vec![a];

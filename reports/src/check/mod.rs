@@ -28,7 +28,7 @@
 
 mod bounds;
 mod expiry;
-mod fast_hash;
+pub(crate) mod fast_hash;
 mod gap;
 mod group;
 mod honest;
@@ -397,7 +397,7 @@ fn judged_by_index(ix: &Index, sink: &mut Sink) {
         .count() as u64;
     let (mut polls, mut hw_reads, mut commits, mut drained) = (0u64, 0u64, 0u64, 0u64);
     let mut drained_tps = std::collections::BTreeSet::new();
-    for (i, op) in ix.ops.iter().enumerate() {
+    for (i, op) in ix.others() {
         if op.outcome != Outcome::Ok {
             continue;
         }
@@ -456,9 +456,8 @@ fn silent(ix: &Index, options: &CheckOptions, judged: &BTreeMap<Class, u64>) -> 
         }
     }
     let log_starts = ix
-        .ops
-        .iter()
-        .filter(|op| matches!(op.kind, OpKind::LogStart { .. }))
+        .others()
+        .filter(|(_, op)| matches!(op.kind, OpKind::LogStart { .. }))
         .count();
     if log_starts > 0 && none(Class::ExpiredEarly) {
         out.push(Silent {

@@ -4,7 +4,7 @@
 //! send, a poll reporting a high watermark, a ListOffsets) is compared with. A producer's
 //! pipelined sends (the earlier one still in flight) are judged in `sendorder.rs`.
 
-use super::index::Index;
+use super::index::{sort_by_bucket, Index};
 use super::{describe, Class, Sink, Violation};
 use crate::history::{OpKind, Outcome};
 
@@ -72,7 +72,12 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) {
             })
         })
         .collect();
-    acked.sort_unstable_by_key(|a| (a.tp, a.time, a.offset, a.value));
+    sort_by_bucket(
+        &mut acked,
+        ix.tps.len(),
+        |a| a.tp as usize,
+        |a| (a.time, a.offset, a.value),
+    );
     appends(ix, &acked, sink);
     reads(ix, &acked, sink);
 }
@@ -86,7 +91,7 @@ fn appends(ix: &Index, acked: &[Acked], sink: &mut Sink) {
             Some((s.tp, s.invoke, ix.offset_as_later(v)?, s.process, v))
         })
         .collect();
-    later.sort_unstable();
+    sort_by_bucket(&mut later, ix.tps.len(), |l| l.0 as usize, |l| *l);
     let mut per_process: Vec<Option<Acked>> = vec![None; ix.processes.len()];
     let mut touched: Vec<u32> = Vec::new();
     let mut a = 0;
@@ -165,7 +170,7 @@ fn reads(ix: &Index, acked: &[Acked], sink: &mut Sink) {
     // (tp, invoke, high watermark, op index) of every ok poll reporting one and every ok
     // ListOffsets.
     let mut hws: Vec<(u32, u64, i64, u32)> = Vec::new();
-    for (i, op) in ix.ops.iter().enumerate() {
+    for (i, op) in ix.others() {
         if op.outcome != Outcome::Ok {
             continue;
         }
@@ -179,7 +184,7 @@ fn reads(ix: &Index, acked: &[Acked], sink: &mut Sink) {
         };
         hws.push((ix.op_tp[i], op.invoke_us, hw, i as u32));
     }
-    hws.sort_unstable();
+    sort_by_bucket(&mut hws, ix.tps.len(), |h| h.0 as usize, |h| *h);
     let mut a = 0;
     let mut current_tp = u32::MAX;
     let mut top = Top2::default();

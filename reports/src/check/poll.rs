@@ -9,58 +9,114 @@
 //! and its first record (or its `fetch_offset` when it returned nothing), nor between its
 //! own records.
 
-use std::collections::BTreeMap;
-
 use super::index::Index;
 use super::{describe, Class, Sink, Violation};
 use crate::history::{Op, OpKind, Outcome};
 
+/// A poll, seek or assignment of a process, with what the sweep needs of it (gathered in
+/// history order, so that the sweep, which goes process by process, does not go back to
+/// the ops).
+#[derive(Clone, Copy)]
+struct Event {
+    process: u32,
+    invoke: u64,
+    id: u64,
+    op: u32,
+    kind: Kind,
+    /// For a poll: its fetch offset, and where its consumed offsets are in the flat list.
+    fetch: i64,
+    start: usize,
+    len: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Poll,
+    Seek,
+    Assign,
+}
+
 pub(super) fn check(ix: &Index, sink: &mut Sink) {
-    let mut events: Vec<(u32, u64, u64, u32)> = Vec::new();
-    for (i, op) in ix.ops.iter().enumerate() {
-        let relevant = match op.kind {
-            OpKind::Poll { .. } => op.outcome == Outcome::Ok,
-            OpKind::Seek { .. } | OpKind::Assign { .. } => true,
-            _ => false,
+    let mut events: Vec<Event> = Vec::new();
+    // Each ok poll's consumed offsets (at or above its fetch offset), one after another.
+    let mut consumed: Vec<i64> = Vec::new();
+    for (i, op) in ix.others() {
+        let mut event = Event {
+            process: ix.op_process[i],
+            invoke: op.invoke_us,
+            id: op.id,
+            op: i as u32,
+            kind: Kind::Seek,
+            fetch: 0,
+            start: 0,
+            len: 0,
         };
-        if relevant {
-            events.push((ix.op_process[i], op.invoke_us, op.id, i as u32));
-        }
-    }
-    events.sort_unstable();
-    let mut last: BTreeMap<u32, (i64, u32)> = BTreeMap::new();
-    let mut current = u32::MAX;
-    for &(process, _, _, i) in &events {
-        if process != current {
-            current = process;
-            last.clear();
-        }
-        let op = ix.op(i);
         match &op.kind {
-            OpKind::Assign { .. } => last.clear(),
-            OpKind::Seek { .. } => {
-                last.remove(&ix.op_tp[i as usize]);
-            }
             OpKind::Poll {
                 fetch_offset,
                 records,
                 ..
-            } => {
+            } if op.outcome == Outcome::Ok => {
+                let start = consumed.len();
+                consumed.extend(
+                    records
+                        .iter()
+                        .map(|r| r.offset)
+                        .filter(|o| o >= fetch_offset),
+                );
+                event.kind = Kind::Poll;
+                event.fetch = *fetch_offset;
+                event.start = start;
+                event.len = consumed.len() - start;
+            }
+            OpKind::Seek { .. } => {}
+            OpKind::Assign { .. } => event.kind = Kind::Assign,
+            _ => continue,
+        }
+        events.push(event);
+    }
+    // By process, then invocation: a process's ops are mostly in order already.
+    super::index::sort_by_bucket(
+        &mut events,
+        ix.processes.len(),
+        |e| e.process as usize,
+        |e| (e.invoke, e.id, e.op),
+    );
+    // Per tp, the last offset the current process consumed and the poll that consumed it
+    // (`touched` lists the tps set, to forget them all at once).
+    let mut last: Vec<Option<(i64, u32)>> = vec![None; ix.tps.len()];
+    let mut touched: Vec<u32> = Vec::new();
+    let forget_all = |last: &mut Vec<Option<(i64, u32)>>, touched: &mut Vec<u32>| {
+        for tp in touched.drain(..) {
+            last[tp as usize] = None;
+        }
+    };
+    let mut current = u32::MAX;
+    for e in &events {
+        if e.process != current {
+            current = e.process;
+            forget_all(&mut last, &mut touched);
+        }
+        let i = e.op;
+        match e.kind {
+            Kind::Assign => forget_all(&mut last, &mut touched),
+            Kind::Seek => {
+                last[ix.op_tp[i as usize] as usize] = None;
+            }
+            Kind::Poll => {
                 let tp = ix.op_tp[i as usize];
-                let consumed: Vec<i64> = records
-                    .iter()
-                    .map(|r| r.offset)
-                    .filter(|o| o >= fetch_offset)
-                    .collect();
-                let prev = last.get(&tp).copied();
-                poll(ix, sink, tp, op, *fetch_offset, &consumed, prev);
+                let consumed = &consumed[e.start..e.start + e.len];
+                let prev = last[tp as usize];
+                poll(ix, sink, tp, ix.op(i), e.fetch, consumed, prev);
                 if let Some(&max) = consumed.iter().max() {
                     if prev.is_none_or(|(p, _)| max > p) {
-                        last.insert(tp, (max, i));
+                        if prev.is_none() {
+                            touched.push(tp);
+                        }
+                        last[tp as usize] = Some((max, i));
                     }
                 }
             }
-            _ => {}
         }
     }
 }

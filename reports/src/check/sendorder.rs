@@ -87,7 +87,20 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) {
             })
         })
         .collect();
-    items.sort_unstable_by_key(|i| (i.process, i.tp, i.invoke, i.id));
+    // By (process, tp), then send order: invocation, ties by op id (and by value, which
+    // only a history with repeated op ids needs).
+    let n_tps = ix.tps.len();
+    let buckets = ix.processes.len().saturating_mul(n_tps);
+    if buckets <= items.len().saturating_mul(4).saturating_add(1024) {
+        super::index::sort_by_bucket(
+            &mut items,
+            buckets,
+            |i| i.process as usize * n_tps + i.tp as usize,
+            |i| (i.invoke, i.id, i.value),
+        );
+    } else {
+        items.sort_unstable_by_key(|i| (i.process, i.tp, i.invoke, i.id, i.value));
+    }
     let mut start = 0;
     while start < items.len() {
         let group = (items[start].process, items[start].tp);

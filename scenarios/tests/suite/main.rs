@@ -11,6 +11,7 @@ mod controlplane_replicas;
 mod determinism;
 mod efficiency;
 mod failover_run;
+mod fuzz_shards;
 mod honest;
 mod idempotence;
 mod invariants;
