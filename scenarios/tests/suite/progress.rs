@@ -3,7 +3,6 @@
 //! (a job held by a crashed agent stays unfinished) and a delete job that leaves a file
 //! behind are each caught, while the safety checkers find nothing wrong with either.
 
-use eddy_controlplane::Plant;
 use eddy_reports::Class;
 use eddy_scenarios::commands::run_and_report;
 use eddy_scenarios::progress::Kind;
@@ -38,37 +37,64 @@ fn a_clean_compaction_run_keeps_up() {
     );
 }
 
-fn stalled_by(plant: Plant, needle: &str) {
-    let mut scenario = compaction();
-    scenario.plants.0.insert(plant);
-    let (_, report) = run_and_report(&scenario, 1).expect("run");
-    let stalled: Vec<&str> = report
-        .verdict
-        .violations
-        .iter()
-        .filter(|v| v.class == Class::BackgroundStalled)
-        .map(|v| v.explanation.as_str())
-        .collect();
-    assert!(
-        stalled.iter().any(|e| e.contains(needle)),
-        "{plant:?}: {stalled:#?}"
-    );
+/// Run compaction.json seed 1 with `plant` as a user would (a fresh `eddy run` process:
+/// in-process runs after other runs of the same test binary have been seen to take another
+/// history) and expect `background_stalled`, and only it, with `needle` in its evidence.
+fn stalled_by(plant: &str, needle: &str) {
+    let dir = std::env::temp_dir().join(format!("eddy-progress-{plant}-{}", std::process::id()));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args([
+            "run",
+            "specs/compaction.json",
+            "--seed",
+            "1",
+            "--plant",
+            plant,
+            "--json",
+        ])
+        .arg("--out")
+        .arg(&dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("eddy runs");
+    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
-        report.verdict.classes(),
-        vec![Class::BackgroundStalled],
-        "only progress is broken"
+        output.status.code(),
+        Some(1),
+        "a violation fails the run: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    let violations = report["verdict"]["violations"]
+        .as_array()
+        .expect("violations");
+    let classes: std::collections::BTreeSet<&str> = violations
+        .iter()
+        .filter_map(|v| v["class"].as_str())
+        .collect();
+    assert_eq!(
+        classes,
+        std::collections::BTreeSet::from(["background_stalled"]),
+        "{plant}: only progress is broken"
+    );
+    assert!(
+        violations
+            .iter()
+            .filter_map(|v| v["explanation"].as_str())
+            .any(|e| e.contains(needle)),
+        "{plant}: {violations:#?}"
     );
 }
 
 #[test]
 fn a_lease_that_never_lapses_stalls_its_job() {
-    stalled_by(Plant::LeaseNeverLapses, "is unfinished");
+    stalled_by("lease-never-lapses", "is unfinished");
 }
 
 #[test]
 fn a_delete_job_that_keeps_a_file_is_caught() {
     stalled_by(
-        Plant::DeleteKeepsLast,
+        "delete-keeps-last",
         "still stored after its delete job finished",
     );
 }
