@@ -80,6 +80,10 @@ pub struct AgentConfig {
     pub zone_cache_page_bytes: u64,
     /// Wait this long for the owning agent's answer before reading object storage directly.
     pub zone_cache_timeout_ms: u64,
+    /// When the owning agent has not answered after this long, also read object storage and
+    /// take whichever answer comes first (a hedged request: a slow handshake or a busy owner
+    /// costs one GET instead of a stalled fetch).
+    pub zone_cache_hedge_ms: u64,
     /// Ask the control plane for maintenance jobs (compaction, deletions, orphan scans)
     /// this often; 0 = never (the agent runs no jobs). Asking is free when the control plane
     /// has none: it answers from memory without a journal write.
@@ -117,6 +121,7 @@ impl Default for AgentConfig {
             zone_cache_bytes: 256 * 1024 * 1024,
             zone_cache_page_bytes: 8 * 1024 * 1024,
             zone_cache_timeout_ms: 2_000,
+            zone_cache_hedge_ms: 500,
             jobs_poll_ms: 1_000,
             plants: eddy_controlplane::Plants::none(),
         }

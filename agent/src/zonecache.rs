@@ -6,8 +6,10 @@
 //! hashing: a consistent hash, so when an agent joins or leaves only the pages it owned (or
 //! now owns) move. The owner GETs a page once (concurrent requests share the GET:
 //! single-flight), keeps it in a memory-bounded LRU and serves it to the other agents of its
-//! AZ over an intra-AZ RPC on its cache port (Kafka port + 1). An agent that cannot reach the
-//! owner in time reads object storage itself.
+//! AZ over an intra-AZ RPC on its cache port (Kafka port + 1), on connections kept open
+//! between requests. An agent whose owner has not answered within `zone_cache_hedge_ms`
+//! also reads object storage and takes the first answer (a hedged request); one that cannot
+//! reach the owner at all reads object storage itself.
 //!
 //! Cost trade-off: without the cache every agent that serves a fetch GETs the byte ranges
 //! it needs, so a file read by consumers on N agents of an AZ costs N GETs; with it, one
@@ -39,6 +41,10 @@ use crate::pages::{page_range, pages_of, slice_pages, PageId, PageLru, PAGE_BYTE
 
 /// Largest request frame accepted on the cache port (an object key and a page index).
 pub const REQUEST_BYTES_MAX: usize = 64 * 1024;
+
+/// Idle connections kept to each owner (more are opened while more requests are in
+/// flight, and closed after their answer).
+const IDLE_CONNECTIONS_PER_PEER: usize = 16;
 
 /// The cache port of an agent whose Kafka port is `kafka_port`.
 pub fn cache_port(kafka_port: u16) -> u16 {
@@ -73,10 +79,13 @@ pub struct ZoneCache {
     bypass: bool,
     page_bytes: u64,
     timeout: Duration,
+    hedge: Duration,
     store: Arc<dyn ObjectStore>,
     transport: DynTransport,
     state: Arc<Mutex<State>>,
     stats: Arc<Mutex<CacheStats>>,
+    /// Connections to owners kept between requests, by cache address.
+    idle: Mutex<BTreeMap<SocketAddr, Vec<Conn>>>,
 }
 
 impl ZoneCache {
@@ -87,6 +96,7 @@ impl ZoneCache {
             bypass: config.plants.has(eddy_controlplane::Plant::ZoneCacheBypass),
             page_bytes: config.zone_cache_page_bytes.max(PAGE_BYTES_MIN),
             timeout: Duration::from_millis(config.zone_cache_timeout_ms.max(1)),
+            hedge: Duration::from_millis(config.zone_cache_hedge_ms.max(1)),
             store,
             transport,
             state: Arc::new(Mutex::new(State {
@@ -94,6 +104,7 @@ impl ZoneCache {
                 inflight: BTreeMap::new(),
             })),
             stats: Arc::new(Mutex::new(CacheStats::default())),
+            idle: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -155,21 +166,57 @@ impl ZoneCache {
     /// A page, from its owner in the AZ (or object storage when this agent owns it or the
     /// owner does not answer).
     async fn page(&self, id: PageId, peers: &[AgentInfo]) -> Result<Bytes, String> {
-        match owner(peers, &id) {
-            Some(o) if o.node_id != self.me => match self.remote_page(o, &id).await {
-                Ok(bytes) => {
-                    lock(&self.stats).remote_hits += 1;
-                    Ok(bytes)
+        let owner = match owner(peers, &id) {
+            Some(o) if o.node_id != self.me => o,
+            _ => return self.local_page(id).await,
+        };
+        let asked = id.clone();
+        let remote = self.remote_page(owner, &asked);
+        tokio::pin!(remote);
+        let first = tokio::select! {
+            biased;
+            r = &mut remote => Some(r),
+            _ = tokio::time::sleep(self.hedge) => None,
+        };
+        let answer = match first {
+            Some(r) => r,
+            None => {
+                // The owner is slow: storage too, whichever answers first.
+                eddy_probe::hit("agent.zonecache.hedged");
+                let local = self.local_page(id.clone());
+                tokio::pin!(local);
+                tokio::select! {
+                    biased;
+                    r = &mut remote => match r {
+                        Ok(bytes) => Ok(bytes),
+                        Err(e) => {
+                            self.fell_back(owner, &e);
+                            return local.await;
+                        }
+                    },
+                    l = &mut local => {
+                        lock(&self.stats).fallbacks += 1;
+                        return l;
+                    }
                 }
-                Err(e) => {
-                    eddy_probe::hit("agent.zonecache.owner_unavailable");
-                    tracing::debug!(owner = o.node_id, error = %e, "zone cache owner unavailable");
-                    lock(&self.stats).fallbacks += 1;
-                    self.local_page(id).await
-                }
-            },
-            _ => self.local_page(id).await,
+            }
+        };
+        match answer {
+            Ok(bytes) => {
+                lock(&self.stats).remote_hits += 1;
+                Ok(bytes)
+            }
+            Err(e) => {
+                self.fell_back(owner, &e);
+                self.local_page(id).await
+            }
         }
+    }
+
+    fn fell_back(&self, owner: &AgentInfo, error: &str) {
+        eddy_probe::hit("agent.zonecache.owner_unavailable");
+        tracing::debug!(owner = owner.node_id, error = %error, "zone cache owner unavailable");
+        lock(&self.stats).fallbacks += 1;
     }
 
     /// A page from memory, or from object storage with one GET shared by every concurrent
@@ -218,26 +265,58 @@ impl ZoneCache {
         fut.await
     }
 
+    /// A page from its owner, over a connection kept from an earlier request when there is
+    /// one: a connection per page would pay a handshake per page, and one slow handshake
+    /// (a lost SYN costs a second) would stall the read past the timeout into a GET.
     async fn remote_page(&self, owner: &AgentInfo, id: &PageId) -> Result<Bytes, String> {
         let addr: SocketAddr = format!("{}:{}", owner.host, cache_port(owner.port))
             .parse()
             .map_err(|e| format!("bad address of agent {}: {e}", owner.node_id))?;
         let call = async {
-            let mut conn = self
+            // A kept connection may have been closed by a restarted owner: then once more
+            // on a fresh one.
+            if let Some(conn) = self.idle_conn(addr) {
+                if let Ok(answer) = self.ask(conn, addr, id).await {
+                    return answer;
+                }
+                eddy_probe::hit("agent.zonecache.kept_connection_failed");
+            }
+            let conn = self
                 .transport
                 .connect(addr)
                 .await
                 .map_err(|e| e.to_string())?;
-            write_frame(&mut conn, &encode_request(id)).await?;
-            let body = read_frame(&mut conn, self.page_bytes as usize + 1, true)
-                .await?
-                .ok_or("connection closed")?;
-            decode_response(body)
+            self.ask(conn, addr, id).await?
         };
         match tokio::time::timeout(self.timeout, call).await {
             Ok(r) => r,
             Err(_) => Err("timed out".into()),
         }
+    }
+
+    fn idle_conn(&self, addr: SocketAddr) -> Option<Conn> {
+        lock(&self.idle).get_mut(&addr).and_then(Vec::pop)
+    }
+
+    /// One request on `conn`; the connection is kept for the next request once its answer
+    /// was read whole. The outer error: the connection failed; the inner: the answer.
+    async fn ask(
+        &self,
+        mut conn: Conn,
+        addr: SocketAddr,
+        id: &PageId,
+    ) -> Result<Result<Bytes, String>, String> {
+        write_frame(&mut conn, &encode_request(id)).await?;
+        let body = read_frame(&mut conn, self.page_bytes as usize + 1, true)
+            .await?
+            .ok_or("connection closed")?;
+        let answer = decode_response(body);
+        let mut idle = lock(&self.idle);
+        let kept = idle.entry(addr).or_default();
+        if kept.len() < IDLE_CONNECTIONS_PER_PEER {
+            kept.push(conn);
+        }
+        Ok(answer)
     }
 
     /// Serve pages to the other agents of the AZ until the listener fails.

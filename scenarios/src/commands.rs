@@ -56,6 +56,9 @@ pub struct RunJson<'a> {
     /// kept up (verdict class `background_stalled`; absent when maintenance is off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress_verdict: Option<crate::progress::ProgressVerdict>,
+    /// The share of time partitions could be written and read, unharmed and during each
+    /// fault family (verdict class `unavailable`).
+    pub availability: crate::availability::AvailabilityVerdict,
     /// Hits of every coverage probe in this run, by name, zeros included.
     pub probes: &'a std::collections::BTreeMap<String, u64>,
 }
@@ -100,6 +103,7 @@ pub fn run_and_report_with(
     if let Some(p) = progress_verdict(&out) {
         p.apply(&mut report.verdict);
     }
+    availability_verdict(scenario, &out).apply(&mut report.verdict);
     for v in &out.invariants {
         report.verdict.add(v.clone());
     }
@@ -113,6 +117,15 @@ pub fn rebalance_verdict(
 ) -> crate::rebalance::RebalanceVerdict {
     let last_fault_end_ms = out.fault_events.iter().map(|f| f.end_ms).max().unwrap_or(0);
     crate::rebalance::judge(scenario, &out.ops, last_fault_end_ms)
+}
+
+/// The share of time partitions could be written and read during each fault family
+/// (verdict class `unavailable`).
+pub fn availability_verdict(
+    scenario: &Scenario,
+    out: &RunOutput,
+) -> crate::availability::AvailabilityVerdict {
+    crate::availability::judge(&as_run(scenario, out), &out.ops, &out.fault_events)
 }
 
 /// Whether the run's background work kept up, judged against its fault windows (`None`
@@ -227,6 +240,31 @@ pub fn scaling_note(report: &RunReport) -> String {
     )
 }
 
+/// One sentence on availability for the HTML page: quiet time and each fault family.
+pub fn availability_note(av: &crate::availability::AvailabilityVerdict) -> String {
+    let pct = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{:.0}%", x * 100.0));
+    let mut s = format!(
+        "Availability (verdict class unavailable): the share of time partitions that wanted a \
+         write were written ({} s buckets) and readers that wanted a partition read it ({} s \
+         buckets). Quiet time: {} written, {} read",
+        av.write_bucket_ms as f64 / 1000.0,
+        av.read_bucket_ms as f64 / 1000.0,
+        pct(av.quiet.write_share),
+        pct(av.quiet.read_share)
+    );
+    for f in &av.families {
+        s += &format!(
+            "; {} alone: {} written, {} read (with others: {} / {})",
+            crate::availability::family_name(f.family),
+            pct(f.alone.write_share),
+            pct(f.alone.read_share),
+            pct(f.during.write_share),
+            pct(f.during.read_share)
+        );
+    }
+    s + "."
+}
+
 /// The HTML page of a run.
 pub fn report_html(
     scenario: &Scenario,
@@ -249,6 +287,7 @@ pub fn report_html(
     let notes = vec![
         scenario.description.clone(),
         scaling_note(report),
+        availability_note(&availability_verdict(scenario, out)),
         format!(
             "Kafka baseline: {} consumer group(s) (one per zone with consumers), write rate \
              {:.3} MiB/s as ingested here.",
@@ -302,6 +341,7 @@ pub fn report_json(
         efficiency_verdict: crate::efficiency::judge(scenario, out, report),
         rebalance_verdict: rebalance_verdict(scenario, out),
         progress_verdict: progress_verdict(out),
+        availability: availability_verdict(scenario, out),
         probes: &out.probes,
     };
     Ok(serde_json::to_string_pretty(&json)? + "\n")
@@ -433,6 +473,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             println!(
                 "faults: {} injected (report.json fault_events)",
                 out.fault_events.len()
+            );
+            let av = availability_verdict(&scenario, &out);
+            let pct = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{:.0}%", x * 100.0));
+            let families: Vec<String> = av
+                .families
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} {}/{}",
+                        crate::availability::family_name(f.family),
+                        pct(f.alone.write_share),
+                        pct(f.alone.read_share)
+                    )
+                })
+                .collect();
+            println!(
+                "availability (partitions written/read, each family alone): quiet {}/{}; {}",
+                pct(av.quiet.write_share),
+                pct(av.quiet.read_share),
+                families.join(", ")
             );
         }
         let reached = out.probes.values().filter(|n| **n > 0).count();

@@ -4,6 +4,7 @@
 //! simulated build (`--cfg madsim`); the real-mode build keeps `serve` and `check`.
 
 #[cfg(madsim)]
+pub mod availability;
 pub mod bench;
 #[cfg(madsim)]
 pub mod chaos;

@@ -1,6 +1,7 @@
 //! Scenario specs: plain JSON data describing a topology, a workload, storage and network
 //! models, and timings. Unknown fields are errors, so a typo never silently means "default".
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context};
@@ -75,6 +76,24 @@ pub struct Verdicts {
     /// plus the share of the producing window with an agent down, paused or isolated).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cross_az_share_max: Option<f64>,
+    /// Floors on the share of time partitions could be written and read during each fault
+    /// family (`scenarios/src/availability.rs`); a family listed here replaces its default
+    /// floors (`null` for no floor).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub availability_floors: BTreeMap<eddy_faults::Family, AvailabilityFloor>,
+    /// Fewest wanted buckets for an availability floor to be judged.
+    pub availability_min_wanted: u64,
+    /// Floor on the share of wanted buckets served in quiet time (no fault, none in the
+    /// last `recovery_s`, after the warm-up), writes and reads alike; `null`: not judged.
+    pub availability_quiet_floor: Option<f64>,
+}
+
+/// The least share of wanted buckets that must be served during a fault family.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityFloor {
+    pub write: Option<f64>,
+    pub read: Option<f64>,
 }
 
 impl Default for Verdicts {
@@ -88,6 +107,9 @@ impl Default for Verdicts {
             min_samples: 1_000,
             efficiency: true,
             cross_az_share_max: None,
+            availability_floors: BTreeMap::new(),
+            availability_min_wanted: 20,
+            availability_quiet_floor: Some(0.9),
         }
     }
 }
@@ -606,6 +628,18 @@ impl Scenario {
             if let Some(x) = bound {
                 if !x.is_finite() || x < 0.0 {
                     bail!("{name} must be a non-negative number, got {x}");
+                }
+            }
+        }
+        if let Some(x) = v.availability_quiet_floor {
+            if !(0.0..=1.0).contains(&x) {
+                bail!("verdicts.availability_quiet_floor is a share in [0, 1], got {x}");
+            }
+        }
+        for (family, floor) in &v.availability_floors {
+            for x in [floor.write, floor.read].into_iter().flatten() {
+                if !(0.0..=1.0).contains(&x) {
+                    bail!("verdicts.availability_floors.{family:?}: a floor is a share in [0, 1], got {x}");
                 }
             }
         }

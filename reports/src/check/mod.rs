@@ -145,6 +145,11 @@ pub enum Class {
     /// retention advance, an orphan's cleanup) stayed undone through a fault-free stretch
     /// longer than the scenario's maintenance settings allow.
     BackgroundStalled,
+    /// Beyond safety, judged from the history and the run's fault log: during a fault
+    /// family where the design promises service (an agent lost, a node paused, packets
+    /// lost, a slow store), partitions that wanted a write or a read were served in a
+    /// smaller share of the time than the scenario's floor.
+    Unavailable,
     /// Beyond the history: a consistency check of the system's own state failed (not
     /// decided from the history but added by the run, with the simulated time, the replica
     /// and journal entry, and the evidence in the explanation). Replicas that applied the
@@ -158,7 +163,7 @@ pub enum Class {
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 23] = [
+    pub const ALL: [Class; 24] = [
         Class::LostWrite,
         Class::Unseen,
         Class::Duplicate,
@@ -181,6 +186,7 @@ impl Class {
         Class::UnjustifiedError,
         Class::RebalanceIncomplete,
         Class::BackgroundStalled,
+        Class::Unavailable,
         Class::Invariant,
     ];
 
@@ -209,6 +215,7 @@ impl Class {
             Class::UnjustifiedError => "unjustified_error",
             Class::RebalanceIncomplete => "rebalance_incomplete",
             Class::BackgroundStalled => "background_stalled",
+            Class::Unavailable => "unavailable",
             Class::Invariant => "invariant",
         }
     }

@@ -124,6 +124,7 @@ fn every_class_is_injected_and_recognised() {
                 | Class::StorageRequests
                 | Class::RebalanceIncomplete
                 | Class::BackgroundStalled
+                | Class::Unavailable
                 | Class::Invariant
         )
     });

@@ -2,6 +2,7 @@
 //! file would link the whole simulator again for each and fill the disk (each is a few
 //! hundred MB with debug info). Run one module with `cargo test -p eddy-scenarios --test suite <module>::`.
 
+mod availability;
 mod bad_frames;
 mod basic_runs;
 mod build_guard;

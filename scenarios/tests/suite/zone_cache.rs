@@ -45,6 +45,7 @@ fn gets(meters: &Meters) -> u64 {
 
 struct World {
     meters: Meters,
+    store: Arc<dyn ObjectStore>,
     nodes: Vec<madsim::runtime::NodeHandle>,
     caches: Vec<Arc<ZoneCache>>,
 }
@@ -100,6 +101,7 @@ async fn world(n: i32) -> World {
     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     World {
         meters,
+        store: Arc::new(store),
         nodes,
         caches,
     }
@@ -181,4 +183,86 @@ async fn an_unreachable_owner_costs_a_direct_read() {
     assert_eq!(&got[..], &object()[start as usize..start as usize + 10]);
     assert_eq!(w.caches[0].stats().fallbacks, 1);
     assert_eq!(gets(&w.meters), 1);
+}
+
+/// Counts the connections it opens.
+#[derive(Default)]
+struct Counting(std::sync::atomic::AtomicU64);
+
+impl eddy_controlplane::net::Transport for Counting {
+    fn connect(
+        &self,
+        addr: std::net::SocketAddr,
+    ) -> futures::future::BoxFuture<'static, std::io::Result<eddy_controlplane::net::Conn>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        PlainTcp.connect(addr)
+    }
+    fn accepted(
+        &self,
+        stream: tokio::net::TcpStream,
+        peer: std::net::SocketAddr,
+    ) -> eddy_controlplane::net::Conn {
+        PlainTcp.accepted(stream, peer)
+    }
+}
+
+#[madsim::test]
+async fn pages_from_an_owner_share_one_connection_and_a_restarted_owner_gets_a_new_one() {
+    let w = world(2).await;
+    let peers = vec![info(1), info(2)];
+    // Agent 1 reads through a transport that counts its connects.
+    let counting = Arc::new(Counting::default());
+    let config = AgentConfig {
+        node_id: 1,
+        advertised_host: info(1).host,
+        zone_cache: true,
+        zone_cache_page_bytes: PAGE_BYTES,
+        ..AgentConfig::default()
+    };
+    let reader = Arc::new(ZoneCache::new(&config, w.store.clone(), counting.clone()));
+    // The pages agent 2 owns.
+    let owned: Vec<u64> = (0..3)
+        .filter(|i| owner(&peers, &(KEY.to_string(), *i)).map(|a| a.node_id) == Some(2))
+        .collect();
+    assert!(!owned.is_empty(), "agent 2 owns a page of three");
+    let read_owned = |reader: Arc<ZoneCache>, peers: Vec<AgentInfo>, owned: Vec<u64>| {
+        w.nodes[0].spawn(async move {
+            for i in owned {
+                let at = i * PAGE_BYTES;
+                let got = reader
+                    .read_ranges(KEY, &[at..at + 10], &peers)
+                    .await
+                    .expect("read");
+                assert_eq!(&got[0][..], &object()[at as usize..at as usize + 10]);
+            }
+        })
+    };
+    for _ in 0..3 {
+        read_owned(reader.clone(), peers.clone(), owned.clone())
+            .await
+            .expect("task");
+    }
+    let connects = counting.0.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        connects,
+        1,
+        "one connection for {} page reads",
+        3 * owned.len()
+    );
+    // The owner restarts: the kept connection is closed; the next read opens a new one and
+    // still comes from the owner, not from object storage.
+    let handle = madsim::runtime::Handle::current();
+    handle.kill(w.nodes[1].id());
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    handle.restart(w.nodes[1].id());
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    read_owned(reader.clone(), peers.clone(), owned.clone())
+        .await
+        .expect("task");
+    assert_eq!(counting.0.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(
+        reader.stats().fallbacks,
+        0,
+        "every page came from its owner"
+    );
 }

@@ -145,7 +145,8 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
         Class::CrossAzTraffic
         | Class::StorageRequests
         | Class::RebalanceIncomplete
-        | Class::BackgroundStalled => None,
+        | Class::BackgroundStalled
+        | Class::Unavailable => None,
         // From a run's consistency checks: see scenarios/tests/suite/invariants.rs.
         Class::Invariant => None,
         Class::UnjustifiedError => {
