@@ -4,11 +4,10 @@
 //! polls and read-backs left out).
 //! Summaries and CDF points are in milliseconds; all arithmetic is deterministic.
 
-use std::collections::HashMap;
-
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::check::fast_hash::FastMap;
 use crate::history::{Op, OpKind, Outcome};
 
 /// Highest latency tracked exactly: one hour. Larger samples saturate to it.
@@ -190,8 +189,14 @@ pub fn delivery(ops: &[Op]) -> LatencyHistogram {
 /// µs) `keep` accepts.
 pub fn delivery_where(ops: &[Op], keep: impl Fn(u64, u64) -> bool) -> LatencyHistogram {
     // value -> (consumer, completion of its first poll that returned the value); a value
-    // has one entry per consumer group at most in a healthy run, so a short list.
-    let mut seen: HashMap<&str, Vec<(&str, u64)>> = HashMap::new();
+    // has one entry per consumer group at most in a healthy run, so a short list. Only
+    // looked up, never iterated, so the order of the map does not reach the histogram.
+    let sends = ops
+        .iter()
+        .filter(|op| matches!(op.kind, OpKind::Send { .. }))
+        .count();
+    let mut seen: FastMap<&str, Vec<(&str, u64)>> = FastMap::default();
+    seen.reserve(sends);
     for op in ops {
         let (
             OpKind::Poll {
