@@ -273,19 +273,6 @@ impl ControlPlane {
         lock(&self.inner.core).applied_digest()
     }
 
-    /// Consistency checks: whether this replica and `other` stand at the same entry with
-    /// equal applied states, compared in place. Equal states have equal
-    /// [`applied_digest`](Self::applied_digest)s (the digest hashes the state's encoding), so
-    /// a checker can digest one of a group of replicas and compare the others with it.
-    pub fn same_state(&self, other: &ControlPlane) -> bool {
-        if Arc::ptr_eq(&self.inner, &other.inner) {
-            return true;
-        }
-        let a = lock(&self.inner.core);
-        let b = lock(&other.inner.core);
-        a.next_seq == b.next_seq && a.state == b.state
-    }
-
     /// Consistency checks: run `f` on this replica's applied state, with the number of the
     /// next entry it will apply, without copying the state.
     pub fn inspect<T>(&self, f: impl FnOnce(u64, &State) -> T) -> T {
