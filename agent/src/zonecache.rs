@@ -345,20 +345,20 @@ impl ZoneCache {
                     return;
                 }
             };
-            let response = match decode_request(&frame) {
+            let (status, payload) = match decode_request(&frame) {
                 Some(id) => match self.local_page(id).await {
                     Ok(bytes) => {
                         lock(&self.stats).served += 1;
-                        encode_response(0, &bytes)
+                        (0, bytes)
                     }
-                    Err(e) => encode_response(1, e.as_bytes()),
+                    Err(e) => (1, Bytes::from(e.into_bytes())),
                 },
                 None => {
                     tracing::info!("malformed zone cache request; closing");
                     return;
                 }
             };
-            if write_frame(&mut conn, &response).await.is_err() {
+            if write_response(&mut conn, status, &payload).await.is_err() {
                 return;
             }
         }
@@ -402,9 +402,16 @@ fn decode_request(frame: &[u8]) -> Option<PageId> {
     (!key.is_empty()).then(|| (key.to_string(), index))
 }
 
+/// A response frame's length and status byte, which the page bytes follow.
+fn response_head(status: u8, payload_len: usize) -> Result<[u8; 5], String> {
+    let len = u32::try_from(1 + payload_len).map_err(|_| "frame too large".to_string())?;
+    let [a, b, c, d] = len.to_be_bytes();
+    Ok([a, b, c, d, status])
+}
+
+#[cfg(test)]
 fn encode_response(status: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + payload.len());
-    out.push(status);
+    let mut out = Vec::from(&response_head(status, payload.len()).unwrap()[4..]);
     out.extend_from_slice(payload);
     out
 }
@@ -426,6 +433,17 @@ async fn write_frame(conn: &mut Conn, body: &[u8]) -> Result<(), String> {
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(body);
     conn.write_all(&out).await.map_err(|e| e.to_string())?;
+    conn.flush().await.map_err(|e| e.to_string())
+}
+
+/// A response frame: head and page written as they are, then one flush, rather than
+/// gathered into one buffer first (two copies of the page). The simulated stream sends what
+/// was written when it is flushed, so the peer gets the same one message; a real socket has
+/// Nagle's algorithm off (the real transport sets TCP_NODELAY), so the head is not held back.
+async fn write_response(conn: &mut Conn, status: u8, payload: &[u8]) -> Result<(), String> {
+    let head = response_head(status, payload.len())?;
+    conn.write_all(&head).await.map_err(|e| e.to_string())?;
+    conn.write_all(payload).await.map_err(|e| e.to_string())?;
     conn.flush().await.map_err(|e| e.to_string())
 }
 

@@ -4,11 +4,10 @@
 //! polls and read-backs left out).
 //! Summaries and CDF points are in milliseconds; all arithmetic is deterministic.
 
-use std::collections::HashMap;
-
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::check::fast_hash::FastMap;
 use crate::history::{Op, OpKind, Outcome};
 
 /// Highest latency tracked exactly: one hour. Larger samples saturate to it.
@@ -190,8 +189,18 @@ pub fn delivery(ops: &[Op]) -> LatencyHistogram {
 /// µs) `keep` accepts.
 pub fn delivery_where(ops: &[Op], keep: impl Fn(u64, u64) -> bool) -> LatencyHistogram {
     // value -> (consumer, completion of its first poll that returned the value); a value
-    // has one entry per consumer group at most in a healthy run, so a short list.
-    let mut seen: HashMap<&str, Vec<(&str, u64)>> = HashMap::new();
+    // has one entry per consumer group at most in a healthy run, so a short list: a chain
+    // of nodes in one arena (no allocation per value), the map holding each chain's head.
+    // Only looked up, never iterated, so the order of the map does not reach the histogram.
+    const END: u32 = u32::MAX;
+    let sends = ops
+        .iter()
+        .filter(|op| matches!(op.kind, OpKind::Send { .. }))
+        .count();
+    let mut head: FastMap<&str, u32> = FastMap::default();
+    head.reserve(sends);
+    // (consumer, first completion, next node of the same value).
+    let mut nodes: Vec<(&str, u64, u32)> = Vec::with_capacity(sends);
     for op in ops {
         let (
             OpKind::Poll {
@@ -207,24 +216,45 @@ pub fn delivery_where(ops: &[Op], keep: impl Fn(u64, u64) -> bool) -> LatencyHis
             continue;
         };
         for r in records {
-            let readers = seen.entry(r.value.as_str()).or_default();
-            match readers.iter_mut().find(|(p, _)| *p == op.process) {
-                Some((_, t)) => *t = (*t).min(c),
-                None => readers.push((op.process.as_str(), c)),
+            let fresh = nodes.len() as u32;
+            let mut n = *head.entry(r.value.as_str()).or_insert(fresh);
+            if n == fresh {
+                nodes.push((op.process.as_str(), c, END));
+                continue;
+            }
+            loop {
+                let node = &mut nodes[n as usize];
+                if node.0 == op.process {
+                    node.1 = node.1.min(c);
+                    break;
+                }
+                if node.2 == END {
+                    node.2 = fresh;
+                    nodes.push((op.process.as_str(), c, END));
+                    break;
+                }
+                n = node.2;
             }
         }
     }
     let mut h = LatencyHistogram::new();
+    let mut times: Vec<u64> = Vec::new();
     for op in ops {
         if let OpKind::Send { value, .. } = &op.kind {
             if op.outcome == Outcome::Failed {
                 continue;
             }
-            if let Some(readers) = seen.get(value.as_str()) {
+            if let Some(&first) = head.get(value.as_str()) {
                 // Sorted, so the histogram is fed in the same order on every run.
-                let mut times: Vec<u64> = readers.iter().map(|(_, t)| *t).collect();
+                times.clear();
+                let mut n = first;
+                while n != END {
+                    let (_, t, next) = nodes[n as usize];
+                    times.push(t);
+                    n = next;
+                }
                 times.sort_unstable();
-                for t in times {
+                for &t in &times {
                     if keep(op.invoke_us, t) {
                         h.record_us(t.saturating_sub(op.invoke_us));
                     }

@@ -373,6 +373,8 @@ pub struct RunArgs {
     pub prices: PricePreset,
     /// Planted bugs to switch on (`--plant`).
     pub plants: Vec<String>,
+    /// Write report.html and history.jsonl only when the run fails (`--pages-if-failed`).
+    pub pages_if_failed: bool,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -384,6 +386,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         sets,
         prices: preset,
         plants,
+        pages_if_failed,
     } = args;
     let path = path.as_path();
     let mut scenario = crate::whatif::load_with_overrides(path, &sets)?;
@@ -410,12 +413,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let lv = latency_verdict(&scenario, &out);
     let text = report_json(&scenario, &out, &report, &lv)?;
     fs::write(out_dir.join("report.json"), &text).context("writing report.json")?;
-    let usage = usage(&out, scenario.workload.record_bytes);
-    let html = report_html(&scenario, &out, &report, &usage, preset);
-    fs::write(out_dir.join("report.html"), html).context("writing report.html")?;
-    let history =
-        fs::File::create(out_dir.join("history.jsonl")).context("creating history.jsonl")?;
-    write_jsonl(std::io::BufWriter::new(history), &out.ops).context("writing history.jsonl")?;
+    let failed =
+        report.exit_code() != 0 || !out.drained || out.liveness.as_ref().is_some_and(|l| !l.ok);
+    // `eddy fuzz` deletes a passing seed's folder: it asks for the page and the history (tens
+    // of megabytes of JSON) only when they will be kept.
+    let pages = failed || !pages_if_failed;
+    if pages {
+        let usage = usage(&out, scenario.workload.record_bytes);
+        let html = report_html(&scenario, &out, &report, &usage, preset);
+        fs::write(out_dir.join("report.html"), html).context("writing report.html")?;
+        let history =
+            fs::File::create(out_dir.join("history.jsonl")).context("creating history.jsonl")?;
+        write_jsonl(std::io::BufWriter::new(history), &out.ops).context("writing history.jsonl")?;
+    }
     if json {
         print!("{text}");
     } else {
@@ -505,11 +515,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             );
         }
         println!("report: {}", out_dir.join("report.json").display());
-        println!("page: {}", out_dir.join("report.html").display());
-        println!("history: {}", out_dir.join("history.jsonl").display());
+        if pages {
+            println!("page: {}", out_dir.join("report.html").display());
+            println!("history: {}", out_dir.join("history.jsonl").display());
+        }
     }
-    let failed =
-        report.exit_code() != 0 || !out.drained || out.liveness.as_ref().is_some_and(|l| !l.ok);
     if failed && !json {
         println!("reproduce: {reproduce}");
     }

@@ -282,6 +282,9 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
             for p in &args.plants {
                 t.args.extend(["--plant".into(), p.into()]);
             }
+            if !args.keep_passing {
+                t.args.push("--pages-if-failed".into());
+            }
             t.args
                 .extend(["--seed".into(), seed.to_string().into(), "--out".into()]);
             t.args.push(seed_dir(*seed).into());

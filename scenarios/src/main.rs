@@ -78,6 +78,10 @@ enum Command {
         /// Price list: AWS us-east-1 list prices, or the seed document's figures.
         #[arg(long, value_enum, default_value_t = PricePreset::Aws)]
         prices: PricePreset,
+        /// Write report.html and history.jsonl only when the run fails (report.json
+        /// always): what `eddy fuzz` asks of each seed unless --keep-passing.
+        #[arg(long)]
+        pages_if_failed: bool,
     },
     /// Run the cross product of scenario variations (a process per run) and compare cost and
     /// latency, with a Kafka baseline: a table, whatif.html, whatif.md and whatif.json.
@@ -316,6 +320,7 @@ fn main() -> ExitCode {
             check_determinism,
             sets,
             prices,
+            pages_if_failed,
         } => {
             if check_determinism {
                 commands::check_determinism(&scenario, seed, &plants)
@@ -328,6 +333,7 @@ fn main() -> ExitCode {
                     sets,
                     prices,
                     plants,
+                    pages_if_failed,
                 })
             }
         }

@@ -34,7 +34,7 @@ pub fn make_value(id: &str, bytes: usize) -> Bytes {
 }
 
 pub fn value_id(value: &[u8]) -> String {
-    let end = value.iter().position(|b| *b == b'|').unwrap_or(value.len());
+    let end = memchr::memchr(b'|', value).unwrap_or(value.len());
     String::from_utf8_lossy(&value[..end]).into_owned()
 }
 

@@ -37,9 +37,7 @@ impl Hasher for FastHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+            self.add(tail_word(rest) ^ ((rest.len() as u64) << 59));
         }
     }
 
@@ -79,6 +77,24 @@ impl Hasher for FastHasher {
     }
 }
 
+/// The 1 to 7 bytes of `rest` as a little-endian word, zero-extended: the same word as
+/// copying them into a zeroed `[u8; 8]`, read with two overlapping loads instead of a
+/// variable-length copy (a call to `memcpy` for every hashed string).
+#[inline]
+fn tail_word(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    debug_assert!((1..8).contains(&n));
+    if n >= 4 {
+        let lo = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as u64;
+        let hi = u32::from_le_bytes([rest[n - 4], rest[n - 3], rest[n - 2], rest[n - 1]]) as u64;
+        lo | (hi << ((n - 4) * 8))
+    } else {
+        (rest[0] as u64)
+            | ((rest[n / 2] as u64) << (n / 2 * 8))
+            | ((rest[n - 1] as u64) << ((n - 1) * 8))
+    }
+}
+
 /// Sorts `(hash, index)` pairs by hash, keeping the order of equal hashes (a stable radix
 /// sort, a byte at a time): pairs pushed in index order come out by (hash, index).
 pub(crate) fn sort_by_hash<I: Copy>(items: &mut Vec<(u64, I)>) {
@@ -110,6 +126,20 @@ mod tests {
     use std::hash::{BuildHasher, BuildHasherDefault};
 
     use super::FastHasher;
+
+    #[test]
+    fn tail_words_are_the_zero_extended_bytes() {
+        let bytes: Vec<u8> = (1..=7u8).map(|b| b.wrapping_mul(37) | 0x80).collect();
+        for n in 1..8 {
+            let mut word = [0u8; 8];
+            word[..n].copy_from_slice(&bytes[..n]);
+            assert_eq!(
+                super::tail_word(&bytes[..n]),
+                u64::from_le_bytes(word),
+                "{n} bytes"
+            );
+        }
+    }
 
     #[test]
     fn hashes_sort_stably() {

@@ -16,6 +16,7 @@ fn run_writes_the_page_with_overrides_and_seed_prices() {
         sets: vec!["duration_s=2".into(), "agent.batch_timeout_ms=100".into()],
         prices: PricePreset::Seed,
         plants: Vec::new(),
+        pages_if_failed: false,
     })
     .expect("run");
     assert_eq!(code, std::process::ExitCode::SUCCESS);
@@ -48,4 +49,27 @@ fn run_writes_the_page_with_overrides_and_seed_prices() {
         .expect("some inter-AZ traffic");
     let rate = inter_az["dollars"].as_f64().unwrap() / inter_az["quantity"].as_f64().unwrap();
     assert!((rate - 0.05).abs() < 1e-3, "inter-AZ priced at {rate}/GB");
+}
+
+#[test]
+fn a_passing_run_asked_for_pages_if_failed_writes_the_report_alone() {
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs/short-standard.json");
+    let out = std::env::temp_dir().join(format!("eddy-pages-if-failed-{}", std::process::id()));
+    let code = run(RunArgs {
+        scenario,
+        seed: 3,
+        out: Some(out.clone()),
+        json: true,
+        sets: vec!["duration_s=2".into()],
+        prices: PricePreset::Aws,
+        plants: Vec::new(),
+        pages_if_failed: true,
+    })
+    .expect("run");
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
+    assert!(out.join("report.json").is_file());
+    assert!(!out.join("report.html").exists());
+    assert!(!out.join("history.jsonl").exists());
+    let _ = std::fs::remove_dir_all(&out);
 }
