@@ -5,6 +5,7 @@
 
 #[cfg(madsim)]
 pub mod availability;
+#[cfg(madsim)]
 pub mod bench;
 #[cfg(madsim)]
 pub mod chaos;
