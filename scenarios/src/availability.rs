@@ -275,7 +275,6 @@ pub fn judge(s: &Scenario, ops: &[Op], faults: &[FaultEvent]) -> AvailabilityVer
     for r in reads.values_mut() {
         running_max(&mut r.got);
     }
-    // Readers want the partitions the history shows them reading.
     let mut windows: BTreeMap<Family, Vec<(u64, u64)>> = BTreeMap::new();
     for f in faults {
         windows

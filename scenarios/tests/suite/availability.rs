@@ -4,29 +4,10 @@
 //! page, and a page whose owner's accept was slow waited for the 2 s timeout before reading
 //! storage. With kept connections and a hedged GET the quiet time is served throughout.
 
-/// Run swarm seed `seed` as a user would (a fresh `eddy run` process) and return report.json.
+/// Run swarm seed `seed` as a user would and return report.json.
 fn swarm(seed: u64) -> serde_json::Value {
-    let dir = std::env::temp_dir().join(format!("eddy-availability-{seed}-{}", std::process::id()));
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_eddy"))
-        .args([
-            "run",
-            "specs/swarm.json",
-            "--seed",
-            &seed.to_string(),
-            "--json",
-        ])
-        .arg("--out")
-        .arg(&dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("eddy runs");
-    let _ = std::fs::remove_dir_all(&dir);
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "JSON report ({e}): {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
+    let seed = seed.to_string();
+    crate::common::eddy_run_json(&["specs/swarm.json", "--seed", &seed], "availability").1
 }
 
 #[test]

@@ -41,30 +41,11 @@ fn a_clean_compaction_run_keeps_up() {
 /// in-process runs after other runs of the same test binary have been seen to take another
 /// history) and expect `background_stalled`, and only it, with `needle` in its evidence.
 fn stalled_by(plant: &str, needle: &str) {
-    let dir = std::env::temp_dir().join(format!("eddy-progress-{plant}-{}", std::process::id()));
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_eddy"))
-        .args([
-            "run",
-            "specs/compaction.json",
-            "--seed",
-            "3",
-            "--plant",
-            plant,
-            "--json",
-        ])
-        .arg("--out")
-        .arg(&dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("eddy runs");
-    let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "a violation fails the run: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let (code, report) = crate::common::eddy_run_json(
+        &["specs/compaction.json", "--seed", "3", "--plant", plant],
+        &format!("progress-{plant}"),
     );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    assert_eq!(code, Some(1), "a violation fails the run");
     let violations = report["verdict"]["violations"]
         .as_array()
         .expect("violations");

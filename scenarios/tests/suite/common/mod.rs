@@ -23,3 +23,27 @@ pub fn bucket(
 ) -> SimObjectStore {
     SimObjectStore::new(name, profile, None, meters, seed, Some(node.clone()))
 }
+
+/// `eddy run <args> --json` as a user runs it (a fresh process: in-process runs after other
+/// runs of the same test binary have been seen to take another history), from the crate's
+/// folder, into a scratch folder removed afterwards. Returns the exit code and report.json.
+pub fn eddy_run_json(args: &[&str], scratch: &str) -> (Option<i32>, serde_json::Value) {
+    let dir = std::env::temp_dir().join(format!("eddy-{scratch}-{}", std::process::id()));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .arg("run")
+        .args(args)
+        .arg("--json")
+        .arg("--out")
+        .arg(&dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("eddy runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "JSON report ({e}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code(), report)
+}
