@@ -446,58 +446,80 @@ impl Default for NetworkSpec {
     }
 }
 
-/// Agent knobs a scenario may set (identity is assigned by the topology).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AgentSettings {
-    pub batch_timeout_ms: u64,
-    pub batch_bytes_max: u64,
-    pub flushes_in_flight_max: usize,
-    pub put_attempts: u32,
-    pub commit_deadline_ms: u64,
-    pub default_partitions: i32,
-    /// The zone cache (agents of an AZ share file pages); see `AgentConfig::zone_cache`.
-    pub zone_cache: bool,
-    pub zone_cache_bytes: u64,
-    /// Page size of the zone cache; see `AgentConfig::zone_cache_page_bytes`.
-    pub zone_cache_page_bytes: u64,
-}
-
-impl Default for AgentSettings {
-    fn default() -> Self {
-        let d = AgentConfig::default();
-        AgentSettings {
-            batch_timeout_ms: d.batch_timeout_ms,
-            batch_bytes_max: d.batch_bytes_max,
-            flushes_in_flight_max: d.flushes_in_flight_max,
-            put_attempts: d.put_attempts,
-            commit_deadline_ms: d.commit_deadline_ms,
-            default_partitions: d.default_partitions,
-            zone_cache: true,
-            zone_cache_bytes: d.zone_cache_bytes,
-            zone_cache_page_bytes: d.zone_cache_page_bytes,
-        }
-    }
-}
+/// Agent knobs a scenario may set: every [`AgentConfig`] field except those the run
+/// assigns ([`AgentSettings::ASSIGNED`]: identity and listener from the topology, planted
+/// bugs from `--plant`). A knob added to `AgentConfig` is settable from a scenario with no
+/// change here. Defaults are `AgentConfig`'s, except that the zone cache is on (a simulated
+/// deployment has the peer ports it needs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSettings(AgentConfig);
 
 impl AgentSettings {
+    /// Fields of `AgentConfig` a scenario cannot set.
+    pub const ASSIGNED: [&'static str; 6] =
+        ["node_id", "az", "advertised_host", "bind_host", "port", "plants"];
+
+    /// The configuration of one agent of the deployment.
     pub fn config(&self, node_id: i32, az: &str, host: &str, port: u16) -> AgentConfig {
         AgentConfig {
             node_id,
             az: az.to_string(),
             advertised_host: host.to_string(),
             port,
-            batch_timeout_ms: self.batch_timeout_ms,
-            batch_bytes_max: self.batch_bytes_max,
-            flushes_in_flight_max: self.flushes_in_flight_max,
-            put_attempts: self.put_attempts,
-            commit_deadline_ms: self.commit_deadline_ms,
-            default_partitions: self.default_partitions,
-            zone_cache: self.zone_cache,
-            zone_cache_bytes: self.zone_cache_bytes,
-            zone_cache_page_bytes: self.zone_cache_page_bytes,
-            ..AgentConfig::default()
+            ..self.0.clone()
         }
+    }
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        AgentSettings(AgentConfig {
+            zone_cache: true,
+            ..AgentConfig::default()
+        })
+    }
+}
+
+impl std::ops::Deref for AgentSettings {
+    type Target = AgentConfig;
+    fn deref(&self) -> &AgentConfig {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AgentSettings {
+    fn deref_mut(&mut self) -> &mut AgentConfig {
+        &mut self.0
+    }
+}
+
+impl Serialize for AgentSettings {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut value = serde_json::to_value(&self.0).map_err(serde::ser::Error::custom)?;
+        if let serde_json::Value::Object(map) = &mut value {
+            for key in Self::ASSIGNED {
+                map.remove(key);
+            }
+        }
+        value.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for AgentSettings {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut map = serde_json::Map::deserialize(deserializer)?;
+        if let Some(key) = Self::ASSIGNED.iter().find(|k| map.contains_key(**k)) {
+            return Err(D::Error::custom(format!(
+                "agent.{key} is assigned by the run (topology or --plant), not by a scenario"
+            )));
+        }
+        let defaults = Self::default();
+        map.entry("zone_cache")
+            .or_insert(serde_json::Value::Bool(defaults.zone_cache));
+        serde_json::from_value(serde_json::Value::Object(map))
+            .map(AgentSettings)
+            .map_err(D::Error::custom)
     }
 }
 
@@ -772,6 +794,31 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_agent_knob_is_settable_and_assigned_fields_are_refused() {
+        let s = Scenario::parse(
+            r#"{"name": "k", "agent": {"fetch_wait_ms_max": 1234, "zone_cache_hedge_ms": 77}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.agent.fetch_wait_ms_max, 1234);
+        assert_eq!(s.agent.zone_cache_hedge_ms, 77);
+        assert!(s.agent.zone_cache, "simulated deployments cache by default");
+        let c = s.agent.config(3, "az2", "10.0.0.3", 9092);
+        assert_eq!((c.node_id, c.az.as_str(), c.fetch_wait_ms_max), (3, "az2", 1234));
+        let off = Scenario::parse(r#"{"name": "k", "agent": {"zone_cache": false}}"#).unwrap();
+        assert!(!off.agent.zone_cache);
+        for bad in [r#"{"node_id": 1}"#, r#"{"plants": []}"#, r#"{"batch_timeout": 5}"#] {
+            let text = format!(r#"{{"name": "k", "agent": {bad}}}"#);
+            let err = format!("{:#}", Scenario::parse(&text).unwrap_err());
+            assert!(err.contains("agent.") || err.contains("unknown field"), "{err}");
+        }
+        // What a report prints back parses to the same settings.
+        let echoed = serde_json::to_value(&s.agent).unwrap();
+        assert!(echoed.get("node_id").is_none() && echoed.get("plants").is_none());
+        let back: AgentSettings = serde_json::from_value(echoed).unwrap();
+        assert_eq!(back, s.agent);
+    }
 
     fn spec(name: &str) -> Scenario {
         Scenario::load(
