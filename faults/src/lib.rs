@@ -10,6 +10,8 @@
 
 pub mod plan;
 pub mod schedule;
+pub mod seed;
 
 pub use plan::{Family, FaultPlan, Intensity, ProducerShape};
 pub use schedule::{schedule, Fault, ScheduledFault, Shape, Target};
+pub use seed::derive_seed;

@@ -45,6 +45,18 @@ pub enum Family {
 }
 
 impl Family {
+    /// The family's name as a scenario file writes it (`agent_crash`).
+    pub fn name(self) -> String {
+        let mut name = String::new();
+        for (i, c) in format!("{self:?}").chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                name.push('_');
+            }
+            name.push(c.to_ascii_lowercase());
+        }
+        name
+    }
+
     pub const ALL: [Family; 14] = [
         Family::AgentCrash,
         Family::ControlPlaneCrash,
@@ -160,7 +172,7 @@ impl ProducerShape {
     /// The shape of a swarm seed's producers. Deterministic in `seed`, and drawn from its
     /// own stream, so the families and schedule a seed draws do not depend on it.
     pub fn swarm(seed: u64) -> ProducerShape {
-        let mut rng = SmallRng::seed_from_u64(seed ^ 0x5357_4152_4d00_0002);
+        let mut rng = SmallRng::seed_from_u64(crate::derive_seed(seed, "swarm.producers", 0));
         let idempotent = rng.gen_bool(0.5);
         let max_in_flight = if idempotent {
             [1, 2, 5][rng.gen_range(0..3)]
@@ -202,7 +214,7 @@ impl FaultPlan {
     /// Swarm testing: from `candidates`, turn each family on with probability 1/2 (at least
     /// one), each with random intensities. Deterministic in `seed`.
     pub fn swarm(seed: u64, candidates: &[Family]) -> FaultPlan {
-        let mut rng = SmallRng::seed_from_u64(seed ^ 0x5357_4152_4d00_0001);
+        let mut rng = SmallRng::seed_from_u64(crate::derive_seed(seed, "swarm.families", 0));
         let mut families = BTreeMap::new();
         for family in candidates {
             if rng.gen_bool(0.5) {
@@ -308,5 +320,18 @@ mod tests {
             producer: Some(ProducerShape::swarm(1)),
         };
         assert!(plan.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod family_name_tests {
+    use super::Family;
+
+    #[test]
+    fn a_family_is_named_as_scenario_files_write_it() {
+        for family in Family::ALL {
+            let written = serde_json::to_value(family).unwrap();
+            assert_eq!(written, serde_json::Value::String(family.name()));
+        }
     }
 }

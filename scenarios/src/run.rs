@@ -323,7 +323,7 @@ fn build_world(s: &Scenario, seed: u64) -> World {
         s.storage.ingest.clone(),
         ingest_home,
         meters.clone(),
-        seed ^ 0x1,
+        eddy_faults::derive_seed(seed, "store.ingest", 0),
         Some(storage_node.clone()),
     );
     let journal = SimObjectStore::new(
@@ -331,7 +331,7 @@ fn build_world(s: &Scenario, seed: u64) -> World {
         s.storage.journal.clone(),
         journal_home,
         meters.clone(),
-        seed ^ 0x2,
+        eddy_faults::derive_seed(seed, "store.journal", 0),
         Some(storage_node.clone()),
     );
     // Tiered storage: compaction outputs go to their own bucket.
@@ -342,7 +342,7 @@ fn build_world(s: &Scenario, seed: u64) -> World {
             profile.clone(),
             home,
             meters.clone(),
-            seed ^ 0x3,
+            eddy_faults::derive_seed(seed, "store.compacted", 0),
             Some(storage_node.clone()),
         )
     });
@@ -499,7 +499,7 @@ fn start_crash_schedules(
                 down_s: s.crashes.controlplane_down_s,
                 until: crash_end,
                 start: world.start,
-                seed: seed ^ 0xC0DE_0001,
+                seed: eddy_faults::derive_seed(seed, "crashes.controlplane", 0),
                 family: eddy_faults::Family::ControlPlaneCrash,
                 log: log.clone(),
             },
@@ -513,7 +513,7 @@ fn start_crash_schedules(
             down_s: s.crashes.agent_down_s,
             until: crash_end,
             start: world.start,
-            seed: seed ^ 0xC0DE_0002,
+            seed: eddy_faults::derive_seed(seed, "crashes.agent", 0),
             family: eddy_faults::Family::AgentCrash,
             log: log.clone(),
         })));

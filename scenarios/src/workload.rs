@@ -55,9 +55,7 @@ pub fn client_id(process: &str, az: &str, zone_aware: bool) -> String {
 
 /// Seed of a process's own RNG: the run seed mixed with the process name.
 pub fn process_seed(seed: u64, process: &str) -> u64 {
-    process.bytes().fold(seed ^ 0x9e37_79b9_7f4a_7c15, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
+    eddy_faults::derive_seed(seed, process, 0)
 }
 
 pub struct ProducerRun {
