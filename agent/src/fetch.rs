@@ -103,7 +103,7 @@ impl AgentInner {
         });
         // BUGGIFY: a slow fetch between the lookup and the reads (data may move meanwhile).
         if madsim::buggify::buggify_with_prob(0.02) {
-            crate::produce::buggify_delay(500).await;
+            crate::produce::buggify_delay("agent.fetch.read", 500).await;
         }
         let mut slots: Vec<Option<object_store::Result<Bytes>>> = (0..slot).map(|_| None).collect();
         for (wanted, got) in join_all(reads).await {

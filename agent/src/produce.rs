@@ -318,7 +318,7 @@ impl Ingest {
         // BUGGIFY: hold acknowledgements back after the commit (the client may time out and
         // retry a send that is already committed).
         if madsim::buggify::buggify_with_prob(0.02) {
-            buggify_delay(1_000).await;
+            buggify_delay("agent.produce.ack", 1_000).await;
         }
         for w in file.waiters {
             let answer = match &outcome {
@@ -381,7 +381,7 @@ impl Ingest {
                     // BUGGIFY: widen the window between the PUT and the commit (a crash here
                     // leaves an orphan file; a slow commit makes producers retry).
                     if madsim::buggify::buggify_with_prob(0.05) {
-                        buggify_delay(2_000).await;
+                        buggify_delay("agent.produce.commit", 2_000).await;
                     }
                     break;
                 }
@@ -589,9 +589,10 @@ fn seal_before(open: u64, incoming: u64, max: u64) -> bool {
 
 /// Sleep a random time below `max_ms` (only reached from BUGGIFY sites, which are never
 /// true outside the simulation).
-pub(crate) async fn buggify_delay(max_ms: u64) {
+pub(crate) async fn buggify_delay(site: &'static str, max_ms: u64) {
     use rand::Rng;
     let ms = madsim::rand::thread_rng().gen_range(0..max_ms.max(1));
+    eddy_probe::delayed(site, ms);
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 

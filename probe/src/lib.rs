@@ -115,6 +115,41 @@ pub fn find(name: &str) -> Option<&'static Probe> {
 
 thread_local! {
     static COUNTS: RefCell<Option<BTreeMap<&'static str, u64>>> = const { RefCell::new(None) };
+    static DELAYS: RefCell<Option<(fn() -> u64, Vec<Delay>)>> = const { RefCell::new(None) };
+}
+
+/// A deliberate delay a BUGGIFY site injected: `ms` milliseconds from `at_us` (the clock
+/// given to [`record_delays`]). Such a delay is a fault the run's fault log does not hold;
+/// verdicts that judge fault-free time (availability) must know where they were.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delay {
+    pub site: &'static str,
+    pub at_us: u64,
+    pub ms: u64,
+}
+
+/// Record this thread's [`delayed`] calls from now on, timed by `clock` (microseconds).
+pub fn record_delays(clock: fn() -> u64) {
+    DELAYS.with(|d| *d.borrow_mut() = Some((clock, Vec::new())));
+}
+
+/// A BUGGIFY site at `site` is about to sleep `ms` milliseconds (one line at the site; only
+/// reached in the simulation, where BUGGIFY can be true).
+pub fn delayed(site: &'static str, ms: u64) {
+    DELAYS.with(|d| {
+        if let Some((clock, delays)) = d.borrow_mut().as_mut() {
+            let at_us = clock();
+            delays.push(Delay { site, at_us, ms });
+        }
+    });
+}
+
+/// Stop recording delays on this thread and return them in the order they began.
+pub fn take_delays() -> Vec<Delay> {
+    DELAYS
+        .with(|d| d.borrow_mut().take())
+        .map(|(_, delays)| delays)
+        .unwrap_or_default()
 }
 
 /// Count one hit of probe `name` on this thread, if counting was started.

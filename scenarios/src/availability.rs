@@ -19,7 +19,11 @@
 //!
 //! A bucket counts for a fault family when it overlaps one of the family's windows (from the
 //! run's one fault log); quiet buckets overlap none, nor the recovery bound after one.
-//! Buckets that start in the warm-up are not counted at all. The share
+//! Buckets that start in the warm-up are not counted at all. The product's BUGGIFY sites
+//! (a commit held back after its PUT, an acknowledgement held after its commit, a slow
+//! fetch) inject delays the fault log does not hold; each reports itself
+//! (`eddy_probe::delayed`), and one long enough to stall a bucket makes that bucket and the
+//! next neither quiet nor alone. The share
 //! per family is `buckets served / buckets wanted`. Where the design promises service
 //! through a fault, the scenario's `verdicts.availability_floors` (or the defaults below)
 //! sets a floor, and a share under it is an [`Class::Unavailable`] violation: stateless
@@ -89,6 +93,9 @@ pub struct AvailabilityVerdict {
     pub read_bucket_ms: u64,
     /// Buckets overlapping no fault (after the warm-up): what the system does unharmed.
     pub quiet: Shares,
+    /// Delays injected by BUGGIFY sites (not in the fault log) of at least half a quiet
+    /// bucket: buckets overlapping one, or the bucket after it, are neither quiet nor alone.
+    pub injected_delays: usize,
     /// Per fault family in the run.
     pub families: Vec<FamilyAvailability>,
     /// Fewest wanted buckets for a floor to be judged.
@@ -204,7 +211,14 @@ fn running_max(v: &mut [(u64, i64)]) {
 }
 
 /// Judge a run's history against its fault log.
-pub fn judge(s: &Scenario, ops: &[Op], faults: &[FaultEvent]) -> AvailabilityVerdict {
+///
+/// `delays` are the windows (µs) of the delays BUGGIFY sites injected: faults of no family.
+pub fn judge(
+    s: &Scenario,
+    ops: &[Op],
+    faults: &[FaultEvent],
+    delays: &[(u64, u64)],
+) -> AvailabilityVerdict {
     let model = s.latency_model();
     // Quiet time is judged on buckets as wide as the bounds (the latency model holds there);
     // faults on buckets twice as wide: a system that is up but slow (a latency spike adds a
@@ -292,7 +306,19 @@ pub fn judge(s: &Scenario, ops: &[Op], faults: &[FaultEvent]) -> AvailabilityVer
         .unwrap_or(s.faults.recovery_bound_s)
         .max(0.0)
         * 1e6) as u64;
-    let settling: Vec<(u64, u64)> = all.iter().map(|&(a, e)| (a, e + recovery_us)).collect();
+    // An injected delay holds requests up to its end, and the bucket after it still drains
+    // them. One shorter than half a quiet bucket cannot hold a request through a bucket on
+    // its own (the model's latency fills the rest of it at the most): it excuses nothing.
+    let delayed: Vec<(u64, u64)> = delays
+        .iter()
+        .filter(|&&(a, e)| e.saturating_sub(a) >= quiet_write_w.min(quiet_read_w) / 2)
+        .map(|&(a, e)| (a, e + quiet_write_w.max(quiet_read_w)))
+        .collect();
+    let settling: Vec<(u64, u64)> = all
+        .iter()
+        .map(|&(a, e)| (a, e + recovery_us))
+        .chain(delayed.iter().copied())
+        .collect();
     // Another family's fault, or the bucket right after it, makes a bucket not alone.
     let settling_by: BTreeMap<Family, Vec<(u64, u64)>> = windows
         .iter()
@@ -343,9 +369,10 @@ pub fn judge(s: &Scenario, ops: &[Op], faults: &[FaultEvent]) -> AvailabilityVer
         }
         // Alone: no other family active, nor in the bucket after one of its faults.
         if let [only] = hit[..] {
-            let others_settling = settling_by
-                .iter()
-                .any(|(f, ws)| *f != only && overlaps(ws, b, w));
+            let others_settling = overlaps(&delayed, b, w)
+                || settling_by
+                    .iter()
+                    .any(|(f, ws)| *f != only && overlaps(ws, b, w));
             if !others_settling {
                 add(alone.entry(only).or_default());
             }
@@ -409,6 +436,7 @@ pub fn judge(s: &Scenario, ops: &[Op], faults: &[FaultEvent]) -> AvailabilityVer
         write_bucket_ms: quiet_write_w / 1000,
         read_bucket_ms: quiet_read_w / 1000,
         quiet: quiet.finish(),
+        injected_delays: delayed.len(),
         min_wanted,
         quiet_floor: s.verdicts.availability_quiet_floor,
         ..Default::default()
@@ -617,7 +645,7 @@ mod tests {
     fn a_healthy_history_is_served_throughout() {
         let s = scenario();
         let ops = history(60, (0, 0), (0, 0));
-        let v = judge(&s, &ops, &[fault(Family::AgentCrash, 20_000, 30_000)]);
+        let v = judge(&s, &ops, &[fault(Family::AgentCrash, 20_000, 30_000)], &[]);
         assert_eq!(v.quiet.write_share, Some(1.0));
         assert_eq!(v.quiet.read_share, Some(1.0));
         let f = &v.families[0];
@@ -633,7 +661,7 @@ mod tests {
         let s = scenario();
         // Nothing acknowledged from 20 s to 40 s: the whole crash window.
         let ops = history(80, (20_000, 40_000), (0, 0));
-        let v = judge(&s, &ops, &[fault(Family::AgentCrash, 20_000, 40_000)]);
+        let v = judge(&s, &ops, &[fault(Family::AgentCrash, 20_000, 40_000)], &[]);
         let f = &v.families[0];
         assert!(f.alone.write_share.unwrap() < 0.5, "{f:?}");
         assert_eq!(v.violations.len(), 1, "{:?}", v.violations);
@@ -644,6 +672,7 @@ mod tests {
             &s,
             &ops,
             &[fault(Family::ControlPlaneCrash, 20_000, 40_000)],
+            &[],
         );
         assert!(v.violations.is_empty(), "{:?}", v.violations);
         // ... unless the scenario sets one.
@@ -659,7 +688,8 @@ mod tests {
             judge(
                 &s2,
                 &ops,
-                &[fault(Family::ControlPlaneCrash, 20_000, 40_000)]
+                &[fault(Family::ControlPlaneCrash, 20_000, 40_000)],
+                &[],
             )
             .violations
             .len(),
@@ -668,22 +698,39 @@ mod tests {
     }
 
     #[test]
+    fn a_stall_in_quiet_time_is_excused_only_by_an_injected_delay_over_it() {
+        let s = scenario();
+        // Writes of the only partition stall from 30 s to 40 s, no fault at all.
+        let ops = history(60, (30_000, 40_000), (0, 0));
+        let v = judge(&s, &ops, &[], &[]);
+        assert!(v.quiet.write_share.unwrap() < 0.9, "{:?}", v.quiet);
+        assert_eq!(v.violations.len(), 1, "{:?}", v.violations);
+        // A BUGGIFY delay over the stall: that time is not quiet.
+        let v = judge(&s, &ops, &[], &[(29_900_000, 40_000_000)]);
+        assert!(v.violations.is_empty(), "{:?}", v.violations);
+        assert_eq!(v.injected_delays, 1);
+        // A delay elsewhere excuses nothing.
+        let v = judge(&s, &ops, &[], &[(5_000_000, 6_000_000)]);
+        assert_eq!(v.violations.len(), 1, "{:?}", v.violations);
+    }
+
+    #[test]
     fn reads_stalled_in_quiet_time_break_the_quiet_floor() {
         let s = scenario();
         // The reader sees nothing from 30 s to 60 s while writes go on, no fault at all.
         let ops = history(90, (0, 0), (30_000, 60_000));
-        let v = judge(&s, &ops, &[]);
+        let v = judge(&s, &ops, &[], &[]);
         assert_eq!(v.quiet.write_share, Some(1.0));
         assert!(v.quiet.read_share.unwrap() < 0.9, "{:?}", v.quiet);
         assert_eq!(v.violations.len(), 1, "{:?}", v.violations);
         assert!(v.violations[0].explanation.contains("read"));
         // The same gap right after a fault is settling, not quiet.
-        let v = judge(&s, &ops, &[fault(Family::PacketLoss, 10_000, 59_000)]);
+        let v = judge(&s, &ops, &[fault(Family::PacketLoss, 10_000, 59_000)], &[]);
         assert!(v.quiet.read_share.unwrap_or(1.0) >= 0.9, "{:?}", v.quiet);
         // Without a floor nothing is judged.
         let mut off = scenario();
         off.verdicts.availability_quiet_floor = None;
-        assert!(judge(&off, &ops, &[]).violations.is_empty());
+        assert!(judge(&off, &ops, &[], &[]).violations.is_empty());
     }
 
     #[test]
@@ -697,6 +744,7 @@ mod tests {
                 fault(Family::AgentCrash, 20_000, 30_000),
                 fault(Family::ControlPlaneCrash, 19_000, 31_000),
             ],
+            &[],
         );
         let crash = v
             .families

@@ -125,7 +125,17 @@ pub fn availability_verdict(
     scenario: &Scenario,
     out: &RunOutput,
 ) -> crate::availability::AvailabilityVerdict {
-    crate::availability::judge(&as_run(scenario, out), &out.ops, &out.fault_events)
+    let delays: Vec<(u64, u64)> = out
+        .injected_delays
+        .iter()
+        .map(|d| (d.start_us, d.end_us))
+        .collect();
+    crate::availability::judge(
+        &as_run(scenario, out),
+        &out.ops,
+        &out.fault_events,
+        &delays,
+    )
 }
 
 /// Whether the run's background work kept up, judged against its fault windows (`None`

@@ -44,6 +44,9 @@ pub struct RunOutput {
     pub stored: Vec<eddy_reports::StoredSample>,
     /// Hits of every coverage probe (`eddy_probe::CATALOGUE`) in this run, zeros included.
     pub probes: BTreeMap<String, u64>,
+    /// Delays BUGGIFY sites of the product injected (`eddy_probe::delayed`): faults the
+    /// fault log does not hold, in simulated microseconds since the run started.
+    pub injected_delays: Vec<InjectedDelay>,
     /// Violations of the invariant checker (class `invariant`; see `invariants.rs`).
     pub invariants: Vec<eddy_reports::Violation>,
     /// What the background-work observer saw (`None` when maintenance is off; see
@@ -144,6 +147,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
     let run = move || {
         let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, config);
         eddy_probe::start();
+        eddy_probe::record_delays(sim_clock_us);
         let mut out = runtime.block_on(async move { simulate(scenario, seed).await });
         out.probes = eddy_probe::take();
         out
@@ -253,10 +257,25 @@ fn build_node<'a>(
 /// One run, as phases: build the world, start the deployment, start the clients, drive the
 /// faults while the workload runs, heal and settle, drain, and collect the outcome. The order
 /// of node creation and task spawns is part of the seed's history: keep it.
+/// One delay a BUGGIFY site injected (see [`RunOutput::injected_delays`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InjectedDelay {
+    pub site: String,
+    pub start_us: u64,
+    pub end_us: u64,
+}
+
+/// Simulated microseconds since the runtime started (the clock of `eddy_probe::delayed`).
+fn sim_clock_us() -> u64 {
+    madsim::time::TimeHandle::current().elapsed().as_micros() as u64
+}
+
 async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     if s.buggify {
         madsim::buggify::enable();
     }
+    // The history's clock starts with the recorder, below; delays are timed from here.
+    let t0 = sim_clock_us();
     let world = build_world(&s, seed);
     let mut nodes = start_deployment(&s, &world);
     let recorder = Recorder::new();
@@ -292,6 +311,17 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
         &faults_log,
     );
     // Everything recorded is taken: the final checks may wait without changing a byte of it.
+    out.injected_delays = eddy_probe::take_delays()
+        .into_iter()
+        .map(|d| {
+            let start_us = d.at_us.saturating_sub(t0);
+            InjectedDelay {
+                site: d.site.to_string(),
+                start_us,
+                end_us: start_us + d.ms * 1000,
+            }
+        })
+        .collect();
     out.invariants = Invariants::finish(invariants).await;
     if let Some(progress) = progress {
         out.progress = Some(crate::progress::Progress::finish(progress).await);
@@ -704,6 +734,7 @@ fn outcome(
         fault_events,
         liveness,
         probes: BTreeMap::new(),
+        injected_delays: Vec::new(),
         invariants: Vec::new(),
         progress: None,
     }

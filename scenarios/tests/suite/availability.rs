@@ -1,8 +1,11 @@
-//! Availability (`unavailable`): swarm seed 21 runs under BUGGIFY, where madsim delays one
-//! accept or connect in ten by 1–4 s. Its consumers once read only 74% of the quiet time they
-//! wanted (one bucket of the delivery bound each): the zone cache opened a connection per
-//! page, and a page whose owner's accept was slow waited for the 2 s timeout before reading
-//! storage. With kept connections and a hedged GET the quiet time is served throughout.
+//! Availability (`unavailable`): swarm seed 26 runs under BUGGIFY, where madsim delays one
+//! accept or connect in ten by 1–4 s and the agent's own BUGGIFY sites delay commits, acks
+//! and fetches (recorded as injected delays: that time is not quiet). Under the zone cache
+//! that opened a connection per page, a page whose owner's accept was slow waited for the
+//! 2 s timeout before reading storage, and consumers read only about three quarters of the
+//! quiet time they wanted (one bucket of the delivery bound each; swarm seeds 4, 21, 26 and
+//! 31 of the seed derivation of the time). With kept connections and a hedged GET the quiet
+//! time is served throughout.
 
 /// Run swarm seed `seed` as a user would and return report.json.
 fn swarm(seed: u64) -> serde_json::Value {
@@ -12,7 +15,7 @@ fn swarm(seed: u64) -> serde_json::Value {
 
 #[test]
 fn quiet_time_under_buggify_is_served() {
-    let report = swarm(21);
+    let report = swarm(26);
     let av = &report["availability"];
     let quiet = &av["quiet"];
     assert!(quiet["read_wanted"].as_u64().unwrap() >= 100, "{av:#}");
