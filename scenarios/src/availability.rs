@@ -152,14 +152,6 @@ pub fn default_floors(family: Family) -> (Option<f64>, Option<f64>) {
     }
 }
 
-/// The family's snake_case name, as in scenario files and report.json.
-pub fn family_name(family: Family) -> String {
-    serde_json::to_value(family)
-        .ok()
-        .and_then(|j| j.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 /// Per partition (topic, partition): sorted event times.
 #[derive(Default)]
 struct Writes {
@@ -507,7 +499,7 @@ pub fn judge(
                              only {:.0}% of the {wanted} bucket(s) that wanted it with no other \
                              fault active (floor {:.0}%, \
                              quiet {})",
-                            family_name(*family),
+                            family.name(),
                             ws.len(),
                             window_us as f64 / 1e6,
                             share * 100.0,

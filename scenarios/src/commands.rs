@@ -265,7 +265,7 @@ pub fn availability_note(av: &crate::availability::AvailabilityVerdict) -> Strin
     for f in &av.families {
         s += &format!(
             "; {} alone: {} written, {} read (with others: {} / {})",
-            crate::availability::family_name(f.family),
+            f.family.name(),
             pct(f.alone.write_share),
             pct(f.alone.read_share),
             pct(f.during.write_share),
@@ -502,7 +502,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 .map(|f| {
                     format!(
                         "{} {}/{}",
-                        crate::availability::family_name(f.family),
+                        f.family.name(),
                         pct(f.alone.write_share),
                         pct(f.alone.read_share)
                     )
