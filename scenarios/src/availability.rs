@@ -172,6 +172,206 @@ struct Reads {
     got: Vec<(u64, i64)>,
 }
 
+/// One family's shares against its floors (the scenario's, or [`default_floors`]).
+fn judge_family(
+    v: &mut AvailabilityVerdict,
+    s: &Scenario,
+    family: Family,
+    ws: &[(u64, u64)],
+    during: Shares,
+    shares: Shares,
+) {
+    let floors = &s.verdicts.availability_floors;
+    let min_wanted = v.min_wanted;
+    let (dw, dr) = default_floors(family);
+    let (write_floor, read_floor) = match floors.get(&family) {
+        Some(f) => (f.write, f.read),
+        None => (dw, dr),
+    };
+    let window_us = union_len(ws);
+    for (what, share, wanted, floor) in [
+        (
+            "written",
+            shares.write_share,
+            shares.write_wanted,
+            write_floor,
+        ),
+        ("read", shares.read_share, shares.read_wanted, read_floor),
+    ] {
+        if let (Some(share), Some(floor)) = (share, floor) {
+            if wanted >= min_wanted && share < floor {
+                v.violations.push(Violation::of_run(
+                    Class::Unavailable,
+                    Vec::new(),
+                    format!(
+                        "during {} ({} window(s), {:.1} s) partitions could be {what} in \
+                         only {:.0}% of the {wanted} bucket(s) that wanted it with no other \
+                         fault active (floor {:.0}%, \
+                         quiet {})",
+                        family.name(),
+                        ws.len(),
+                        window_us as f64 / 1e6,
+                        share * 100.0,
+                        floor * 100.0,
+                        match if what == "written" {
+                            v.quiet.write_share
+                        } else {
+                            v.quiet.read_share
+                        } {
+                            Some(q) => format!("{:.0}%", q * 100.0),
+                            None => "n/a".into(),
+                        }
+                    ),
+                ));
+            }
+        }
+    }
+    v.families.push(FamilyAvailability {
+        family: family,
+        windows: ws.len(),
+        window_s: window_us as f64 / 1e6,
+        during,
+        alone: shares,
+        write_floor,
+        read_floor,
+    });
+}
+
+/// The quiet-time floor's violations (`v.quiet` against `v.quiet_floor`).
+fn quiet_violations(
+    v: &AvailabilityVerdict,
+    recovery_us: u64,
+    quiet_write_w: u64,
+    quiet_read_w: u64,
+) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let min_wanted = v.min_wanted;
+    if let Some(floor) = v.quiet_floor {
+        let q = v.quiet;
+        for (what, share, wanted) in [
+            ("written", q.write_share, q.write_wanted),
+            ("read", q.read_share, q.read_wanted),
+        ] {
+            if let Some(share) = share.filter(|x| *x < floor && wanted >= min_wanted) {
+                out.push(Violation::of_run(
+                    Class::Unavailable,
+                    Vec::new(),
+                    format!(
+                        "with no fault active (none in the last {:.0} s either) partitions could \
+                         be {what} in only {:.0}% of the {wanted} bucket(s) of {:.1} s that wanted \
+                         it (floor {:.0}%)",
+                        recovery_us as f64 / 1e6,
+                        share * 100.0,
+                        if what == "written" {
+                            quiet_write_w
+                        } else {
+                            quiet_read_w
+                        } as f64
+                            / 1e6,
+                        floor * 100.0
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// What the judge needs of the history, per partition and per reader.
+struct Timeline<'a> {
+    writes: BTreeMap<(&'a str, i32), Writes>,
+    reads: BTreeMap<(&'a str, &'a str, i32), Reads>,
+    /// Per reader: first and last poll.
+    span: BTreeMap<&'a str, (u64, u64)>,
+    /// The last moment of the history.
+    end_us: u64,
+}
+
+impl<'a> Timeline<'a> {
+    fn of(ops: &'a [Op]) -> Timeline<'a> {
+        let mut writes: BTreeMap<(&str, i32), Writes> = BTreeMap::new();
+        let mut reads: BTreeMap<(&str, &str, i32), Reads> = BTreeMap::new();
+        let mut span: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+        let mut end_us = 0u64;
+        for op in ops {
+            end_us = end_us.max(op.complete_us.unwrap_or(op.invoke_us));
+            match &op.kind {
+                OpKind::Send {
+                    topic,
+                    partition,
+                    offset,
+                    ..
+                } => {
+                    let w = writes.entry((topic, *partition)).or_default();
+                    w.invoked.push(op.invoke_us);
+                    w.pending_until
+                        .push((op.invoke_us, op.complete_us.map_or(i64::MAX, |c| c as i64)));
+                    if let Some(c) = op.complete_us {
+                        w.answered.push(c);
+                        if op.outcome == Outcome::Ok {
+                            w.acked.push(c);
+                            if let Some(o) = offset {
+                                w.high.push((c, o + 1));
+                            }
+                        }
+                    }
+                }
+                OpKind::Poll {
+                    topic,
+                    partition,
+                    records,
+                    drain: false,
+                    read_back: false,
+                    group,
+                    ..
+                } if op.outcome == Outcome::Ok => {
+                    let Some(c) = op.complete_us else { continue };
+                    let reader = group.as_deref().unwrap_or(op.process.as_str());
+                    let sp = span.entry(reader).or_insert((c, c));
+                    sp.0 = sp.0.min(c);
+                    sp.1 = sp.1.max(c);
+                    let r = reads.entry((reader, topic, *partition)).or_default();
+                    if let Some(top) = records.iter().map(|r| r.offset).max() {
+                        r.got.push((c, top + 1));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for w in writes.values_mut() {
+            w.invoked.sort_unstable();
+            w.answered.sort_unstable();
+            w.acked.sort_unstable();
+            running_max(&mut w.high);
+            running_max(&mut w.pending_until);
+        }
+        for r in reads.values_mut() {
+            running_max(&mut r.got);
+        }
+        Timeline {
+            writes,
+            reads,
+            span,
+            end_us,
+        }
+    }
+}
+
+/// Total length of the union of `windows`.
+fn union_len(windows: &[(u64, u64)]) -> u64 {
+    let mut merged = windows.to_vec();
+    merged.sort_unstable();
+    let (mut total, mut reach) = (0, 0);
+    for &(s, e) in &merged {
+        let s = s.max(reach);
+        if e > s {
+            total += e - s;
+        }
+        reach = reach.max(e);
+    }
+    total
+}
+
 fn upto(v: &[u64], t: u64) -> usize {
     v.partition_point(|&x| x <= t)
 }
@@ -221,66 +421,12 @@ pub fn judge(
     let read_w = 2 * quiet_read_w;
     let warmup_us = (s.verdicts.warmup_s.max(0.0) * 1e6) as u64;
 
-    let mut writes: BTreeMap<(&str, i32), Writes> = BTreeMap::new();
-    let mut reads: BTreeMap<(&str, &str, i32), Reads> = BTreeMap::new();
-    // Per reader: first and last poll.
-    let mut span: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    let mut end_us = 0u64;
-    for op in ops {
-        end_us = end_us.max(op.complete_us.unwrap_or(op.invoke_us));
-        match &op.kind {
-            OpKind::Send {
-                topic,
-                partition,
-                offset,
-                ..
-            } => {
-                let w = writes.entry((topic, *partition)).or_default();
-                w.invoked.push(op.invoke_us);
-                w.pending_until
-                    .push((op.invoke_us, op.complete_us.map_or(i64::MAX, |c| c as i64)));
-                if let Some(c) = op.complete_us {
-                    w.answered.push(c);
-                    if op.outcome == Outcome::Ok {
-                        w.acked.push(c);
-                        if let Some(o) = offset {
-                            w.high.push((c, o + 1));
-                        }
-                    }
-                }
-            }
-            OpKind::Poll {
-                topic,
-                partition,
-                records,
-                drain: false,
-                read_back: false,
-                group,
-                ..
-            } if op.outcome == Outcome::Ok => {
-                let Some(c) = op.complete_us else { continue };
-                let reader = group.as_deref().unwrap_or(op.process.as_str());
-                let sp = span.entry(reader).or_insert((c, c));
-                sp.0 = sp.0.min(c);
-                sp.1 = sp.1.max(c);
-                let r = reads.entry((reader, topic, *partition)).or_default();
-                if let Some(top) = records.iter().map(|r| r.offset).max() {
-                    r.got.push((c, top + 1));
-                }
-            }
-            _ => {}
-        }
-    }
-    for w in writes.values_mut() {
-        w.invoked.sort_unstable();
-        w.answered.sort_unstable();
-        w.acked.sort_unstable();
-        running_max(&mut w.high);
-        running_max(&mut w.pending_until);
-    }
-    for r in reads.values_mut() {
-        running_max(&mut r.got);
-    }
+    let Timeline {
+        writes,
+        reads,
+        span,
+        end_us,
+    } = Timeline::of(ops);
     let mut windows: BTreeMap<Family, Vec<(u64, u64)>> = BTreeMap::new();
     for f in faults {
         windows
@@ -422,7 +568,6 @@ pub fn judge(
         }
     }
 
-    let floors = &s.verdicts.availability_floors;
     let min_wanted = s.verdicts.availability_min_wanted;
     let mut v = AvailabilityVerdict {
         write_bucket_ms: quiet_write_w / 1000,
@@ -433,99 +578,11 @@ pub fn judge(
         quiet_floor: s.verdicts.availability_quiet_floor,
         ..Default::default()
     };
-    if let Some(floor) = s.verdicts.availability_quiet_floor {
-        let q = v.quiet;
-        for (what, share, wanted) in [
-            ("written", q.write_share, q.write_wanted),
-            ("read", q.read_share, q.read_wanted),
-        ] {
-            if let Some(share) = share.filter(|x| *x < floor && wanted >= min_wanted) {
-                v.violations.push(Violation::of_run(
-                    Class::Unavailable,
-                    Vec::new(),
-                    format!(
-                        "with no fault active (none in the last {:.0} s either) partitions could \
-                         be {what} in only {:.0}% of the {wanted} bucket(s) of {:.1} s that wanted \
-                         it (floor {:.0}%)",
-                        recovery_us as f64 / 1e6,
-                        share * 100.0,
-                        if what == "written" {
-                            quiet_write_w
-                        } else {
-                            quiet_read_w
-                        } as f64
-                            / 1e6,
-                        floor * 100.0
-                    ),
-                ));
-            }
-        }
-    }
+    v.violations = quiet_violations(&v, recovery_us, quiet_write_w, quiet_read_w);
     for (family, ws) in &windows {
         let during = per.get(family).copied().unwrap_or_default().finish();
         let shares = alone.get(family).copied().unwrap_or_default().finish();
-        let (dw, dr) = default_floors(*family);
-        let (write_floor, read_floor) = match floors.get(family) {
-            Some(f) => (f.write, f.read),
-            None => (dw, dr),
-        };
-        let mut merged = ws.clone();
-        merged.sort_unstable();
-        let mut window_us = 0;
-        let mut reach = 0;
-        for &(s, e) in &merged {
-            let s = s.max(reach);
-            if e > s {
-                window_us += e - s;
-            }
-            reach = reach.max(e);
-        }
-        for (what, share, wanted, floor) in [
-            (
-                "written",
-                shares.write_share,
-                shares.write_wanted,
-                write_floor,
-            ),
-            ("read", shares.read_share, shares.read_wanted, read_floor),
-        ] {
-            if let (Some(share), Some(floor)) = (share, floor) {
-                if wanted >= min_wanted && share < floor {
-                    v.violations.push(Violation::of_run(
-                        Class::Unavailable,
-                        Vec::new(),
-                        format!(
-                            "during {} ({} window(s), {:.1} s) partitions could be {what} in \
-                             only {:.0}% of the {wanted} bucket(s) that wanted it with no other \
-                             fault active (floor {:.0}%, \
-                             quiet {})",
-                            family.name(),
-                            ws.len(),
-                            window_us as f64 / 1e6,
-                            share * 100.0,
-                            floor * 100.0,
-                            match if what == "written" {
-                                v.quiet.write_share
-                            } else {
-                                v.quiet.read_share
-                            } {
-                                Some(q) => format!("{:.0}%", q * 100.0),
-                                None => "n/a".into(),
-                            }
-                        ),
-                    ));
-                }
-            }
-        }
-        v.families.push(FamilyAvailability {
-            family: *family,
-            windows: ws.len(),
-            window_s: window_us as f64 / 1e6,
-            during,
-            alone: shares,
-            write_floor,
-            read_floor,
-        });
+        judge_family(&mut v, s, *family, ws, during, shares);
     }
     v
 }
