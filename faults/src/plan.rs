@@ -42,6 +42,10 @@ pub enum Family {
     /// ambiguous append must be recognised as the writer's own, and a leader that cannot
     /// write in time loses its lease.
     JournalStorageErrors,
+    /// A server's responses are lost after their requests were served (the connection is
+    /// reset): a commit lands and its caller cannot know; it must report the outcome as
+    /// unknown, and a retry must not apply it twice.
+    ReplyLoss,
 }
 
 impl Family {
@@ -57,7 +61,7 @@ impl Family {
         name
     }
 
-    pub const ALL: [Family; 14] = [
+    pub const ALL: [Family; 15] = [
         Family::AgentCrash,
         Family::ControlPlaneCrash,
         Family::NodePause,
@@ -72,6 +76,7 @@ impl Family {
         Family::ControlPlanePause,
         Family::ConsumerCrash,
         Family::JournalStorageErrors,
+        Family::ReplyLoss,
     ];
 
     /// What a swarm scenario picks from when it names no families, in this order (a seed's
@@ -90,6 +95,7 @@ impl Family {
         Family::StorageAmbiguous,
         Family::LatencySpike,
         Family::ExpressOutage,
+        Family::ReplyLoss,
     ];
 }
 

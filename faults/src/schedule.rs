@@ -45,6 +45,12 @@ pub enum Fault {
     PacketLoss {
         rate: f64,
     },
+    /// Responses of a server (agent or control-plane replica) are lost with `probability`,
+    /// each after its request was served, and the connection is reset.
+    ReplyLoss {
+        target: Target,
+        probability: f64,
+    },
     /// Object-storage errors on the ingest bucket; `applied_first`: the ambiguous kind.
     StorageErrors {
         probability: f64,
@@ -185,6 +191,10 @@ fn draw(family: Family, severity: f64, shape: &Shape, rng: &mut SmallRng) -> Opt
         }
         Family::PacketLoss => Fault::PacketLoss {
             rate: severity.clamp(0.0, 0.5),
+        },
+        Family::ReplyLoss => Fault::ReplyLoss {
+            target: any_node(rng)?,
+            probability: severity.clamp(0.05, 0.5),
         },
         Family::StorageErrors => Fault::StorageErrors {
             probability: severity,

@@ -34,6 +34,9 @@ pub struct ChaosWorld {
     pub journal: SimObjectStore,
     /// Workload consumers (targets of consumer crashes).
     pub consumers: Vec<NodeId>,
+    /// Servers' addresses and the reply-loss faults their accepted connections check.
+    pub ips: BTreeMap<NodeId, std::net::IpAddr>,
+    pub reply_loss: crate::transport::ReplyLoss,
     /// Index of the control-plane replica currently leading, if one is.
     pub leader: Arc<dyn Fn() -> Option<usize> + Send + Sync>,
 }
@@ -243,6 +246,32 @@ fn apply(fault: &Fault, world: &ChaosWorld, active: &Shared) -> (String, Box<dyn
                 if *one_way { "->" } else { "<->" }
             );
             (what, Box::new(move || heal(&active, &links)))
+        }
+        Fault::ReplyLoss {
+            target,
+            probability,
+        } => {
+            let ips: Vec<std::net::IpAddr> = node_of(target, world)
+                .iter()
+                .filter_map(|n| world.ips.get(n).copied())
+                .collect();
+            let table = world.reply_loss.clone();
+            {
+                let mut t = table.lock().unwrap_or_else(|e| e.into_inner());
+                for ip in &ips {
+                    let rate = t.entry(*ip).or_insert(0.0);
+                    *rate = rate.max(*probability);
+                }
+            }
+            (
+                format!("replies lost at {target:?} {:.0}%", probability * 100.0),
+                Box::new(move || {
+                    let mut t = table.lock().unwrap_or_else(|e| e.into_inner());
+                    for ip in &ips {
+                        t.remove(ip);
+                    }
+                }),
+            )
         }
         Fault::PacketLoss { rate } => {
             lock(active).loss.push(*rate);

@@ -174,6 +174,8 @@ struct World {
     azs: AzMap,
     net: NetMeter,
     kafka_net: NetMeter,
+    /// Reply-loss faults in force (servers' accepted connections check them).
+    reply_loss: crate::transport::ReplyLoss,
     meters: Meters,
     start: Instant,
     /// The bucket agents write to (faults hit it).
@@ -197,6 +199,8 @@ struct Nodes {
     agents: Vec<(madsim::task::NodeId, String)>,
     consumers: Vec<madsim::task::NodeId>,
     zones: Vec<Vec<madsim::task::NodeId>>,
+    /// Addresses of the servers (agents and control-plane replicas), for reply-loss faults.
+    ips: BTreeMap<madsim::task::NodeId, std::net::IpAddr>,
     /// The running control-plane replicas (for the leader crash schedule and fault targets).
     replicas: Registry,
 }
@@ -243,6 +247,7 @@ impl World {
             profile: s.network.azs,
             kafka_port: AGENT_PORT,
             kafka_meter: self.kafka_net.clone(),
+            reply_loss: self.reply_loss.clone(),
         })
     }
 }
@@ -400,6 +405,7 @@ fn build_world(s: &Scenario, seed: u64) -> World {
         azs,
         net: NetMeter::new(),
         kafka_net: NetMeter::new(),
+        reply_loss: Default::default(),
         meters,
         start,
         ingest,
@@ -416,6 +422,7 @@ fn start_deployment(s: &Scenario, world: &World) -> Nodes {
         agents: Vec::new(),
         consumers: Vec::new(),
         zones: vec![Vec::new(); s.topology.azs.len()],
+        ips: BTreeMap::new(),
         replicas: world.replicas.clone(),
     };
     start_controlplanes(s, world, &mut nodes);
@@ -467,6 +474,7 @@ fn start_controlplanes(s: &Scenario, world: &World, nodes: &mut Nodes) {
             })
             .build();
         nodes.controlplanes.push((cp.id(), node.name.clone()));
+        nodes.ips.insert(cp.id(), node.ip);
         nodes.add_to_zone(s, &node.az, cp.id());
     }
 }
@@ -505,6 +513,7 @@ fn start_agents(s: &Scenario, world: &World, nodes: &mut Nodes) {
             })
             .build();
         nodes.agents.push((agent.id(), node.name.clone()));
+        nodes.ips.insert(agent.id(), node.ip);
         nodes.add_to_zone(s, &node.az, agent.id());
     }
 }
@@ -626,6 +635,8 @@ fn start_chaos(
         ingest: world.ingest.clone(),
         journal: world.journal.clone(),
         consumers: nodes.consumers,
+        ips: nodes.ips,
+        reply_loss: world.reply_loss.clone(),
         leader: Arc::new(move || {
             lock(&replicas)
                 .iter()

@@ -2,14 +2,97 @@
 //! (source AZ, destination AZ) pairs and inter-AZ latency is added. Connections to or
 //! from the Kafka port count as client traffic in their own meter (`kafka_meter`); the
 //! rest (control plane, agent-to-agent) in `meter`.
+//!
+//! Connections a server accepts also pass through [`ReplyLossStream`]: while a reply-loss
+//! fault is aimed at the server's address, each write of a response is lost with the fault's
+//! probability and the connection is reset, after the request was served. The caller sees its
+//! connection end with the request unanswered: the outcome is unknown to it, and it must not
+//! report a definite failure (nor, retrying, apply the request twice).
 
+use std::collections::BTreeMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use eddy_controlplane::net::{Conn, Transport};
 use eddy_sim::{AzMap, MeteredStream, NetMeter, NetProfile};
 use futures::future::BoxFuture;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+/// Reply-loss faults in force: the probability that a server at this address loses a
+/// response (the chaos runner sets and clears them).
+pub type ReplyLoss = Arc<Mutex<BTreeMap<IpAddr, f64>>>;
+
+/// A server's end of a connection, losing responses while a reply-loss fault is aimed at it.
+pub struct ReplyLossStream {
+    inner: Conn,
+    server: IpAddr,
+    faults: ReplyLoss,
+    /// A response was lost: the connection is reset for both directions.
+    reset: bool,
+}
+
+impl ReplyLossStream {
+    fn lose_this_write(&mut self) -> bool {
+        let rate = self
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&self.server)
+            .copied()
+            .unwrap_or(0.0);
+        // No draw without a fault: runs without reply loss keep their random streams.
+        rate > 0.0 && rand::Rng::gen_bool(&mut madsim::rand::thread_rng(), rate.min(1.0))
+    }
+}
+
+fn reset() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionReset, "reply lost (simulated fault)")
+}
+
+impl AsyncRead for ReplyLossStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.reset {
+            return Poll::Ready(Err(reset()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ReplyLossStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.reset || (!buf.is_empty() && this.lose_this_write()) {
+            this.reset = true;
+            return Poll::Ready(Err(reset()));
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.reset {
+            return Poll::Ready(Err(reset()));
+        }
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
 
 #[derive(Clone)]
 pub struct SimTransport {
@@ -20,6 +103,8 @@ pub struct SimTransport {
     /// Port of the agents' Kafka listener: connections to it are client traffic.
     pub kafka_port: u16,
     pub kafka_meter: NetMeter,
+    /// Reply-loss faults, checked by connections this node accepts.
+    pub reply_loss: ReplyLoss,
 }
 
 impl SimTransport {
@@ -50,9 +135,17 @@ impl Transport for SimTransport {
     }
 
     fn accepted(&self, stream: TcpStream, peer: SocketAddr) -> Conn {
-        let kafka = stream
-            .local_addr()
-            .is_ok_and(|a| a.port() == self.kafka_port);
-        self.wrap(stream, peer, kafka)
+        let local = stream.local_addr().ok();
+        let kafka = local.is_some_and(|a| a.port() == self.kafka_port);
+        let conn = self.wrap(stream, peer, kafka);
+        match local {
+            Some(local) => Box::new(ReplyLossStream {
+                inner: conn,
+                server: local.ip(),
+                faults: self.reply_loss.clone(),
+                reset: false,
+            }),
+            None => conn,
+        }
     }
 }

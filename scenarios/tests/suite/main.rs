@@ -19,6 +19,7 @@ mod invariants;
 mod probes;
 mod progress;
 mod rebalance;
+mod reply_loss;
 mod report_html;
 mod reproduce;
 mod verdicts;
