@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use eddy_controlplane::AgentInfo;
+use eddy_controlplane::api::AgentInfo;
 
 /// The AZ a client asks to be served from: `ws_az=<az>` (alias `warpstream_az=<az>`) in its
 /// client id, among tokens separated by `,`, `;` or spaces.

@@ -1,4 +1,4 @@
-//! The bodies of the agent's planted bugs (`eddy_controlplane::Plant`), and the state only
+//! The bodies of the agent's planted bugs (`eddy_controlplane::plants::Plant`), and the state only
 //! they use. Each site in the product code is one line, `if plants.has(P) { planted::…(…) }`;
 //! with no plant switched on, none of this runs.
 
@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use eddy_controlplane::{ChunkSpec, CpError, LookupResult};
+use eddy_controlplane::api::{ChunkSpec, CpError, LookupResult};
 use object_store::{path::Path, ObjectStore, PutPayload};
 use tokio::time::Instant;
 

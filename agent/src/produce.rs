@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use eddy_controlplane::rpc::{Request, Response};
-use eddy_controlplane::{ChunkSpec, ControlPlaneClient, CpError, FileSpec, Plant, ProducerBatch};
+use eddy_controlplane::api::{ChunkSpec, ControlPlaneClient, CpError, FileSpec, ProducerBatch};
+use eddy_controlplane::plants::Plant;
 use object_store::{path::Path, ObjectStore, PutPayload};
 use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio::time::sleep;
@@ -409,17 +409,15 @@ impl Ingest {
             size,
             chunks,
         };
-        let expected = file.chunks.len();
         let deadline = Duration::from_millis(self.config.commit_deadline_ms);
         // The commit runs in its own task, in turn, until its outcome is definite; the
         // producers wait for it at most `deadline` from here, the wait for the turn included
         // (past it they hear REQUEST_TIMED_OUT: the commit may still land, in order).
         let (tx, rx) = oneshot::channel();
-        let request = Request::CommitFile { file };
         let cp = self.cp.clone();
         tokio::spawn(commit_in_turn(
             cp,
-            request,
+            file,
             turn,
             deadline,
             id.to_string(),
@@ -434,15 +432,12 @@ impl Ingest {
             ))),
         };
         match answer {
-            Ok(Response::Committed { base_offsets }) if base_offsets.len() == expected => {
+            Ok(base_offsets) => {
                 if let Some(chunks) = &planted_chunks {
                     planted::learn_committed(&self.planted, chunks, &base_offsets);
                 }
                 Ok(base_offsets)
             }
-            Ok(other) => Err(ProduceFailure::Unknown(format!(
-                "unexpected commit answer {other:?}"
-            ))),
             Err(e) if e.kind.is_retriable() => {
                 eddy_probe::hit("agent.commit.unknown_answered");
                 Err(ProduceFailure::Unknown(e.to_string()))
@@ -546,11 +541,11 @@ impl CommitTurn {
 /// retries) goes to `answer`; only then is the turn passed on.
 async fn commit_in_turn(
     cp: ControlPlaneClient,
-    request: Request,
+    file: FileSpec,
     turn: CommitTurn,
     deadline: Duration,
     id: String,
-    answer: oneshot::Sender<Result<Response, CpError>>,
+    answer: oneshot::Sender<Result<Vec<i64>, CpError>>,
 ) {
     let CommitTurn { previous, resolved } = turn;
     if let Some(previous) = previous {
@@ -560,7 +555,7 @@ async fn commit_in_turn(
     let mut rounds = 0u32;
     loop {
         rounds += 1;
-        let result = cp.call_with_retry(request.clone(), deadline).await;
+        let result = cp.commit_file(&file, deadline).await;
         let unknown = matches!(&result, Err(e) if e.kind.is_retriable());
         if unknown && rounds == 1 {
             eddy_probe::hit("agent.commit.retried_after_unknown");

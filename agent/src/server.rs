@@ -28,8 +28,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use eddy_controlplane::net::{Conn, DynTransport};
-use eddy_controlplane::rpc::{Request, Response};
-use eddy_controlplane::{AgentInfo, ControlPlaneClient};
+use eddy_controlplane::api::{AgentInfo, ControlPlaneClient};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use object_store::ObjectStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -404,9 +403,8 @@ impl Agent {
         let period = Duration::from_millis(self.inner.config.heartbeat_ms.max(1));
         loop {
             let agent = self.inner.cluster.me().clone();
-            match self.inner.cp.call(Request::Heartbeat { agent }).await {
-                Ok(Response::Agents { agents }) => self.inner.cluster.set_agents(agents),
-                Ok(other) => tracing::warn!(?other, "unexpected heartbeat answer"),
+            match self.inner.cp.heartbeat(agent).await {
+                Ok(agents) => self.inner.cluster.set_agents(agents),
                 Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
             }
             // Until the view of the cluster has settled (Metadata waits for it), heartbeat

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use eddy_controlplane::net::{Conn, DynTransport};
-use eddy_controlplane::AgentInfo;
+use eddy_controlplane::api::AgentInfo;
 use futures::future::{join_all, BoxFuture, FutureExt, Shared};
 use object_store::path::Path;
 use object_store::ObjectStore;
@@ -93,7 +93,7 @@ impl ZoneCache {
         ZoneCache {
             me: config.node_id,
             enabled: config.zone_cache,
-            bypass: config.plants.has(eddy_controlplane::Plant::ZoneCacheBypass),
+            bypass: config.plants.has(eddy_controlplane::plants::Plant::ZoneCacheBypass),
             page_bytes: config.zone_cache_page_bytes.max(PAGE_BYTES_MIN),
             timeout: Duration::from_millis(config.zone_cache_timeout_ms.max(1)),
             hedge: Duration::from_millis(config.zone_cache_hedge_ms.max(1)),

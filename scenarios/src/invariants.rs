@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use eddy_controlplane::consistency::{digest, index_faults, replay_through};
+use eddy_controlplane::inspect::{digest, index_faults, replay_through};
 use eddy_controlplane::{ControlPlane, Plants};
 use eddy_reports::{Class, Violation};
 use eddy_sim::SimObjectStore;
@@ -185,7 +185,7 @@ impl Invariants {
     /// The index of replica `r` is well formed and every file it references exists.
     fn check_state(&mut self, r: usize, cp: &ControlPlane) {
         let (next, faults, keys) = cp.inspect(|next, state| {
-            let keys: Vec<String> = eddy_controlplane::jobs::referenced_keys(state)
+            let keys: Vec<String> = eddy_controlplane::inspect::referenced_keys(state)
                 .into_iter()
                 .filter(|k| !self.exists(k))
                 .map(str::to_string)
@@ -246,10 +246,10 @@ impl Invariants {
                 continue;
             };
             match prefix.as_ref() {
-                eddy_controlplane::journal::JOURNAL_PREFIX => {
+                eddy_controlplane::inspect::JOURNAL_PREFIX => {
                     entries.insert(n);
                 }
-                eddy_controlplane::snapshot::SNAPSHOT_PREFIX => {
+                eddy_controlplane::inspect::SNAPSHOT_PREFIX => {
                     latest = latest.max(Some(n));
                 }
                 _ => {}

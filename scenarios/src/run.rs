@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use eddy_agent::Agent;
 use eddy_controlplane::net::Transport;
-use eddy_controlplane::{ClientConfig, ControlPlane, ControlPlaneClient};
+use eddy_controlplane::api::{ClientConfig, ControlPlaneClient};
+use eddy_controlplane::ControlPlane;
 use eddy_reports::Op;
 use eddy_sim::{AzMap, AzTraffic, Meters, MetersSnapshot, NetMeter, SimObjectStore, StorageClass};
 use rand::rngs::SmallRng;

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use eddy_agent::zonecache::{owner, ZoneCache};
 use eddy_agent::AgentConfig;
 use eddy_controlplane::net::PlainTcp;
-use eddy_controlplane::AgentInfo;
+use eddy_controlplane::api::AgentInfo;
 use eddy_sim::{Meters, RequestKind, StorageProfile};
 use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
