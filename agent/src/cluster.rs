@@ -8,6 +8,7 @@
 //! *settled* once two heartbeat answers in a row list the same agents, and Metadata waits
 //! (boundedly) for that.
 
+use eddy_controlplane::sync::lock;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -161,10 +162,6 @@ impl ClusterView {
     pub fn cache_topic(&self, topic: &str, partitions: i32) {
         lock(&self.topics).insert(topic.to_string(), partitions);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -317,9 +317,7 @@ impl AgentInner {
         } else {
             vec![req.member_id.to_string()]
         };
-        let left = self
-            .cp
-            .leave_group(req.group_id.0.to_string(), ids.clone());
+        let left = self.cp.leave_group(req.group_id.0.to_string(), ids.clone());
         let code = match left.await {
             Ok(()) => codes::NONE,
             Err(failure) => failure_code(failure),

@@ -24,6 +24,7 @@
 //! Callers append in the order they must be indexed: the Kafka server appends each
 //! connection's produce requests in arrival order ([`crate::server`]).
 
+use eddy_controlplane::sync::lock;
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -415,14 +416,7 @@ impl Ingest {
         // (past it they hear REQUEST_TIMED_OUT: the commit may still land, in order).
         let (tx, rx) = oneshot::channel();
         let cp = self.cp.clone();
-        tokio::spawn(commit_in_turn(
-            cp,
-            file,
-            turn,
-            deadline,
-            id.to_string(),
-            tx,
-        ));
+        tokio::spawn(commit_in_turn(cp, file, turn, deadline, id.to_string(), tx));
         let answer = match tokio::time::timeout(deadline, rx).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => return Err(ProduceFailure::Stopping),
@@ -588,10 +582,6 @@ pub(crate) async fn buggify_delay(max_ms: u64) {
     use rand::Rng;
     let ms = madsim::rand::thread_rng().gen_range(0..max_ms.max(1));
     tokio::time::sleep(Duration::from_millis(ms)).await;
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -21,14 +21,15 @@
 //!   request read while [`RESPONSE_BACKLOG_BYTES_MAX`] of responses wait for the client to
 //!   read them; a finished request's task ends, leaving only its encoded response.
 
+use eddy_controlplane::sync::lock;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use eddy_controlplane::net::{Conn, DynTransport};
 use eddy_controlplane::api::{AgentInfo, ControlPlaneClient};
+use eddy_controlplane::net::{Conn, DynTransport};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use object_store::ObjectStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -164,10 +165,6 @@ impl Drop for ConnSlot {
         }
         self.table.live.send_modify(|n| *n = n.saturating_sub(1));
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Why a connection's watchdog closed it.

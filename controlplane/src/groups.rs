@@ -25,7 +25,8 @@ use tokio::time::Instant;
 
 use crate::command::{Command, CommandResult};
 use crate::error::CpError;
-use crate::server::{lock, ControlPlane};
+use crate::server::ControlPlane;
+use crate::sync::lock;
 use crate::types::GroupOffset;
 
 /// Bounds on member timeouts (Kafka's `group.min/max.session.timeout.ms` defaults).

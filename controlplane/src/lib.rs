@@ -45,6 +45,7 @@ mod rpc;
 mod server;
 mod snapshot;
 mod state;
+pub mod sync;
 mod types;
 
 pub use command::{Command, CommandResult};

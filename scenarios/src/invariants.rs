@@ -22,6 +22,7 @@
 //! Not checked: zone-cache pages against the objects they cache (agents keep their caches
 //! private; see the module's README entry).
 
+use eddy_controlplane::sync::lock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,10 +36,6 @@ use tokio::time::Instant;
 
 /// The running control-plane replicas by index (the run's registry).
 pub(crate) type Registry = Arc<Mutex<BTreeMap<usize, ControlPlane>>>;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Digests and the index are checked every this many sampler ticks (the journal at every
 /// tick): a digest encodes the whole state (about 10 ms for the 90,000 extents of a 60 s

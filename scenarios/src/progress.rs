@@ -28,6 +28,7 @@
 //! bound in which no fault of the run's fault list was active. After the drain the run
 //! waits one `job` bound more (observing) so work due at the end is judged too.
 
+use eddy_controlplane::sync::lock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,10 +45,6 @@ use tokio::time::Instant;
 
 use crate::invariants::Registry;
 use crate::spec::Scenario;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// What an obligation is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -4,6 +4,7 @@
 //! and lookups can be answered in rounds.
 
 use crate::common;
+use eddy_controlplane::sync::lock;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -17,10 +18,6 @@ use eddy_controlplane::{Command, CommandResult, ControlPlane, ControlPlaneConfig
 use eddy_sim::{Meters, RequestKind, SimObjectStore, StorageProfile};
 
 type Registry = Arc<Mutex<BTreeMap<usize, ControlPlane>>>;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 struct Cluster {
     journal: SimObjectStore,
