@@ -8,10 +8,11 @@
 //! *settled* once two heartbeat answers in a row list the same agents, and Metadata waits
 //! (boundedly) for that.
 
+use eddy_controlplane::sync::lock;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use eddy_controlplane::AgentInfo;
+use eddy_controlplane::api::AgentInfo;
 
 /// The AZ a client asks to be served from: `ws_az=<az>` (alias `warpstream_az=<az>`) in its
 /// client id, among tokens separated by `,`, `;` or spaces.
@@ -161,10 +162,6 @@ impl ClusterView {
     pub fn cache_topic(&self, topic: &str, partitions: i32) {
         lock(&self.topics).insert(topic.to_string(), partitions);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

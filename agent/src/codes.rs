@@ -31,7 +31,7 @@ pub const UNKNOWN_PRODUCER_ID: i16 = 59;
 pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
 pub const UNKNOWN_SERVER_ERROR: i16 = -1;
 
-use eddy_controlplane::{CpError, ErrorKind};
+use eddy_controlplane::api::{CpError, ErrorKind};
 
 /// The Kafka error code for a control-plane error.
 pub fn from_cp(e: &CpError) -> i16 {

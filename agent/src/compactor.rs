@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use eddy_controlplane::jobs::{JobOutcome, JobSpec, JobWork, OutputRun, SourceRun};
-use eddy_controlplane::rpc::{Request, Response};
-use eddy_controlplane::{ControlPlaneClient, Plant, Plants};
+use eddy_controlplane::api::{
+    ControlPlaneClient, JobOutcome, JobSpec, JobVerdict, JobWork, OutputRun, SourceRun,
+};
+use eddy_controlplane::plants::{Plant, Plants};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
@@ -36,14 +37,9 @@ pub async fn run(
             tokio::time::sleep(poll).await;
         }
         idle = true;
-        let job = match cp
-            .call(Request::LeaseJob {
-                worker: worker.clone(),
-            })
-            .await
-        {
-            Ok(Response::Job { job: Some(job) }) => job,
-            Ok(_) => continue,
+        let job = match cp.lease_job(worker.clone()).await {
+            Ok(Some(job)) => job,
+            Ok(None) => continue,
             Err(e) => {
                 tracing::debug!(error = %e, "asking for a job failed");
                 continue;
@@ -53,15 +49,8 @@ pub async fn run(
         let (id, attempt) = (job.id, job.attempt);
         let outcome = execute(store.as_ref(), job, &plants).await;
         tracing::debug!(id, attempt, ?outcome, "job done");
-        match cp
-            .call(Request::FinishJob {
-                job_id: id,
-                attempt,
-                outcome,
-            })
-            .await
-        {
-            Ok(Response::JobFinished { accepted, message }) if !accepted => {
+        match cp.finish_job(id, attempt, outcome).await {
+            Ok(JobVerdict { accepted, message }) if !accepted => {
                 eddy_probe::hit("agent.compactor.outcome_refused");
                 tracing::info!(id, attempt, %message, "job outcome not taken")
             }

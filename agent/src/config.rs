@@ -89,7 +89,7 @@ pub struct AgentConfig {
     /// has none: it answers from memory without a journal write.
     pub jobs_poll_ms: u64,
     /// Planted bugs (off by default; see `eddy_controlplane::plants`).
-    pub plants: eddy_controlplane::Plants,
+    pub plants: eddy_controlplane::plants::Plants,
 }
 
 impl Default for AgentConfig {
@@ -123,7 +123,7 @@ impl Default for AgentConfig {
             zone_cache_timeout_ms: 2_000,
             zone_cache_hedge_ms: 500,
             jobs_poll_ms: 1_000,
-            plants: eddy_controlplane::Plants::none(),
+            plants: eddy_controlplane::plants::Plants::none(),
         }
     }
 }

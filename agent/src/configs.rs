@@ -9,7 +9,7 @@
 //! silently not applied; configs about local log files, replication and tiering (segment
 //! sizes, flush intervals, replica throttles, …) have no counterpart and are accepted.
 
-use eddy_controlplane::jobs::RetentionPolicy;
+use eddy_controlplane::api::RetentionPolicy;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsSynonym,
 };

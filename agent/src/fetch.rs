@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use bytes::Bytes;
-use eddy_controlplane::rpc::{Request, Response};
-use eddy_controlplane::{CpError, Extent, LookupQuery, LookupResult, Plant};
+use eddy_controlplane::api::{CpError, Extent, LookupQuery, LookupResult};
+use eddy_controlplane::plants::Plant;
 use futures::future::join_all;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
@@ -54,12 +54,8 @@ impl AgentInner {
             } else {
                 0
             };
-            results = match self.cp.call(Request::Lookup { queries, wait_ms }).await {
-                Ok(Response::Lookups { results }) if results.len() == wanted.len() => results,
-                Ok(other) => vec![
-                    Err(CpError::internal(format!("unexpected answer {other:?}")));
-                    wanted.len()
-                ],
+            results = match self.cp.lookup(queries, wait_ms).await {
+                Ok(results) => results,
                 Err(e) => vec![Err(e); wanted.len()],
             };
         }

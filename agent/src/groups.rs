@@ -5,9 +5,9 @@
 //! Kafka and the RPC.
 
 use bytes::Bytes;
-use eddy_controlplane::groups::{GroupError, GroupRequest, GroupResponse};
-use eddy_controlplane::rpc::{Request, Response};
-use eddy_controlplane::{CpError, ErrorKind, GroupOffset};
+use eddy_controlplane::api::{
+    CpError, ErrorKind, GroupError, GroupFailure, GroupOffset, JoinGroup, Joined, Synced,
+};
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
@@ -67,16 +67,15 @@ fn cp_code(e: &CpError) -> i16 {
     }
 }
 
-impl AgentInner {
-    async fn group_call(&self, request: GroupRequest) -> Result<GroupResponse, i16> {
-        match self.cp.call(Request::Group(request)).await {
-            Ok(Response::Group(GroupResponse::Error(e))) => Err(group_code(e)),
-            Ok(Response::Group(r)) => Ok(r),
-            Ok(_) => Err(codes::UNKNOWN_SERVER_ERROR),
-            Err(e) => Err(cp_code(&e)),
-        }
+/// The Kafka error code of a failed group call.
+fn failure_code(failure: GroupFailure) -> i16 {
+    match failure {
+        GroupFailure::Refused(e) => group_code(e),
+        GroupFailure::Failed(e) => cp_code(&e),
     }
+}
 
+impl AgentInner {
     /// The agent a client in `az` should use as coordinator: this one when it serves that
     /// zone, otherwise one of the zone's agents chosen by the key.
     fn coordinator_for(&self, client_id: &str, key: &str) -> (i32, String, i32) {
@@ -126,12 +125,8 @@ impl AgentInner {
     /// list every group once.
     pub async fn list_groups(&self, req: ListGroupsRequest, client_id: &str) -> ListGroupsResponse {
         let mut r = ListGroupsResponse::default();
-        let listed = match self.group_call(GroupRequest::List).await {
-            Ok(GroupResponse::Listed { groups }) => groups,
-            Ok(_) => {
-                r.error_code = codes::UNKNOWN_SERVER_ERROR;
-                return r;
-            }
+        let listed = match self.cp.list_groups().await.map_err(failure_code) {
+            Ok(groups) => groups,
             Err(code) => {
                 r.error_code = code;
                 return r;
@@ -170,18 +165,10 @@ impl AgentInner {
         let answer = if names.len() > DESCRIBE_GROUPS_MAX {
             Err(codes::INVALID_REQUEST)
         } else {
-            match self
-                .group_call(GroupRequest::Describe {
-                    groups: names.clone(),
-                })
+            self.cp
+                .describe_groups(names.clone())
                 .await
-            {
-                Ok(GroupResponse::Described { groups }) if groups.len() == names.len() => {
-                    Ok(groups)
-                }
-                Ok(_) => Err(codes::UNKNOWN_SERVER_ERROR),
-                Err(code) => Err(code),
-            }
+                .map_err(failure_code)
         };
         let operations = if req.include_authorized_operations {
             GROUP_OPERATIONS
@@ -230,7 +217,7 @@ impl AgentInner {
     ) -> JoinGroupResponse {
         let mut r = JoinGroupResponse::default();
         r.generation_id = -1;
-        let request = GroupRequest::Join {
+        let request = JoinGroup {
             group: req.group_id.0.to_string(),
             member_id: req.member_id.to_string(),
             client_id: client_id.to_string(),
@@ -249,8 +236,8 @@ impl AgentInner {
                 req.session_timeout_ms.max(0) as u64
             },
         };
-        match self.group_call(request).await {
-            Ok(GroupResponse::Joined {
+        match self.cp.join_group(request).await.map_err(failure_code) {
+            Ok(Joined {
                 generation,
                 protocol_type,
                 protocol_name,
@@ -273,7 +260,6 @@ impl AgentInner {
                     })
                     .collect();
             }
-            Ok(_) => r.error_code = codes::UNKNOWN_SERVER_ERROR,
             Err(code) => {
                 r.error_code = code;
                 r.member_id = req.member_id;
@@ -284,18 +270,17 @@ impl AgentInner {
 
     pub async fn sync_group(&self, req: SyncGroupRequest) -> SyncGroupResponse {
         let mut r = SyncGroupResponse::default();
-        let request = GroupRequest::Sync {
-            group: req.group_id.0.to_string(),
-            member_id: req.member_id.to_string(),
-            generation: req.generation_id,
-            assignments: req
-                .assignments
+        let synced = self.cp.sync_group(
+            req.group_id.0.to_string(),
+            req.member_id.to_string(),
+            req.generation_id,
+            req.assignments
                 .iter()
                 .map(|a| (a.member_id.to_string(), a.assignment.to_vec()))
                 .collect(),
-        };
-        match self.group_call(request).await {
-            Ok(GroupResponse::Synced {
+        );
+        match synced.await.map_err(failure_code) {
+            Ok(Synced {
                 protocol_type,
                 protocol_name,
                 assignment,
@@ -304,7 +289,6 @@ impl AgentInner {
                 r.protocol_name = Some(sb(&protocol_name));
                 r.assignment = Bytes::from(assignment);
             }
-            Ok(_) => r.error_code = codes::UNKNOWN_SERVER_ERROR,
             Err(code) => r.error_code = code,
         }
         r
@@ -312,13 +296,13 @@ impl AgentInner {
 
     pub async fn heartbeat(&self, req: HeartbeatRequest) -> HeartbeatResponse {
         let mut r = HeartbeatResponse::default();
-        let request = GroupRequest::Heartbeat {
-            group: req.group_id.0.to_string(),
-            member_id: req.member_id.to_string(),
-            generation: req.generation_id,
-        };
-        if let Err(code) = self.group_call(request).await {
-            r.error_code = code;
+        let beat = self.cp.group_heartbeat(
+            req.group_id.0.to_string(),
+            req.member_id.to_string(),
+            req.generation_id,
+        );
+        if let Err(failure) = beat.await {
+            r.error_code = failure_code(failure);
         }
         r
     }
@@ -333,13 +317,10 @@ impl AgentInner {
         } else {
             vec![req.member_id.to_string()]
         };
-        let request = GroupRequest::Leave {
-            group: req.group_id.0.to_string(),
-            member_ids: ids.clone(),
-        };
-        let code = match self.group_call(request).await {
-            Ok(_) => codes::NONE,
-            Err(code) => code,
+        let left = self.cp.leave_group(req.group_id.0.to_string(), ids.clone());
+        let code = match left.await {
+            Ok(()) => codes::NONE,
+            Err(failure) => failure_code(failure),
         };
         if version >= 3 {
             r.members = ids
@@ -372,15 +353,15 @@ impl AgentInner {
         let code = if offsets.len() > OFFSET_PARTITIONS_MAX {
             codes::INVALID_REQUEST
         } else {
-            let request = GroupRequest::CommitOffsets {
-                group: req.group_id.0.to_string(),
-                member_id: req.member_id.to_string(),
-                generation: req.generation_id_or_member_epoch,
+            let committed = self.cp.commit_offsets(
+                req.group_id.0.to_string(),
+                req.member_id.to_string(),
+                req.generation_id_or_member_epoch,
                 offsets,
-            };
-            match self.group_call(request).await {
-                Ok(_) => codes::NONE,
-                Err(code) => code,
+            );
+            match committed.await {
+                Ok(()) => codes::NONE,
+                Err(failure) => failure_code(failure),
             }
         };
         let mut r = OffsetCommitResponse::default();
@@ -424,12 +405,11 @@ impl AgentInner {
             r.error_code = codes::INVALID_REQUEST;
             return r;
         }
-        let request = GroupRequest::FetchOffsets {
-            group: req.group_id.0.to_string(),
-            partitions,
-        };
-        match self.group_call(request).await {
-            Ok(GroupResponse::Offsets { offsets }) => {
+        let fetched = self
+            .cp
+            .fetch_offsets(req.group_id.0.to_string(), partitions);
+        match fetched.await.map_err(failure_code) {
+            Ok(offsets) => {
                 let mut topics: Vec<OffsetFetchResponseTopic> = Vec::new();
                 for o in offsets {
                     let mut p = OffsetFetchResponsePartition::default();
@@ -449,7 +429,6 @@ impl AgentInner {
                 }
                 r.topics = topics;
             }
-            Ok(_) => r.error_code = codes::UNKNOWN_SERVER_ERROR,
             Err(code) => r.error_code = code,
         }
         r
@@ -464,19 +443,11 @@ impl AgentInner {
             r.error_code = codes::INVALID_REQUEST;
             return r;
         }
-        match self
-            .cp
-            .call_with_retry(Request::InitProducerId, self.rpc_deadline())
-            .await
-        {
-            Ok(Response::ProducerId {
-                producer_id,
-                producer_epoch,
-            }) => {
-                r.producer_id = ProducerId(producer_id);
-                r.producer_epoch = producer_epoch;
+        match self.cp.init_producer_id(self.rpc_deadline()).await {
+            Ok(allocated) => {
+                r.producer_id = ProducerId(allocated.producer_id);
+                r.producer_epoch = allocated.producer_epoch;
             }
-            Ok(_) => r.error_code = codes::UNKNOWN_SERVER_ERROR,
             Err(e) => r.error_code = codes::from_cp(&e),
         }
         r

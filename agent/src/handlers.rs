@@ -6,9 +6,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use eddy_controlplane::jobs::RetentionPolicy;
-use eddy_controlplane::rpc::{Request, Response};
-use eddy_controlplane::{CpError, ErrorKind, Plant, ProducerBatch, TopicInfo};
+use eddy_controlplane::api::{
+    validate_topic_name, CpError, ErrorKind, ProducerBatch, RetentionPolicy, TopicInfo,
+    CHUNK_INVALID_PRODUCER_EPOCH, CHUNK_OUT_OF_ORDER_SEQUENCE, CHUNK_UNKNOWN_PRODUCER_ID,
+    PARTITIONS_MAX,
+};
+use eddy_controlplane::plants::Plant;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
@@ -106,7 +109,7 @@ fn check_configs(
 
 /// Topic names from the wire, checked the way Kafka checks them.
 fn topic_error(name: &str) -> Option<i16> {
-    eddy_controlplane::state::validate_topic_name(name)
+    validate_topic_name(name)
         .err()
         .map(|_| codes::INVALID_TOPIC_EXCEPTION)
 }
@@ -117,24 +120,14 @@ impl AgentInner {
         if let Some(n) = self.cluster.cached_partitions(topic) {
             return Ok(Some(n));
         }
-        match self
+        let topics = self
             .cp
-            .call_with_retry(
-                Request::DescribeTopics {
-                    names: Some(vec![topic.to_string()]),
-                },
-                self.rpc_deadline(),
-            )
-            .await?
-        {
-            Response::Topics { topics } => {
-                Ok(topics.into_iter().find(|t| t.name == topic).map(|t| {
-                    self.cluster.cache_topic(&t.name, t.partitions);
-                    t.partitions
-                }))
-            }
-            other => Err(CpError::internal(format!("unexpected answer {other:?}"))),
-        }
+            .describe_topics(Some(vec![topic.to_string()]), self.rpc_deadline())
+            .await?;
+        Ok(topics.into_iter().find(|t| t.name == topic).map(|t| {
+            self.cluster.cache_topic(&t.name, t.partitions);
+            t.partitions
+        }))
     }
 
     pub fn rpc_deadline(&self) -> Duration {
@@ -146,25 +139,14 @@ impl AgentInner {
         topics: Vec<TopicInfo>,
         if_not_exists: bool,
     ) -> Result<Vec<Result<TopicInfo, CpError>>, CpError> {
-        match self
+        let results = self
             .cp
-            .call_with_retry(
-                Request::CreateTopics {
-                    topics,
-                    if_not_exists,
-                },
-                self.rpc_deadline(),
-            )
-            .await?
-        {
-            Response::TopicsCreated { results } => {
-                for t in results.iter().flatten() {
-                    self.cluster.cache_topic(&t.name, t.partitions);
-                }
-                Ok(results)
-            }
-            other => Err(CpError::internal(format!("unexpected answer {other:?}"))),
+            .create_topics(topics, if_not_exists, self.rpc_deadline())
+            .await?;
+        for t in results.iter().flatten() {
+            self.cluster.cache_topic(&t.name, t.partitions);
         }
+        Ok(results)
     }
 
     pub async fn metadata(
@@ -217,13 +199,9 @@ impl AgentInner {
         let auto_create = version < 4 || req.allow_auto_topic_creation;
         let names: Vec<String> = match requested {
             Some(names) => names,
-            None => match self
-                .cp
-                .call_with_retry(Request::DescribeTopics { names: None }, self.rpc_deadline())
-                .await
-            {
-                Ok(Response::Topics { topics }) => topics.into_iter().map(|t| t.name).collect(),
-                _ => Vec::new(),
+            None => match self.cp.describe_topics(None, self.rpc_deadline()).await {
+                Ok(topics) => topics.into_iter().map(|t| t.name).collect(),
+                Err(_) => Vec::new(),
             },
         };
         for name in names {
@@ -314,7 +292,7 @@ impl AgentInner {
             if let Some(code) = topic_error(&name) {
                 result.error_code = code;
                 result.error_message = Some(str_bytes(&format!("illegal topic name {name:?}")));
-            } else if !(1..=eddy_controlplane::state::PARTITIONS_MAX).contains(&partitions) {
+            } else if !(1..=PARTITIONS_MAX).contains(&partitions) {
                 result.error_code = codes::INVALID_PARTITIONS;
                 result.error_message =
                     Some(str_bytes(&format!("invalid partition count {partitions}")));
@@ -350,15 +328,7 @@ impl AgentInner {
 
     /// The retention the control plane applies to each of `topics`.
     async fn retention(&self, topics: Vec<String>) -> Result<Vec<RetentionPolicy>, CpError> {
-        let n = topics.len();
-        match self
-            .cp
-            .call_with_retry(Request::Retention { topics }, self.rpc_deadline())
-            .await?
-        {
-            Response::Retention { policies } if policies.len() == n => Ok(policies),
-            other => Err(CpError::internal(format!("unexpected answer {other:?}"))),
-        }
+        self.cp.retention(topics, self.rpc_deadline()).await
     }
 
     /// DescribeConfigs for topics and for this agent as a broker (read-only: eddy has no
@@ -464,14 +434,14 @@ impl AgentInner {
                 pr.partition_index = p.partition_index;
                 pr.leader_epoch = -1;
                 pr.timestamp = -1;
-                let request = Request::ListOffset {
-                    topic: name.clone(),
-                    partition: p.partition_index,
-                    timestamp: p.timestamp,
-                };
-                match self.cp.call_with_retry(request, self.rpc_deadline()).await {
-                    Ok(Response::Offset { offset, .. }) => pr.offset = offset.unwrap_or(-1),
-                    Ok(_) => pr.error_code = codes::UNKNOWN_SERVER_ERROR,
+                let listed = self.cp.list_offset(
+                    name.clone(),
+                    p.partition_index,
+                    p.timestamp,
+                    self.rpc_deadline(),
+                );
+                match listed.await {
+                    Ok(listed) => pr.offset = listed.offset.unwrap_or(-1),
                     Err(e) if e.kind == ErrorKind::Invalid => {
                         pr.error_code = codes::INVALID_REQUEST
                     }
@@ -587,9 +557,9 @@ impl AgentInner {
 /// The Kafka error for a chunk the control plane refused (a negative base offset).
 fn refusal(offset: i64) -> Option<i16> {
     match offset {
-        eddy_controlplane::CHUNK_OUT_OF_ORDER_SEQUENCE => Some(codes::OUT_OF_ORDER_SEQUENCE_NUMBER),
-        eddy_controlplane::CHUNK_INVALID_PRODUCER_EPOCH => Some(codes::INVALID_PRODUCER_EPOCH),
-        eddy_controlplane::CHUNK_UNKNOWN_PRODUCER_ID => Some(codes::UNKNOWN_PRODUCER_ID),
+        CHUNK_OUT_OF_ORDER_SEQUENCE => Some(codes::OUT_OF_ORDER_SEQUENCE_NUMBER),
+        CHUNK_INVALID_PRODUCER_EPOCH => Some(codes::INVALID_PRODUCER_EPOCH),
+        CHUNK_UNKNOWN_PRODUCER_ID => Some(codes::UNKNOWN_PRODUCER_ID),
         o if o < 0 => Some(codes::UNKNOWN_SERVER_ERROR),
         _ => None,
     }

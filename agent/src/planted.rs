@@ -1,13 +1,14 @@
-//! The bodies of the agent's planted bugs (`eddy_controlplane::Plant`), and the state only
+//! The bodies of the agent's planted bugs (`eddy_controlplane::plants::Plant`), and the state only
 //! they use. Each site in the product code is one line, `if plants.has(P) { planted::…(…) }`;
 //! with no plant switched on, none of this runs.
 
+use eddy_controlplane::sync::lock;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use eddy_controlplane::{ChunkSpec, CpError, LookupResult};
+use eddy_controlplane::api::{ChunkSpec, CpError, LookupResult};
 use object_store::{path::Path, ObjectStore, PutPayload};
 use tokio::time::Instant;
 
@@ -18,10 +19,6 @@ pub struct PlantState {
     guesses: Mutex<BTreeMap<(String, i32), i64>>,
     /// `stale-high-watermark`: cached high watermarks and when they were read.
     high_watermarks: Mutex<BTreeMap<(String, i32), (i64, Instant)>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// `ack-before-commit`: PUT the file under an early key and return the base offsets to

@@ -24,6 +24,7 @@
 //! Callers append in the order they must be indexed: the Kafka server appends each
 //! connection's produce requests in arrival order ([`crate::server`]).
 
+use eddy_controlplane::sync::lock;
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,8 +32,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use eddy_controlplane::rpc::{Request, Response};
-use eddy_controlplane::{ChunkSpec, ControlPlaneClient, CpError, FileSpec, Plant, ProducerBatch};
+use eddy_controlplane::api::{ChunkSpec, ControlPlaneClient, CpError, FileSpec, ProducerBatch};
+use eddy_controlplane::plants::Plant;
 use object_store::{path::Path, ObjectStore, PutPayload};
 use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio::time::sleep;
@@ -409,22 +410,13 @@ impl Ingest {
             size,
             chunks,
         };
-        let expected = file.chunks.len();
         let deadline = Duration::from_millis(self.config.commit_deadline_ms);
         // The commit runs in its own task, in turn, until its outcome is definite; the
         // producers wait for it at most `deadline` from here, the wait for the turn included
         // (past it they hear REQUEST_TIMED_OUT: the commit may still land, in order).
         let (tx, rx) = oneshot::channel();
-        let request = Request::CommitFile { file };
         let cp = self.cp.clone();
-        tokio::spawn(commit_in_turn(
-            cp,
-            request,
-            turn,
-            deadline,
-            id.to_string(),
-            tx,
-        ));
+        tokio::spawn(commit_in_turn(cp, file, turn, deadline, id.to_string(), tx));
         let answer = match tokio::time::timeout(deadline, rx).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => return Err(ProduceFailure::Stopping),
@@ -434,15 +426,12 @@ impl Ingest {
             ))),
         };
         match answer {
-            Ok(Response::Committed { base_offsets }) if base_offsets.len() == expected => {
+            Ok(base_offsets) => {
                 if let Some(chunks) = &planted_chunks {
                     planted::learn_committed(&self.planted, chunks, &base_offsets);
                 }
                 Ok(base_offsets)
             }
-            Ok(other) => Err(ProduceFailure::Unknown(format!(
-                "unexpected commit answer {other:?}"
-            ))),
             Err(e) if e.kind.is_retriable() => {
                 eddy_probe::hit("agent.commit.unknown_answered");
                 Err(ProduceFailure::Unknown(e.to_string()))
@@ -546,11 +535,11 @@ impl CommitTurn {
 /// retries) goes to `answer`; only then is the turn passed on.
 async fn commit_in_turn(
     cp: ControlPlaneClient,
-    request: Request,
+    file: FileSpec,
     turn: CommitTurn,
     deadline: Duration,
     id: String,
-    answer: oneshot::Sender<Result<Response, CpError>>,
+    answer: oneshot::Sender<Result<Vec<i64>, CpError>>,
 ) {
     let CommitTurn { previous, resolved } = turn;
     if let Some(previous) = previous {
@@ -560,7 +549,7 @@ async fn commit_in_turn(
     let mut rounds = 0u32;
     loop {
         rounds += 1;
-        let result = cp.call_with_retry(request.clone(), deadline).await;
+        let result = cp.commit_file(&file, deadline).await;
         let unknown = matches!(&result, Err(e) if e.kind.is_retriable());
         if unknown && rounds == 1 {
             eddy_probe::hit("agent.commit.retried_after_unknown");
@@ -594,10 +583,6 @@ pub(crate) async fn buggify_delay(site: &'static str, max_ms: u64) {
     let ms = madsim::rand::thread_rng().gen_range(0..max_ms.max(1));
     eddy_probe::delayed(site, ms);
     tokio::time::sleep(Duration::from_millis(ms)).await;
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -21,15 +21,15 @@
 //!   request read while [`RESPONSE_BACKLOG_BYTES_MAX`] of responses wait for the client to
 //!   read them; a finished request's task ends, leaving only its encoded response.
 
+use eddy_controlplane::sync::lock;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use eddy_controlplane::api::{AgentInfo, ControlPlaneClient};
 use eddy_controlplane::net::{Conn, DynTransport};
-use eddy_controlplane::rpc::{Request, Response};
-use eddy_controlplane::{AgentInfo, ControlPlaneClient};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use object_store::ObjectStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -165,10 +165,6 @@ impl Drop for ConnSlot {
         }
         self.table.live.send_modify(|n| *n = n.saturating_sub(1));
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Why a connection's watchdog closed it.
@@ -404,9 +400,8 @@ impl Agent {
         let period = Duration::from_millis(self.inner.config.heartbeat_ms.max(1));
         loop {
             let agent = self.inner.cluster.me().clone();
-            match self.inner.cp.call(Request::Heartbeat { agent }).await {
-                Ok(Response::Agents { agents }) => self.inner.cluster.set_agents(agents),
-                Ok(other) => tracing::warn!(?other, "unexpected heartbeat answer"),
+            match self.inner.cp.heartbeat(agent).await {
+                Ok(agents) => self.inner.cluster.set_agents(agents),
                 Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
             }
             // Until the view of the cluster has settled (Metadata waits for it), heartbeat

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use eddy_controlplane::jobs::COMPACTED_PREFIX;
+use eddy_controlplane::api::COMPACTED_PREFIX;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::path::Path;

@@ -21,6 +21,7 @@
 //! RPC frames (big-endian): request `u32 length | u64 page index | key (UTF-8)`; response
 //! `u32 length | u8 status (0 ok, 1 error) | page bytes or error message`.
 
+use eddy_controlplane::sync::lock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -28,8 +29,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use eddy_controlplane::api::AgentInfo;
 use eddy_controlplane::net::{Conn, DynTransport};
-use eddy_controlplane::AgentInfo;
 use futures::future::{join_all, BoxFuture, FutureExt, Shared};
 use object_store::path::Path;
 use object_store::ObjectStore;
@@ -93,7 +94,9 @@ impl ZoneCache {
         ZoneCache {
             me: config.node_id,
             enabled: config.zone_cache,
-            bypass: config.plants.has(eddy_controlplane::Plant::ZoneCacheBypass),
+            bypass: config
+                .plants
+                .has(eddy_controlplane::plants::Plant::ZoneCacheBypass),
             page_bytes: config.zone_cache_page_bytes.max(PAGE_BYTES_MIN),
             timeout: Duration::from_millis(config.zone_cache_timeout_ms.max(1)),
             hedge: Duration::from_millis(config.zone_cache_hedge_ms.max(1)),
@@ -479,10 +482,6 @@ fn generic(message: impl Into<String>) -> object_store::Error {
         store: "zone-cache",
         source: message.into().into(),
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

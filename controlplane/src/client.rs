@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::{CpError, ErrorKind};
 use crate::net::DynTransport;
 use crate::rpc::{read_frame, write_frame, Request, RequestFrame, Response, ResponseFrame};
-use crate::server::lock;
+use crate::sync::lock;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {

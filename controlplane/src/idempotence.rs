@@ -22,11 +22,17 @@
 //! order, and the producer resends it after the earlier one.
 //!
 //! Pure data and decisions: `State::commit_file` asks [`ProducerTable::verdict`] about each
-//! idempotent chunk and calls [`ProducerTable::record`] for those it indexes.
+//! idempotent chunk and calls [`ProducerTable::record`] for those it indexes. The one
+//! exception is the server's InitProducerId at the end, which allocates an id through the
+//! journal.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
+
+use crate::command::{Command, CommandResult};
+use crate::error::CpError;
+use crate::server::ControlPlane;
 
 use crate::types::ProducerBatch;
 
@@ -144,6 +150,17 @@ pub fn next_sequence(seq: i32) -> i32 {
         0
     } else {
         seq + 1
+    }
+}
+
+impl ControlPlane {
+    /// InitProducerId: allocate a producer id (journaled). Epochs start at 0.
+    pub async fn init_producer_id(&self) -> Result<i64, CpError> {
+        match self.propose(Command::AllocateProducerId).await? {
+            CommandResult::ProducerIdAllocated { producer_id } => Ok(producer_id),
+            CommandResult::Rejected(e) => Err(e),
+            other => Err(CpError::internal(format!("unexpected result {other:?}"))),
+        }
     }
 }
 

@@ -280,7 +280,8 @@ fn retention_by_time_and_bytes_advances_the_log_start_and_frees_files() {
         crate::error::ErrorKind::OffsetOutOfRange
     );
     assert_eq!(
-        s.list_offset("t", 0, crate::EARLIEST_TIMESTAMP).unwrap(),
+        s.list_offset("t", 0, crate::types::EARLIEST_TIMESTAMP)
+            .unwrap(),
         Some(4)
     );
     assert_eq!(

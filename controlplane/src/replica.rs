@@ -42,9 +42,10 @@ use crate::command::{Command, CommandResult};
 use crate::error::CpError;
 use crate::journal::{Entry, JournalError};
 use crate::plants::{planted, Plant};
-use crate::server::{lock, ControlPlane, Proposal};
+use crate::server::{ControlPlane, Proposal};
 use crate::snapshot::{Snapshot, Snapshots};
 use crate::state::State;
+use crate::sync::lock;
 
 /// Whether this replica leads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,6 +25,7 @@ use crate::replica::{self, Core, ReplicaEvent, Role};
 use crate::rpc::{read_frame, write_frame, Request, RequestFrame, Response, ResponseFrame};
 use crate::snapshot::Snapshots;
 use crate::state::State;
+use crate::sync::lock;
 use crate::types::{AgentInfo, LookupResult, TopicInfo};
 
 /// Most partitions in one Lookup request.
@@ -604,10 +605,4 @@ impl ControlPlane {
         agents.retain(|_, (_, seen)| now.duration_since(*seen) <= ttl);
         agents.values().map(|(a, _)| a.clone()).collect()
     }
-}
-
-/// Lock a mutex, recovering from poisoning (a panicked holder cannot leave the state torn:
-/// every critical section here is a plain assignment or a deterministic `apply`).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -76,7 +76,7 @@ struct Active {
 type Shared = Arc<Mutex<Active>>;
 
 fn lock(a: &Shared) -> std::sync::MutexGuard<'_, Active> {
-    a.lock().unwrap_or_else(|e| e.into_inner())
+    eddy_controlplane::sync::lock(a)
 }
 
 /// Apply `schedule` (times relative to `start`), cutting every fault off at `chaos_end`.

@@ -22,11 +22,12 @@
 //! Not checked: zone-cache pages against the objects they cache (agents keep their caches
 //! private; see the module's README entry).
 
+use eddy_controlplane::sync::lock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use eddy_controlplane::consistency::{digest, index_faults, replay_through};
+use eddy_controlplane::inspect::{digest, index_faults, replay_through};
 use eddy_controlplane::{ControlPlane, Plants};
 use eddy_reports::{Class, Violation};
 use eddy_sim::SimObjectStore;
@@ -35,10 +36,6 @@ use tokio::time::Instant;
 
 /// The running control-plane replicas by index (the run's registry).
 pub(crate) type Registry = Arc<Mutex<BTreeMap<usize, ControlPlane>>>;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Digests and the index are checked every this many sampler ticks (the journal at every
 /// tick): a digest encodes the whole state (about 10 ms for the 90,000 extents of a 60 s
@@ -185,7 +182,7 @@ impl Invariants {
     /// The index of replica `r` is well formed and every file it references exists.
     fn check_state(&mut self, r: usize, cp: &ControlPlane) {
         let (next, faults, keys) = cp.inspect(|next, state| {
-            let keys: Vec<String> = eddy_controlplane::jobs::referenced_keys(state)
+            let keys: Vec<String> = eddy_controlplane::inspect::referenced_keys(state)
                 .into_iter()
                 .filter(|k| !self.exists(k))
                 .map(str::to_string)
@@ -246,10 +243,10 @@ impl Invariants {
                 continue;
             };
             match prefix.as_ref() {
-                eddy_controlplane::journal::JOURNAL_PREFIX => {
+                eddy_controlplane::inspect::JOURNAL_PREFIX => {
                     entries.insert(n);
                 }
-                eddy_controlplane::snapshot::SNAPSHOT_PREFIX => {
+                eddy_controlplane::inspect::SNAPSHOT_PREFIX => {
                     latest = latest.max(Some(n));
                 }
                 _ => {}

@@ -28,11 +28,14 @@
 //! bound in which no fault of the run's fault list was active. After the drain the run
 //! waits one `job` bound more (observing) so work due at the end is judged too.
 
+use eddy_controlplane::sync::lock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use eddy_controlplane::jobs::{JobKind, MaintenanceConfig, COMPACTED_PREFIX, INGEST_PREFIX};
+use eddy_controlplane::api::{COMPACTED_PREFIX, INGEST_PREFIX};
+use eddy_controlplane::inspect::JobKind;
+use eddy_controlplane::MaintenanceConfig;
 use eddy_controlplane::{ControlPlane, Plants};
 use eddy_reports::{Class, Violation};
 use eddy_sim::SimObjectStore;
@@ -42,10 +45,6 @@ use tokio::time::Instant;
 
 use crate::invariants::Registry;
 use crate::spec::Scenario;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// What an obligation is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -227,7 +226,7 @@ impl Progress {
             return;
         };
         let now = self.start.elapsed().as_millis() as u64;
-        let clock = eddy_controlplane::maintainer::now_ms();
+        let clock = eddy_controlplane::inspect::now_ms();
         // Due work now, by obligation key: (kind, what, topic, partition, since, target).
         let mut due: BTreeMap<String, Obligation> = BTreeMap::new();
         let mut put =
@@ -248,8 +247,8 @@ impl Progress {
         let config = &self.config;
         let plants = &self.plants;
         let (log_starts, deleting, known, files_max) = cp.inspect(|_, state| {
-            for cmd in eddy_controlplane::compaction::planned(state, config) {
-                if let eddy_controlplane::jobs::MaintenanceCommand::PlanCompaction {
+            for cmd in eddy_controlplane::inspect::planned_compactions(state, config) {
+                if let eddy_controlplane::inspect::MaintenanceCommand::PlanCompaction {
                     level_out,
                     sources,
                 } = cmd
@@ -319,7 +318,7 @@ impl Progress {
                 }
             }
             let mut log_starts = BTreeMap::new();
-            for u in eddy_controlplane::retention::planned(state, config, clock) {
+            for u in eddy_controlplane::inspect::planned_retention(state, config, clock) {
                 put(
                     format!("retention/{}/{}", u.topic, u.partition),
                     Kind::Retention,
@@ -341,7 +340,7 @@ impl Progress {
                     files_max = files_max.max(files.len() as u64);
                 }
             }
-            let known: BTreeSet<String> = eddy_controlplane::cleanup::known_keys(state, plants)
+            let known: BTreeSet<String> = eddy_controlplane::inspect::known_keys(state, plants)
                 .into_iter()
                 .collect();
             (log_starts, deleting, known, files_max)

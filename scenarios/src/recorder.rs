@@ -189,7 +189,7 @@ impl Recorder {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        eddy_controlplane::sync::lock(&self.inner)
     }
 }
 

@@ -1,14 +1,16 @@
 //! One simulated run: build the topology inside a seeded madsim runtime, run the workload
 //! for the scenario's duration, stop producing, drain, and hand back what was recorded.
 
+use eddy_controlplane::sync::lock;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use eddy_agent::Agent;
+use eddy_controlplane::api::{ClientConfig, ControlPlaneClient};
 use eddy_controlplane::net::Transport;
-use eddy_controlplane::{ClientConfig, ControlPlane, ControlPlaneClient};
+use eddy_controlplane::ControlPlane;
 use eddy_reports::Op;
 use eddy_sim::{AzMap, AzTraffic, Meters, MetersSnapshot, NetMeter, SimObjectStore, StorageClass};
 use rand::rngs::SmallRng;
@@ -52,10 +54,6 @@ pub struct RunOutput {
     /// What the background-work observer saw (`None` when maintenance is off; see
     /// `progress.rs`), judged against `fault_events`.
     pub progress: Option<crate::progress::Record>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Which nodes a crash schedule picks from, how often, and where it writes down what it did.

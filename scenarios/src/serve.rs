@@ -261,8 +261,9 @@ mod real {
 
     use anyhow::Context;
     use eddy_agent::{Agent, AgentConfig};
+    use eddy_controlplane::api::{ClientConfig, ControlPlaneClient};
     use eddy_controlplane::net::{DynTransport, PlainTcp};
-    use eddy_controlplane::{ClientConfig, ControlPlane, ControlPlaneClient, ControlPlaneConfig};
+    use eddy_controlplane::{ControlPlane, ControlPlaneConfig};
     use object_store::aws::AmazonS3Builder;
     use object_store::local::LocalFileSystem;
     use object_store::prefix::PrefixStore;

@@ -741,7 +741,7 @@ impl Scenario {
                 w.record_bytes
             );
         }
-        eddy_controlplane::state::validate_topic_name(&w.topic)
+        eddy_controlplane::api::validate_topic_name(&w.topic)
             .map_err(|e| anyhow::anyhow!("workload.topic: {e}"))?;
         for (name, v) in [("duration_s", self.duration_s), ("drain_s", self.drain_s)] {
             if !(0.0..=86_400.0).contains(&v) {

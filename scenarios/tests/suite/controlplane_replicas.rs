@@ -4,24 +4,20 @@
 //! and lookups can be answered in rounds.
 
 use crate::common;
+use eddy_controlplane::sync::lock;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use eddy_controlplane::groups::{GroupError, GroupRequest, GroupResponse};
-use eddy_controlplane::rpc::{Request, Response};
-use eddy_controlplane::{
-    ChunkSpec, Command, CommandResult, ControlPlane, ControlPlaneConfig, ErrorKind, FileSpec,
-    GroupOffset, LookupQuery, ReplicaEvent,
+use eddy_controlplane::api::{
+    ChunkSpec, ErrorKind, FileSpec, GroupError, GroupOffset, GroupRequest, GroupResponse,
+    LookupQuery, Request, Response,
 };
+use eddy_controlplane::{Command, CommandResult, ControlPlane, ControlPlaneConfig, ReplicaEvent};
 use eddy_sim::{Meters, RequestKind, SimObjectStore, StorageProfile};
 
 type Registry = Arc<Mutex<BTreeMap<usize, ControlPlane>>>;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 struct Cluster {
     journal: SimObjectStore,
@@ -595,7 +591,7 @@ async fn lookups_are_answered_at_once_by_default() {
 #[test]
 fn a_lookup_round_beyond_the_limit_is_refused() {
     let config = ControlPlaneConfig {
-        lookup_batch_ms: eddy_controlplane::server::LOOKUP_BATCH_MS_MAX + 1,
+        lookup_batch_ms: eddy_controlplane::LOOKUP_BATCH_MS_MAX + 1,
         ..ControlPlaneConfig::default()
     };
     let e = config.validate().expect_err("refused");
@@ -704,8 +700,8 @@ async fn a_client_sent_to_the_leader_retries_a_slow_connect_there() {
                 left: Arc::new(Mutex::new(2)),
             };
             // The follower first: it answers NotLeader, naming the leader.
-            let client = eddy_controlplane::ControlPlaneClient::new(
-                eddy_controlplane::ClientConfig::new(vec![
+            let client = eddy_controlplane::api::ControlPlaneClient::new(
+                eddy_controlplane::api::ClientConfig::new(vec![
                     addr(follower),
                     addr(leader),
                     addr(other),
