@@ -58,7 +58,7 @@ pub type FaultLog = Arc<Mutex<Vec<FaultEvent>>>;
 
 /// The log's events in time order.
 pub fn sorted_events(log: &FaultLog) -> Vec<FaultEvent> {
-    let mut events = std::mem::take(&mut *log.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut events = std::mem::take(&mut *eddy_controlplane::sync::lock(&log));
     events.sort_by(|a, b| (a.start_ms, a.end_ms, &a.what).cmp(&(b.start_ms, b.end_ms, &b.what)));
     events
 }
@@ -112,9 +112,7 @@ pub async fn run_schedule(
             tokio::time::sleep_until(end).await;
             undo();
             let ms = |t: Instant| t.duration_since(start).as_millis() as u64;
-            events
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
+            eddy_controlplane::sync::lock(&events)
                 .push(FaultEvent {
                     start_ms: ms(begin),
                     end_ms: ms(end),
@@ -257,7 +255,7 @@ fn apply(fault: &Fault, world: &ChaosWorld, active: &Shared) -> (String, Box<dyn
                 .collect();
             let table = world.reply_loss.clone();
             {
-                let mut t = table.lock().unwrap_or_else(|e| e.into_inner());
+                let mut t = eddy_controlplane::sync::lock(&table);
                 for ip in &ips {
                     let rate = t.entry(*ip).or_insert(0.0);
                     *rate = rate.max(*probability);
@@ -266,7 +264,7 @@ fn apply(fault: &Fault, world: &ChaosWorld, active: &Shared) -> (String, Box<dyn
             (
                 format!("replies lost at {target:?} {:.0}%", probability * 100.0),
                 Box::new(move || {
-                    let mut t = table.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut t = eddy_controlplane::sync::lock(&table);
                     for ip in &ips {
                         t.remove(ip);
                     }

@@ -213,9 +213,7 @@ struct Note {
 impl Note {
     fn restarted(&self, consumer: usize, crashed: Instant) {
         let ms = |t: Instant| t.saturating_duration_since(self.start).as_millis() as u64;
-        self.log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        eddy_controlplane::sync::lock(&self.log)
             .push(crate::chaos::FaultEvent {
                 start_ms: ms(crashed),
                 end_ms: ms(Instant::now()),

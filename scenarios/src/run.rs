@@ -692,10 +692,10 @@ async fn drain(s: &Scenario, world: &World, phases: &Phases, recorder: &Recorder
     let flag = drained.clone();
     let task = build_node(&handle, node).build().spawn(async move {
         let ok = run_drain(run, transport, recorder).await;
-        *flag.lock().unwrap_or_else(|e| e.into_inner()) = ok;
+        *lock(&flag) = ok;
     });
     let _ = task.await;
-    let drained = *drained.lock().unwrap_or_else(|e| e.into_inner());
+    let drained = *lock(&drained);
     drained
 }
 

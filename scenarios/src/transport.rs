@@ -37,10 +37,7 @@ pub struct ReplyLossStream {
 
 impl ReplyLossStream {
     fn lose_this_write(&mut self) -> bool {
-        let rate = self
-            .faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let rate = eddy_controlplane::sync::lock(&self.faults)
             .get(&self.server)
             .copied()
             .unwrap_or(0.0);
