@@ -190,7 +190,11 @@ impl ControlPlaneClient {
             Response::Committed { base_offsets } if base_offsets.len() == chunks => {
                 Ok(base_offsets)
             }
-            other => Err(unexpected("CommitFile", &other)),
+            // The commit may have been applied in some form: its outcome is unknown, never a
+            // definite failure.
+            other => Err(CpError::unavailable(format!(
+                "unexpected answer to CommitFile (outcome unknown): {other:?}"
+            ))),
         }
     }
 
