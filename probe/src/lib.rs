@@ -144,6 +144,17 @@ pub fn delayed(site: &'static str, ms: u64) {
     });
 }
 
+/// A delay of `ms` milliseconds injected at `site` just ended (for delays seen from outside,
+/// such as the simulator's own BUGGIFY holding a connection attempt).
+pub fn was_delayed(site: &'static str, ms: u64) {
+    DELAYS.with(|d| {
+        if let Some((clock, delays)) = d.borrow_mut().as_mut() {
+            let at_us = clock().saturating_sub(ms.saturating_mul(1000));
+            delays.push(Delay { site, at_us, ms });
+        }
+    });
+}
+
 /// Stop recording delays on this thread and return them in the order they began.
 pub fn take_delays() -> Vec<Delay> {
     DELAYS

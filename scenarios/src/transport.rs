@@ -22,6 +22,10 @@ use futures::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+/// A connection attempt that took this long was held by madsim's BUGGIFY (a simulated
+/// connect otherwise takes about one network latency, under a millisecond within an AZ).
+const CONNECT_HELD: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Reply-loss faults in force: the probability that a server at this address loses a
 /// response (the chaos runner sets and clears them).
 pub type ReplyLoss = Arc<Mutex<BTreeMap<IpAddr, f64>>>;
@@ -125,7 +129,18 @@ impl Transport for SimTransport {
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Conn>> {
         let me = self.clone();
         Box::pin(async move {
+            let started = tokio::time::Instant::now();
             let stream = TcpStream::connect(addr).await?;
+            // madsim's BUGGIFY holds one connect or accept in ten for 1–4 s (its network
+            // otherwise connects within microseconds). A Kafka client held so is a fault of
+            // no family on the client's side, reported like the product's own BUGGIFY delays
+            // so that verdicts of quiet time know of it. Connections between the system's own
+            // nodes (zone cache, control plane) are not excused: riding out a slow connect
+            // there (kept connections, hedged reads) is the product's job.
+            let held = started.elapsed();
+            if addr.port() == me.kafka_port && held >= CONNECT_HELD {
+                eddy_probe::was_delayed("sim.net.connect", held.as_millis() as u64);
+            }
             let kafka = addr.port() == me.kafka_port;
             Ok(me.wrap(stream, addr, kafka))
         })
