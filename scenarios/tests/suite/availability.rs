@@ -1,11 +1,10 @@
-//! Availability (`unavailable`): swarm seed 26 runs under BUGGIFY, where madsim delays one
-//! accept or connect in ten by 1–4 s and the agent's own BUGGIFY sites delay commits, acks
-//! and fetches (recorded as injected delays: that time is not quiet). Under the zone cache
-//! that opened a connection per page, a page whose owner's accept was slow waited for the
-//! 2 s timeout before reading storage, and consumers read only about three quarters of the
-//! quiet time they wanted (one bucket of the delivery bound each; swarm seeds 4, 21, 26 and
-//! 31 of the seed derivation of the time). With kept connections and a hedged GET the quiet
-//! time is served throughout.
+//! Availability (`unavailable`): swarm seed 26 runs under BUGGIFY, where madsim holds one
+//! accept or connect in ten for 1–4 s and the agent's own BUGGIFY sites delay commits, acks
+//! and fetches (recorded as injected delays: that time is not quiet). Agents must ride out a
+//! slow connect between themselves: a zone cache that opened a connection per page waited
+//! for its 2 s timeout whenever a page owner's accept was held, and its consumers read only
+//! about three quarters of the quiet time they wanted. With kept connections and a hedged
+//! GET the quiet time is served throughout.
 
 /// Run swarm seed `seed` as a user would and return report.json.
 fn swarm(seed: u64) -> serde_json::Value {
