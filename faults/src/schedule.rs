@@ -94,7 +94,11 @@ pub struct Shape {
 pub fn schedule(plan: &FaultPlan, shape: &Shape, chaos_ms: u64, seed: u64) -> Vec<ScheduledFault> {
     let mut out = Vec::new();
     for (family, intensity) in &plan.families {
-        let mut rng = SmallRng::seed_from_u64(crate::derive_seed(seed, &format!("faults.{}", family.name()), 0));
+        let mut rng = SmallRng::seed_from_u64(crate::derive_seed(
+            seed,
+            &format!("faults.{}", family.name()),
+            0,
+        ));
         let Ok(gaps) = Exp::new(1.0 / intensity.mean_interval_ms.max(1) as f64) else {
             continue;
         };

@@ -53,7 +53,10 @@ mod tests {
     #[test]
     fn the_derivation_is_stable() {
         // Pinned: a change here changes every history of every seed, and must be deliberate.
-        assert_eq!(derive_seed(42, "faults.agent_crash", 0), 0x0064_b8ff_5053_ce7d);
+        assert_eq!(
+            derive_seed(42, "faults.agent_crash", 0),
+            0x0064_b8ff_5053_ce7d
+        );
         assert_eq!(derive_seed(1, "producer", 0), 0x741d_8435_db39_3928);
     }
 }

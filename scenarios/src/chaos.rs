@@ -112,14 +112,13 @@ pub async fn run_schedule(
             tokio::time::sleep_until(end).await;
             undo();
             let ms = |t: Instant| t.duration_since(start).as_millis() as u64;
-            eddy_controlplane::sync::lock(&events)
-                .push(FaultEvent {
-                    start_ms: ms(begin),
-                    end_ms: ms(end),
-                    family: f.family,
-                    what,
-                    leader,
-                });
+            eddy_controlplane::sync::lock(&events).push(FaultEvent {
+                start_ms: ms(begin),
+                end_ms: ms(end),
+                family: f.family,
+                what,
+                leader,
+            });
         }));
     }
     for t in tasks {

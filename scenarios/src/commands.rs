@@ -130,12 +130,7 @@ pub fn availability_verdict(
         .iter()
         .map(|d| (d.start_us, d.end_us))
         .collect();
-    crate::availability::judge(
-        &as_run(scenario, out),
-        &out.ops,
-        &out.fault_events,
-        &delays,
-    )
+    crate::availability::judge(&as_run(scenario, out), &out.ops, &out.fault_events, &delays)
 }
 
 /// Whether the run's background work kept up, judged against its fault windows (`None`

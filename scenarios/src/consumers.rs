@@ -213,14 +213,13 @@ struct Note {
 impl Note {
     fn restarted(&self, consumer: usize, crashed: Instant) {
         let ms = |t: Instant| t.saturating_duration_since(self.start).as_millis() as u64;
-        eddy_controlplane::sync::lock(&self.log)
-            .push(crate::chaos::FaultEvent {
-                start_ms: ms(crashed),
-                end_ms: ms(Instant::now()),
-                family: eddy_faults::Family::ConsumerCrash,
-                what: format!("crash consumer {consumer} (consumer_churn)"),
-                leader: false,
-            });
+        eddy_controlplane::sync::lock(&self.log).push(crate::chaos::FaultEvent {
+            start_ms: ms(crashed),
+            end_ms: ms(Instant::now()),
+            family: eddy_faults::Family::ConsumerCrash,
+            what: format!("crash consumer {consumer} (consumer_churn)"),
+            leader: false,
+        });
     }
 }
 

@@ -456,8 +456,14 @@ pub struct AgentSettings(AgentConfig);
 
 impl AgentSettings {
     /// Fields of `AgentConfig` a scenario cannot set.
-    pub const ASSIGNED: [&'static str; 6] =
-        ["node_id", "az", "advertised_host", "bind_host", "port", "plants"];
+    pub const ASSIGNED: [&'static str; 6] = [
+        "node_id",
+        "az",
+        "advertised_host",
+        "bind_host",
+        "port",
+        "plants",
+    ];
 
     /// The configuration of one agent of the deployment.
     pub fn config(&self, node_id: i32, az: &str, host: &str, port: u16) -> AgentConfig {
@@ -805,13 +811,23 @@ mod tests {
         assert_eq!(s.agent.zone_cache_hedge_ms, 77);
         assert!(s.agent.zone_cache, "simulated deployments cache by default");
         let c = s.agent.config(3, "az2", "10.0.0.3", 9092);
-        assert_eq!((c.node_id, c.az.as_str(), c.fetch_wait_ms_max), (3, "az2", 1234));
+        assert_eq!(
+            (c.node_id, c.az.as_str(), c.fetch_wait_ms_max),
+            (3, "az2", 1234)
+        );
         let off = Scenario::parse(r#"{"name": "k", "agent": {"zone_cache": false}}"#).unwrap();
         assert!(!off.agent.zone_cache);
-        for bad in [r#"{"node_id": 1}"#, r#"{"plants": []}"#, r#"{"batch_timeout": 5}"#] {
+        for bad in [
+            r#"{"node_id": 1}"#,
+            r#"{"plants": []}"#,
+            r#"{"batch_timeout": 5}"#,
+        ] {
             let text = format!(r#"{{"name": "k", "agent": {bad}}}"#);
             let err = format!("{:#}", Scenario::parse(&text).unwrap_err());
-            assert!(err.contains("agent.") || err.contains("unknown field"), "{err}");
+            assert!(
+                err.contains("agent.") || err.contains("unknown field"),
+                "{err}"
+            );
         }
         // What a report prints back parses to the same settings.
         let echoed = serde_json::to_value(&s.agent).unwrap();

@@ -51,7 +51,10 @@ impl ReplyLossStream {
 }
 
 fn reset() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionReset, "reply lost (simulated fault)")
+    io::Error::new(
+        io::ErrorKind::ConnectionReset,
+        "reply lost (simulated fault)",
+    )
 }
 
 impl AsyncRead for ReplyLossStream {

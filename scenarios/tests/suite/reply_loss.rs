@@ -28,11 +28,7 @@ fn lost_replies_lose_nothing_and_apply_nothing_twice() {
         },
     );
     let (out, report) = run_and_report(&s, 1).expect("run");
-    assert!(
-        report.verdict.is_valid(),
-        "{:?}",
-        report.verdict.violations
-    );
+    assert!(report.verdict.is_valid(), "{:?}", report.verdict.violations);
     let lost = out
         .fault_events
         .iter()
