@@ -136,26 +136,27 @@ pub fn record_delays(clock: fn() -> u64) {
 /// A BUGGIFY site at `site` is about to sleep `ms` milliseconds (one line at the site; only
 /// reached in the simulation, where BUGGIFY can be true).
 pub fn delayed(site: &'static str, ms: u64) {
-    DELAYS.with(|d| {
-        if let Some((clock, delays)) = d.borrow_mut().as_mut() {
-            let at_us = clock();
-            delays.push(Delay { site, at_us, ms });
-        }
-    });
+    record_delay(site, ms, 0);
 }
 
 /// A delay of `ms` milliseconds injected at `site` just ended (for delays seen from outside,
 /// such as the simulator's own BUGGIFY holding a connection attempt).
 pub fn was_delayed(site: &'static str, ms: u64) {
+    record_delay(site, ms, ms);
+}
+
+/// Record a delay of `ms` that began `ago_ms` before now, if recording was started.
+fn record_delay(site: &'static str, ms: u64, ago_ms: u64) {
     DELAYS.with(|d| {
         if let Some((clock, delays)) = d.borrow_mut().as_mut() {
-            let at_us = clock().saturating_sub(ms.saturating_mul(1000));
+            let at_us = clock().saturating_sub(ago_ms.saturating_mul(1000));
             delays.push(Delay { site, at_us, ms });
         }
     });
 }
 
-/// Stop recording delays on this thread and return them in the order they began.
+/// Stop recording delays on this thread and return them in the order they were reported
+/// (a delay seen from outside is reported when it ends).
 pub fn take_delays() -> Vec<Delay> {
     DELAYS
         .with(|d| d.borrow_mut().take())
@@ -194,6 +195,32 @@ pub fn take() -> BTreeMap<String, u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delays_are_timed_by_the_given_clock_and_only_while_recording() {
+        delayed("before", 5);
+        record_delays(|| 10_000_000);
+        delayed("agent.produce.commit", 300);
+        was_delayed("sim.net.connect", 2_000);
+        let got = take_delays();
+        assert_eq!(
+            got,
+            vec![
+                Delay {
+                    site: "agent.produce.commit",
+                    at_us: 10_000_000,
+                    ms: 300
+                },
+                Delay {
+                    site: "sim.net.connect",
+                    at_us: 8_000_000,
+                    ms: 2_000
+                },
+            ]
+        );
+        delayed("after", 5);
+        assert!(take_delays().is_empty());
+    }
 
     #[test]
     fn counts_only_between_start_and_take_and_per_thread() {
