@@ -493,6 +493,12 @@ impl std::ops::Deref for AgentSettings {
     }
 }
 
+impl std::ops::DerefMut for AgentSettings {
+    fn deref_mut(&mut self) -> &mut AgentConfig {
+        &mut self.0
+    }
+}
+
 impl Serialize for AgentSettings {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut value = serde_json::to_value(&self.0).map_err(serde::ser::Error::custom)?;
