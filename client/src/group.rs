@@ -352,6 +352,11 @@ impl GroupConsumer {
         (events, Ok(()))
     }
 
+    /// The position the next fetch of a partition starts at, when known.
+    pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.consumer.position(topic, partition)
+    }
+
     /// The fetch half of a poll: fetch the assigned partitions once.
     pub async fn fetch(&mut self, max_wait_ms: u64) -> Result<Vec<PolledBatch>, ClientError> {
         self.consumer.poll(max_wait_ms).await

@@ -204,6 +204,7 @@ pub async fn replay_through(
         role: Role::Follower,
         digest_memo: None,
         planted_skipped: false,
+        last_entry_at: tokio::time::Instant::now(),
     };
     while core.next_seq <= through {
         let seq = core.next_seq;

@@ -72,6 +72,9 @@ pub struct Core {
     pub digest_memo: Option<(u64, u64, u64)>,
     /// State of the planted bug `follower-skips-entry` (whether it skipped its entry).
     pub planted_skipped: bool,
+    /// When this replica last applied a journal entry or loaded a snapshot (a leader writes
+    /// an entry every `heartbeat_ms`, so a long silence means nobody leads).
+    pub last_entry_at: Instant,
 }
 
 impl Core {
@@ -103,6 +106,7 @@ impl Core {
     /// took a recycled number can produce them) are skipped. Returns the commands' results.
     pub(crate) fn apply_entry(&mut self, entry: &Entry) -> Vec<CommandResult> {
         self.next_seq = entry.seq + 1;
+        self.last_entry_at = Instant::now();
         let claim = match entry.commands.as_slice() {
             [Command::NewEpoch { epoch, .. }] => Some(*epoch),
             _ => None,
@@ -215,13 +219,18 @@ async fn append_until(cp: &ControlPlane, entry: &Entry, deadline: Instant) -> Ap
         first = false;
         match tokio::time::timeout(attempt_max, cp.inner.journal.append(entry)).await {
             Ok(Ok(())) => {
+                cp.note_write(Ok(()));
                 return Appended::Done {
                     late: issued >= deadline,
-                }
+                };
             }
-            Ok(Err(JournalError::Fenced { winner, .. })) => return Appended::Fenced { winner },
-            Ok(Err(e)) => tracing::warn!(seq = entry.seq, error = %e, "journal append failed"),
-            Err(_) => tracing::warn!(seq = entry.seq, "journal append timed out"),
+            Ok(Err(JournalError::Fenced { winner, .. })) => {
+                // The store took a write: it is not refusing them.
+                cp.note_write(Ok(()));
+                return Appended::Fenced { winner };
+            }
+            Ok(Err(e)) => cp.note_write(Err(&format!("append {}: {e}", entry.seq))),
+            Err(_) => cp.note_write(Err(&format!("append {} timed out", entry.seq))),
         }
         eddy_probe::hit("cp.journal.append_retried");
         tokio::time::sleep(backoff).await;
@@ -317,6 +326,8 @@ async fn follow(cp: &ControlPlane, window: u64) -> Result<usize, JournalError> {
         }
     }
     cp.inner.applied.send_modify(|n| *n += 1);
+    // Somebody wrote the journal: the store takes writes again, if it had stopped.
+    cp.note_write(Ok(()));
     Ok(run.len())
 }
 
@@ -334,6 +345,7 @@ async fn reload_if_behind(cp: &ControlPlane, latest: u64) -> Result<bool, CpErro
         core.state = state;
         core.next_seq = next_seq;
         core.role = Role::Follower;
+        core.last_entry_at = Instant::now();
     }
     eddy_probe::hit("cp.replica.reloaded");
     cp.record(ReplicaEvent::Reloaded {

@@ -1,10 +1,24 @@
 //! The control-plane server: one replica of the virtual cluster. It answers agents' RPCs;
 //! the replica driver ([`crate::replica`]) follows the journal, campaigns, and leads.
 //!
-//! Only the leader answers, and only while its lease holds: writes go through its group
-//! commit (journal first, then apply), reads are served from its state. A follower answers
-//! `NotLeader` with the address of the leader it knows, so that agents go there next.
-//! The list of live agents is soft state of the leader, rebuilt from heartbeats.
+//! The leader answers while its lease holds: writes go through its group commit (journal
+//! first, then apply), reads are served from its state. A follower answers `NotLeader` with
+//! the address of the leader it knows, so that agents go there next. The list of live
+//! agents is soft state, rebuilt from heartbeats.
+//!
+//! **Reads through a write outage.** When the journal cannot be written (a full disk, a
+//! read-only mount, a bucket that refuses writes), the leader loses its lease and nobody can
+//! take over, yet everything committed is still in the journal and readable. A replica whose
+//! journal has had no new entry for a lease (so no leader can be answering under one)
+//! answers reads from its applied state once it has *confirmed* that state is the latest: a
+//! read of `journal/<next>` that began after the request arrived found nothing there, and no
+//! snapshot covers `<next>` (an entry is deleted only after two snapshots cover it). Entries
+//! are written one after the other, and a write is acknowledged only once its entry is
+//! durable, so every write acknowledged before the request arrived is in the state: the
+//! answer is linearizable without a lease or any clock. Confirmations are shared: one
+//! journal read answers every request that arrived before it began. Writes keep failing
+//! with a retriable `NotLeader` that says why; the outage is logged once when writes start
+//! failing and once when they succeed again.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -163,6 +177,20 @@ pub(crate) struct Inner {
     pub(crate) events: Mutex<Vec<ReplicaEvent>>,
     /// Consumer-group membership (soft state; see `groups.rs`).
     groups: crate::groups::Coordinator,
+    /// The last confirmation that the applied state is the journal's latest: (the `next_seq`
+    /// found free, when the read that found it began). One confirmation at a time.
+    confirmed: tokio::sync::Mutex<Option<(u64, Instant)>>,
+    /// Journal writes failing since, how many attempts, the last error (see
+    /// [`ControlPlane::note_write`]).
+    write_trouble: Mutex<Option<WriteTrouble>>,
+}
+
+/// A run of failed journal writes.
+#[derive(Debug, Clone)]
+struct WriteTrouble {
+    since: Instant,
+    failures: u64,
+    last_error: String,
 }
 
 /// A running control-plane replica. Cheap to clone.
@@ -240,6 +268,7 @@ impl ControlPlane {
                 role: Role::Follower,
                 digest_memo: None,
                 planted_skipped: false,
+                last_entry_at: Instant::now(),
             }),
             agents: Mutex::new(BTreeMap::new()),
             proposals: tx,
@@ -250,6 +279,8 @@ impl ControlPlane {
                 next_seq,
             }]),
             groups,
+            confirmed: tokio::sync::Mutex::new(None),
+            write_trouble: Mutex::new(None),
         });
         let cp = ControlPlane { inner };
         tokio::spawn(replica::drive(cp.clone(), rx));
@@ -310,22 +341,48 @@ impl ControlPlane {
         lock(&self.inner.events).clone()
     }
 
-    /// The error a non-leader answers: with the leader's address when it knows one.
+    /// The error a non-leader answers: with the leader's address when it knows one, and
+    /// why no leader may be writing when the journal has been quiet.
     pub(crate) fn not_leader(&self, core: &Core) -> CpError {
         let hint = (core.state.leader != self.inner.writer)
             .then(|| core.state.leader_addr.clone())
             .flatten();
-        CpError::not_leader(
-            format!(
-                "replica {} does not lead (epoch {})",
-                self.inner.writer, core.state.epoch
-            ),
-            hint,
-        )
+        let mut message = format!(
+            "replica {} does not lead (epoch {})",
+            self.inner.writer, core.state.epoch
+        );
+        let now = Instant::now();
+        if self.journal_quiet(core, now) {
+            message.push_str(&format!(
+                "; no journal entry for {} ms",
+                now.saturating_duration_since(core.last_entry_at)
+                    .as_millis()
+            ));
+            if let Some(t) = lock(&self.inner.write_trouble).as_ref() {
+                message.push_str(&format!(
+                    ": journal writes failing for {} ms ({} attempts; last: {})",
+                    now.saturating_duration_since(t.since).as_millis(),
+                    t.failures,
+                    t.last_error
+                ));
+            }
+        }
+        CpError::not_leader(message, hint)
+    }
+
+    /// Whether no leader can be answering under its lease: this replica has seen (applied or
+    /// written) no journal entry for `lease_ms`, while a leader writes one every
+    /// `heartbeat_ms`. Decides only where reads are answered; their correctness rests on
+    /// [`Self::confirm_latest`].
+    fn journal_quiet(&self, core: &Core, now: Instant) -> bool {
+        now.saturating_duration_since(core.last_entry_at)
+            >= Duration::from_millis(self.inner.config.lease_ms)
     }
 
     /// Run `read` on the state if this replica may answer reads now (it leads and its lease
     /// holds, so no newer leader can have committed anything); `NotLeader` otherwise.
+    /// Request handlers use [`Self::read_latest`], which also answers through a write
+    /// outage; this is for the leader's own work (maintenance, commit deduplication).
     pub(crate) fn read<T>(&self, read: impl FnOnce(&State) -> T) -> Result<T, CpError> {
         let core = lock(&self.inner.core);
         match core.leads(Instant::now()) {
@@ -336,6 +393,114 @@ impl ControlPlane {
                     Role::Follower => eddy_probe::hit("cp.read.refused_follower"),
                 }
                 Err(self.not_leader(&core))
+            }
+        }
+    }
+
+    /// Run `read` on the latest committed state: at once when this replica leads under its
+    /// lease; when the journal has been quiet for a lease (no leader can be answering: the
+    /// store refuses writes, or the leader is gone and nobody took over yet), after
+    /// confirming that nothing was committed past this replica's state since the request
+    /// arrived (see the module doc). `NotLeader` otherwise, or when the confirmation fails.
+    pub(crate) async fn read_latest<T>(
+        &self,
+        read: impl FnOnce(&State) -> T,
+    ) -> Result<T, CpError> {
+        let arrived = Instant::now();
+        {
+            let core = lock(&self.inner.core);
+            if core.leads(arrived).is_some() {
+                return Ok(read(&core.state));
+            }
+            if !self.journal_quiet(&core, arrived) {
+                match core.role {
+                    Role::Leader { .. } => eddy_probe::hit("cp.read.refused_lease_expired"),
+                    Role::Follower => eddy_probe::hit("cp.read.refused_follower"),
+                }
+                return Err(self.not_leader(&core));
+            }
+        }
+        self.confirm_latest(arrived).await?;
+        eddy_probe::hit("cp.read.confirmed_latest");
+        // The driver may have applied more meanwhile: newer, and as committed.
+        Ok(read(&lock(&self.inner.core).state))
+    }
+
+    /// Confirm that every journal entry written before `arrived` is applied here: a read of
+    /// the next entry that began at or after `arrived` found nothing, and no snapshot covers
+    /// that number. One confirmation runs at a time; a request that arrived before the
+    /// latest one began needs no other.
+    async fn confirm_latest(&self, arrived: Instant) -> Result<(), CpError> {
+        let mut confirmed = self.inner.confirmed.lock().await;
+        let seq = lock(&self.inner.core).next_seq;
+        if matches!(*confirmed, Some((s, at)) if s == seq && at >= arrived) {
+            eddy_probe::hit("cp.read.confirmation_shared");
+            return Ok(());
+        }
+        let began = Instant::now();
+        let bound = Duration::from_millis(self.inner.config.lease_ms);
+        let check = async {
+            let found = self.inner.journal.read_run(seq, 1).await?;
+            let covered = self.inner.snapshots.latest_through().await?;
+            Ok::<_, crate::journal::JournalError>((found.is_empty(), covered))
+        };
+        let (free, covered) = match tokio::time::timeout(bound, check).await {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => {
+                return Err(CpError::unavailable(format!(
+                    "cannot confirm the latest state: reading the journal failed: {e}"
+                )))
+            }
+            Err(_) => {
+                return Err(CpError::unavailable(
+                    "cannot confirm the latest state: reading the journal timed out",
+                ))
+            }
+        };
+        if !free || covered.is_some_and(|t| t >= seq) {
+            // Behind: the driver catches up; until then a newer state exists somewhere.
+            eddy_probe::hit("cp.read.confirmation_behind");
+            let core = lock(&self.inner.core);
+            return Err(self.not_leader(&core));
+        }
+        *confirmed = Some((seq, began));
+        Ok(())
+    }
+
+    /// Record how a journal write ended: the first failure after a success is logged at
+    /// warn, and so is the first success after failures (with how long writes failed).
+    pub(crate) fn note_write(&self, result: Result<(), &str>) {
+        let mut trouble = lock(&self.inner.write_trouble);
+        match (result, trouble.as_mut()) {
+            (Ok(()), None) => {}
+            (Ok(()), Some(t)) => {
+                tracing::warn!(
+                    writer = %self.inner.writer,
+                    failed_ms = t.since.elapsed().as_millis() as u64,
+                    failures = t.failures,
+                    "journal writes succeed again"
+                );
+                eddy_probe::hit("cp.journal.writes_recovered");
+                *trouble = None;
+            }
+            (Err(e), Some(t)) => {
+                t.failures += 1;
+                t.last_error = e.to_string();
+                tracing::debug!(writer = %self.inner.writer, error = e, "journal write failed");
+            }
+            (Err(e), None) => {
+                tracing::warn!(
+                    writer = %self.inner.writer,
+                    error = e,
+                    "journal writes failing: writes are refused until they succeed; reads are \
+                     answered from committed state"
+                );
+                eddy_probe::hit("cp.journal.writes_failing");
+                *trouble = Some(WriteTrouble {
+                    since: Instant::now(),
+                    failures: 1,
+                    last_error: e.to_string(),
+                });
             }
         }
     }
@@ -437,8 +602,9 @@ impl ControlPlane {
     pub async fn handle(&self, request: Request) -> Result<Response, CpError> {
         match request {
             Request::Heartbeat { agent } => {
-                // Only the leader keeps the list: agents that talk to it are the ones it lists.
-                self.read(|_| ())?;
+                // Soft state of whichever replica answers reads: agents that talk to it are
+                // the ones it lists.
+                self.read_latest(|_| ()).await?;
                 Ok(Response::Agents {
                     agents: self.heartbeat(agent),
                 })
@@ -487,7 +653,9 @@ impl ControlPlane {
                 })
             }
             Request::DescribeTopics { names } => Ok(Response::Topics {
-                topics: self.read(|state| state.topic_infos(names.as_deref()))?,
+                topics: self
+                    .read_latest(|state| state.topic_infos(names.as_deref()))
+                    .await?,
             }),
             Request::CommitFile { file } => {
                 let done = self.read(|state| {
@@ -537,9 +705,9 @@ impl ControlPlane {
                 loop {
                     self.next_lookup_round().await;
                     applied.borrow_and_update();
-                    // Every answer is computed under the lease: a newer leader cannot have
-                    // committed anything yet, so the high watermarks are not stale.
-                    let mut results = self.read(lookup_all)?;
+                    // Every answer is computed under the lease or on a state confirmed to
+                    // be the latest: the high watermarks are not stale.
+                    let mut results = self.read_latest(lookup_all).await?;
                     if self
                         .inner
                         .config
@@ -561,7 +729,7 @@ impl ControlPlane {
                         Ok(Ok(()))
                     ) {
                         return Ok(Response::Lookups {
-                            results: self.read(lookup_all)?,
+                            results: self.read_latest(lookup_all).await?,
                         });
                     }
                 }
@@ -586,14 +754,17 @@ impl ControlPlane {
                 topic,
                 partition,
                 timestamp,
-            } => self.read(|state| {
-                let offset = state.list_offset(&topic, partition, timestamp)?;
-                let high_watermark = state.partition(&topic, partition)?.high_watermark;
-                Ok(Response::Offset {
-                    offset,
-                    high_watermark,
+            } => {
+                self.read_latest(|state| {
+                    let offset = state.list_offset(&topic, partition, timestamp)?;
+                    let high_watermark = state.partition(&topic, partition)?.high_watermark;
+                    Ok(Response::Offset {
+                        offset,
+                        high_watermark,
+                    })
                 })
-            })?,
+                .await?
+            }
         }
     }
 

@@ -46,6 +46,10 @@ pub enum Family {
     /// reset): a commit lands and its caller cannot know; it must report the outcome as
     /// unknown, and a retry must not apply it twice.
     ReplyLoss,
+    /// Every bucket (ingest and journal) refuses writes while reads succeed: a full disk,
+    /// a read-only mount, a bucket policy that denies writes. Nothing can be produced or
+    /// committed, but data already committed must stay readable.
+    WriteOutage,
 }
 
 impl Family {
@@ -61,7 +65,7 @@ impl Family {
         name
     }
 
-    pub const ALL: [Family; 15] = [
+    pub const ALL: [Family; 16] = [
         Family::AgentCrash,
         Family::ControlPlaneCrash,
         Family::NodePause,
@@ -77,6 +81,7 @@ impl Family {
         Family::ConsumerCrash,
         Family::JournalStorageErrors,
         Family::ReplyLoss,
+        Family::WriteOutage,
     ];
 
     /// What a swarm scenario picks from when it names no families, in this order (a seed's
@@ -96,6 +101,7 @@ impl Family {
         Family::LatencySpike,
         Family::ExpressOutage,
         Family::ReplyLoss,
+        Family::WriteOutage,
     ];
 }
 
@@ -244,7 +250,7 @@ fn random_intensity(rng: &mut SmallRng, family: Family) -> Intensity {
         Family::AgentCrash | Family::ControlPlaneCrash | Family::ConsumerCrash => {
             (rng.gen_range(5_000..20_000), rng.gen_range(1_000..8_000))
         }
-        Family::AzIsolation | Family::ExpressOutage => {
+        Family::AzIsolation | Family::ExpressOutage | Family::WriteOutage => {
             (rng.gen_range(10_000..30_000), rng.gen_range(1_000..6_000))
         }
         // Long enough, often, for a follower to take over (2.5 s by default).

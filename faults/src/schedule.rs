@@ -66,6 +66,8 @@ pub enum Fault {
         extra_ms: f64,
     },
     ExpressOutage,
+    /// Every bucket refuses writes; reads succeed.
+    WriteOutage,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -216,6 +218,7 @@ fn draw(family: Family, severity: f64, shape: &Shape, rng: &mut SmallRng) -> Opt
         Family::LatencySpike => Fault::LatencySpike {
             extra_ms: 50.0 + severity * 950.0,
         },
+        Family::WriteOutage => Fault::WriteOutage,
         Family::ExpressOutage => {
             if !shape.express {
                 return None;

@@ -14,8 +14,13 @@
 //!   partition `p` in the bucket when a record of `p` acknowledged by the bucket's end lay
 //!   beyond everything the reader had received at its start, while the reader was polling
 //!   at all; unserved when such a record was acknowledged before the start and none of the
-//!   reader's polls of `p` returned records in the bucket. Read-backs right after a
-//!   client's own acknowledgement and the final drain are not readers.
+//!   reader's polls of `p` returned records in the bucket. A reader also wanted `p` when a
+//!   poll of it failed in the bucket, or was unanswered through the whole bucket and overdue
+//!   (asked longer ago than the long-poll wait plus the delivery bound): unserved unless
+//!   another poll of `p` was answered in the bucket. A caught-up reader's question deserves an answer too ("nothing
+//!   new" is one; silence is not): a control plane that stops answering reads while the
+//!   store refuses writes shows here. Read-backs right after a client's own
+//!   acknowledgement and the final drain are not readers.
 //!
 //! A bucket counts for a fault family when it overlaps one of the family's windows (from the
 //! run's one fault log); quiet buckets overlap none, nor the recovery bound after one.
@@ -148,6 +153,10 @@ pub fn default_floors(family: Family) -> (Option<f64>, Option<f64>) {
         // are retransmitted. Reads have no floor: a consumer group whose coordinator was on
         // the lost agent rejoins, which takes session timeouts.
         Family::AgentCrash | Family::NodePause | Family::PacketLoss => (Some(0.5), None),
+        // Nothing can be written while the store refuses writes, but everything committed
+        // stays readable: the control plane answers reads from its confirmed-latest state
+        // (controlplane/src/server.rs) and the data files are still there.
+        Family::WriteOutage => (None, Some(0.8)),
         _ => (None, None),
     }
 }
@@ -170,6 +179,13 @@ struct Writes {
 struct Reads {
     /// (poll completion, highest offset returned + 1), by time, as a running maximum.
     got: Vec<(u64, i64)>,
+    /// Completions of successful polls (records or not), sorted.
+    answered: Vec<u64>,
+    /// Completions of polls that failed (an error instead of an answer), sorted.
+    failed: Vec<u64>,
+    /// (invoke time, completion) of every answered poll, whatever its outcome, by invoke
+    /// time. Polls never answered (the poller died, the run ended) are left out.
+    polls: Vec<(u64, u64)>,
 }
 
 /// One family's shares against its floors (the scenario's, or [`default_floors`]).
@@ -324,13 +340,19 @@ impl<'a> Timeline<'a> {
                     read_back: false,
                     group,
                     ..
-                } if op.outcome == Outcome::Ok => {
+                } => {
                     let Some(c) = op.complete_us else { continue };
                     let reader = group.as_deref().unwrap_or(op.process.as_str());
+                    let r = reads.entry((reader, topic, *partition)).or_default();
+                    r.polls.push((op.invoke_us, c));
+                    if op.outcome != Outcome::Ok {
+                        r.failed.push(c);
+                        continue;
+                    }
+                    r.answered.push(c);
                     let sp = span.entry(reader).or_insert((c, c));
                     sp.0 = sp.0.min(c);
                     sp.1 = sp.1.max(c);
-                    let r = reads.entry((reader, topic, *partition)).or_default();
                     if let Some(top) = records.iter().map(|r| r.offset).max() {
                         r.got.push((c, top + 1));
                     }
@@ -347,6 +369,9 @@ impl<'a> Timeline<'a> {
         }
         for r in reads.values_mut() {
             running_max(&mut r.got);
+            r.answered.sort_unstable();
+            r.failed.sort_unstable();
+            r.polls.sort_unstable();
         }
         Timeline {
             writes,
@@ -420,6 +445,13 @@ pub fn judge(
     let write_w = 2 * quiet_write_w;
     let read_w = 2 * quiet_read_w;
     let warmup_us = (s.verdicts.warmup_s.max(0.0) * 1e6) as u64;
+    // A poll unanswered for longer than its long-poll wait plus the delivery bound is
+    // overdue (see the reads below).
+    let overdue_us = s.workload.fetch_max_wait_ms * 1000 + quiet_read_w;
+    // Longest a poll can take: the client gives up after its request timeout on top of the
+    // long-poll wait.
+    let poll_max_us =
+        (s.workload.fetch_max_wait_ms + s.workload.request_timeout_ms) * 1000 + quiet_read_w;
 
     let Timeline {
         writes,
@@ -545,14 +577,44 @@ pub fn judge(
             let Some(w) = writes.get(&(*topic, *partition)) else {
                 continue;
             };
-            let (first, last) = span[reader];
+            let Some(&(first, last)) = span.get(reader) else {
+                continue;
+            };
             let mut b = first.div_ceil(read_w) * read_w;
             while b + read_w <= last {
                 let e = b + read_w;
                 // Wanted: a record acknowledged by the bucket's end lay beyond what the reader had
                 // at its start. Unserved: one acknowledged before the start, and nothing came.
                 let had = max_at(&r.got, b);
-                if max_at(&w.high, e) > had {
+                let backlog = max_at(&w.high, e) > had;
+                // Also wanted: the reader asked for the partition and had no answer through
+                // the bucket, its poll overdue (longer than the long-poll wait and the
+                // delivery bound) by the bucket's end. Unserved unless another poll of it
+                // was answered in the bucket. A reader that has everything still wants its
+                // questions answered: "nothing new yet" is an answer, silence is not. In
+                // quiet time only polls asked in quiet time count: one left hanging by a
+                // fault (a connection to a crashed agent, until the client's timeout) is
+                // the fault's.
+                let asked_from = if quiet_pass {
+                    settling
+                        .iter()
+                        .filter(|&&(a, _)| a < b)
+                        .map(|&(_, end)| end)
+                        .max()
+                        .unwrap_or(0)
+                } else {
+                    0
+                }
+                .max(e.saturating_sub(poll_max_us));
+                let asked_by = b.min(e.saturating_sub(overdue_us));
+                let overdue = asked_from <= asked_by
+                    && r.polls[r.polls.partition_point(|&(i, _)| i < asked_from)
+                        ..r.polls.partition_point(|&(i, _)| i <= asked_by)]
+                        .iter()
+                        .any(|&(_, c)| c >= e);
+                // Or its polls failed in the bucket (an error is no answer).
+                let stuck = (overdue || any_in(&r.failed, b, e)) && !any_in(&r.answered, b, e);
+                if backlog || stuck {
                     let got = r.got.partition_point(|&(x, _)| x < e)
                         > r.got.partition_point(|&(x, _)| x < b);
                     tally(
@@ -560,7 +622,7 @@ pub fn judge(
                         b,
                         read_w,
                         false,
-                        got || max_at(&w.high, b) <= had,
+                        !stuck && (got || max_at(&w.high, b) <= had),
                     );
                 }
                 b = e;
@@ -703,6 +765,51 @@ mod tests {
             (Some(1.0), Some(1.0))
         );
         assert!(v.violations.is_empty(), "{:?}", v.violations);
+    }
+
+    /// While the store refuses writes nothing new is acknowledged, so a caught-up consumer
+    /// wants no records; it still wants its polls answered. Prompt empty answers serve it; a
+    /// poll left unanswered through the outage breaks the family's read floor.
+    #[test]
+    fn polls_unanswered_through_a_write_outage_break_its_read_floor() {
+        let s = scenario();
+        let outage = fault(Family::WriteOutage, 20_000, 40_000);
+        let base = history(80, (20_000, 40_000), (20_000, 40_000));
+        let empty = |id: u64, at_ms: u64, done_ms: u64| {
+            let mut op = poll(id, done_ms, 0..0);
+            op.invoke_us = at_ms * 1000;
+            if let OpKind::Poll { fetch_offset, .. } = &mut op.kind {
+                *fetch_offset = 200;
+            }
+            op
+        };
+        let mut answered = base.clone();
+        for (i, t) in (20_000..40_000).step_by(500).enumerate() {
+            answered.push(empty(900_000 + i as u64, t, t + 5));
+        }
+        let v = judge(&s, &answered, std::slice::from_ref(&outage), &[]);
+        assert!(v.violations.is_empty(), "{:?}", v.violations);
+
+        // Polls answered promptly with an error are no better.
+        let mut refused = base.clone();
+        for (i, t) in (20_000..40_000).step_by(500).enumerate() {
+            let mut op = empty(900_000 + i as u64, t, t + 5);
+            op.outcome = Outcome::Failed;
+            op.error = Some("NOT_LEADER".into());
+            refused.push(op);
+        }
+        let v = judge(&s, &refused, std::slice::from_ref(&outage), &[]);
+        assert_eq!(v.violations.len(), 1, "{:?}", v.violations);
+
+        let mut silent = base;
+        silent.push(empty(900_000, 20_000, 40_000));
+        let v = judge(&s, &silent, &[outage], &[]);
+        let f = &v.families[0];
+        assert!(f.alone.read_wanted >= 3, "{f:?}");
+        assert!(f.alone.read_share.unwrap() < 0.8, "{f:?}");
+        assert_eq!(v.violations.len(), 1, "{:?}", v.violations);
+        assert!(v.violations[0].explanation.contains("write_outage"));
+        assert!(v.violations[0].explanation.contains("read"));
     }
 
     #[test]

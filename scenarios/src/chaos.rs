@@ -344,6 +344,22 @@ fn apply(fault: &Fault, world: &ChaosWorld, active: &Shared) -> (String, Box<dyn
             );
             journal_fault(f, world, active, what)
         }
+        Fault::WriteOutage => {
+            let f = StorageFaults {
+                writes_refused: true,
+                ..StorageFaults::none()
+            };
+            let (what, heal_ingest) =
+                storage_fault(f, world, active, "every bucket refuses writes".into());
+            let (_, heal_journal) = journal_fault(f, world, active, String::new());
+            (
+                what,
+                Box::new(move || {
+                    heal_ingest();
+                    heal_journal();
+                }),
+            )
+        }
         Fault::ExpressOutage => storage_fault(
             StorageFaults {
                 outage: true,
@@ -435,5 +451,6 @@ fn combined(all: &[StorageFaults]) -> StorageFaults {
             fail_after_prob: acc.fail_after_prob.max(f.fail_after_prob),
             extra_latency_ms: acc.extra_latency_ms + f.extra_latency_ms,
             outage: acc.outage || f.outage,
+            writes_refused: acc.writes_refused || f.writes_refused,
         })
 }

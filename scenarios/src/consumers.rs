@@ -15,7 +15,9 @@ use tokio::time::Instant;
 use crate::recorder::Recorder;
 use crate::spec::{GroupMode, Scenario};
 use crate::topology::NodeSpec;
-use crate::workload::{consumer_config, dialer, poll_once_batches, process_seed, ConsumerRun};
+use crate::workload::{
+    consumer_config, dialer, poll_failed, poll_once_batches, process_seed, ConsumerRun,
+};
 
 /// What one consumer node runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +78,24 @@ pub async fn run_group_consumer(
             continue;
         }
         let invoke_us = recorder.now_us();
-        if let Ok(batches) = member.fetch(wait).await {
-            poll_once_batches(&recorder, &run, invoke_us, batches, Some(&group));
+        match member.fetch(wait).await {
+            Ok(batches) => poll_once_batches(&recorder, &run, invoke_us, batches, Some(&group)),
+            Err(e) => {
+                let asked: Vec<(i32, i64)> = member
+                    .assignment()
+                    .iter()
+                    .filter(|(t, _)| *t == w.topic)
+                    .map(|(t, p)| (*p, member.position(t, *p).unwrap_or(-1)))
+                    .collect();
+                poll_failed(
+                    &recorder,
+                    &run,
+                    invoke_us,
+                    &asked,
+                    Some(&group),
+                    &e.to_string(),
+                );
+            }
         }
     }
 }

@@ -161,6 +161,14 @@ impl Recorder {
         }
     }
 
+    /// Record an operation that failed with `error`, invoked at `invoke_us`.
+    pub fn record_failed(&self, process: &str, invoke_us: u64, error: String, kind: OpKind) {
+        self.record(process, invoke_us, Outcome::Failed, kind);
+        if let Some(op) = self.lock().ops.last_mut() {
+            op.error = Some(error);
+        }
+    }
+
     /// Record an operation that already completed, invoked at `invoke_us`.
     pub fn record(&self, process: &str, invoke_us: u64, outcome: Outcome, kind: OpKind) {
         let mut inner = self.lock();

@@ -363,6 +363,12 @@ async fn poll_once(
         }
         Err(e) => {
             tracing::debug!(process = %run.process, error = %e, "poll failed");
+            let asked: Vec<(i32, i64)> = run
+                .partitions
+                .iter()
+                .map(|&p| (p, consumer.position(&run.workload.topic, p).unwrap_or(-1)))
+                .collect();
+            poll_failed(recorder, run, invoke_us, &asked, None, &e.to_string());
             tokio::time::sleep(Duration::from_millis(100)).await;
             false
         }
@@ -416,6 +422,36 @@ pub fn poll_once_batches(
                 fetch_offset: b.fetch_offset,
                 records,
                 high_watermark: Some(b.high_watermark),
+                drain: run.drain,
+                group: group.map(str::to_string),
+                read_back: run.read_back,
+            },
+        );
+    }
+}
+
+/// Record a poll that failed as a whole: one failed poll op per partition it asked for
+/// (`(partition, position)`), with the error. They are no observations (only `ok` polls
+/// are); the availability verdict counts a reader whose polls fail as unserved.
+pub fn poll_failed(
+    recorder: &Recorder,
+    run: &ConsumerRun,
+    invoke_us: u64,
+    asked: &[(i32, i64)],
+    group: Option<&str>,
+    error: &str,
+) {
+    for &(partition, fetch_offset) in asked {
+        recorder.record_failed(
+            &run.process,
+            invoke_us,
+            error.to_string(),
+            OpKind::Poll {
+                topic: run.workload.topic.clone(),
+                partition,
+                fetch_offset,
+                records: Vec::new(),
+                high_watermark: None,
                 drain: run.drain,
                 group: group.map(str::to_string),
                 read_back: run.read_back,

@@ -39,6 +39,18 @@ pub enum SimError {
         path: String,
     },
 
+    /// The bucket refuses writes (full disk, read-only mount, a policy that denies
+    /// writes): the write was not applied. Reads still succeed.
+    #[error("bucket {bucket} refuses writes: {kind} {path} not applied")]
+    WriteRefused {
+        /// Bucket name.
+        bucket: String,
+        /// Kind of request that was refused.
+        kind: RequestKind,
+        /// Object path of the request.
+        path: String,
+    },
+
     /// The storage node's task ended before the operation reported back (the storage node
     /// itself was killed).
     #[error("storage node lost while running {kind} {path}: {reason}")]

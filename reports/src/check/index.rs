@@ -135,10 +135,12 @@ impl<'a> Index<'a> {
                 .topic_partition()
                 .map_or(NO_TP, |(topic, partition)| ix.tp(topic, partition));
             ix.op_tp.push(tp);
-            if let OpKind::Send { .. } = &op.kind {
-                candidates.push(i as u32);
-            } else {
-                ix.others.push(i as u32);
+            match &op.kind {
+                OpKind::Send { .. } => candidates.push(i as u32),
+                // Only ok polls are observations (HISTORY.md): a failed poll observed
+                // nothing, and no sweep over the other ops may take it for one.
+                OpKind::Poll { .. } if op.outcome != Outcome::Ok => {}
+                _ => ix.others.push(i as u32),
             }
         }
         // The first send of a value wins (a malformed history may repeat one): value ids

@@ -729,3 +729,87 @@ async fn a_client_sent_to_the_leader_retries_a_slow_connect_there() {
         .await
         .expect("client task");
 }
+
+/// Issue 20: when the journal's bucket refuses writes (a full disk, a read-only mount, a
+/// policy that denies writes), the leader loses its lease and nobody can take over, but
+/// what is committed stays readable: replicas answer reads from their applied state once a
+/// journal read begun after the request found nothing newer. Writes fail with a retriable
+/// error that says why, and everything works again once writes are accepted.
+#[madsim::test]
+async fn reads_are_answered_from_committed_state_while_the_journal_refuses_writes() {
+    let config = ControlPlaneConfig::default();
+    let lease = Duration::from_millis(config.lease_ms);
+    let c = cluster(config);
+    let (_, leader) = c.leader(None).await;
+    leader.propose(create("t")).await.expect("topic created");
+    assert_eq!(
+        base_offset(leader.propose(commit("f1", 10)).await.expect("f1")),
+        0
+    );
+    // Followers catch up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    c.journal.set_faults(eddy_sim::StorageFaults {
+        writes_refused: true,
+        ..Default::default()
+    });
+    let outage = Duration::from_secs(12);
+    let began = tokio::time::Instant::now();
+    let (mut asked, mut answered, mut answered_late) = (0u32, 0u32, 0u32);
+    let describe = Request::DescribeTopics {
+        names: Some(vec!["t".into()]),
+    };
+    while began.elapsed() < outage {
+        let replicas: Vec<ControlPlane> = lock(&c.replicas).values().cloned().collect();
+        for cp in &replicas {
+            asked += 1;
+            // Each replica either answers with the committed state or refuses; never a
+            // stale or a made-up answer.
+            let got = cp.handle(describe.clone()).await;
+            let Ok(Response::Topics { topics }) = got else {
+                continue;
+            };
+            assert_eq!(topics.len(), 1);
+            let (hw, _) = lookup(cp, 0, 0).await;
+            assert_eq!(hw, 10, "the committed high watermark");
+            answered += 1;
+            if began.elapsed() > 2 * lease {
+                answered_late += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Well after the lease ran out, reads are still answered (three replicas are asked
+    // about 5 times a second for 12 s).
+    assert!(
+        answered_late >= 30,
+        "reads answered after the lease: {answered_late} (of {answered} answered, {asked} asked)"
+    );
+    // Writes fail, retriably, saying why.
+    let cp = lock(&c.replicas).values().next().cloned().unwrap();
+    let err = match cp
+        .handle(Request::CreateTopics {
+            topics: vec![eddy_controlplane::api::TopicInfo {
+                name: "u".into(),
+                partitions: 1,
+            }],
+            if_not_exists: true,
+        })
+        .await
+    {
+        Err(e) => e,
+        Ok(other) => panic!("a write succeeded while writes are refused: {other:?}"),
+    };
+    assert!(err.kind.is_retriable(), "{err}");
+    assert!(err.message.contains("no journal entry for"), "{err}");
+
+    c.journal.set_faults(eddy_sim::StorageFaults::none());
+    let (_, leader) = c.leader(None).await;
+    assert_eq!(
+        base_offset(leader.propose(commit("f2", 5)).await.expect("f2")),
+        10,
+        "offsets continue after the outage"
+    );
+    let (hw, _) = lookup(&leader, 0, 0).await;
+    assert_eq!(hw, 15);
+}

@@ -21,6 +21,10 @@ pub struct StorageFaults {
     /// Outage: the endpoint refuses every request quickly (after
     /// [`OUTAGE_ERROR_LATENCY_MS`]) without applying it.
     pub outage: bool,
+    /// Writes refused: every write (PUT, COPY, multipart, DELETE) is refused quickly
+    /// without being applied, as by a full disk, a read-only mount or a bucket policy
+    /// that denies writes; reads (GET, HEAD, LIST) succeed.
+    pub writes_refused: bool,
 }
 
 /// How long a refused request takes to fail during an outage (a refused connection comes
@@ -36,6 +40,7 @@ impl StorageFaults {
     /// Whether any fault is active.
     pub fn is_active(&self) -> bool {
         self.outage
+            || self.writes_refused
             || self.fail_before_prob > 0.0
             || self.fail_after_prob > 0.0
             || self.extra_latency_ms > 0.0

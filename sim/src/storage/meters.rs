@@ -51,6 +51,14 @@ impl RequestKind {
             RequestKind::MultipartComplete => "multipart_complete",
         }
     }
+
+    /// Whether the request only reads (GET, HEAD, LIST): it changes nothing.
+    pub fn is_read(&self) -> bool {
+        matches!(
+            self,
+            RequestKind::Get | RequestKind::Head | RequestKind::List
+        )
+    }
 }
 
 impl std::fmt::Display for RequestKind {

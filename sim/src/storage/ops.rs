@@ -150,13 +150,15 @@ impl Inner {
             (first_byte_ms, bytes_per_s, u_before, u_after, st.faults)
         };
         let cross_az_ms = self.cross_az_ms(caller_az);
-        if faults.outage {
+        let refused_write = faults.writes_refused && !kind.is_read();
+        if faults.outage || refused_write {
             self.meters.refused(&self.bucket, kind);
             sleep_exact(ms_to_duration(OUTAGE_ERROR_LATENCY_MS + cross_az_ms)).await;
-            return Err(SimError::Outage {
-                bucket: self.bucket.clone(),
-                kind,
-                path,
+            let bucket = self.bucket.clone();
+            return Err(if faults.outage {
+                SimError::Outage { bucket, kind, path }
+            } else {
+                SimError::WriteRefused { bucket, kind, path }
             }
             .into_store_error());
         }

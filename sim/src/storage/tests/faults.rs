@@ -69,6 +69,34 @@ async fn outage_fails_fast_without_applying() {
 }
 
 #[madsim::test]
+async fn refused_writes_apply_nothing_and_reads_still_succeed() {
+    let store = inline_store(StorageProfile::s3_standard(), 1);
+    store.put(&path("old"), "v".into()).await.unwrap();
+    store.set_faults(StorageFaults {
+        writes_refused: true,
+        ..Default::default()
+    });
+    let err = store.put(&path("x"), "v".into()).await.unwrap_err();
+    assert!(matches!(injected(&err), SimError::WriteRefused { .. }));
+    assert!(store.peek(&path("x")).is_none());
+    assert!(store.delete(&path("old")).await.is_err());
+    assert!(store.peek(&path("old")).is_some());
+    let read = store
+        .get(&path("old"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&read[..], b"v");
+    assert!(store.head(&path("old")).await.is_ok());
+    let m = store.meters().bucket("bucket").unwrap();
+    assert_eq!((m.refused.put, m.refused.delete, m.requests.get), (1, 1, 1));
+    store.set_faults(StorageFaults::none());
+    store.put(&path("x"), "v".into()).await.unwrap();
+}
+
+#[madsim::test]
 async fn extra_latency_adds_exactly_to_every_request() {
     let plain = inline_store(StorageProfile::s3_standard(), 8);
     let slow = inline_store(StorageProfile::s3_standard(), 8);
