@@ -34,6 +34,8 @@ pub mod recorder;
 pub mod run;
 pub mod seedpool;
 pub mod serve;
+#[cfg(madsim)]
+pub mod shrink;
 pub mod spec;
 pub mod topology;
 pub mod transport;

@@ -155,6 +155,23 @@ enum Command {
         #[arg(long)]
         check_history: Option<PathBuf>,
     },
+    /// Shrink a failing seed: drop its faults one by one and shorten its phases while the
+    /// same violation class still appears; write the smallest scenario that still fails.
+    Shrink {
+        /// Scenario file (JSON) the seed failed with.
+        scenario: PathBuf,
+        #[arg(long)]
+        seed: u64,
+        /// The violation class that must keep appearing (default: the seed's first).
+        #[arg(long)]
+        class: Option<String>,
+        /// Most runs to spend (each is a whole simulated run).
+        #[arg(long, default_value_t = 150)]
+        max_runs: usize,
+        /// Where to write the shrunk scenario (default: <name>-shrunk-seed-<N>.json here).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Real mode: serve Kafka on 127.0.0.1:9092 with an embedded control plane and a local
     /// (or S3) object store. Needs the real-mode build (without --cfg madsim).
     Serve(serve::ServeArgs),
@@ -397,10 +414,23 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Controlplane(args) => serve::controlplane(args),
         Command::Agent(args) => serve::agent(args),
-        #[cfg(not(madsim))]
-        Command::Run { .. } | Command::Whatif { .. } | Command::Bench { .. } => {
-            Err(anyhow::anyhow!("{SIMULATED_ONLY}"))
+        #[cfg(madsim)]
+        Command::Shrink {
+            scenario,
+            seed,
+            class,
+            max_runs,
+            out,
+        } => {
+            let options = eddy_scenarios::shrink::ShrinkOptions { class, max_runs };
+            eddy_scenarios::shrink::shrink_command(&scenario, seed, &options, out.as_deref())
+                .map(|()| ExitCode::SUCCESS)
         }
+        #[cfg(not(madsim))]
+        Command::Run { .. }
+        | Command::Whatif { .. }
+        | Command::Bench { .. }
+        | Command::Shrink { .. } => Err(anyhow::anyhow!("{SIMULATED_ONLY}")),
     };
     match result.context("eddy") {
         Ok(code) => code,

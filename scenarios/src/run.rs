@@ -284,7 +284,9 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     let recorder = Recorder::new();
     recorder.set_retention(retention(&s));
     let plan = s.faults.plan(seed);
-    let phases = Phases::new(&s, world.start, !plan.is_empty());
+    // A listed schedule keeps its heal phase even when shrunk to no fault at all.
+    let faulty = !plan.is_empty() || s.faults.mode == crate::spec::FaultMode::Scheduled;
+    let phases = Phases::new(&s, world.start, faulty);
     // Every fault of the run is written down in one log.
     let faults_log: crate::chaos::FaultLog = Arc::new(Mutex::new(Vec::new()));
     let crash_tasks = start_crash_schedules(&s, seed, &world, &nodes, &phases, &faults_log);
@@ -624,7 +626,17 @@ fn start_chaos(
         consumers: nodes.consumers.len(),
         express: s.storage.ingest.class == StorageClass::S3Express,
     };
-    let schedule = eddy_faults::schedule(plan, &shape, (s.duration_s * 1000.0) as u64, seed);
+    let chaos_ms = (s.duration_s * 1000.0) as u64;
+    let schedule = if s.faults.mode == crate::spec::FaultMode::Scheduled {
+        let mut listed: Vec<_> = (s.faults.schedule.iter())
+            .filter(|f| f.at_ms < chaos_ms)
+            .cloned()
+            .collect();
+        listed.sort_by_key(|f| f.at_ms);
+        listed
+    } else {
+        eddy_faults::schedule(plan, &shape, chaos_ms, seed)
+    };
     let replicas = nodes.replicas;
     let chaos_world = crate::chaos::ChaosWorld {
         agents: nodes.agents.iter().map(|(id, _)| *id).collect(),

@@ -179,6 +179,9 @@ pub enum FaultMode {
     /// Swarm testing: each seed picks a random subset of `swarm_families` with random
     /// intensities.
     Swarm,
+    /// Exactly the faults listed in `schedule`, each with its start, duration and target:
+    /// what `eddy shrink` writes (any run's drawn schedule is in its report.json).
+    Scheduled,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -200,6 +203,13 @@ pub struct FaultsSpec {
     /// throughput must come back to `recovery_fraction` of the offered load.
     pub recovery_bound_s: f64,
     pub recovery_fraction: f64,
+    /// For `scheduled`: the faults to inject (faults starting after `duration_s` are not).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schedule: Vec<eddy_faults::ScheduledFault>,
+    /// For `scheduled`: the producers' configuration (a swarm seed's draw); `None`: the
+    /// workload's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub producer: Option<eddy_faults::ProducerShape>,
 }
 
 impl Default for FaultsSpec {
@@ -212,6 +222,8 @@ impl Default for FaultsSpec {
             heal_s: 30.0,
             recovery_bound_s: 20.0,
             recovery_fraction: 0.8,
+            schedule: Vec::new(),
+            producer: None,
         }
     }
 }
@@ -224,6 +236,14 @@ impl FaultsSpec {
             FaultMode::Fixed => eddy_faults::FaultPlan {
                 families: self.families.clone(),
                 producer: None,
+            },
+            FaultMode::Scheduled => eddy_faults::FaultPlan {
+                families: self
+                    .schedule
+                    .iter()
+                    .map(|f| (f.family, eddy_faults::Intensity::default()))
+                    .collect(),
+                producer: self.producer.clone(),
             },
             FaultMode::Swarm => eddy_faults::FaultPlan {
                 producer: self
@@ -263,7 +283,7 @@ impl Default for Topology {
 
 /// Crash-and-restart schedule, drawn from the run seed. Each interval is jittered by ±25%.
 /// Crashes stop `crash_end_s` before the workload ends so that the heal is observed.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Crashes {
     /// Kill the control-plane leader about this often (0 = never)…
@@ -765,6 +785,13 @@ impl Scenario {
         .map_err(|e| anyhow::anyhow!("faults.families: {e}"))?;
         if self.faults.mode == FaultMode::Fixed && self.faults.families.is_empty() {
             bail!("faults.mode is fixed but faults.families is empty");
+        }
+        if self.faults.mode != FaultMode::Scheduled
+            && (!self.faults.schedule.is_empty() || self.faults.producer.is_some())
+        {
+            bail!(
+                "faults.schedule and faults.producer are read only when faults.mode is scheduled"
+            );
         }
         for (name, v) in [
             ("faults.heal_s", self.faults.heal_s),

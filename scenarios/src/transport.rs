@@ -4,10 +4,12 @@
 //! rest (control plane, agent-to-agent) in `meter`.
 //!
 //! Connections a server accepts also pass through [`ReplyLossStream`]: while a reply-loss
-//! fault is aimed at the server's address, each write of a response is lost with the fault's
-//! probability and the connection is reset, after the request was served. The caller sees its
-//! connection end with the request unanswered: the outcome is unknown to it, and it must not
-//! report a definite failure (nor, retrying, apply the request twice).
+//! fault is aimed at the server's address, the connection breaks with the fault's
+//! probability at each response write (after the request was served) and at each read of a
+//! request (the request reaches the server, which serves it, but the caller sees the
+//! connection end at once, while its request is still being served: a retry then races the
+//! original). Either way the caller's outcome is unknown: it must not report a definite
+//! failure, nor, retrying, apply the request twice.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -40,7 +42,8 @@ pub struct ReplyLossStream {
 }
 
 impl ReplyLossStream {
-    fn lose_this_write(&mut self) -> bool {
+    /// Whether the connection breaks now (drawn only while a fault is aimed at the server).
+    fn breaks_now(&mut self) -> bool {
         let rate = eddy_controlplane::sync::lock(&self.faults)
             .get(&self.server)
             .copied()
@@ -67,7 +70,15 @@ impl AsyncRead for ReplyLossStream {
         if this.reset {
             return Poll::Ready(Err(reset()));
         }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(read, Poll::Ready(Ok(()))) && buf.filled().len() > before && this.breaks_now() {
+            // The request goes on to the server; the caller's end closes now. A shutdown
+            // still pending is finished by the runtime when the stream is dropped.
+            this.reset = true;
+            let _ = Pin::new(&mut this.inner).poll_shutdown(cx);
+        }
+        read
     }
 }
 
@@ -78,7 +89,7 @@ impl AsyncWrite for ReplyLossStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.reset || (!buf.is_empty() && this.lose_this_write()) {
+        if this.reset || (!buf.is_empty() && this.breaks_now()) {
             this.reset = true;
             return Poll::Ready(Err(reset()));
         }
