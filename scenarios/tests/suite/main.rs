@@ -23,4 +23,5 @@ mod reply_loss;
 mod report_html;
 mod reproduce;
 mod verdicts;
+mod zombies;
 mod zone_cache;
