@@ -342,11 +342,13 @@ impl Coordinator {
     /// - generation < 0 and no member id: a consumer that does not use group management
     ///   commits while the group has no members; otherwise only members may commit
     ///   (UNKNOWN_MEMBER_ID);
-    /// - a generation ≥ 0 for a group this coordinator does not know comes from an older
-    ///   generation (ILLEGAL_GENERATION);
     /// - the member must be in the group (UNKNOWN_MEMBER_ID: expelled at its session
     ///   timeout, left behind by a rebalance, or known to an earlier coordinator) and carry
-    ///   the current generation (ILLEGAL_GENERATION);
+    ///   the current generation (ILLEGAL_GENERATION). A group this coordinator does not know
+    ///   is UNKNOWN_MEMBER_ID too, where Kafka answers ILLEGAL_GENERATION: Kafka loads its
+    ///   groups with the offsets, so an unknown group means a deleted one, while here it
+    ///   means a new leader (soft state), whose members must rejoin under new ids at once;
+    ///   either refuses the commit;
     /// - a current member may commit while the group rebalances (commit on revoke), but not
     ///   between the new generation's forming and its assignment (REBALANCE_IN_PROGRESS).
     ///
@@ -373,8 +375,8 @@ impl Coordinator {
             };
         }
         let Some(g) = g else {
-            eddy_probe::hit("cp.group.commit_stale_generation");
-            return Some(GroupError::IllegalGeneration);
+            eddy_probe::hit("cp.group.commit_unknown_member");
+            return Some(GroupError::UnknownMemberId);
         };
         if !g.members.contains_key(member_id) {
             eddy_probe::hit("cp.group.commit_unknown_member");

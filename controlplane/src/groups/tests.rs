@@ -173,12 +173,12 @@ async fn groups_are_listed_and_described_with_their_state_and_members() {
 #[madsim::test]
 async fn commits_follow_kafkas_rules_and_a_zombie_never_commits() {
     let c = Coordinator::new();
-    // No group yet: a consumer without group management commits; a generation nobody
-    // knows is an older one.
+    // No group yet: a consumer without group management commits; a member is unknown
+    // (a member of a group an earlier leader coordinated).
     assert_eq!(c.may_commit("g", "", -1), None);
     assert_eq!(
         c.may_commit("g", "ghost", 4),
-        Some(GroupError::IllegalGeneration)
+        Some(GroupError::UnknownMemberId)
     );
     let (g1, _, a, _) = joined(&join(&c, "").await);
     // Formed, assignment not given yet: REBALANCE_IN_PROGRESS, as Kafka's
