@@ -154,6 +154,10 @@ pub enum GroupEvent {
         generation: i32,
         partitions: Vec<(String, i32)>,
         at: Instant,
+        /// The member id the generation was formed with.
+        member_id: String,
+        /// When the JoinGroup that this generation answered was sent.
+        joined: Instant,
     },
     /// An OffsetCommit of one partition. `ok`: Some(true) applied, Some(false) refused,
     /// None unknown.
@@ -164,6 +168,11 @@ pub enum GroupEvent {
         invoked: Instant,
         completed: Instant,
         ok: Option<bool>,
+        /// The generation and member id the commit carried.
+        generation: i32,
+        member_id: String,
+        /// The broker's error code when it refused the commit.
+        error_code: Option<i16>,
     },
     FetchedCommitted {
         topic: String,
@@ -172,6 +181,16 @@ pub enum GroupEvent {
         invoked: Instant,
         completed: Instant,
     },
+}
+
+/// An OffsetCommit captured with the identity the member had then, to be sent later (see
+/// [`GroupConsumer::snapshot`] and [`GroupConsumer::commit_as`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldCommit {
+    pub member_id: String,
+    pub generation: i32,
+    /// (topic, partition, offset)
+    pub offsets: Vec<(String, i32, i64)>,
 }
 
 /// A member of one consumer group.
@@ -218,6 +237,16 @@ fn decode_versioned<T: Decodable + Default>(mut bytes: Bytes) -> Result<T, Clien
         .map_err(|e| ClientError::Protocol(format!("decode consumer protocol: {e}")))
 }
 
+/// A commit's outcome as an event tells it: applied, refused (with the broker's code) or
+/// unknown.
+fn commit_outcome(outcome: &Result<(), ClientError>) -> (Option<bool>, Option<i16>) {
+    match outcome {
+        Ok(()) => (Some(true), None),
+        Err(ClientError::Broker(e)) => (Some(false), Some(e.code())),
+        Err(_) => (None, None),
+    }
+}
+
 fn broker(code: i16) -> Result<(), ClientError> {
     match ResponseError::try_from_code(code) {
         Some(e) => Err(ClientError::Broker(e)),
@@ -259,6 +288,62 @@ impl GroupConsumer {
 
     pub fn assignment(&self) -> &[(String, i32)] {
         &self.assigned
+    }
+
+    pub fn member_id(&self) -> &str {
+        &self.member_id
+    }
+
+    /// The commit this member would send now for every assigned partition with a position
+    /// (moved or not), with its current member id and generation; `None` outside a
+    /// generation or with nothing to commit.
+    pub fn snapshot(&self) -> Option<HeldCommit> {
+        if self.generation < 0 || self.rejoin {
+            return None;
+        }
+        let offsets: Vec<(String, i32, i64)> = self
+            .assigned
+            .iter()
+            .filter_map(|(t, p)| self.consumer.position(t, *p).map(|o| (t.clone(), *p, o)))
+            .collect();
+        (!offsets.is_empty()).then(|| HeldCommit {
+            member_id: self.member_id.clone(),
+            generation: self.generation,
+            offsets,
+        })
+    }
+
+    /// Send `held` as it is — with its member id and generation, whatever this member's are
+    /// now — as a client does whose commit was delayed (a pause, a slow queue) past a
+    /// rebalance, or one expelled that has not noticed yet. Its answer changes nothing here:
+    /// the member does not learn from it (a zombie), except that a lost coordinator is
+    /// looked up again.
+    pub async fn commit_as(&mut self, held: &HeldCommit, events: &mut Vec<GroupEvent>) {
+        let invoked = Instant::now();
+        let outcome = self
+            .send_commit(&held.offsets, &held.member_id, held.generation)
+            .await;
+        let completed = Instant::now();
+        let (ok, error_code) = commit_outcome(&outcome);
+        if let Err(e) = &outcome {
+            tracing::debug!(group = %self.config.group_id, error = %e, "held commit failed");
+            if ok.is_none() {
+                self.lost_coordinator(e).await;
+            }
+        }
+        for (topic, partition, offset) in held.offsets.iter().cloned() {
+            events.push(GroupEvent::Committed {
+                topic,
+                partition,
+                offset,
+                invoked,
+                completed,
+                ok,
+                generation: held.generation,
+                member_id: held.member_id.clone(),
+                error_code,
+            });
+        }
     }
 
     fn cluster(&self) -> Arc<Cluster> {
@@ -424,13 +509,10 @@ impl GroupConsumer {
             return;
         }
         let invoked = Instant::now();
-        let outcome = self.send_commit(&todo).await;
+        let (member_id, generation) = (self.member_id.clone(), self.generation);
+        let outcome = self.send_commit(&todo, &member_id, generation).await;
         let completed = Instant::now();
-        let ok = match &outcome {
-            Ok(()) => Some(true),
-            Err(ClientError::Broker(_)) => Some(false),
-            Err(_) => None,
-        };
+        let (ok, error_code) = commit_outcome(&outcome);
         if let Err(e) = &outcome {
             tracing::debug!(group = %self.config.group_id, error = %e, "commit failed");
             self.membership_error(e);
@@ -449,11 +531,19 @@ impl GroupConsumer {
                 invoked,
                 completed,
                 ok,
+                generation,
+                member_id: member_id.clone(),
+                error_code,
             });
         }
     }
 
-    async fn send_commit(&mut self, todo: &[(String, i32, i64)]) -> Result<(), ClientError> {
+    async fn send_commit(
+        &mut self,
+        todo: &[(String, i32, i64)],
+        member_id: &str,
+        generation: i32,
+    ) -> Result<(), ClientError> {
         let addr = self.coordinator().await?;
         let conn = self.cluster().connection(addr).await?;
         let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
@@ -467,8 +557,8 @@ impl GroupConsumer {
         }
         let request = OffsetCommitRequest::default()
             .with_group_id(GroupId(sb(&self.config.group_id)))
-            .with_generation_id_or_member_epoch(self.generation)
-            .with_member_id(sb(&self.member_id))
+            .with_generation_id_or_member_epoch(generation)
+            .with_member_id(sb(member_id))
             .with_retention_time_ms(-1)
             .with_topics(
                 topics
@@ -520,6 +610,7 @@ impl GroupConsumer {
                     .collect(),
             );
         let wait = Duration::from_millis(self.config.rebalance_timeout_ms) + self.timeout();
+        let joined = Instant::now();
         let resp = conn.request_with_timeout(&request, wait).await?;
         if resp.error_code == ResponseError::UnknownMemberId.code() {
             self.member_id.clear();
@@ -604,6 +695,8 @@ impl GroupConsumer {
             generation,
             partitions: partitions.clone(),
             at: Instant::now(),
+            member_id: self.member_id.clone(),
+            joined,
         });
         // No position until the group's committed offsets are known.
         self.consumer.assign(Vec::new());

@@ -32,7 +32,7 @@ pub use conn::{
 };
 pub use consumer::{Consumer, ConsumerConfig, OffsetReset, PolledBatch};
 pub use error::{ClientError, ConsumeError, SendError};
-pub use group::{Assignor, GroupConfig, GroupConsumer, GroupEvent};
+pub use group::{Assignor, GroupConfig, GroupConsumer, GroupEvent, HeldCommit};
 pub use metadata::Metadata;
 pub use producer::{CompressionKind, Delivery, Producer, ProducerConfig};
 pub use versions::ApiVersionTable;

@@ -62,10 +62,15 @@ pub enum Plant {
     /// The agent's delete job leaves the last file of its batch in object storage and
     /// reports the batch deleted: storage (and its bill) grows with files nobody references.
     DeleteKeepsLast,
+    /// The group coordinator accepts every offset commit without checking its member and
+    /// generation: a zombie — a member expelled at its session timeout, or whose commit
+    /// arrives after the group moved to a new generation — still commits, and its older
+    /// positions overwrite what the partition's new owner committed.
+    ZombieCommitAccepted,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 17] = [
+    pub const ALL: [Plant; 18] = [
         Plant::AckBeforeCommit,
         Plant::CommitNotIdempotent,
         Plant::NoFencing,
@@ -83,6 +88,7 @@ impl Plant {
         Plant::FollowerSkipsEntry,
         Plant::LeaseNeverLapses,
         Plant::DeleteKeepsLast,
+        Plant::ZombieCommitAccepted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -104,6 +110,7 @@ impl Plant {
             Plant::FollowerSkipsEntry => "follower-skips-entry",
             Plant::LeaseNeverLapses => "lease-never-lapses",
             Plant::DeleteKeepsLast => "delete-keeps-last",
+            Plant::ZombieCommitAccepted => "zombie-commit-accepted",
         }
     }
 
@@ -133,7 +140,14 @@ pub(crate) mod planted {
     use std::collections::{BTreeMap, BTreeSet};
 
     use crate::error::{CpError, ErrorKind};
+    use crate::groups::GroupError;
     use crate::types::{LookupQuery, LookupResult};
+
+    /// `zombie-commit-accepted`: every offset commit is allowed, whoever sends it and with
+    /// whatever generation.
+    pub fn accept_any_commit() -> Option<GroupError> {
+        None
+    }
 
     /// `out-of-range-at-head`: a lookup at a non-empty partition's high watermark (where a
     /// caught-up consumer waits for more) is answered OFFSET_OUT_OF_RANGE.

@@ -72,7 +72,7 @@ pub const CATALOGUE: &[Probe] = &[
     p("cp.deletion.scheduled", "an unreferenced file was scheduled for deletion after the grace", "compaction.json"),
     p("cp.follow.full_window", "a follower far behind read a whole catch-up window of entries at once", "swarm"),
     p("cp.group.answer_dropped", "a Join/Sync answer was dropped: the epoch changed while it waited", "none: needs a Join/Sync waiting across a failover; groups.json 0/20"),
-    p("cp.group.commit_stale_generation", "an offset commit of an older generation was refused", "none: the workload consumer commits only in its generation; groups.json 0/20"),
+    p("cp.group.commit_stale_generation", "an offset commit of an older generation was refused", "groups.json"),
     p("cp.group.commit_unknown_member", "an offset commit of an unknown member was refused", "swarm"),
     p("cp.group.epoch_reset", "a new leader forgot the groups of an earlier epoch", "none: swarm 0.5% (a failover while groups have members)"),
     p("cp.group.heartbeat_unknown_member", "a heartbeat of an unknown member was refused", "swarm"),

@@ -156,6 +156,15 @@ pub enum OpKind {
         generation: i32,
         /// The partitions now assigned.
         partitions: Vec<TopicPartition>,
+        /// The member id the coordinator gave the consumer for this generation (`None`:
+        /// unknown). With `joined_us`, lets [`crate::check::Class::ZombieCommit`] tell which
+        /// generations were later than a commit's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        member: Option<String>,
+        /// When the consumer sent the JoinGroup that this generation answered (simulated
+        /// microseconds since run start; `None`: unknown). At most the op's `invoke_us`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        joined_us: Option<u64>,
     },
     /// A consumer-group offset commit; `offset` is the next offset to read.
     Commit {
@@ -167,6 +176,13 @@ pub enum OpKind {
         partition: i32,
         /// Next offset to read.
         offset: i64,
+        /// The generation id the commit carried (`None`: unknown; negative: a commit without
+        /// group membership).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        generation: Option<i32>,
+        /// The member id the commit carried (`None`: unknown).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        member: Option<String>,
     },
     /// A read of a group's committed offset (`-1`: none committed).
     FetchCommitted {

@@ -540,6 +540,8 @@ impl Model {
                 topic,
                 partition,
                 offset: position,
+                generation: None,
+                member: None,
             };
             self.push(&name, invoke, Some(complete), outcome, kind);
         } else if roll < 330 {
@@ -604,6 +606,8 @@ impl Model {
                 group: Some(GROUP.to_string()),
                 generation: self.generation,
                 partitions,
+                member: None,
+                joined_us: None,
             };
             self.push(&name, at, Some(at), Outcome::Ok, kind);
         }

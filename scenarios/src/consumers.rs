@@ -1,11 +1,12 @@
 //! Workload consumers of a run: which consumer consumes what (consumer groups or plain
 //! assignment), the group consumer loop that records assignments, commits and reads of
-//! committed offsets, and consumer churn (crashes and restarts of consumer nodes).
+//! committed offsets, zombie members (`workload.zombies`: commits sent after the group moved
+//! on), and consumer churn (crashes and restarts of consumer nodes).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use eddy_client::{GroupConfig, GroupConsumer, GroupEvent};
+use eddy_client::{GroupConfig, GroupConsumer, GroupEvent, HeldCommit};
 use eddy_controlplane::net::Transport;
 use eddy_reports::{OpKind, Outcome, TopicPartition};
 use rand::rngs::SmallRng;
@@ -13,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
 use crate::recorder::Recorder;
-use crate::spec::{GroupMode, Scenario};
+use crate::spec::{GroupMode, Scenario, Zombies};
 use crate::topology::NodeSpec;
 use crate::workload::{
     consumer_config, dialer, poll_failed, poll_once_batches, process_seed, ConsumerRun,
@@ -42,12 +43,92 @@ pub fn consumer_role(s: &Scenario, node: &NodeSpec, k: usize) -> ConsumerRole {
     }
 }
 
+/// What a group member needs to act as a zombie now and then (`workload.zombies`).
+#[derive(Clone)]
+pub struct ZombieRun {
+    /// The run's root seed.
+    pub seed: u64,
+    /// The run's start (the fault log's zero).
+    pub run_start: Instant,
+    /// No stall starts that would not end before this instant (the end of the workload).
+    pub until: Instant,
+    pub log: crate::chaos::FaultLog,
+}
+
+/// One member's zombie behaviour, drawn from its own stream of the run's seed.
+struct Zombie {
+    config: Zombies,
+    rng: SmallRng,
+    session: Duration,
+    commit_interval: Duration,
+    /// When the next stall starts, if one fits before the end of the workload.
+    next_stall: Option<Instant>,
+    /// A commit held back, and when it was taken.
+    held: Option<(HeldCommit, Instant)>,
+    ctx: ZombieRun,
+}
+
+impl Zombie {
+    fn new(
+        config: &Zombies,
+        process: &str,
+        session_ms: u64,
+        commit_ms: u64,
+        ctx: ZombieRun,
+    ) -> Zombie {
+        // A restarted node draws anew: its incarnation is its start time.
+        let incarnation = Instant::now()
+            .saturating_duration_since(ctx.run_start)
+            .as_millis() as u64;
+        let rng = SmallRng::seed_from_u64(eddy_faults::derive_seed(
+            ctx.seed,
+            &format!("zombies.{process}"),
+            incarnation,
+        ));
+        let mut z = Zombie {
+            config: config.clone(),
+            rng,
+            session: Duration::from_millis(session_ms),
+            commit_interval: Duration::from_millis(commit_ms.max(100)),
+            next_stall: None,
+            held: None,
+            ctx,
+        };
+        z.draw_stall(Instant::now());
+        z
+    }
+
+    /// The longest a stall and the commits after it take.
+    fn stall_span(&self) -> Duration {
+        self.session.mul_f64(2.5)
+            + (self.commit_interval + Duration::from_secs(1)) * self.config.commits_before_noticing
+    }
+
+    fn draw_stall(&mut self, after: Instant) {
+        self.next_stall = None;
+        if self.config.stalls_per_min <= 0.0 {
+            return;
+        }
+        let gap_s = -(1.0 - self.rng.gen::<f64>()).ln() * 60.0 / self.config.stalls_per_min;
+        let at = after + Duration::from_secs_f64(gap_s.min(86_400.0));
+        if at + self.stall_span() <= self.ctx.until {
+            self.next_stall = Some(at);
+        }
+    }
+
+    /// Whether a periodic commit just made should also be held back.
+    fn hold_this_commit(&mut self) -> bool {
+        self.config.late_commit_share > 0.0 && self.rng.gen::<f64>() < self.config.late_commit_share
+    }
+}
+
 /// Poll as a member of `group` until `run.until`, recording everything.
 pub async fn run_group_consumer(
     run: ConsumerRun,
     group: String,
     transport: Arc<dyn Transport>,
     recorder: Recorder,
+    zombie: ZombieRun,
 ) {
     let w = &run.workload;
     let config = GroupConfig {
@@ -65,15 +146,36 @@ pub async fn run_group_consumer(
         run.bootstrap.clone(),
         dialer(transport),
     );
+    let mut zombie = w.zombies.any().then(|| {
+        Zombie::new(
+            &w.zombies,
+            &run.process,
+            w.session_timeout_ms,
+            w.commit_interval_ms,
+            zombie,
+        )
+    });
     while Instant::now() < run.until {
         let wait = w.fetch_max_wait_ms.min(
             run.until
                 .saturating_duration_since(Instant::now())
                 .as_millis() as u64,
         );
+        if let Some(z) = zombie.as_mut() {
+            if z.next_stall.is_some_and(|at| Instant::now() >= at) {
+                stall_then_commit_as_zombie(&mut member, z, &recorder, &run, &group).await;
+                continue;
+            }
+        }
         // Membership first (its assignment markers precede the poll they affect).
         let (events, kept) = member.keep_membership().await;
+        let committed = events
+            .iter()
+            .any(|e| matches!(e, GroupEvent::Committed { ok: Some(true), .. }));
         record_events(&recorder, &run.process, &group, events);
+        if let Some(z) = zombie.as_mut() {
+            send_held_commit(&mut member, z, committed, &recorder, &run.process, &group).await;
+        }
         if kept.is_err() {
             continue;
         }
@@ -100,6 +202,86 @@ pub async fn run_group_consumer(
     }
 }
 
+/// A late commit: after a periodic commit, hold a copy back now and then; send it once the
+/// member is in another generation (or under another member id), as it was.
+async fn send_held_commit(
+    member: &mut GroupConsumer,
+    z: &mut Zombie,
+    just_committed: bool,
+    recorder: &Recorder,
+    process: &str,
+    group: &str,
+) {
+    match z.held.take() {
+        None => {
+            if just_committed && z.hold_this_commit() {
+                z.held = member.snapshot().map(|h| (h, Instant::now()));
+            }
+        }
+        Some((held, since)) => {
+            let moved_on = member.generation() >= 0
+                && (member.generation() != held.generation || member.member_id() != held.member_id);
+            if moved_on {
+                tracing::debug!(process, generation = held.generation, "zombie: late commit");
+                let mut events = Vec::new();
+                member.commit_as(&held, &mut events).await;
+                record_events(recorder, process, group, events);
+            } else if since.elapsed() < z.session * 4 {
+                z.held = Some((held, since));
+            }
+        }
+    }
+}
+
+/// An expelled member that has not noticed: it stops for longer than its session timeout
+/// (the coordinator expels it and the group rebalances without it), then goes on fetching
+/// its old partitions and committing as the member it was, `commits_before_noticing` times,
+/// before its next heartbeat tells it it is unknown. The stall is written in the fault log.
+async fn stall_then_commit_as_zombie(
+    member: &mut GroupConsumer,
+    z: &mut Zombie,
+    recorder: &Recorder,
+    run: &ConsumerRun,
+    group: &str,
+) {
+    let started = Instant::now();
+    let stall = z.session.mul_f64(z.rng.gen_range(1.5..2.5));
+    let identity = member.snapshot();
+    tracing::debug!(process = %run.process, stall_ms = stall.as_millis() as u64, "zombie: stall");
+    tokio::time::sleep(stall).await;
+    if identity.is_some() {
+        for _ in 0..z.config.commits_before_noticing {
+            let invoke_us = recorder.now_us();
+            let wait = run
+                .workload
+                .fetch_max_wait_ms
+                .min(z.commit_interval.as_millis() as u64);
+            if let Ok(batches) = member.fetch(wait).await {
+                poll_once_batches(recorder, run, invoke_us, batches, Some(group));
+            }
+            // The positions it has now, with the identity it had before the stall.
+            if let Some(now) = member.snapshot() {
+                let mut events = Vec::new();
+                member.commit_as(&now, &mut events).await;
+                record_events(recorder, &run.process, group, events);
+            }
+        }
+    }
+    let ms = |t: Instant| t.saturating_duration_since(z.ctx.run_start).as_millis() as u64;
+    eddy_controlplane::sync::lock(&z.ctx.log).push(crate::chaos::FaultEvent {
+        start_ms: ms(started),
+        end_ms: ms(Instant::now()),
+        family: eddy_faults::Family::ConsumerCrash,
+        what: format!(
+            "zombie {}: stalled {} ms past its session timeout, then committed as the member it was (workload.zombies)",
+            run.process,
+            stall.as_millis()
+        ),
+        leader: false,
+    });
+    z.draw_stall(Instant::now());
+}
+
 fn record_events(recorder: &Recorder, process: &str, group: &str, events: Vec<GroupEvent>) {
     for e in events {
         match e {
@@ -107,6 +289,8 @@ fn record_events(recorder: &Recorder, process: &str, group: &str, events: Vec<Gr
                 generation,
                 partitions,
                 at,
+                member_id,
+                joined,
             } => {
                 let us = recorder.us_of(at);
                 recorder.record_at(
@@ -121,6 +305,8 @@ fn record_events(recorder: &Recorder, process: &str, group: &str, events: Vec<Gr
                             .into_iter()
                             .map(|(topic, partition)| TopicPartition { topic, partition })
                             .collect(),
+                        member: Some(member_id),
+                        joined_us: Some(recorder.us_of(joined).min(us)),
                     },
                 );
             }
@@ -131,7 +317,10 @@ fn record_events(recorder: &Recorder, process: &str, group: &str, events: Vec<Gr
                 invoked,
                 completed,
                 ok,
-            } => recorder.record_at(
+                generation,
+                member_id,
+                error_code,
+            } => recorder.record_error_at(
                 process,
                 recorder.us_of(invoked),
                 recorder.us_of(completed),
@@ -140,11 +329,19 @@ fn record_events(recorder: &Recorder, process: &str, group: &str, events: Vec<Gr
                     Some(false) => Outcome::Failed,
                     None => Outcome::Indeterminate,
                 },
+                match (ok, error_code) {
+                    (Some(true), _) => None,
+                    (_, Some(code)) => Some(crate::workload::kafka_error_name(code)),
+                    (None, None) => Some("OUTCOME_UNKNOWN".to_string()),
+                    (Some(false), None) => None,
+                },
                 OpKind::Commit {
                     group: group.to_string(),
                     topic,
                     partition,
                     offset,
+                    generation: Some(generation),
+                    member: Some(member_id),
                 },
             ),
             GroupEvent::FetchedCommitted {

@@ -27,6 +27,8 @@ pub fn home_scenario(plant: Plant) -> PathBuf {
         Plant::ZoneBlindMetadata | Plant::ZoneCacheBypass | Plant::FilePerRequest => {
             "scenarios/specs/basic-express.json".into()
         }
+        // Needs zombie group members (`workload.zombies`), which groups.json turns on.
+        Plant::ZombieCommitAccepted => "scenarios/specs/groups.json".into(),
         _ => "scenarios/specs/plants.json".into(),
     }
 }

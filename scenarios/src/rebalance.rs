@@ -69,6 +69,7 @@ pub fn judge(s: &Scenario, ops: &[Op], last_fault_end_ms: u64) -> RebalanceVerdi
                 group: Some(g),
                 generation,
                 partitions,
+                ..
             } => assigns
                 .entry(g)
                 .or_default()

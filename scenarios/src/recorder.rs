@@ -115,6 +115,24 @@ impl Recorder {
         }
     }
 
+    /// Like [`Recorder::record_at`], with the error the client was given.
+    pub fn record_error_at(
+        &self,
+        process: &str,
+        invoke_us: u64,
+        complete_us: u64,
+        outcome: Outcome,
+        error: Option<String>,
+        kind: OpKind,
+    ) {
+        self.record_at(process, invoke_us, complete_us, outcome, kind);
+        if error.is_some() {
+            if let Some(op) = self.lock().ops.last_mut() {
+                op.error = error;
+            }
+        }
+    }
+
     /// Simulated microseconds since the recorder was created.
     pub fn now_us(&self) -> u64 {
         self.lock().start.elapsed().as_micros() as u64

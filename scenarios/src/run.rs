@@ -594,7 +594,13 @@ fn start_clients(
         nodes.add_to_zone(s, &node.az, producer_node.id());
         producer_node.spawn(run_producer(run, transport, recorder));
     }
-    let consumer_nodes = spawn_consumers(&handle, world, s, recorder, phases.run_end);
+    let zombies = crate::consumers::ZombieRun {
+        seed,
+        run_start: world.start,
+        until: phases.workload_end,
+        log: log.clone(),
+    };
+    let consumer_nodes = spawn_consumers(&handle, world, s, recorder, phases.run_end, zombies);
     for (node, id) in world.layout.consumers.iter().zip(&consumer_nodes) {
         nodes.add_to_zone(s, &node.az, *id);
     }
@@ -769,6 +775,7 @@ fn spawn_consumers(
     s: &Scenario,
     recorder: &Recorder,
     run_end: Instant,
+    zombies: crate::consumers::ZombieRun,
 ) -> Vec<madsim::task::NodeId> {
     use crate::consumers::{consumer_role, run_group_consumer, ConsumerRole};
     let per_az = s.topology.consumers_per_az.max(1);
@@ -790,6 +797,7 @@ fn spawn_consumers(
         };
         let transport = world.transport(s, &node.az);
         let recorder = recorder.clone();
+        let zombies = zombies.clone();
         let built = build_node(handle, node)
             .init(move || {
                 let (run, transport, recorder) = (
@@ -807,11 +815,12 @@ fn spawn_consumers(
                     recorder.clone(),
                 );
                 let role = role.clone();
+                let zombies = zombies.clone();
                 async move {
                     match role {
                         ConsumerRole::Assigned(_) => run_consumer(run, transport, recorder).await,
                         ConsumerRole::Group(g) => {
-                            run_group_consumer(run, g, transport, recorder).await
+                            run_group_consumer(run, g, transport, recorder, zombies).await
                         }
                     }
                 }

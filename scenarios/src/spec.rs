@@ -340,6 +340,48 @@ pub struct Workload {
     /// deposed leader's answer, a cached watermark, a lagging index) shows, and the
     /// checkers judge it (`stale_read`, `lost_write`). 0 turns it off.
     pub read_your_writes: f64,
+    /// Group members that behave like real clients caught by a rebalance: commits that
+    /// arrive after the group moved on (zombies). Off by default.
+    pub zombies: Zombies,
+}
+
+/// Zombie group members (`workload.zombies`): what real clients do when a rebalance
+/// overtakes them, drawn per member from the run's seed (`zombies.<process>`). The
+/// coordinator must refuse every such commit (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID or
+/// REBALANCE_IN_PROGRESS); the history records each one's generation, member id and
+/// outcome, and the checker `zombie_commit` flags one that was accepted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Zombies {
+    /// Share of a member's periodic commits it also holds back, with the member id and
+    /// generation it has then, and sends once it is in another generation (a commit delayed
+    /// past a rebalance: a paused client, a slow queue). A held commit not sent within four
+    /// session timeouts is dropped. 0 = never.
+    pub late_commit_share: f64,
+    /// Stalls per member per minute of workload (Poisson): the member stops — no
+    /// heartbeat, commit or fetch — for 1.5 to 2.5 session timeouts, so the coordinator
+    /// expels it, then fetches and commits `commits_before_noticing` more times as the
+    /// member it was before it heartbeats, learns it is unknown and rejoins. Each stall is
+    /// written in the fault log (family `consumer_crash`). 0 = never.
+    pub stalls_per_min: f64,
+    /// Commits an expelled member sends before it notices.
+    pub commits_before_noticing: u32,
+}
+
+impl Default for Zombies {
+    fn default() -> Self {
+        Zombies {
+            late_commit_share: 0.0,
+            stalls_per_min: 0.0,
+            commits_before_noticing: 3,
+        }
+    }
+}
+
+impl Zombies {
+    pub fn any(&self) -> bool {
+        self.late_commit_share > 0.0 || self.stalls_per_min > 0.0
+    }
 }
 
 /// How workload consumers consume.
@@ -416,6 +458,7 @@ impl Default for Workload {
             session_timeout_ms: 6_000,
             commit_interval_ms: 1_000,
             read_your_writes: 0.02,
+            zombies: Zombies::default(),
         }
     }
 }
@@ -808,6 +851,15 @@ impl Scenario {
             bail!(
                 "workload.groups must be 1..=64 in spread mode, got {}",
                 w.groups
+            );
+        }
+        let z = &w.zombies;
+        if !(0.0..=1.0).contains(&z.late_commit_share)
+            || !(0.0..=60.0).contains(&z.stalls_per_min)
+            || z.commits_before_noticing > 100
+        {
+            bail!(
+                "workload.zombies: late_commit_share within [0, 1], stalls_per_min within [0, 60], commits_before_noticing at most 100"
             );
         }
         let churn = &self.consumer_churn;

@@ -336,20 +336,46 @@ impl Coordinator {
         }
     }
 
-    /// Whether a commit by (`member_id`, `generation`) is allowed now. A generation < 0
-    /// commits without membership; a current member may commit while the group rebalances
-    /// (commit on revoke), not once the new generation formed.
+    /// Whether a commit by (`member_id`, `generation`) is allowed now, by the rules of
+    /// Kafka's GroupCoordinator (`validateOffsetCommit`, `doCommitOffsets`):
+    ///
+    /// - generation < 0 and no member id: a consumer that does not use group management
+    ///   commits while the group has no members; otherwise only members may commit
+    ///   (UNKNOWN_MEMBER_ID);
+    /// - the member must be in the group (UNKNOWN_MEMBER_ID: expelled at its session
+    ///   timeout, left behind by a rebalance, or known to an earlier coordinator) and carry
+    ///   the current generation (ILLEGAL_GENERATION). A group this coordinator does not know
+    ///   is UNKNOWN_MEMBER_ID too, where Kafka answers ILLEGAL_GENERATION: Kafka loads its
+    ///   groups with the offsets, so an unknown group means a deleted one, while here it
+    ///   means a new leader (soft state), whose members must rejoin under new ids at once;
+    ///   either refuses the commit;
+    /// - a current member may commit while the group rebalances (commit on revoke), but not
+    ///   between the new generation's forming and its assignment (REBALANCE_IN_PROGRESS).
+    ///
+    /// So a zombie — a member whose commit arrives after the group moved on — never
+    /// overwrites what the new generation committed.
     pub(crate) fn may_commit(
         &self,
         group: &str,
         member_id: &str,
         generation: i32,
     ) -> Option<GroupError> {
-        if generation < 0 {
-            return None;
+        if self.plants.has(crate::plants::Plant::ZombieCommitAccepted) {
+            return crate::plants::planted::accept_any_commit();
         }
         let all = lock(&self.groups);
-        let Some(g) = all.groups.get(group) else {
+        let g = all.groups.get(group);
+        if generation < 0 && member_id.is_empty() {
+            return match g {
+                Some(g) if !g.members.is_empty() => {
+                    eddy_probe::hit("cp.group.commit_unknown_member");
+                    Some(GroupError::UnknownMemberId)
+                }
+                _ => None,
+            };
+        }
+        let Some(g) = g else {
+            eddy_probe::hit("cp.group.commit_unknown_member");
             return Some(GroupError::UnknownMemberId);
         };
         if !g.members.contains_key(member_id) {

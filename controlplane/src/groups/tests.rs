@@ -169,3 +169,65 @@ async fn groups_are_listed_and_described_with_their_state_and_members() {
     assert_eq!(c.describe("g", true).state, "Empty");
     assert!(c.describe("g", true).members.is_empty());
 }
+
+#[madsim::test]
+async fn commits_follow_kafkas_rules_and_a_zombie_never_commits() {
+    let c = Coordinator::new();
+    // No group yet: a consumer without group management commits; a member is unknown
+    // (a member of a group an earlier leader coordinated).
+    assert_eq!(c.may_commit("g", "", -1), None);
+    assert_eq!(
+        c.may_commit("g", "ghost", 4),
+        Some(GroupError::UnknownMemberId)
+    );
+    let (g1, _, a, _) = joined(&join(&c, "").await);
+    // Formed, assignment not given yet: REBALANCE_IN_PROGRESS, as Kafka's
+    // CompletingRebalance.
+    assert_eq!(
+        c.may_commit("g", &a, g1),
+        Some(GroupError::RebalanceInProgress)
+    );
+    let synced = c
+        .sync("g".into(), a.clone(), g1, vec![(a.clone(), vec![1])])
+        .await;
+    assert!(matches!(synced, GroupResponse::Synced { .. }), "{synced:?}");
+    assert_eq!(
+        c.may_commit("g", &a, g1),
+        None,
+        "the current member commits"
+    );
+    // Only members may commit while the group has some.
+    assert_eq!(c.may_commit("g", "", -1), Some(GroupError::UnknownMemberId));
+    assert_eq!(
+        c.may_commit("g", &a, -1),
+        Some(GroupError::IllegalGeneration),
+        "a member id with generation -1 is checked as a member"
+    );
+    // `a` goes silent (a long pause): expelled at its session timeout (1 s).
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(c.members("g"), 0);
+    assert_eq!(
+        c.may_commit("g", &a, g1),
+        Some(GroupError::UnknownMemberId),
+        "the expelled member's commit is refused"
+    );
+    // `b` forms a new generation; `a` rejoins under its new id and gets a later one.
+    let (g2, _, b, _) = joined(&join(&c, "").await);
+    assert!(g2 > g1);
+    assert_eq!(c.may_commit("g", &a, g1), Some(GroupError::UnknownMemberId));
+    let (ga, gb) = tokio::join!(join(&c, ""), join(&c, &b));
+    let (g3, _, a2, _) = joined(&ga);
+    assert_eq!(joined(&gb).0, g3);
+    assert_eq!(
+        c.may_commit("g", &b, g2),
+        Some(GroupError::IllegalGeneration),
+        "a commit delayed past a rebalance carries an older generation"
+    );
+    assert_ne!(a2, a);
+
+    // With the planted bug every one of them is accepted.
+    let planted = Coordinator::with_plants(crate::plants::Plants(
+        [crate::plants::Plant::ZombieCommitAccepted].into(),
+    ));
+    assert_eq!(planted.may_commit("g", &a, g1), None);
+}

@@ -68,13 +68,121 @@ impl<'a> Groups<'a> {
     }
 }
 
-pub(super) fn check(ix: &Index, sink: &mut Sink) {
+/// Runs the group classes; returns how many commits [`Class::ZombieCommit`] judged.
+pub(super) fn check(ix: &Index, sink: &mut Sink) -> u64 {
     let groups = Groups::build(ix);
     if groups.names.is_empty() {
-        return;
+        return 0;
     }
     regressions(ix, &groups, sink);
     skips(ix, &groups, sink);
+    zombies(ix, &groups, sink)
+}
+
+/// An Assign that names its member and when its JoinGroup was sent.
+struct Generation<'a> {
+    op: u32,
+    member: &'a str,
+    generation: i32,
+    joined_us: u64,
+    complete_us: u64,
+}
+
+/// Zombie commits: per group, each commit carrying (member, generation) against the
+/// group's Assigns sorted by completion. Only Assigns completed after the member's own
+/// Assign of that generation can prove it stale (their JoinGroup went out later still), so
+/// each commit scans the Assigns completed in (its own Assign, its invocation).
+fn zombies(ix: &Index, groups: &Groups, sink: &mut Sink) -> u64 {
+    let mut by_group: Vec<Vec<Generation>> = (0..groups.names.len()).map(|_| Vec::new()).collect();
+    for (i, op) in ix.others() {
+        if let OpKind::Assign {
+            generation,
+            member: Some(member),
+            joined_us: Some(joined_us),
+            ..
+        } = &op.kind
+        {
+            let (g, Some(done)) = (groups.of_op[i], op.complete_us) else {
+                continue;
+            };
+            if g == NO_GROUP || op.outcome != Outcome::Ok {
+                continue;
+            }
+            by_group[g as usize].push(Generation {
+                op: i as u32,
+                member,
+                generation: *generation,
+                joined_us: *joined_us,
+                complete_us: done,
+            });
+        }
+    }
+    for gens in &mut by_group {
+        gens.sort_unstable_by_key(|a| (a.complete_us, a.op));
+    }
+    let mut judged = 0;
+    for (i, op) in ix.others() {
+        let OpKind::Commit {
+            generation: Some(generation),
+            member: Some(member),
+            offset,
+            ..
+        } = &op.kind
+        else {
+            continue;
+        };
+        let g = groups.of_op[i];
+        if *generation < 0 || g == NO_GROUP {
+            continue;
+        }
+        let gens = &by_group[g as usize];
+        // Assigns completed before the commit was invoked.
+        let before = gens.partition_point(|a| a.complete_us < op.invoke_us);
+        // The member's own Assign of this generation (the latest, if it had it twice).
+        let Some(own) = gens[..before]
+            .iter()
+            .rposition(|a| a.member == member.as_str() && a.generation == *generation)
+        else {
+            continue;
+        };
+        let since = gens[own].complete_us;
+        let Some(later) = gens[own + 1..before]
+            .iter()
+            .filter(|a| a.joined_us > since && a.generation > *generation)
+            .max_by_key(|a| (a.generation, std::cmp::Reverse(a.complete_us)))
+        else {
+            continue;
+        };
+        judged += 1;
+        if op.outcome != Outcome::Ok {
+            continue;
+        }
+        let tp = ix.op_tp[i];
+        sink.push(Class::ZombieCommit, || {
+            let (topic, partition) = ix.tps[tp as usize];
+            let own = ix.op(gens[own].op);
+            let newer = ix.op(later.op);
+            Violation {
+                class: Class::ZombieCommit,
+                explanation: format!(
+                    "group {:?}: {} committed offset {offset} for {} with generation {generation} of member {member:?} (given by {}), and it was accepted; but {} had already formed generation {} (its JoinGroup sent at {}, after that) before the commit was sent: a commit of a generation no longer current",
+                    groups.names[g as usize],
+                    describe(op),
+                    ix.tp_name(tp),
+                    describe(own),
+                    describe(newer),
+                    later.generation,
+                    super::fmt_us(later.joined_us),
+                ),
+                ops: vec![own.id, newer.id, op.id],
+                topic: topic.to_string(),
+                partition,
+                offsets: vec![*offset],
+                values: Vec::new(),
+            }
+        });
+    }
+    judged
 }
 
 const SEEK: u8 = 0;

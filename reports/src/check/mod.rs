@@ -114,6 +114,19 @@ pub enum Class {
     /// Members: processes with an Assign, Commit or FetchCommitted of the group, and polls
     /// tagged with the group.
     GroupSkip,
+    /// A zombie's commit was accepted: an ok commit carrying member `m` and generation
+    /// `g` ≥ 0 was invoked after an Assign of the same group with a later generation
+    /// `g'` > `g` completed, whose JoinGroup was sent (`joined_us`) after the Assign that
+    /// gave `m` generation `g` completed. The coordinator had moved on to `g'` before the
+    /// commit was sent, so it must refuse it (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID or
+    /// REBALANCE_IN_PROGRESS, as Kafka's GroupCoordinator does). Generations are compared
+    /// only after the committing member's own Assign of `g`: a JoinGroup sent after that
+    /// was answered by the coordinator that knew `m`, so the two numbers come from one
+    /// group's history even where a coordinator failover restarts them. Judged: commits
+    /// carrying a generation and member that the history proves stale when invoked (all
+    /// outcomes); commits or Assigns without `generation`, `member` or `joined_us` are not
+    /// judged.
+    ZombieCommit,
     /// Retention deleted a record younger than its horizon: a LogStart op (carrying the
     /// retention by time in force) completed less than the horizon after the send of an
     /// acknowledged offset below its log start was invoked.
@@ -163,7 +176,7 @@ pub enum Class {
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 24] = [
+    pub const ALL: [Class; 25] = [
         Class::LostWrite,
         Class::Unseen,
         Class::Duplicate,
@@ -178,6 +191,7 @@ impl Class {
         Class::SendOrder,
         Class::CommitRegression,
         Class::GroupSkip,
+        Class::ZombieCommit,
         Class::ExpiredEarly,
         Class::ProduceLatency,
         Class::DeliveryLatency,
@@ -207,6 +221,7 @@ impl Class {
             Class::SendOrder => "send_order",
             Class::CommitRegression => "commit_regression",
             Class::GroupSkip => "group_skip",
+            Class::ZombieCommit => "zombie_commit",
             Class::ExpiredEarly => "expired_early",
             Class::ProduceLatency => "produce_latency",
             Class::DeliveryLatency => "delivery_latency",
@@ -373,7 +388,8 @@ pub fn check_with(ops: &[Op], options: &CheckOptions) -> Verdict {
     order::check(&ix, &mut sink);
     sendorder::check(&ix, &mut sink);
     poll::check(&ix, &mut sink);
-    group::check(&ix, &mut sink);
+    let stale_commits = group::check(&ix, &mut sink);
+    sink.judged(Class::ZombieCommit, stale_commits);
     if let Some(bounds) = &options.latency {
         bounds::check(ops, bounds, &mut sink);
     }

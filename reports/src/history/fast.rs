@@ -111,9 +111,11 @@ enum Key {
     Generation,
     Partitions,
     ReadBack,
+    Member,
+    JoinedUs,
 }
 
-const KEYS: usize = 28;
+const KEYS: usize = 30;
 
 impl Key {
     fn of(name: &str) -> Option<Key> {
@@ -146,6 +148,8 @@ impl Key {
             "generation" => Key::Generation,
             "partitions" => Key::Partitions,
             "read_back" => Key::ReadBack,
+            "member" => Key::Member,
+            "joined_us" => Key::JoinedUs,
             _ => return None,
         })
     }
@@ -536,10 +540,23 @@ fn parse_written(line: &str) -> Option<Op> {
                     }
                 }
             }
+            // Written only when known.
+            let member = if c.lit(",\"member\":").is_some() {
+                Some(c.owned()?)
+            } else {
+                None
+            };
+            let joined_us = if c.lit(",\"joined_us\":").is_some() {
+                Some(c.num()?.u64()?)
+            } else {
+                None
+            };
             OpKind::Assign {
                 group,
                 generation,
                 partitions,
+                member,
+                joined_us,
             }
         }
         "commit" | "fetch_committed" => {
@@ -549,11 +566,24 @@ fn parse_written(line: &str) -> Option<Op> {
             c.lit(",\"offset\":")?;
             let offset = c.num()?.i64()?;
             if kind == "commit" {
+                // Written only when known.
+                let generation = if c.lit(",\"generation\":").is_some() {
+                    Some(c.num()?.i32()?)
+                } else {
+                    None
+                };
+                let member = if c.lit(",\"member\":").is_some() {
+                    Some(c.owned()?)
+                } else {
+                    None
+                };
                 OpKind::Commit {
                     group,
                     topic,
                     partition,
                     offset,
+                    generation,
+                    member,
                 }
             } else {
                 OpKind::FetchCommitted {
@@ -706,20 +736,28 @@ fn parse_any_order(line: &str) -> Option<Op> {
             },
         ),
         "assign" => (
-            Key::Group.bit() | Key::Generation.bit() | Key::Partitions.bit(),
+            Key::Group.bit()
+                | Key::Generation.bit()
+                | Key::Partitions.bit()
+                | Key::Member.bit()
+                | Key::JoinedUs.bit(),
             OpKind::Assign {
                 group: opt_string(Key::Group)?,
                 generation: req(Key::Generation)?.i32()?,
                 partitions: partitions.take()?,
+                member: opt_string(Key::Member)?,
+                joined_us: opt(Key::JoinedUs).opt(Val::u64)?,
             },
         ),
         "commit" => (
-            TP | Key::Group.bit() | Key::Offset.bit(),
+            TP | Key::Group.bit() | Key::Offset.bit() | Key::Generation.bit() | Key::Member.bit(),
             OpKind::Commit {
                 group: string(Key::Group)?,
                 topic: string(Key::Topic)?,
                 partition: req(Key::Partition)?.i32()?,
                 offset: req(Key::Offset)?.i64()?,
+                generation: opt(Key::Generation).opt(Val::i32)?,
+                member: opt_string(Key::Member)?,
             },
         ),
         "fetch_committed" => (
@@ -785,6 +823,9 @@ mod tests {
                 r#"{"id":4,"process":"c","invoke_us":5,"complete_us":6,"outcome":"ok","type":"log_start","topic":"t","partition":0,"log_start":4,"horizon_ms":60000,"bytes_limit":1048576,"record_bytes_max":1200}"#,
                 r#"{"id":5,"process":"c","invoke_us":5,"complete_us":6,"outcome":"ok","type":"assign","group":null,"generation":-1,"partitions":[]}"#,
                 r#"{"id":6,"process":"c","invoke_us":5,"complete_us":6,"outcome":"ok","type":"fetch_committed","group":"g","topic":"t","partition":0,"offset":-1}"#,
+                r#"{"id":10,"process":"c","invoke_us":5,"complete_us":6,"outcome":"ok","type":"assign","group":"g","generation":3,"partitions":[],"member":"c-1","joined_us":4}"#,
+                r#"{"id":11,"process":"c","invoke_us":5,"complete_us":6,"outcome":"failed","error":"ILLEGAL_GENERATION","type":"commit","group":"g","topic":"t","partition":0,"offset":7,"generation":2,"member":"c-1"}"#,
+                r#"{"id":12,"process":"c","invoke_us":5,"complete_us":6,"outcome":"ok","type":"commit","group":"g","topic":"t","partition":0,"offset":7}"#,
                 r#"{"id":7,"process":"c","invoke_us":5,"complete_us":6,"outcome":"ok","type":"poll","topic":"t","partition":2147483647,"fetch_offset":0,"records":[],"high_watermark":null}"#,
                 r#"{"id":8,"process":"p-ryw","invoke_us":5,"complete_us":6,"outcome":"ok","type":"poll","topic":"t","partition":1,"fetch_offset":3,"records":[{"offset":3,"value":"v"}],"high_watermark":4,"drain":false,"group":null,"read_back":true}"#,
                 r#"{"id":9,"process":"p-ryw","invoke_us":5,"complete_us":6,"outcome":"ok","type":"poll","topic":"t","partition":1,"fetch_offset":3,"records":[],"high_watermark":4,"read_back":false}"#,

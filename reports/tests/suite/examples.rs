@@ -322,6 +322,49 @@ fn committed_offset_read_back_lower_is_a_regression_but_a_rewind_is_not() {
 }
 
 #[test]
+fn a_commit_of_a_generation_the_group_left_is_a_zombie_commit_when_accepted() {
+    let history = |outcome: Outcome| {
+        let mut h = H::new();
+        h.send("p0", "a", 0, (0, 10));
+        h.assign_member("m0", "g", 1, "m0-a", 15, 20);
+        h.poll_group("m0", "g", 0, &[(0, "a")], (25, 30));
+        // m1 joins after m0's Assign of generation 1: generation 2 forms without m0.
+        h.assign_member("m1", "g", 2, "m1-a", 40, 50);
+        // m0's commit, still with generation 1, sent after generation 2 formed.
+        h.commit_member("m0", "g", 1, 1, "m0-a", (60, 70), outcome);
+        h.drain(0, &[(0, "a")], Some(1), (100, 110));
+        h
+    };
+    let v = check(&history(Outcome::Ok).ops);
+    assert_classes(&v, &[Class::ZombieCommit]);
+    assert_eq!(v.violations[0].ops, vec![2, 4, 5]);
+    assert_eq!(v.judged[&Class::ZombieCommit], 1);
+    // Refused, it is judged and fine.
+    let v = check(&history(Outcome::Failed).ops);
+    assert!(v.is_valid(), "{:#?}", v.violations);
+    assert_eq!(v.judged[&Class::ZombieCommit], 1);
+}
+
+#[test]
+fn a_commit_the_history_cannot_prove_stale_is_not_judged() {
+    let mut h = H::new();
+    h.send("p0", "a", 0, (0, 10));
+    h.assign_member("m0", "g", 3, "m0-a", 15, 20);
+    // Generation 5 was formed by a JoinGroup sent before m0's Assign completed (another
+    // coordinator's numbering, for all the history shows): it proves nothing.
+    h.assign_member("m1", "g", 5, "m1-a", 12, 30);
+    // A commit sent while generation 4 was forming is not stale yet either.
+    h.assign_member("m2", "g", 4, "m2-a", 25, 80);
+    h.commit_member("m0", "g", 1, 3, "m0-a", (60, 90), Outcome::Ok);
+    // Without a member id nothing is judged.
+    h.commit("m0", "g", 1, (95, 96));
+    h.drain(0, &[(0, "a")], Some(1), (100, 110));
+    let v = check(&h.ops);
+    assert!(v.is_valid(), "{:#?}", v.violations);
+    assert_eq!(v.judged[&Class::ZombieCommit], 0);
+}
+
+#[test]
 fn group_skip() {
     let mut h = H::new();
     h.send("p0", "a", 0, (0, 10));

@@ -83,13 +83,17 @@ fn kind() -> impl Strategy<Value = OpKind> {
         (topic(), partition()).prop_map(|(topic, partition)| OpKind::Assign {
             group: Some("g".into()),
             generation: 1,
-            partitions: vec![TopicPartition { topic, partition }]
+            partitions: vec![TopicPartition { topic, partition }],
+            member: None,
+            joined_us: None,
         }),
         (topic(), partition(), offset()).prop_map(|(topic, partition, offset)| OpKind::Commit {
             group: "g".into(),
             topic,
             partition,
-            offset
+            offset,
+            generation: None,
+            member: None,
         }),
         (topic(), partition(), offset()).prop_map(|(topic, partition, offset)| {
             OpKind::FetchCommitted {

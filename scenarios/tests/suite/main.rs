@@ -24,4 +24,5 @@ mod report_html;
 mod reproduce;
 mod verdicts;
 mod write_outage;
+mod zombies;
 mod zone_cache;

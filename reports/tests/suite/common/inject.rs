@@ -473,6 +473,7 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
             only(Class::CommitRegression)
         }
         Class::GroupSkip => group_skip(ops, rng),
+        Class::ZombieCommit => zombie_commit(ops, rng),
         Class::ExpiredEarly => {
             // Right after an acknowledgement, a poll reports a log start past its offset
             // under a retention of an hour.
@@ -755,4 +756,83 @@ fn group_skip(ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<BTreeSet<Class>
     }
     ops.push(skip);
     Some(BTreeSet::from([Class::GroupSkip]))
+}
+
+/// After everything else, a member gets generation 1000, another member a later one from a
+/// JoinGroup sent after that, and the first then commits — the group's highest committed
+/// offset, so no other class is touched — with its old generation, and it is accepted.
+fn zombie_commit(ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<BTreeSet<Class>> {
+    let mut highest: BTreeMap<(String, String, i32), i64> = BTreeMap::new();
+    for op in ops.iter() {
+        if let (
+            OpKind::Commit {
+                group,
+                topic,
+                partition,
+                offset,
+                ..
+            },
+            Outcome::Ok,
+        ) = (&op.kind, op.outcome)
+        {
+            let e = highest
+                .entry((group.clone(), topic.clone(), *partition))
+                .or_insert(*offset);
+            *e = (*e).max(*offset);
+        }
+    }
+    let candidates: Vec<((String, String, i32), i64)> = highest.into_iter().collect();
+    let ((group, topic, partition), offset) = pick(rng, &candidates)?;
+    let t = ops
+        .iter()
+        .filter_map(|op| op.complete_us)
+        .chain(ops.iter().map(|op| op.invoke_us))
+        .max()?
+        + 10;
+    let mut id = next_id(ops);
+    let mut push = |process: &str, at: (u64, u64), kind: OpKind| {
+        ops.push(Op {
+            id,
+            process: process.into(),
+            invoke_us: at.0,
+            complete_us: Some(at.1),
+            outcome: Outcome::Ok,
+            error: None,
+            kind,
+        });
+        id += 1;
+    };
+    let assign = |generation: i32, member: &str, joined_us: u64| OpKind::Assign {
+        group: Some(group.clone()),
+        generation,
+        partitions: vec![eddy_reports::TopicPartition {
+            topic: topic.clone(),
+            partition,
+        }],
+        member: Some(member.into()),
+        joined_us: Some(joined_us),
+    };
+    push(
+        "zombie-a",
+        (t + 2, t + 2),
+        assign(1000, "zombie-a-1", t + 1),
+    );
+    push(
+        "zombie-b",
+        (t + 4, t + 4),
+        assign(1001, "zombie-b-1", t + 3),
+    );
+    push(
+        "zombie-a",
+        (t + 5, t + 6),
+        OpKind::Commit {
+            group: group.clone(),
+            topic: topic.clone(),
+            partition,
+            offset,
+            generation: Some(1000),
+            member: Some("zombie-a-1".into()),
+        },
+    );
+    Some(BTreeSet::from([Class::ZombieCommit]))
 }

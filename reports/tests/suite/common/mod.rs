@@ -224,6 +224,8 @@ impl H {
                 topic: TOPIC.into(),
                 partition: 0,
             }],
+            member: None,
+            joined_us: None,
         };
         self.push(process, at, Some(at), Outcome::Ok, kind)
     }
@@ -234,8 +236,56 @@ impl H {
             topic: TOPIC.into(),
             partition: 0,
             offset,
+            generation: None,
+            member: None,
         };
         self.push(process, at.0, Some(at.1), Outcome::Ok, kind)
+    }
+
+    /// An Assign naming its member and when its JoinGroup was sent.
+    pub fn assign_member(
+        &mut self,
+        process: &str,
+        group: &str,
+        generation: i32,
+        member: &str,
+        joined_us: u64,
+        at: u64,
+    ) -> u64 {
+        let kind = OpKind::Assign {
+            group: Some(group.to_string()),
+            generation,
+            partitions: vec![TopicPartition {
+                topic: TOPIC.into(),
+                partition: 0,
+            }],
+            member: Some(member.to_string()),
+            joined_us: Some(joined_us),
+        };
+        self.push(process, at, Some(at), Outcome::Ok, kind)
+    }
+
+    /// A commit carrying its generation and member id, with its outcome.
+    #[allow(clippy::too_many_arguments)]
+    pub fn commit_member(
+        &mut self,
+        process: &str,
+        group: &str,
+        offset: i64,
+        generation: i32,
+        member: &str,
+        at: (u64, u64),
+        outcome: Outcome,
+    ) -> u64 {
+        let kind = OpKind::Commit {
+            group: group.into(),
+            topic: TOPIC.into(),
+            partition: 0,
+            offset,
+            generation: Some(generation),
+            member: Some(member.to_string()),
+        };
+        self.push(process, at.0, Some(at.1), outcome, kind)
     }
 
     pub fn fetch_committed(
