@@ -22,6 +22,7 @@ mod rebalance;
 mod reply_loss;
 mod report_html;
 mod reproduce;
+mod shrink;
 mod verdicts;
 mod write_outage;
 mod zombies;
