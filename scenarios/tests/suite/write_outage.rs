@@ -3,7 +3,8 @@
 //! committed must stay readable: consumers' polls keep being answered, and the availability
 //! verdict judges it (the family's read floor; a reader whose polls fail or hang counts as
 //! unserved). On the control plane before it answered reads from a confirmed-latest state,
-//! this run failed `unavailable` (reads 40% served through the outages, seed 1).
+//! this run failed `unavailable` (46% of read buckets served through the outages, seed 1;
+//! 100% now).
 
 use eddy_faults::{Family, Intensity};
 use eddy_scenarios::commands::{availability_verdict, run_and_report};
