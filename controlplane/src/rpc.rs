@@ -160,6 +160,16 @@ pub async fn read_growing<R: AsyncRead + Unpin>(r: &mut R, len: usize) -> std::i
 pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
     r: &mut R,
 ) -> Result<Option<T>, FrameError> {
+    match read_frame_len(r).await? {
+        Some(len) => read_frame_body(r, len).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Read a frame's length prefix (checked against [`FRAME_BYTES_MAX`]); `Ok(None)` on a
+/// clean end of stream. [`read_frame_body`] reads the rest: a server can take the frame's
+/// size from a budget in between, before any of it is allocated.
+pub async fn read_frame_len<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<u32>, FrameError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
@@ -170,14 +180,20 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
     if len > FRAME_BYTES_MAX {
         return Err(FrameError::TooLarge(len));
     }
+    Ok(Some(len))
+}
+
+/// Read and decode a frame body of `len` bytes (its buffer grows as the bytes arrive).
+pub async fn read_frame_body<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
+    r: &mut R,
+    len: u32,
+) -> Result<T, FrameError> {
     let body = read_growing(r, len as usize).await?;
-    Ok(Some(
-        bincode::DefaultOptions::new()
-            .with_fixint_encoding()
-            .allow_trailing_bytes()
-            .with_limit(FRAME_BYTES_MAX as u64)
-            .deserialize(&body)?,
-    ))
+    Ok(bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .allow_trailing_bytes()
+        .with_limit(FRAME_BYTES_MAX as u64)
+        .deserialize(&body)?)
 }
 
 #[cfg(test)]

@@ -36,7 +36,9 @@ use crate::error::CpError;
 use crate::journal::Journal;
 use crate::net::DynTransport;
 use crate::replica::{self, Core, ReplicaEvent, Role};
-use crate::rpc::{read_frame, write_frame, Request, RequestFrame, Response, ResponseFrame};
+use crate::rpc::{
+    read_frame_body, read_frame_len, write_frame, Request, RequestFrame, Response, ResponseFrame,
+};
 use crate::snapshot::Snapshots;
 use crate::state::State;
 use crate::sync::lock;
@@ -154,6 +156,63 @@ impl ControlPlaneConfig {
     }
 }
 
+/// Request bytes read and not yet answered, over all connections of a replica.
+pub const REQUEST_BYTES_IN_FLIGHT_MAX: usize = 256 * 1024 * 1024;
+/// Requests read and not yet answered, over all connections of a replica (a Lookup may
+/// wait up to `lookup_wait_ms_max` for new data, so agents keep many in flight).
+pub const REQUESTS_IN_FLIGHT_MAX: usize = 65_536;
+/// Open connections a replica serves at once; more are closed at once.
+pub const CONNECTIONS_MAX: usize = 4_096;
+/// A connection with nothing in flight that sends nothing for this long is closed (agents
+/// send a heartbeat every second).
+pub const CONNECTION_IDLE: Duration = Duration::from_secs(600);
+/// A frame must arrive whole this long after its length prefix.
+pub const FRAME_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The budgets every connection of a replica draws from.
+pub(crate) struct Admission {
+    bytes: Arc<tokio::sync::Semaphore>,
+    requests: Arc<tokio::sync::Semaphore>,
+    connections: Arc<tokio::sync::Semaphore>,
+}
+
+/// A request's share of the budgets, given back when dropped (once its answer is written).
+pub(crate) struct Admitted {
+    _bytes: tokio::sync::OwnedSemaphorePermit,
+    _request: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Admission {
+    fn new() -> Arc<Admission> {
+        Arc::new(Admission {
+            bytes: Arc::new(tokio::sync::Semaphore::new(REQUEST_BYTES_IN_FLIGHT_MAX)),
+            requests: Arc::new(tokio::sync::Semaphore::new(REQUESTS_IN_FLIGHT_MAX)),
+            connections: Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX)),
+        })
+    }
+
+    /// A connection slot, or `None` when every one is taken.
+    fn connect(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.connections.clone().try_acquire_owned().ok()
+    }
+
+    /// Wait until a frame of `len` bytes fits the budgets (a frame is at most
+    /// `FRAME_BYTES_MAX`, well below the byte budget, so every frame fits eventually).
+    async fn admit(&self, len: u32) -> Admitted {
+        let bytes = (len as usize).clamp(1, REQUEST_BYTES_IN_FLIGHT_MAX) as u32;
+        let request = self.requests.clone().acquire_owned().await;
+        let bytes = self.bytes.clone().acquire_many_owned(bytes).await;
+        match (bytes, request) {
+            (Ok(b), Ok(r)) => Admitted {
+                _bytes: b,
+                _request: r,
+            },
+            // The semaphores are never closed.
+            _ => unreachable!("admission semaphores are never closed"),
+        }
+    }
+}
+
 pub(crate) struct Proposal {
     pub(crate) command: Command,
     pub(crate) reply: oneshot::Sender<CommandResult>,
@@ -180,6 +239,8 @@ pub(crate) struct Inner {
     /// The last confirmation that the applied state is the journal's latest: (the `next_seq`
     /// found free, when the read that found it began). One confirmation at a time.
     confirmed: tokio::sync::Mutex<Option<(u64, Instant)>>,
+    /// What connections may make this replica hold (see [`Admission`]).
+    admission: Arc<Admission>,
     /// Journal writes failing since, how many attempts, the last error (see
     /// [`ControlPlane::note_write`]).
     write_trouble: Mutex<Option<WriteTrouble>>,
@@ -280,6 +341,7 @@ impl ControlPlane {
             }]),
             groups,
             confirmed: tokio::sync::Mutex::new(None),
+            admission: Admission::new(),
             write_trouble: Mutex::new(None),
         });
         let cp = ControlPlane { inner };
@@ -565,33 +627,90 @@ impl ControlPlane {
         }
     }
 
+    /// Serve one connection: read frames, answer each in its own task, write the answers
+    /// in the order they are ready. What a connection can make the replica hold is bounded
+    /// (see [`Admission`]): a frame's bytes and a request slot are taken from budgets shared
+    /// by every connection before the frame is read, and given back only once its answer is
+    /// written, so a client that sends without reading answers is slowed down, not served
+    /// from unbounded memory. A connection silent for [`CONNECTION_IDLE`] with nothing in
+    /// flight when the wait for its next frame began, or whose frame does not arrive whole
+    /// within [`FRAME_READ_TIMEOUT`], is closed.
     async fn serve_connection(self, conn: crate::net::Conn) {
+        let admission = self.inner.admission.clone();
+        let Some(_connection) = admission.connect() else {
+            eddy_probe::hit("cp.server.connection_refused");
+            tracing::warn!(
+                max = CONNECTIONS_MAX,
+                "refusing a control-plane connection: too many open"
+            );
+            return;
+        };
         let (mut reader, mut writer) = tokio::io::split(conn);
-        let (tx, mut rx) = mpsc::unbounded_channel::<ResponseFrame>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(ResponseFrame, Admitted)>();
+        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let writer_in_flight = in_flight.clone();
         let writer_task = tokio::spawn(async move {
-            while let Some(frame) = rx.recv().await {
-                if write_frame(&mut writer, &frame).await.is_err() {
+            while let Some((frame, admitted)) = rx.recv().await {
+                let written = write_frame(&mut writer, &frame).await;
+                drop(admitted);
+                writer_in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                if written.is_err() {
                     break;
                 }
             }
         });
         loop {
-            let frame: RequestFrame = match read_frame(&mut reader).await {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => {
+            let idle = in_flight.load(std::sync::atomic::Ordering::Relaxed) == 0;
+            let wait = if idle {
+                CONNECTION_IDLE
+            } else {
+                // Answers are pending: the client is busy, not idle.
+                Duration::from_secs(24 * 3600)
+            };
+            let len = match tokio::time::timeout(wait, read_frame_len(&mut reader)).await {
+                Ok(Ok(Some(len))) => len,
+                Ok(Ok(None)) => break,
+                Ok(Err(e)) => {
                     tracing::debug!(error = %e, "closing control-plane connection");
                     break;
                 }
+                Err(_) => {
+                    eddy_probe::hit("cp.server.idle_closed");
+                    tracing::debug!("closing an idle control-plane connection");
+                    break;
+                }
             };
+            let admitted = admission.admit(len).await;
+            let frame: RequestFrame =
+                match tokio::time::timeout(FRAME_READ_TIMEOUT, read_frame_body(&mut reader, len))
+                    .await
+                {
+                    Ok(Ok(f)) => f,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "closing control-plane connection");
+                        break;
+                    }
+                    Err(_) => {
+                        eddy_probe::hit("cp.server.slow_frame_closed");
+                        tracing::info!(
+                            len,
+                            "closing a control-plane connection: its frame did not arrive in time"
+                        );
+                        break;
+                    }
+                };
+            in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let cp = self.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
                 let response = cp.handle(frame.request).await;
-                let _ = tx.send(ResponseFrame {
-                    id: frame.id,
-                    response,
-                });
+                let _ = tx.send((
+                    ResponseFrame {
+                        id: frame.id,
+                        response,
+                    },
+                    admitted,
+                ));
             });
         }
         drop(tx);

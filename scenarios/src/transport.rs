@@ -34,11 +34,11 @@ pub type ReplyLoss = Arc<Mutex<BTreeMap<IpAddr, f64>>>;
 
 /// A server's end of a connection, losing responses while a reply-loss fault is aimed at it.
 pub struct ReplyLossStream {
-    inner: Conn,
+    /// The connection; dropped when it breaks, so that the caller's end sees it close at
+    /// once (madsim's `shutdown` does nothing).
+    inner: Option<Conn>,
     server: IpAddr,
     faults: ReplyLoss,
-    /// A response was lost: the connection is reset for both directions.
-    reset: bool,
 }
 
 impl ReplyLossStream {
@@ -67,16 +67,15 @@ impl AsyncRead for ReplyLossStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.reset {
+        let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(Err(reset()));
-        }
+        };
         let before = buf.filled().len();
-        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let read = Pin::new(inner).poll_read(cx, buf);
         if matches!(read, Poll::Ready(Ok(()))) && buf.filled().len() > before && this.breaks_now() {
-            // The request goes on to the server; the caller's end closes now. A shutdown
-            // still pending is finished by the runtime when the stream is dropped.
-            this.reset = true;
-            let _ = Pin::new(&mut this.inner).poll_shutdown(cx);
+            // The request goes on to the server, which serves it; the caller's end closes
+            // now, while it is being served.
+            this.inner = None;
         }
         read
     }
@@ -89,23 +88,28 @@ impl AsyncWrite for ReplyLossStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.reset || (!buf.is_empty() && this.breaks_now()) {
-            this.reset = true;
-            return Poll::Ready(Err(reset()));
+        if this.inner.is_some() && !buf.is_empty() && this.breaks_now() {
+            // The request was served; its response is lost with the connection.
+            this.inner = None;
         }
-        Pin::new(&mut this.inner).poll_write(cx, buf)
+        match this.inner.as_mut() {
+            Some(inner) => Pin::new(inner).poll_write(cx, buf),
+            None => Poll::Ready(Err(reset())),
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.reset {
-            return Poll::Ready(Err(reset()));
+        match self.get_mut().inner.as_mut() {
+            Some(inner) => Pin::new(inner).poll_flush(cx),
+            None => Poll::Ready(Err(reset())),
         }
-        Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        match self.get_mut().inner.as_mut() {
+            Some(inner) => Pin::new(inner).poll_shutdown(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 }
 
@@ -166,10 +170,9 @@ impl Transport for SimTransport {
         let conn = self.wrap(stream, peer, kafka);
         match local {
             Some(local) => Box::new(ReplyLossStream {
-                inner: conn,
+                inner: Some(conn),
                 server: local.ip(),
                 faults: self.reply_loss.clone(),
-                reset: false,
             }),
             None => conn,
         }

@@ -407,3 +407,60 @@ async fn limits_bound_what_hostile_connections_hold() {
         .expect("client task");
     attack.await.expect("attack task");
 }
+
+/// The control plane's port bounds what a connection can make it hold too (issue 20): a
+/// declared size over the frame limit closes the connection at once, a frame that does not
+/// arrive whole within 30 s closes it then, an undecodable frame closes it, and the agent
+/// keeps committing through the same control plane meanwhile.
+#[madsim::test]
+async fn control_plane_connections_are_bounded_too() {
+    const CP: &str = "10.0.1.2:7000";
+    let handle = madsim::runtime::Handle::current();
+    start_agent(AgentConfig::default());
+    let client = handle
+        .create_node()
+        .name("client")
+        .ip("10.0.1.100".parse().unwrap())
+        .build();
+    client
+        .spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let producer =
+                Producer::new(ProducerConfig::default(), vec![AGENT.into()], tcp_dialer())
+                    .expect("producer");
+            produce(&producer, "before", 20).await;
+
+            let too_large = eddy_controlplane::api::FRAME_BYTES_MAX + 1;
+            let mut huge = TcpStream::connect(CP).await.expect("connect");
+            huge.write_all(&too_large.to_be_bytes()).await.unwrap();
+            huge.flush().await.unwrap();
+            let closed = closed_within(&mut huge, Duration::from_secs(1)).await;
+            assert!(closed.is_some(), "an oversized frame must close at once");
+
+            let mut garbage = TcpStream::connect(CP).await.expect("connect");
+            garbage.write_all(&8u32.to_be_bytes()).await.unwrap();
+            garbage.write_all(&[0xff; 8]).await.unwrap();
+            garbage.flush().await.unwrap();
+            let closed = closed_within(&mut garbage, Duration::from_secs(1)).await;
+            assert!(
+                closed.is_some(),
+                "an undecodable frame must close the connection"
+            );
+
+            let mut slow = TcpStream::connect(CP).await.expect("connect");
+            slow.write_all(&1000u32.to_be_bytes()).await.unwrap();
+            slow.write_all(&[0u8; 10]).await.unwrap();
+            slow.flush().await.unwrap();
+            produce(&producer, "during", 20).await;
+            let closed = closed_within(&mut slow, Duration::from_secs(40))
+                .await
+                .expect("a frame stalled mid-way must be closed");
+            assert!(
+                closed >= Duration::from_secs(25) && closed <= Duration::from_secs(31),
+                "closed after {closed:?}"
+            );
+            produce(&producer, "after", 20).await;
+        })
+        .await
+        .unwrap();
+}
