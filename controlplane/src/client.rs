@@ -41,6 +41,12 @@ pub fn attempt_timeout(request_timeout: Duration, deadline: Duration) -> Duratio
     request_timeout.min((deadline / 2).max(ATTEMPT_MIN))
 }
 
+/// Longest a Lookup attempt waits beyond its long-poll wait: the longest lookup round
+/// (`LOOKUP_BATCH_MS_MAX`) and a second for the network and a confirmation read of the
+/// journal (see `ControlPlane::read_latest`).
+pub const LOOKUP_ATTEMPT: Duration =
+    Duration::from_millis(crate::server::LOOKUP_BATCH_MS_MAX + 1_000);
+
 /// Shortest attempt [`attempt_timeout`] allows, however short the deadline.
 const ATTEMPT_MIN: Duration = Duration::from_millis(100);
 
@@ -98,10 +104,16 @@ impl ControlPlaneClient {
     }
 
     /// One attempt: send `request` and wait for its answer. `Unavailable` means the outcome
-    /// is unknown.
+    /// is unknown. A Lookup's attempt is at most [`LOOKUP_ATTEMPT`] beyond its long-poll
+    /// wait: a replica answers one within a lookup round of the wait, and a fetch should not
+    /// wait out the whole request timeout on a leader that died without closing its
+    /// connections (a crashed machine) before the next replica is tried.
     pub async fn call(&self, request: Request) -> Result<Response, CpError> {
-        self.call_timed(request, self.shared.config.request_timeout)
-            .await
+        let attempt = match &request {
+            Request::Lookup { .. } => self.shared.config.request_timeout.min(LOOKUP_ATTEMPT),
+            _ => self.shared.config.request_timeout,
+        };
+        self.call_timed(request, attempt).await
     }
 
     /// One attempt allowed `attempt` (plus a long poll's wait) before its outcome is unknown.
