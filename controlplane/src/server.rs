@@ -629,10 +629,12 @@ impl ControlPlane {
 
     /// Serve one connection: read frames, answer each in its own task, write the answers
     /// in the order they are ready. What a connection can make the replica hold is bounded
-    /// (see [`Admission`]): a frame's bytes and a request slot are taken from budgets shared
-    /// by every connection before the frame is read, and given back only once its answer is
-    /// written, so a client that sends without reading answers is slowed down, not served
-    /// from unbounded memory. A connection silent for [`CONNECTION_IDLE`] with nothing in
+    /// (see [`Admission`]): a frame being read costs what has arrived of it (its buffer
+    /// grows with its bytes, one frame per connection); a frame read takes its bytes and a
+    /// request slot from budgets shared by every connection before it is served, and gives
+    /// them back only once its answer is written, and the connection reads nothing more
+    /// until then. So a client that sends without reading answers is slowed down, not
+    /// served from unbounded memory, and a declared size holds nothing. A connection silent for [`CONNECTION_IDLE`] with nothing in
     /// flight when the wait for its next frame began, or whose frame does not arrive whole
     /// within [`FRAME_READ_TIMEOUT`], is closed.
     async fn serve_connection(self, conn: crate::net::Conn) {
@@ -680,7 +682,6 @@ impl ControlPlane {
                     break;
                 }
             };
-            let admitted = admission.admit(len).await;
             let frame: RequestFrame =
                 match tokio::time::timeout(FRAME_READ_TIMEOUT, read_frame_body(&mut reader, len))
                     .await
@@ -699,6 +700,9 @@ impl ControlPlane {
                         break;
                     }
                 };
+            // Taken for the bytes that arrived, not for a declared size: a connection that
+            // declares a large frame and stalls holds no budget, only what it sent.
+            let admitted = admission.admit(len).await;
             in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let cp = self.clone();
             let tx = tx.clone();

@@ -451,7 +451,25 @@ async fn control_plane_connections_are_bounded_too() {
             slow.write_all(&1000u32.to_be_bytes()).await.unwrap();
             slow.write_all(&[0u8; 10]).await.unwrap();
             slow.flush().await.unwrap();
+            // Declared sizes hold no budget: eight frames of the largest size, stalled after
+            // a few bytes (4 would spend the whole budget if it were taken up front), cost
+            // the agent's commits nothing.
+            let mut declared = Vec::new();
+            for _ in 0..8 {
+                let mut s = TcpStream::connect(CP).await.expect("connect");
+                let max = eddy_controlplane::api::FRAME_BYTES_MAX;
+                s.write_all(&max.to_be_bytes()).await.unwrap();
+                s.write_all(&[0u8; 10]).await.unwrap();
+                s.flush().await.unwrap();
+                declared.push(s);
+            }
+            let started = tokio::time::Instant::now();
             produce(&producer, "during", 20).await;
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "commits waited {:?} behind stalled frames",
+                started.elapsed()
+            );
             let closed = closed_within(&mut slow, Duration::from_secs(40))
                 .await
                 .expect("a frame stalled mid-way must be closed");
