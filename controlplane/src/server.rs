@@ -471,21 +471,32 @@ impl ControlPlane {
         let arrived = Instant::now();
         {
             let core = lock(&self.inner.core);
-            if core.leads(arrived).is_some() {
+            if self.answers_reads(&core, arrived)? {
                 return Ok(read(&core.state));
-            }
-            if !self.journal_quiet(&core, arrived) {
-                match core.role {
-                    Role::Leader { .. } => eddy_probe::hit("cp.read.refused_lease_expired"),
-                    Role::Follower => eddy_probe::hit("cp.read.refused_follower"),
-                }
-                return Err(self.not_leader(&core));
             }
         }
         self.confirm_latest(arrived).await?;
         eddy_probe::hit("cp.read.confirmed_latest");
         // The driver may have applied more meanwhile: newer, and as committed.
         Ok(read(&lock(&self.inner.core).state))
+    }
+
+    /// Whether this replica answers reads at `now`: `Ok(true)` when it leads under its lease
+    /// (its state is the latest as it stands), `Ok(false)` when the journal is quiet (it may
+    /// answer once [`Self::confirm_latest`] says its state is the latest), `NotLeader`
+    /// otherwise.
+    fn answers_reads(&self, core: &Core, now: Instant) -> Result<bool, CpError> {
+        if core.leads(now).is_some() {
+            return Ok(true);
+        }
+        if self.journal_quiet(core, now) {
+            return Ok(false);
+        }
+        match core.role {
+            Role::Leader { .. } => eddy_probe::hit("cp.read.refused_lease_expired"),
+            Role::Follower => eddy_probe::hit("cp.read.refused_follower"),
+        }
+        Err(self.not_leader(core))
     }
 
     /// Confirm that every journal entry written before `arrived` is applied here: a read of
@@ -726,8 +737,9 @@ impl ControlPlane {
         match request {
             Request::Heartbeat { agent } => {
                 // Soft state of whichever replica answers reads: agents that talk to it are
-                // the ones it lists.
-                self.read_latest(|_| ()).await?;
+                // the ones it lists. It reads no replicated state, so it needs no
+                // confirmation that the state is the latest.
+                self.answers_reads(&lock(&self.inner.core), Instant::now())?;
                 Ok(Response::Agents {
                     agents: self.heartbeat(agent),
                 })
