@@ -606,6 +606,7 @@ pub fn split_parts(
                     producer_epoch: b.producer_epoch,
                     base_sequence: b.base_sequence,
                     last_sequence: last,
+                    transactional: false,
                 }),
             }
         })

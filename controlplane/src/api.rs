@@ -38,6 +38,8 @@
 //! | [`finish_job`](ControlPlaneClient::finish_job) | journaled | one attempt | a stale or repeated outcome is refused (`accepted: false`); a lost one lets the lease lapse |
 //! | group calls ([`join_group`](ControlPlaneClient::join_group), [`sync_group`](ControlPlaneClient::sync_group), [`group_heartbeat`](ControlPlaneClient::group_heartbeat), [`leave_group`](ControlPlaneClient::leave_group), [`list_groups`](ControlPlaneClient::list_groups), [`describe_groups`](ControlPlaneClient::describe_groups), [`fetch_offsets`](ControlPlaneClient::fetch_offsets)) | leader's soft state / reads under the lease | one attempt (the Kafka client rediscovers the coordinator and retries) | join and sync may wait for the other members; the client adds [`GroupRequest::wait_hint`] to the attempt's timeout |
 //! | [`commit_offsets`](ControlPlaneClient::commit_offsets) | journaled | one attempt (the Kafka client retries) | writes the same offsets again |
+//! | [`txn`](ControlPlaneClient::txn) `Init` | journaled | retried | bumps the epoch again; the epoch whose answer was lost is fenced, never used |
+//! | [`txn`](ControlPlaneClient::txn) others | journaled (Describe: read) | one attempt (the Kafka client retries) | AddPartitions/AddGroup add nothing new; TxnOffsetCommit writes the same offsets; EndTxn answers success for the outcome it already applied |
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -53,10 +55,14 @@ pub use crate::jobs::{
 };
 pub use crate::rpc::{Request, Response, FRAME_BYTES_MAX};
 pub use crate::state::{validate_topic_name, PARTITIONS_MAX, TOPIC_NAME_LEN_MAX};
+pub use crate::txn::{
+    TxnAnswer, TxnDescription, TxnRequest, TXN_PARTITIONS_MAX, TXN_TIMEOUT_MS_MAX,
+};
 pub use crate::types::{
-    AgentInfo, ChunkSpec, Extent, FileId, FileSpec, GroupOffset, LookupQuery, LookupResult,
-    ProducerBatch, TopicInfo, CHUNK_INVALID_PRODUCER_EPOCH, CHUNK_OUT_OF_ORDER_SEQUENCE,
-    CHUNK_UNKNOWN_PRODUCER_ID, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
+    AbortedTxn, AgentInfo, ChunkSpec, Extent, FileId, FileSpec, GroupOffset, LookupQuery,
+    LookupResult, ProducerBatch, TopicInfo, TxnMarker, CHUNK_INVALID_PRODUCER_EPOCH,
+    CHUNK_INVALID_TXN_STATE, CHUNK_OUT_OF_ORDER_SEQUENCE, CHUNK_UNKNOWN_PRODUCER_ID,
+    EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
 };
 
 /// The answer to [`ControlPlaneClient::list_offset`].
@@ -72,6 +78,22 @@ pub struct ListedOffset {
 pub struct AllocatedProducer {
     pub producer_id: i64,
     pub producer_epoch: i16,
+}
+
+/// The answer to [`ControlPlaneClient::txn`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxnReply {
+    /// InitProducerId with a transactional id.
+    Producer(AllocatedProducer),
+    /// AddPartitionsToTxn: the partitions that do not exist (then none was added).
+    Added {
+        unknown: Vec<(String, i32)>,
+    },
+    Done,
+    /// TxnOffsetCommit refused by the group coordinator (membership, generation).
+    GroupRefused(GroupError),
+    /// DescribeTransactions / ListTransactions.
+    Described(Vec<TxnDescription>),
 }
 
 /// The control plane's verdict on a job outcome ([`ControlPlaneClient::finish_job`]).
@@ -212,18 +234,21 @@ impl ControlPlaneClient {
         }
     }
 
-    /// Kafka ListOffsets for one partition. Retried.
+    /// Kafka ListOffsets for one partition; with `read_committed`, latest is the last
+    /// stable offset. Retried.
     pub async fn list_offset(
         &self,
         topic: String,
         partition: i32,
         timestamp: i64,
+        read_committed: bool,
         deadline: Duration,
     ) -> Result<ListedOffset, CpError> {
         let request = Request::ListOffset {
             topic,
             partition,
             timestamp,
+            read_committed,
         };
         match self.call_with_retry(request, deadline).await? {
             Response::Offset {
@@ -251,6 +276,31 @@ impl ControlPlaneClient {
                 producer_epoch,
             }),
             other => Err(unexpected("InitProducerId", &other)),
+        }
+    }
+
+    /// A transactional call ([`TxnRequest`]). InitProducerId is retried (a repeat bumps the
+    /// epoch again; the client uses the last answer); the others are one attempt, as the
+    /// Kafka client retries them itself.
+    pub async fn txn(&self, request: TxnRequest, deadline: Duration) -> Result<TxnReply, CpError> {
+        let answer = if matches!(request, TxnRequest::Init { .. }) {
+            self.call_with_retry(Request::Txn(request), deadline)
+                .await?
+        } else {
+            self.call(Request::Txn(request)).await?
+        };
+        match answer {
+            Response::Txn(TxnAnswer::Producer { producer_id, epoch }) => {
+                Ok(TxnReply::Producer(AllocatedProducer {
+                    producer_id,
+                    producer_epoch: epoch,
+                }))
+            }
+            Response::Txn(TxnAnswer::Added { unknown }) => Ok(TxnReply::Added { unknown }),
+            Response::Txn(TxnAnswer::Done) => Ok(TxnReply::Done),
+            Response::Group(GroupResponse::Error(e)) => Ok(TxnReply::GroupRefused(e)),
+            Response::Transactions { transactions } => Ok(TxnReply::Described(transactions)),
+            other => Err(unexpected("Txn", &other)),
         }
     }
 

@@ -41,6 +41,8 @@ pub enum Command {
     },
     /// Compaction, retention, deletions and orphan cleanup: see [`crate::jobs`].
     Maintain { op: crate::jobs::MaintenanceCommand },
+    /// Transactions: see [`crate::txn`].
+    Txn { op: crate::txn::TxnCommand },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,4 +63,5 @@ pub enum CommandResult {
         producer_id: i64,
     },
     Maintained(crate::jobs::MaintenanceResult),
+    Txn(crate::txn::TxnAnswer),
 }

@@ -219,6 +219,7 @@ pub fn commit(
                 byte_len: run.byte_len,
                 max_timestamp: run.max_timestamp,
                 committed_at_ms: newest,
+                marker: None,
             },
         );
     }

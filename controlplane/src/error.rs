@@ -21,6 +21,15 @@ pub enum ErrorKind {
     Invalid,
     /// A bug or a broken invariant.
     Internal,
+    /// Transactions (Kafka's error of the same name): a newer instance of the
+    /// transactional id holds a later epoch.
+    ProducerFenced,
+    /// The producer id does not belong to the transactional id (or the id is unknown).
+    InvalidProducerIdMapping,
+    /// The request does not fit the transaction's state.
+    InvalidTxnState,
+    /// The transaction timeout asked for is outside the allowed range.
+    InvalidTransactionTimeout,
 }
 
 impl ErrorKind {

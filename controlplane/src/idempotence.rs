@@ -86,6 +86,15 @@ impl ProducerTable {
         id
     }
 
+    /// Start epoch `epoch` of `producer_id` before it sends anything (a transactional
+    /// producer's InitProducerId): earlier epochs are fenced from now on, and every
+    /// partition's sequence restarts at 0.
+    pub fn start_epoch(&mut self, producer_id: i64, epoch: i16) {
+        let p = self.producers.entry(producer_id).or_default();
+        p.epoch = epoch;
+        p.partitions.clear();
+    }
+
     pub fn verdict(&self, topic: &str, partition: i32, b: &ProducerBatch) -> Verdict {
         let first_of_epoch = if b.base_sequence == 0 {
             Verdict::New
@@ -174,6 +183,7 @@ mod tests {
             producer_epoch: 0,
             base_sequence: first,
             last_sequence: last,
+            transactional: false,
         }
     }
 

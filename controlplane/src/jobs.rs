@@ -587,6 +587,7 @@ pub fn referenced_keys(state: &State) -> BTreeSet<&str> {
         .values()
         .flat_map(|t| t.partitions.iter())
         .flat_map(|p| p.extents.values())
+        .filter(|e| !e.is_marker())
         .map(|e| e.key.as_str())
         .collect()
 }

@@ -46,6 +46,7 @@ mod server;
 mod snapshot;
 mod state;
 pub mod sync;
+mod txn;
 mod types;
 
 pub use command::{Command, CommandResult};

@@ -160,7 +160,7 @@ fn planner_waits_for_enough_files_then_merges_the_oldest() {
 #[test]
 fn compaction_swaps_the_index_keeping_offsets_and_schedules_deletes_after_grace() {
     let mut s = with_files(4);
-    let before = s.lookup("t", 0, 0, u64::MAX).unwrap();
+    let before = s.lookup("t", 0, 0, u64::MAX, false).unwrap();
     plan_compactions(&mut s, 4);
     let job = lease(&mut s, "a1", 10_000).expect("a job");
     let JobWork::Compact { runs, .. } = &job.work else {
@@ -171,7 +171,7 @@ fn compaction_swaps_the_index_keeping_offsets_and_schedules_deletes_after_grace(
     // Same offsets, one extent per partition, all in the new file.
     assert_eq!(coverage(&s, 0), vec![(0, 7)]);
     assert_eq!(coverage(&s, 1), vec![(0, 7)]);
-    let after = s.lookup("t", 0, 0, u64::MAX).unwrap();
+    let after = s.lookup("t", 0, 0, u64::MAX, false).unwrap();
     assert_eq!(after.high_watermark, before.high_watermark);
     assert!(after.extents[0].key.starts_with("compacted/L1/"));
     // Sources wait for the grace period, then become a delete job.
@@ -276,11 +276,11 @@ fn retention_by_time_and_bytes_advances_the_log_start_and_frees_files() {
     );
     assert_eq!(s.partition("t", 0).unwrap().log_start, 4);
     assert_eq!(
-        s.lookup("t", 0, 3, 100).unwrap_err().kind,
+        s.lookup("t", 0, 3, 100, false).unwrap_err().kind,
         crate::error::ErrorKind::OffsetOutOfRange
     );
     assert_eq!(
-        s.list_offset("t", 0, crate::types::EARLIEST_TIMESTAMP)
+        s.list_offset("t", 0, crate::types::EARLIEST_TIMESTAMP, false)
             .unwrap(),
         Some(4)
     );

@@ -452,6 +452,16 @@ async fn campaign(cp: &ControlPlane) -> bool {
     }
     cp.inner.applied.send_modify(|n| *n += 1);
     cp.record(ReplicaEvent::Elected { epoch, seq });
+    // A transaction left open by the previous leader's producers must still time out.
+    let ongoing = lock(&cp.inner.core)
+        .state
+        .transactions
+        .by_id
+        .values()
+        .any(|r| r.status == crate::txn::TxnStatus::Ongoing);
+    if ongoing {
+        cp.start_txn_expiry();
+    }
     true
 }
 

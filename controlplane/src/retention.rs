@@ -88,9 +88,20 @@ pub fn advance(
         eddy_probe::hit("cp.retention.advanced");
         let kept = p.extents.split_off(&u.log_start);
         let dropped = std::mem::replace(&mut p.extents, kept);
-        first_kept.extend(p.extents.values().next().map(|e| e.key.clone()));
-        dropped_keys.extend(dropped.into_values().map(|e| e.key));
+        first_kept.extend(
+            p.extents
+                .values()
+                .find(|e| !e.is_marker())
+                .map(|e| e.key.clone()),
+        );
+        dropped_keys.extend(
+            dropped
+                .into_values()
+                .filter(|e| !e.is_marker())
+                .map(|e| e.key),
+        );
         p.log_start = u.log_start;
+        p.txns.trim(u.log_start);
         advanced += 1;
     }
     state.maintenance.stats.log_start_advances += advanced as u64;

@@ -40,12 +40,16 @@ pub enum Request {
         topic: String,
         partition: i32,
         timestamp: i64,
+        /// Latest means the last stable offset (Kafka's read_committed isolation).
+        read_committed: bool,
     },
     /// Consumer-group coordination (membership soft state, journaled offsets): see
     /// [`crate::groups`].
     Group(crate::groups::GroupRequest),
     /// Allocate an idempotent producer id (journaled).
     InitProducerId,
+    /// Transactions, the control plane as coordinator: see [`crate::txn`].
+    Txn(crate::txn::TxnRequest),
     /// An agent asks for maintenance work (compaction, deletion, orphan scan).
     LeaseJob { worker: String },
     /// An agent reports how a job it leased ended.
@@ -95,6 +99,10 @@ pub enum Response {
     },
     Retention {
         policies: Vec<crate::jobs::RetentionPolicy>,
+    },
+    Txn(crate::txn::TxnAnswer),
+    Transactions {
+        transactions: Vec<crate::txn::TxnDescription>,
     },
 }
 
@@ -245,6 +253,7 @@ mod tests {
                                     byte_len: 10,
                                     max_timestamp: 7,
                                     committed_at_ms: 9,
+                                    marker: None,
                                 }],
                             }],
                         },

@@ -244,6 +244,8 @@ pub(crate) struct Inner {
     /// Journal writes failing since, how many attempts, the last error (see
     /// [`ControlPlane::note_write`]).
     write_trouble: Mutex<Option<WriteTrouble>>,
+    /// Whether the transaction timeout loop runs (started by the first transaction seen).
+    pub(crate) txn_expiry_started: std::sync::atomic::AtomicBool,
 }
 
 /// A run of failed journal writes.
@@ -343,6 +345,7 @@ impl ControlPlane {
             confirmed: tokio::sync::Mutex::new(None),
             admission: Admission::new(),
             write_trouble: Mutex::new(None),
+            txn_expiry_started: std::sync::atomic::AtomicBool::new(false),
         });
         let cp = ControlPlane { inner };
         tokio::spawn(replica::drive(cp.clone(), rx));
@@ -834,7 +837,15 @@ impl ControlPlane {
                 let lookup_all = |state: &State| -> Vec<Result<LookupResult, CpError>> {
                     queries
                         .iter()
-                        .map(|q| state.lookup(&q.topic, q.partition, q.offset, q.max_bytes))
+                        .map(|q| {
+                            state.lookup(
+                                &q.topic,
+                                q.partition,
+                                q.offset,
+                                q.max_bytes,
+                                q.read_committed,
+                            )
+                        })
                         .collect()
                 };
                 loop {
@@ -881,6 +892,7 @@ impl ControlPlane {
                 let (accepted, message) = self.finish_job(job_id, attempt, outcome).await?;
                 Ok(Response::JobFinished { accepted, message })
             }
+            Request::Txn(request) => self.handle_txn(request).await,
             Request::InitProducerId => Ok(Response::ProducerId {
                 producer_id: self.init_producer_id().await?,
                 producer_epoch: 0,
@@ -889,9 +901,10 @@ impl ControlPlane {
                 topic,
                 partition,
                 timestamp,
+                read_committed,
             } => {
                 self.read_latest(|state| {
-                    let offset = state.list_offset(&topic, partition, timestamp)?;
+                    let offset = state.list_offset(&topic, partition, timestamp, read_committed)?;
                     let high_watermark = state.partition(&topic, partition)?.high_watermark;
                     Ok(Response::Offset {
                         offset,

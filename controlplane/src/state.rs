@@ -26,8 +26,12 @@ pub struct PartitionState {
     pub log_start: i64,
     /// Next offset to assign; every offset below it is committed.
     pub high_watermark: i64,
-    /// Extents keyed by base offset; they tile `[log_start, high_watermark)`.
+    /// Extents keyed by base offset; they tile `[log_start, high_watermark)`. Transaction
+    /// markers are extents of one offset and no bytes (see [`crate::txn`]).
     pub extents: BTreeMap<i64, Extent>,
+    /// Open and aborted transactions (see [`crate::txn`]).
+    #[serde(default)]
+    pub txns: crate::txn::PartitionTxns,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +72,9 @@ pub struct State {
     /// Compaction jobs, deletions, orphan suspects (see [`crate::jobs`]).
     #[serde(default)]
     pub maintenance: crate::jobs::Maintenance,
+    /// Transactional ids and their transactions (see [`crate::txn`]).
+    #[serde(default)]
+    pub transactions: crate::txn::TxnTable,
 }
 
 /// Kafka's legal topic names: ASCII letters, digits, `.`, `_`, `-`; not `.` or `..`.
@@ -123,6 +130,7 @@ impl State {
             Command::AllocateProducerId => Ok(CommandResult::ProducerIdAllocated {
                 producer_id: self.producers.allocate(),
             }),
+            Command::Txn { op } => crate::txn::apply(self, op).map(CommandResult::Txn),
             Command::NewEpoch {
                 epoch,
                 leader,
@@ -217,6 +225,16 @@ impl State {
             // An idempotent producer's batch: a retry is answered with its first offset and
             // not indexed again; a batch out of sequence is refused alone.
             if let Some(b) = chunk.producer.as_ref().filter(|_| !reindex) {
+                // A transactional batch only inside its producer's ongoing transaction that
+                // added the partition, at the current epoch.
+                if b.transactional {
+                    if let Some(refusal) =
+                        self.transactions.admits(&chunk.topic, chunk.partition, b)
+                    {
+                        base_offsets.push(refusal);
+                        continue;
+                    }
+                }
                 match self.producers.verdict(&chunk.topic, chunk.partition, b) {
                     Verdict::New => {}
                     Verdict::Duplicate(offset) => {
@@ -252,9 +270,14 @@ impl State {
                     byte_len: chunk.byte_len,
                     max_timestamp: chunk.max_timestamp,
                     committed_at_ms,
+                    marker: None,
                 },
             );
             partition.high_watermark = last + 1;
+            if let Some(b) = chunk.producer.as_ref().filter(|b| b.transactional) {
+                // The transaction is open here from its first batch to its marker.
+                partition.txns.open.entry(b.producer_id).or_insert(base);
+            }
             base_offsets.push(base);
             if let Some(b) = &chunk.producer {
                 self.producers
@@ -335,12 +358,16 @@ impl State {
 
     /// Extents covering `[offset, …)`, at least one if any data is there, then more until
     /// `max_bytes` is reached.
+    ///
+    /// With `read_committed`, only extents below the last stable offset, and the aborted
+    /// transactions they overlap.
     pub fn lookup(
         &self,
         topic: &str,
         partition: i32,
         offset: i64,
         max_bytes: u64,
+        read_committed: bool,
     ) -> Result<LookupResult, CpError> {
         let p = self.partition(topic, partition)?;
         if offset < p.log_start || offset > p.high_watermark {
@@ -354,14 +381,20 @@ impl State {
         }
         let mut extents = Vec::new();
         let mut bytes = 0u64;
-        if offset < p.high_watermark {
+        let last_stable = p.txns.last_stable(p.high_watermark);
+        let end = if read_committed {
+            last_stable
+        } else {
+            p.high_watermark
+        };
+        if offset < end {
             let first = p
                 .extents
                 .range(..=offset)
                 .next_back()
                 .map(|(k, _)| *k)
                 .unwrap_or(offset);
-            for extent in p.extents.range(first..).map(|(_, e)| e) {
+            for extent in p.extents.range(first..end).map(|(_, e)| e) {
                 if !extents.is_empty() && bytes + extent.byte_len > max_bytes {
                     break;
                 }
@@ -369,24 +402,33 @@ impl State {
                 extents.push(extent.clone());
             }
         }
+        let aborted = match (read_committed, extents.last()) {
+            (true, Some(last)) => p.txns.aborted_overlapping(offset, last.last_offset),
+            _ => Vec::new(),
+        };
         Ok(LookupResult {
             log_start: p.log_start,
             high_watermark: p.high_watermark,
             extents,
+            last_stable,
+            aborted,
         })
     }
 
     /// Kafka ListOffsets: latest (-1), earliest (-2) or the first extent whose records may
     /// have a timestamp ≥ `timestamp` (the fetch that follows filters by record).
     /// `None` when no record is that recent.
+    /// With `read_committed`, latest is the last stable offset (Kafka's rule).
     pub fn list_offset(
         &self,
         topic: &str,
         partition: i32,
         timestamp: i64,
+        read_committed: bool,
     ) -> Result<Option<i64>, CpError> {
         let p = self.partition(topic, partition)?;
         Ok(match timestamp {
+            LATEST_TIMESTAMP if read_committed => Some(p.txns.last_stable(p.high_watermark)),
             LATEST_TIMESTAMP => Some(p.high_watermark),
             EARLIEST_TIMESTAMP => Some(p.log_start),
             ts if ts < 0 => {
@@ -397,7 +439,7 @@ impl State {
             ts => p
                 .extents
                 .values()
-                .find(|e| e.max_timestamp >= ts)
+                .find(|e| !e.is_marker() && e.max_timestamp >= ts)
                 .map(|e| e.base_offset.max(p.log_start)),
         })
     }
@@ -478,14 +520,14 @@ mod tests {
             }
         );
         assert_eq!(s.partition("t", 0).unwrap().high_watermark, 4);
-        let l = s.lookup("t", 0, 2, 1).unwrap();
+        let l = s.lookup("t", 0, 2, 1, false).unwrap();
         assert_eq!(
             l.extents.len(),
             1,
             "a lookup returns at least one extent even over budget"
         );
         assert_eq!(l.extents[0].base_offset, 0);
-        let l = s.lookup("t", 0, 2, 1000).unwrap();
+        let l = s.lookup("t", 0, 2, 1000, false).unwrap();
         assert_eq!(
             l.extents.iter().map(|e| e.base_offset).collect::<Vec<_>>(),
             vec![0, 3]
@@ -532,10 +574,10 @@ mod tests {
     fn out_of_range_and_bad_names_are_errors() {
         let mut s = created();
         assert_eq!(
-            s.lookup("t", 0, 1, 10).unwrap_err().kind,
+            s.lookup("t", 0, 1, 10, false).unwrap_err().kind,
             ErrorKind::OffsetOutOfRange
         );
-        assert_eq!(s.lookup("t", 0, 0, 10).unwrap().extents.len(), 0);
+        assert_eq!(s.lookup("t", 0, 0, 10, false).unwrap().extents.len(), 0);
         let r = s.apply(&Command::CreateTopic {
             name: "bad name".into(),
             partitions: 1,
@@ -572,6 +614,7 @@ mod tests {
                 producer_epoch: 0,
                 base_sequence: first,
                 last_sequence: first + 1,
+                transactional: false,
             }),
             ..chunk("t", 0, start, 10, 2)
         };
@@ -608,6 +651,7 @@ mod tests {
                 producer_epoch: 0,
                 base_sequence: first,
                 last_sequence: first + 1,
+                transactional: false,
             }),
             ..chunk("t", 0, start, 10, 2)
         }

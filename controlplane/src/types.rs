@@ -44,6 +44,11 @@ pub struct ProducerBatch {
     pub base_sequence: i32,
     /// Sequence of the batch's last record (`base_sequence + lastOffsetDelta`, wrapping).
     pub last_sequence: i32,
+    /// The batch belongs to a transaction (its `isTransactional` attribute): it is indexed
+    /// only inside an ongoing transaction of its producer that added the partition (see
+    /// [`crate::txn`]).
+    #[serde(default)]
+    pub transactional: bool,
 }
 
 /// A chunk's base offset below zero means the control plane refused that chunk (and only
@@ -54,6 +59,9 @@ pub const CHUNK_OUT_OF_ORDER_SEQUENCE: i64 = -45;
 pub const CHUNK_INVALID_PRODUCER_EPOCH: i64 = -47;
 /// The chunk's producer id was never handed out by InitProducerId.
 pub const CHUNK_UNKNOWN_PRODUCER_ID: i64 = -59;
+/// A transactional chunk outside an ongoing transaction of its producer that added the
+/// partition (Kafka's INVALID_TXN_STATE).
+pub const CHUNK_INVALID_TXN_STATE: i64 = -48;
 
 /// One committed offset of a consumer group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +98,33 @@ pub struct Extent {
     /// its newest source's). Retention by time goes by it.
     #[serde(default)]
     pub committed_at_ms: u64,
+    /// A transaction marker (Kafka's control batch): one offset, no bytes in any file
+    /// (`key` is empty, `byte_len` 0). The agent writes the control batch when it serves it.
+    #[serde(default)]
+    pub marker: Option<TxnMarker>,
+}
+
+impl Extent {
+    /// Whether the extent is a transaction marker rather than bytes of a file.
+    pub fn is_marker(&self) -> bool {
+        self.marker.is_some()
+    }
+}
+
+/// The end of one transaction in one partition: which producer, and commit or abort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnMarker {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub commit: bool,
+}
+
+/// An aborted transaction of one partition, as Kafka's Fetch lists them for read_committed
+/// consumers: the producer and the first offset it wrote in the transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbortedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
 }
 
 /// A topic as agents see it.
@@ -106,6 +141,10 @@ pub struct LookupQuery {
     pub partition: i32,
     pub offset: i64,
     pub max_bytes: u64,
+    /// Kafka's read_committed isolation: extents only below the last stable offset, and the
+    /// aborted transactions they overlap.
+    #[serde(default)]
+    pub read_committed: bool,
 }
 
 /// The answer to an offset lookup: the extents covering `[offset, …)` up to a byte budget,
@@ -115,6 +154,14 @@ pub struct LookupResult {
     pub log_start: i64,
     pub high_watermark: i64,
     pub extents: Vec<Extent>,
+    /// The last stable offset: the first offset of the oldest open transaction, or the high
+    /// watermark when none is open.
+    #[serde(default)]
+    pub last_stable: i64,
+    /// For read_committed queries: the aborted transactions whose records overlap the
+    /// extents returned (first offset ≤ their last offset, marker ≥ the query's offset).
+    #[serde(default)]
+    pub aborted: Vec<AbortedTxn>,
 }
 
 /// Special timestamps of Kafka's ListOffsets.

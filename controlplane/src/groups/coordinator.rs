@@ -392,6 +392,36 @@ impl Coordinator {
         None
     }
 
+    /// TxnOffsetCommit's membership check (Kafka's, KIP-447): a producer that is not a group
+    /// member (empty member id, generation < 0) is fenced by its transaction alone; a member
+    /// must be known and in the current generation.
+    pub(crate) fn may_commit_txn(
+        &self,
+        group: &str,
+        member_id: &str,
+        generation: i32,
+    ) -> Option<GroupError> {
+        if member_id.is_empty() && generation < 0 {
+            return None;
+        }
+        if self.plants.has(crate::plants::Plant::ZombieCommitAccepted) {
+            return crate::plants::planted::accept_any_commit();
+        }
+        let all = lock(&self.groups);
+        let Some(g) = all.groups.get(group) else {
+            return Some(GroupError::UnknownMemberId);
+        };
+        if !g.members.contains_key(member_id) {
+            eddy_probe::hit("cp.txn.commit_unknown_member");
+            return Some(GroupError::UnknownMemberId);
+        }
+        if generation != g.generation {
+            eddy_probe::hit("cp.txn.commit_stale_generation");
+            return Some(GroupError::IllegalGeneration);
+        }
+        None
+    }
+
     /// The groups with members (or soft state) in this epoch, and `with_offsets`, the groups
     /// that have committed offsets, by name.
     pub(crate) fn list(&self, with_offsets: Vec<String>) -> Vec<GroupListing> {

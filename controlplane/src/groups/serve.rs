@@ -36,6 +36,22 @@ impl ControlPlane {
         Ok(response)
     }
 
+    /// Whether the group coordinator refuses a TxnOffsetCommit of `member_id` in
+    /// `generation` (leader only, like every group call).
+    pub(crate) async fn txn_commit_refusal(
+        &self,
+        group: &str,
+        member_id: &str,
+        generation: i32,
+    ) -> Result<Option<GroupError>, CpError> {
+        let epoch = self.coordinating_epoch()?;
+        let c = self.groups();
+        c.enter_epoch(epoch);
+        let guard = c.offset_lock(group);
+        let _held = guard.lock().await;
+        Ok(c.may_commit_txn(group, member_id, generation))
+    }
+
     async fn handle_group_in_epoch(
         &self,
         c: &Coordinator,
