@@ -28,6 +28,10 @@ pub struct BatchInfo {
     pub producer_epoch: i16,
     pub base_sequence: i32,
     pub records: i32,
+    /// The `isTransactional` attribute (bit 4).
+    pub transactional: bool,
+    /// The `isControlBatch` attribute (bit 5): a transaction marker.
+    pub control: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -143,6 +147,8 @@ pub fn parse_one(buf: &[u8], at: usize, verify_crc: bool) -> Result<BatchInfo, B
         ]),
         base_sequence: be_i32(b, BASE_SEQUENCE_OFFSET),
         records,
+        transactional: b[ATTRIBUTES_OFFSET + 1] & 0x10 != 0,
+        control: b[ATTRIBUTES_OFFSET + 1] & 0x20 != 0,
     })
 }
 
@@ -191,6 +197,53 @@ pub fn patch_extent_into(
         at += info.len;
     }
     Ok(next)
+}
+
+/// A transaction marker as Kafka stores it: a control batch of one record at `offset`, key
+/// (version 0, type: 0 abort, 1 commit), value (version 0, coordinator epoch).
+pub fn control_batch(
+    offset: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    timestamp: i64,
+    coordinator_epoch: i32,
+) -> Vec<u8> {
+    use bytes::{BufMut, Bytes, BytesMut};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let mut key = BytesMut::with_capacity(4);
+    key.put_i16(0);
+    key.put_i16(i16::from(commit));
+    let mut value = BytesMut::with_capacity(6);
+    value.put_i16(0);
+    value.put_i32(coordinator_epoch);
+    let record = Record {
+        transactional: true,
+        control: true,
+        partition_leader_epoch: -1,
+        producer_id,
+        producer_epoch,
+        timestamp_type: TimestampType::Creation,
+        offset,
+        sequence: -1,
+        timestamp,
+        key: Some(Bytes::from(key)),
+        value: Some(Bytes::from(value)),
+        headers: Default::default(),
+        delete_horizon: false,
+    };
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    match RecordBatchEncoder::encode(&mut buf, std::slice::from_ref(&record), &options) {
+        Ok(()) => buf.to_vec(),
+        // Encoding one uncompressed record into memory does not fail.
+        Err(_) => Vec::new(),
+    }
 }
 
 #[cfg(test)]
@@ -273,6 +326,35 @@ mod tests {
             "at least one batch even over budget"
         );
         assert_eq!(next, 3);
+    }
+
+    #[test]
+    fn a_marker_is_a_valid_control_batch_of_one_offset() {
+        let b = control_batch(42, 7, 3, true, 1000, 0);
+        assert_eq!(b.len(), crate::fetch::MARKER_BYTES);
+        let info = parse_batches(&b).unwrap();
+        assert_eq!(info.len(), 1);
+        assert!(info[0].control && info[0].transactional);
+        assert_eq!(
+            (
+                info[0].offset_count,
+                info[0].producer_id,
+                info[0].producer_epoch
+            ),
+            (1, 7, 3)
+        );
+        let sets = RecordBatchDecoder::decode_all(&mut Bytes::from(b)).unwrap();
+        let r = &sets[0].records[0];
+        assert!(r.control && r.transactional);
+        assert_eq!(r.offset, 42);
+        assert_eq!(
+            r.key.as_deref(),
+            Some(&[0u8, 0, 0, 1][..]),
+            "version 0, COMMIT"
+        );
+        let abort = control_batch(0, 7, 3, false, 0, 0);
+        let sets = RecordBatchDecoder::decode_all(&mut Bytes::from(abort)).unwrap();
+        assert_eq!(sets[0].records[0].key.as_deref(), Some(&[0u8, 0, 0, 0][..]));
     }
 
     #[test]

@@ -30,6 +30,14 @@ pub const INVALID_PRODUCER_EPOCH: i16 = 47;
 pub const UNKNOWN_PRODUCER_ID: i16 = 59;
 pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
 pub const UNKNOWN_SERVER_ERROR: i16 = -1;
+pub const NOT_COORDINATOR: i16 = 16;
+pub const INVALID_TXN_STATE: i16 = 48;
+pub const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
+pub const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
+pub const OPERATION_NOT_ATTEMPTED: i16 = 55;
+pub const INVALID_RECORD: i16 = 87;
+pub const PRODUCER_FENCED: i16 = 90;
+pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 
 use eddy_controlplane::api::{CpError, ErrorKind};
 
@@ -42,5 +50,9 @@ pub fn from_cp(e: &CpError) -> i16 {
         ErrorKind::TopicExists => TOPIC_ALREADY_EXISTS,
         ErrorKind::Invalid => INVALID_REQUEST,
         ErrorKind::Internal => UNKNOWN_SERVER_ERROR,
+        ErrorKind::ProducerFenced => PRODUCER_FENCED,
+        ErrorKind::InvalidProducerIdMapping => INVALID_PRODUCER_ID_MAPPING,
+        ErrorKind::InvalidTxnState => INVALID_TXN_STATE,
+        ErrorKind::InvalidTransactionTimeout => INVALID_TRANSACTION_TIMEOUT,
     }
 }

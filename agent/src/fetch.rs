@@ -11,12 +11,17 @@ use bytes::Bytes;
 use eddy_controlplane::api::{CpError, Extent, LookupQuery, LookupResult};
 use eddy_controlplane::plants::Plant;
 use futures::future::join_all;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
-use crate::batch::patch_extent_into;
+use crate::batch::{control_batch, patch_extent_into};
 use crate::codes;
 use crate::server::AgentInner;
+
+/// Bytes of a transaction marker's control batch (`batch::control_batch`), for the budgets.
+pub const MARKER_BYTES: usize = 78;
 
 /// Most partitions served in one fetch request.
 pub const FETCH_PARTITIONS_MAX: usize = 10_000;
@@ -36,6 +41,9 @@ impl AgentInner {
                 ));
             }
         }
+        // Kafka's read_committed: data only below the last stable offset, with the aborted
+        // transactions it overlaps (the consumer drops their batches).
+        let read_committed = req.isolation_level == 1;
         let mut results: Vec<Result<LookupResult, CpError>> = Vec::new();
         if wanted.len() > FETCH_PARTITIONS_MAX {
             r.error_code = codes::INVALID_REQUEST;
@@ -47,6 +55,7 @@ impl AgentInner {
                     partition: *partition,
                     offset: *offset,
                     max_bytes: (*max).max(1),
+                    read_committed,
                 })
                 .collect();
             let wait_ms = if req.min_bytes > 0 {
@@ -75,11 +84,26 @@ impl AgentInner {
         // written together) are read together (pages, or `get_ranges` with the cache off,
         // which coalesces nearby ranges into as few GETs as possible).
         let mut by_key: BTreeMap<&str, Vec<(usize, Range<u64>)>> = BTreeMap::new();
+        // Transaction markers are in no file: their control batches are written here.
+        let mut markers: Vec<(usize, Bytes)> = Vec::new();
         let mut slot = 0usize;
         for e in plans
             .iter()
             .flat_map(|plan| plan.iter().flat_map(|(_, extents)| extents.iter()))
         {
+            if let Some(m) = &e.marker {
+                let batch = control_batch(
+                    e.base_offset,
+                    m.producer_id,
+                    m.producer_epoch,
+                    m.commit,
+                    e.max_timestamp,
+                    0,
+                );
+                markers.push((slot, Bytes::from(batch)));
+                slot += 1;
+                continue;
+            }
             by_key
                 .entry(e.key.as_str())
                 .or_default()
@@ -102,6 +126,9 @@ impl AgentInner {
             crate::produce::buggify_delay("agent.fetch.read", 500).await;
         }
         let mut slots: Vec<Option<object_store::Result<Bytes>>> = (0..slot).map(|_| None).collect();
+        for (i, batch) in markers {
+            slots[i] = Some(Ok(batch));
+        }
         for (wanted, got) in join_all(reads).await {
             match got {
                 Ok(bodies) => {
@@ -151,8 +178,23 @@ impl AgentInner {
                     }
                     (Some(Ok(found)), Some(Some((limit, extents)))) => {
                         pd.high_watermark = found.high_watermark;
-                        pd.last_stable_offset = found.high_watermark;
+                        pd.last_stable_offset = found.last_stable;
                         pd.log_start_offset = found.log_start;
+                        if read_committed {
+                            pd.aborted_transactions = Some(
+                                found
+                                    .aborted
+                                    .iter()
+                                    .map(|a| {
+                                        let mut t = AbortedTransaction::default();
+                                        t.producer_id =
+                                            kafka_protocol::messages::ProducerId(a.producer_id);
+                                        t.first_offset = a.first_offset;
+                                        t
+                                    })
+                                    .collect(),
+                            );
+                        }
                         let got: Vec<_> = bodies.by_ref().take(extents.len()).collect();
                         match assemble(extents, got, p.fetch_offset, *limit) {
                             Ok(bytes) => pd.records = Some(bytes),
@@ -200,7 +242,11 @@ fn plan_breadth_first(
                 continue;
             };
             let partition_max = wanted[i].3 as usize;
-            let len = e.byte_len as usize;
+            let len = if e.is_marker() {
+                MARKER_BYTES
+            } else {
+                e.byte_len as usize
+            };
             let take = if chosen[i].is_empty() {
                 (budget > 0 && partition_max > 0) || !served_any
             } else {
@@ -292,8 +338,11 @@ mod tests {
                     byte_len: len,
                     max_timestamp: 0,
                     committed_at_ms: 0,
+                    marker: None,
                 })
                 .collect(),
+            last_stable: files as i64,
+            aborted: Vec::new(),
         })
     }
 

@@ -1,6 +1,6 @@
 //! Consumer-group and producer-id requests: FindCoordinator (an agent of the client's zone
 //! answers as coordinator), JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
-//! OffsetFetch, ListGroups, DescribeGroups and InitProducerId. Every agent forwards them to
+//! OffsetFetch, ListGroups, DescribeGroups and InitProducerId (with a transactional id: `txn.rs`). Every agent forwards them to
 //! the control plane, which holds the coordination state; the agent only translates between
 //! Kafka and the RPC.
 
@@ -434,15 +434,17 @@ impl AgentInner {
         r
     }
 
-    pub async fn init_producer_id(&self, req: InitProducerIdRequest) -> InitProducerIdResponse {
+    pub async fn init_producer_id(
+        &self,
+        req: InitProducerIdRequest,
+        version: i16,
+    ) -> InitProducerIdResponse {
+        if let Some(id) = req.transactional_id.as_ref().map(|t| t.0.to_string()) {
+            return self.init_transactional_producer(req, version, id).await;
+        }
         let mut r = InitProducerIdResponse::default();
         r.producer_id = ProducerId(-1);
         r.producer_epoch = -1;
-        if req.transactional_id.is_some() {
-            // Transactions are a later milestone.
-            r.error_code = codes::INVALID_REQUEST;
-            return r;
-        }
         match self.cp.init_producer_id(self.rpc_deadline()).await {
             Ok(allocated) => {
                 r.producer_id = ProducerId(allocated.producer_id);

@@ -8,8 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use eddy_controlplane::api::{
     validate_topic_name, CpError, ErrorKind, ProducerBatch, RetentionPolicy, TopicInfo,
-    CHUNK_INVALID_PRODUCER_EPOCH, CHUNK_OUT_OF_ORDER_SEQUENCE, CHUNK_UNKNOWN_PRODUCER_ID,
-    PARTITIONS_MAX,
+    CHUNK_INVALID_PRODUCER_EPOCH, CHUNK_INVALID_TXN_STATE, CHUNK_OUT_OF_ORDER_SEQUENCE,
+    CHUNK_UNKNOWN_PRODUCER_ID, PARTITIONS_MAX,
 };
 use eddy_controlplane::plants::Plant;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
@@ -59,6 +59,14 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::InitProducerId, 0, 4),
     (ApiKey::DescribeConfigs, 1, 4),
+    // Transactions (see `txn.rs`). AddPartitionsToTxn v4+ and EndTxn v5 are KIP-890's
+    // broker-side and epoch-per-transaction versions, not served.
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 3),
+    (ApiKey::TxnOffsetCommit, 0, 3),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
 ];
 
 /// Versions actually decodable: the advertised range, except Produce v0–2.
@@ -438,6 +446,7 @@ impl AgentInner {
                     name.clone(),
                     p.partition_index,
                     p.timestamp,
+                    req.isolation_level == 1,
                     self.rpc_deadline(),
                 );
                 match listed.await {
@@ -560,6 +569,7 @@ fn refusal(offset: i64) -> Option<i16> {
         CHUNK_OUT_OF_ORDER_SEQUENCE => Some(codes::OUT_OF_ORDER_SEQUENCE_NUMBER),
         CHUNK_INVALID_PRODUCER_EPOCH => Some(codes::INVALID_PRODUCER_EPOCH),
         CHUNK_UNKNOWN_PRODUCER_ID => Some(codes::UNKNOWN_PRODUCER_ID),
+        CHUNK_INVALID_TXN_STATE => Some(codes::INVALID_TXN_STATE),
         o if o < 0 => Some(codes::UNKNOWN_SERVER_ERROR),
         _ => None,
     }
@@ -606,7 +616,7 @@ pub fn split_parts(
                     producer_epoch: b.producer_epoch,
                     base_sequence: b.base_sequence,
                     last_sequence: last,
-                    transactional: false,
+                    transactional: b.transactional,
                 }),
             }
         })
@@ -622,5 +632,18 @@ fn validate_records(records: Option<&Bytes>) -> Result<Vec<BatchInfo>, (i16, Str
         }
         _ => (codes::CORRUPT_MESSAGE, e.to_string()),
     })?;
+    if batches.iter().any(|b| b.control) {
+        // Markers are the coordinator's to write (Kafka refuses them from clients too).
+        return Err((
+            codes::INVALID_RECORD,
+            "control batches (transaction markers) cannot be produced".to_string(),
+        ));
+    }
+    if batches.iter().any(|b| b.transactional && b.producer_id < 0) {
+        return Err((
+            codes::INVALID_RECORD,
+            "a transactional batch without a producer id".to_string(),
+        ));
+    }
     Ok(batches)
 }

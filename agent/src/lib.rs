@@ -23,6 +23,7 @@ pub mod planted;
 pub mod produce;
 pub mod server;
 pub mod tiered;
+pub mod txn;
 pub mod wire;
 pub mod zonecache;
 

@@ -659,7 +659,25 @@ impl Agent {
                     Some(ResponseKind::OffsetFetch(inner.offset_fetch(req).await))
                 }
                 RequestKind::InitProducerId(req) => Some(ResponseKind::InitProducerId(
-                    inner.init_producer_id(req).await,
+                    inner.init_producer_id(req, version).await,
+                )),
+                RequestKind::AddPartitionsToTxn(req) => Some(ResponseKind::AddPartitionsToTxn(
+                    inner.add_partitions_to_txn(req, version).await,
+                )),
+                RequestKind::AddOffsetsToTxn(req) => Some(ResponseKind::AddOffsetsToTxn(
+                    inner.add_offsets_to_txn(req, version).await,
+                )),
+                RequestKind::TxnOffsetCommit(req) => Some(ResponseKind::TxnOffsetCommit(
+                    inner.txn_offset_commit(req, version).await,
+                )),
+                RequestKind::EndTxn(req) => {
+                    Some(ResponseKind::EndTxn(inner.end_txn(req, version).await))
+                }
+                RequestKind::DescribeTransactions(req) => Some(ResponseKind::DescribeTransactions(
+                    inner.describe_transactions(req).await,
+                )),
+                RequestKind::ListTransactions(req) => Some(ResponseKind::ListTransactions(
+                    inner.list_transactions(req).await,
                 )),
                 _ => None,
             };

@@ -335,8 +335,12 @@ impl Progress {
             for (topic, t) in &state.topics {
                 for (i, p) in t.partitions.iter().enumerate() {
                     log_starts.insert((topic.clone(), i as i32), p.log_start);
-                    let files: BTreeSet<&str> =
-                        p.extents.values().map(|e| e.key.as_str()).collect();
+                    let files: BTreeSet<&str> = p
+                        .extents
+                        .values()
+                        .filter(|e| !e.is_marker())
+                        .map(|e| e.key.as_str())
+                        .collect();
                     files_max = files_max.max(files.len() as u64);
                 }
             }

@@ -501,6 +501,7 @@ async fn lookup(cp: &ControlPlane, offset: i64, wait_ms: u64) -> (i64, tokio::ti
             partition: 0,
             offset,
             max_bytes: 1 << 20,
+            read_committed: false,
         }],
         wait_ms,
     };

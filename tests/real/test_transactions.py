@@ -1,0 +1,258 @@
+"""Kafka transactions with librdkafka (confluent-kafka): commit and abort seen through
+read_committed and read_uncommitted consumers, an open transaction holding read_committed
+readers back, a new instance fencing a zombie, the admin views, and an exactly-once
+consume-transform-produce pipeline run through a `kill -9` of `eddy serve`."""
+
+import threading
+import time
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from clients import ck_create_topic, ck_produce, records
+from conftest import Serve, topic_name
+
+TIMEOUT_S = 60.0
+
+
+def txn_producer(bootstrap, txn_id, extra=None):
+    conf = {"bootstrap.servers": bootstrap, "transactional.id": txn_id, "linger.ms": 5,
+            "transaction.timeout.ms": 10000, "message.timeout.ms": 10000}
+    conf.update(extra or {})
+    p = Producer(conf)
+    p.init_transactions(TIMEOUT_S)
+    return p
+
+
+def read_all(bootstrap, topic, partitions, isolation, idle_s=2.0):
+    """Every record of `topic` from the start, until nothing new arrives for `idle_s`:
+    {partition: [(offset, value)]}."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "eddy-tests-unused",
+                  "enable.auto.commit": False, "isolation.level": isolation,
+                  "enable.partition.eof": True})
+    c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    got, eof, last_new = {}, set(), time.monotonic()
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        msg = c.poll(0.2)
+        if msg is None:
+            if len(eof) == partitions and time.monotonic() - last_new > idle_s:
+                break
+            continue
+        if msg.error():
+            if msg.error().code() == KafkaError._PARTITION_EOF:
+                eof.add(msg.partition())
+                continue
+            raise AssertionError(f"consume error: {msg.error()}")
+        eof.discard(msg.partition())
+        last_new = time.monotonic()
+        got.setdefault(msg.partition(), []).append((msg.offset(), msg.value()))
+    c.close()
+    return got
+
+
+def values(got):
+    return sorted(v for rows in got.values() for _, v in rows)
+
+
+def produce_in_txn(p, topic, vals, partitions):
+    for i, v in enumerate(vals):
+        p.produce(topic, value=v, partition=i % partitions)
+    p.flush(TIMEOUT_S)
+
+
+def test_commit_and_abort_seen_by_each_isolation_level(serve):
+    topic = topic_name("txn")
+    ck_create_topic(serve.bootstrap, topic, 3)
+    p = txn_producer(serve.bootstrap, "txn-basic")
+    first, aborted, last = records(50, "c1"), records(30, "ab"), records(20, "c2")
+    for vals, commit in ((first, True), (aborted, False), (last, True)):
+        p.begin_transaction()
+        produce_in_txn(p, topic, vals, 3)
+        if commit:
+            p.commit_transaction(TIMEOUT_S)
+        else:
+            p.abort_transaction(TIMEOUT_S)
+    committed = read_all(serve.bootstrap, topic, 3, "read_committed")
+    assert values(committed) == sorted(first + last), "read_committed: committed only, once"
+    for rows in committed.values():
+        offsets = [o for o, _ in rows]
+        assert offsets == sorted(offsets)
+    everything = read_all(serve.bootstrap, topic, 3, "read_uncommitted")
+    assert values(everything) == sorted(first + aborted + last)
+    # Each partition got three markers: the offsets after the data skip them.
+    c = Consumer({"bootstrap.servers": serve.bootstrap, "group.id": "unused"})
+    for part in range(3):
+        low, high = c.get_watermark_offsets(TopicPartition(topic, part), TIMEOUT_S)
+        assert high == len(everything[part]) + 3, (part, high)
+    c.close()
+
+
+def test_an_open_transaction_holds_read_committed_readers_back(serve):
+    topic = topic_name("lso")
+    ck_create_topic(serve.bootstrap, topic, 1)
+    before = ck_produce(serve.bootstrap, topic, records(10, "plain"), 1)
+    p = txn_producer(serve.bootstrap, "txn-open")
+    p.begin_transaction()
+    produce_in_txn(p, topic, records(5, "open"), 1)
+    # Non-transactional records after the open transaction wait with it.
+    ck_produce(serve.bootstrap, topic, records(5, "after"), 1)
+    seen = read_all(serve.bootstrap, topic, 1, "read_committed", idle_s=1.5)
+    assert values(seen) == sorted(v for _, v in before[0]), "stops at the last stable offset"
+    assert len(values(read_all(serve.bootstrap, topic, 1, "read_uncommitted"))) == 20
+    p.commit_transaction(TIMEOUT_S)
+    seen = read_all(serve.bootstrap, topic, 1, "read_committed")
+    assert len(values(seen)) == 20
+
+
+def test_a_new_instance_fences_the_zombie_and_aborts_its_transaction(serve):
+    topic = topic_name("fence")
+    ck_create_topic(serve.bootstrap, topic, 2)
+    zombie = txn_producer(serve.bootstrap, "txn-fence")
+    zombie.begin_transaction()
+    produce_in_txn(zombie, topic, records(10, "zombie"), 2)
+    successor = txn_producer(serve.bootstrap, "txn-fence")
+    successor.begin_transaction()
+    produce_in_txn(successor, topic, records(10, "successor"), 2)
+    successor.commit_transaction(TIMEOUT_S)
+    with pytest.raises(KafkaException) as fenced:
+        zombie.produce(topic, value=b"zombie-late", partition=0)
+        zombie.flush(10)
+        zombie.commit_transaction(10)
+    assert fenced.value.args[0].fatal() or "fenced" in str(fenced.value).lower(), fenced.value
+    seen = values(read_all(serve.bootstrap, topic, 2, "read_committed"))
+    assert seen == sorted(records(10, "successor")), "nothing of the zombie is visible"
+
+
+def test_admin_lists_and_describes_transactions(serve):
+    topic = topic_name("adm")
+    ck_create_topic(serve.bootstrap, topic, 1)
+    p = txn_producer(serve.bootstrap, "txn-admin")
+    p.begin_transaction()
+    produce_in_txn(p, topic, records(3, "a"), 1)
+    admin = AdminClient({"bootstrap.servers": serve.bootstrap})
+    if not hasattr(admin, "list_transactions"):
+        p.abort_transaction(TIMEOUT_S)
+        pytest.skip("this confluent-kafka has no transaction admin API")
+    listed = admin.list_transactions().result(TIMEOUT_S)
+    assert any(t.transactional_id == "txn-admin" for t in listed)
+    p.abort_transaction(TIMEOUT_S)
+
+
+class Pipeline:
+    """Consume `source` as group `group` (read_committed), write `out:<value>` to `sink`
+    and commit the input offsets in the same transaction; every failure aborts (or, when
+    fatal, starts a new instance, which fences the old one) and resumes from the committed
+    offsets."""
+
+    def __init__(self, bootstrap, source, sink, group, txn_id, partitions):
+        self.bootstrap, self.source, self.sink = bootstrap, source, sink
+        self.group, self.txn_id, self.partitions = group, txn_id, partitions
+        self.stop = threading.Event()
+        self.committed_batches = 0
+        self.errors = []
+
+    def clients(self):
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.group,
+                             "enable.auto.commit": False, "isolation.level": "read_committed",
+                             "auto.offset.reset": "earliest"})
+        consumer.assign([TopicPartition(self.source, p) for p in range(self.partitions)])
+        producer = txn_producer(self.bootstrap, self.txn_id,
+                                {"transaction.timeout.ms": 5000, "message.timeout.ms": 5000})
+        return consumer, producer
+
+    def rewind(self, consumer):
+        committed = consumer.committed(
+            [TopicPartition(self.source, p) for p in range(self.partitions)], TIMEOUT_S)
+        for tp in committed:
+            consumer.seek(TopicPartition(self.source, tp.partition, max(tp.offset, 0)))
+
+    def run(self, until_idle_s=None):
+        consumer, producer = None, None
+        idle_since = time.monotonic()
+        while not self.stop.is_set():
+            try:
+                if consumer is None:
+                    consumer, producer = self.clients()
+                msgs = consumer.consume(50, 0.5)
+                msgs = [m for m in msgs if not m.error()]
+                if not msgs:
+                    if until_idle_s and time.monotonic() - idle_since > until_idle_s:
+                        break
+                    continue
+                idle_since = time.monotonic()
+                producer.begin_transaction()
+                for m in msgs:
+                    producer.produce(self.sink, value=b"out:" + m.value(), partition=m.partition())
+                producer.send_offsets_to_transaction(
+                    consumer.position(consumer.assignment()),
+                    consumer.consumer_group_metadata(), TIMEOUT_S)
+                producer.commit_transaction(TIMEOUT_S)
+                self.committed_batches += 1
+            except KafkaException as e:
+                self.errors.append(str(e))
+                err = e.args[0]
+                try:
+                    if err.txn_requires_abort():
+                        producer.abort_transaction(TIMEOUT_S)
+                        self.rewind(consumer)
+                        continue
+                except KafkaException:
+                    pass
+                # Fatal (fenced, or the abort failed): a new instance resumes.
+                for c in (consumer,):
+                    try:
+                        c and c.close()
+                    except Exception:
+                        pass
+                consumer, producer = None, None
+                time.sleep(0.2)
+        if consumer is not None:
+            consumer.close()
+
+
+def test_exactly_once_pipeline_through_kill_9(workdir):
+    server = Serve(workdir).start()
+    source, sink = topic_name("src"), topic_name("sink")
+    ck_create_topic(server.bootstrap, source, 3)
+    ck_create_topic(server.bootstrap, sink, 3)
+    inputs = records(3000, "in")
+    ck_produce(server.bootstrap, source, inputs, 3)
+    pipeline = Pipeline(server.bootstrap, source, sink, "eos-group", "eos-pipeline", 3)
+    t = threading.Thread(target=pipeline.run)
+    t.start()
+    deadline = time.monotonic() + TIMEOUT_S
+    while pipeline.committed_batches < 8 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pipeline.committed_batches >= 8, f"the pipeline runs: {pipeline.errors[:3]}"
+    server.kill()  # mid-transaction, most likely
+    pipeline.stop.set()
+    t.join()
+    killed_after = pipeline.committed_batches
+
+    # The same data folder and ports: a new pipeline instance resumes (and fences the old
+    # one's transaction, which the restarted coordinator still holds open).
+    restarted = Serve(workdir)
+    restarted.args = [a.replace(str(restarted.port), str(server.port))
+                      .replace(str(restarted.cp_port), str(server.cp_port))
+                      for a in restarted.args]
+    restarted.port, restarted.kafka_port = server.port, server.port
+    restarted.start()
+    try:
+        resumed = Pipeline(restarted.bootstrap, source, sink, "eos-group", "eos-pipeline", 3)
+        resumed.run(until_idle_s=4.0)
+        out = read_all(restarted.bootstrap, sink, 3, "read_committed")
+        got = [v for rows in out.values() for _, v in rows]
+        dupes = len(got) - len(set(got))
+        missing = set(b"out:" + v for v in inputs) - set(got)
+        assert dupes == 0 and not missing, (
+            f"exactly once: {dupes} duplicates, {len(missing)} missing of {len(inputs)} "
+            f"({killed_after} batches before the kill, {resumed.committed_batches} after; "
+            f"errors: {resumed.errors[:3]})")
+        # The uncommitted tail of the killed instance exists, but only read_uncommitted
+        # readers see it (when the kill caught a transaction with data written).
+        everything = read_all(restarted.bootstrap, sink, 3, "read_uncommitted")
+        assert len([v for rows in everything.values() for _, v in rows]) >= len(got)
+    finally:
+        restarted.stop()
