@@ -408,7 +408,18 @@ impl AgentInner {
         let fetched = self
             .cp
             .fetch_offsets(req.group_id.0.to_string(), partitions);
-        match fetched.await.map_err(failure_code) {
+        // Without a control-plane leader the group's offsets are being recovered: Kafka's
+        // COORDINATOR_LOAD_IN_PROGRESS, which clients retry in place. (librdkafka gives up
+        // the committed-offset fetch of assigned partitions on COORDINATOR_NOT_AVAILABLE,
+        // leaving a consumer that resumes after a restart without a position.)
+        let loading = |failure: GroupFailure| match &failure {
+            GroupFailure::Failed(e) if e.kind.is_retriable() => {
+                eddy_probe::hit("agent.groups.offsets_loading");
+                codes::COORDINATOR_LOAD_IN_PROGRESS
+            }
+            _ => failure_code(failure),
+        };
+        match fetched.await.map_err(loading) {
             Ok(offsets) => {
                 let mut topics: Vec<OffsetFetchResponseTopic> = Vec::new();
                 for o in offsets {

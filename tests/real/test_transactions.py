@@ -8,7 +8,6 @@ import time
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from clients import ck_create_topic, ck_produce, records
 from conftest import Serve, topic_name
@@ -125,19 +124,80 @@ def test_a_new_instance_fences_the_zombie_and_aborts_its_transaction(serve):
     assert seen == sorted(records(10, "successor")), "nothing of the zombie is visible"
 
 
-def test_admin_lists_and_describes_transactions(serve):
+def _uvarint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def _read_uvarint(data, at):
+    shift = value = 0
+    while True:
+        b = data[at]
+        at += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, at
+
+
+def _compact_str(data, at):
+    n, at = _read_uvarint(data, at)
+    return data[at:at + n - 1].decode(), at + n - 1
+
+
+def list_transactions(port):
+    """ListTransactions v0 by hand (no client here has it): [(id, producer id, state)]."""
+    import socket
+    import struct
+    client_id = b"eddy-test"
+    header = struct.pack(">hhih", 66, 0, 7, len(client_id)) + client_id + b"\x00"
+    body = _uvarint(1) + _uvarint(1) + b"\x00"  # no state filter, no producer filter, tags
+    frame = header + body
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(struct.pack(">i", len(frame)) + frame)
+        size = struct.unpack(">i", _recv(s, 4))[0]
+        data = _recv(s, size)
+    at = 4 + 1  # correlation id, header tags
+    _throttle, error = struct.unpack(">ih", data[at:at + 6])
+    assert error == 0, f"ListTransactions error {error}"
+    at += 6
+    n, at = _read_uvarint(data, at)  # unknown state filters (none sent)
+    assert n == 1
+    n, at = _read_uvarint(data, at)
+    out = []
+    for _ in range(n - 1):
+        txn_id, at = _compact_str(data, at)
+        (pid,) = struct.unpack(">q", data[at:at + 8])
+        state, at = _compact_str(data, at + 8)
+        _tags, at = _read_uvarint(data, at)
+        out.append((txn_id, pid, state))
+    return out
+
+
+def _recv(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        assert chunk, "connection closed"
+        buf += chunk
+    return buf
+
+
+def test_list_transactions_shows_each_id_and_its_state(serve):
     topic = topic_name("adm")
     ck_create_topic(serve.bootstrap, topic, 1)
     p = txn_producer(serve.bootstrap, "txn-admin")
     p.begin_transaction()
     produce_in_txn(p, topic, records(3, "a"), 1)
-    admin = AdminClient({"bootstrap.servers": serve.bootstrap})
-    if not hasattr(admin, "list_transactions"):
-        p.abort_transaction(TIMEOUT_S)
-        pytest.skip("this confluent-kafka has no transaction admin API")
-    listed = admin.list_transactions().result(TIMEOUT_S)
-    assert any(t.transactional_id == "txn-admin" for t in listed)
+    states = {t: s for t, _, s in list_transactions(serve.port)}
+    assert states.get("txn-admin") == "Ongoing", states
     p.abort_transaction(TIMEOUT_S)
+    states = {t: s for t, _, s in list_transactions(serve.port)}
+    assert states.get("txn-admin") == "CompleteAbort", states
 
 
 class Pipeline:
@@ -170,17 +230,21 @@ class Pipeline:
 
     def run(self, until_idle_s=None):
         consumer, producer = None, None
-        idle_since = time.monotonic()
+        idle_since, seen_any, started = time.monotonic(), False, time.monotonic()
         while not self.stop.is_set():
             try:
                 if consumer is None:
                     consumer, producer = self.clients()
+                    idle_since = time.monotonic()
                 msgs = consumer.consume(50, 0.5)
                 msgs = [m for m in msgs if not m.error()]
                 if not msgs:
-                    if until_idle_s and time.monotonic() - idle_since > until_idle_s:
+                    quiet = time.monotonic() - idle_since
+                    if until_idle_s and (seen_any or time.monotonic() - started > TIMEOUT_S) \
+                            and quiet > until_idle_s:
                         break
                     continue
+                seen_any = True
                 idle_since = time.monotonic()
                 producer.begin_transaction()
                 for m in msgs:
@@ -256,3 +320,33 @@ def test_exactly_once_pipeline_through_kill_9(workdir):
         assert len([v for rows in everything.values() for _, v in rows]) >= len(got)
     finally:
         restarted.stop()
+
+
+def test_kafka_python_transactional_producer(serve):
+    """kafka-python's own transaction manager against the same coordinator."""
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka import TopicPartition as KTP
+
+    topic = topic_name("kptxn")
+    ck_create_topic(serve.bootstrap, topic, 2)
+    p = KafkaProducer(bootstrap_servers=serve.bootstrap, transactional_id="kp-txn")
+    p.init_transactions()
+    for prefix, commit in (("kc1", True), ("kab", False), ("kc2", True)):
+        p.begin_transaction()
+        for i, v in enumerate(records(20, prefix)):
+            p.send(topic, value=v, partition=i % 2)
+        p.flush()
+        if commit:
+            p.commit_transaction()
+        else:
+            p.abort_transaction()
+    p.close()
+    seen = values(read_all(serve.bootstrap, topic, 2, "read_committed"))
+    assert seen == sorted(records(20, "kc1") + records(20, "kc2"))
+    c = KafkaConsumer(bootstrap_servers=serve.bootstrap, isolation_level="read_committed",
+                      enable_auto_commit=False, consumer_timeout_ms=3000)
+    c.assign([KTP(topic, 0), KTP(topic, 1)])
+    c.seek_to_beginning()
+    got = sorted(m.value for m in c)
+    c.close()
+    assert got == seen, "kafka-python's read_committed consumer agrees"

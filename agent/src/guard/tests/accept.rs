@@ -70,6 +70,8 @@ fn full_samples_expose_their_arrays_and_tagged_fields() {
         let has_arrays = !(sample.api_key == 18 // ApiVersions
             || sample.api_key == 12 // Heartbeat
             || sample.api_key == 22 // InitProducerId
+            || sample.api_key == 25 // AddOffsetsToTxn
+            || sample.api_key == 26 // EndTxn
             || (sample.api_key == 13 && sample.version <= 2) // LeaveGroup
             || (sample.api_key == 16 && sample.version <= 3) // ListGroups
             || (sample.api_key == 10 && sample.version <= 3)); // FindCoordinator
@@ -131,7 +133,13 @@ fn version_table_matches_the_served_apis() {
         (18, (0, 4)), // ApiVersions
         (19, (2, 7)), // CreateTopics
         (22, (0, 5)), // InitProducerId
+        (24, (0, 3)), // AddPartitionsToTxn
+        (25, (0, 4)), // AddOffsetsToTxn
+        (26, (0, 5)), // EndTxn
+        (28, (0, 5)), // TxnOffsetCommit
         (32, (1, 4)), // DescribeConfigs
+        (65, (0, 0)), // DescribeTransactions
+        (66, (0, 2)), // ListTransactions
     ];
     for (key, range) in expected {
         assert_eq!(supported_versions(key), Some(range), "api key {key}");
