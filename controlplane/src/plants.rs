@@ -67,10 +67,23 @@ pub enum Plant {
     /// arrives after the group moved to a new generation — still commits, and its older
     /// positions overwrite what the partition's new owner committed.
     ZombieCommitAccepted,
+    /// An abort writes its markers but does not list the transaction in its partitions'
+    /// aborted transactions: read_committed consumers keep the aborted records.
+    AbortNotListed,
+    /// The last stable offset is taken to be the high watermark: read_committed consumers
+    /// read transactions that are still open (and later abort).
+    LsoIgnoresOpen,
+    /// A transactional batch of an older epoch (a zombie instance fenced by InitProducerId)
+    /// is indexed in its producer's current transaction instead of refused: the zombie's
+    /// writes become visible when the new instance commits.
+    ZombieTxnNotFenced,
+    /// An abort applies the offsets committed in the transaction as a commit would: an
+    /// exactly-once pipeline skips the inputs whose outputs were aborted.
+    AbortAppliesOffsets,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 18] = [
+    pub const ALL: [Plant; 22] = [
         Plant::AckBeforeCommit,
         Plant::CommitNotIdempotent,
         Plant::NoFencing,
@@ -89,6 +102,10 @@ impl Plant {
         Plant::LeaseNeverLapses,
         Plant::DeleteKeepsLast,
         Plant::ZombieCommitAccepted,
+        Plant::AbortNotListed,
+        Plant::LsoIgnoresOpen,
+        Plant::ZombieTxnNotFenced,
+        Plant::AbortAppliesOffsets,
     ];
 
     pub fn name(self) -> &'static str {
@@ -111,6 +128,10 @@ impl Plant {
             Plant::LeaseNeverLapses => "lease-never-lapses",
             Plant::DeleteKeepsLast => "delete-keeps-last",
             Plant::ZombieCommitAccepted => "zombie-commit-accepted",
+            Plant::AbortNotListed => "abort-not-listed",
+            Plant::LsoIgnoresOpen => "lso-ignores-open",
+            Plant::ZombieTxnNotFenced => "zombie-txn-not-fenced",
+            Plant::AbortAppliesOffsets => "abort-applies-offsets",
         }
     }
 
@@ -142,6 +163,40 @@ pub(crate) mod planted {
     use crate::error::{CpError, ErrorKind};
     use crate::groups::GroupError;
     use crate::types::{LookupQuery, LookupResult};
+
+    /// `zombie-txn-not-fenced`: whether `b` comes from an older epoch than its producer id's
+    /// current one (a fenced instance).
+    pub fn is_zombie(txns: &crate::txn::TxnTable, b: &crate::types::ProducerBatch) -> bool {
+        txns.by_producer
+            .get(&b.producer_id)
+            .and_then(|id| txns.by_id.get(id))
+            .is_some_and(|r| b.producer_epoch < r.epoch)
+    }
+
+    /// `zombie-txn-not-fenced`: a transactional batch of an older epoch is admitted as if
+    /// it were the current instance's (`None`: no refusal) when that instance has an
+    /// ongoing transaction holding the partition.
+    pub fn admit_zombie(
+        txns: &crate::txn::TxnTable,
+        topic: &str,
+        partition: i32,
+        b: &crate::types::ProducerBatch,
+    ) -> Option<i64> {
+        let current = txns
+            .by_producer
+            .get(&b.producer_id)
+            .and_then(|id| txns.by_id.get(id))
+            .map(|r| crate::types::ProducerBatch {
+                producer_epoch: r.epoch,
+                ..*b
+            });
+        match current {
+            Some(as_current) if b.producer_epoch < as_current.producer_epoch => {
+                txns.admits(topic, partition, &as_current)
+            }
+            _ => txns.admits(topic, partition, b),
+        }
+    }
 
     /// `zombie-commit-accepted`: every offset commit is allowed, whoever sends it and with
     /// whatever generation.

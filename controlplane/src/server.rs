@@ -35,6 +35,7 @@ use crate::command::{Command, CommandResult};
 use crate::error::CpError;
 use crate::journal::Journal;
 use crate::net::DynTransport;
+use crate::plants::Plant;
 use crate::replica::{self, Core, ReplicaEvent, Role};
 use crate::rpc::{
     read_frame_body, read_frame_len, write_frame, Request, RequestFrame, Response, ResponseFrame,
@@ -834,6 +835,7 @@ impl ControlPlane {
                 let wait = Duration::from_millis(wait_ms.min(self.inner.config.lookup_wait_ms_max));
                 let deadline = Instant::now() + wait;
                 let mut applied = self.inner.applied.subscribe();
+                let lso_ignores_open = self.inner.config.plants.has(Plant::LsoIgnoresOpen);
                 let lookup_all = |state: &State| -> Vec<Result<LookupResult, CpError>> {
                     queries
                         .iter()
@@ -843,7 +845,7 @@ impl ControlPlane {
                                 q.partition,
                                 q.offset,
                                 q.max_bytes,
-                                q.read_committed,
+                                q.read_committed && !lso_ignores_open,
                             )
                         })
                         .collect()

@@ -130,7 +130,7 @@ impl State {
             Command::AllocateProducerId => Ok(CommandResult::ProducerIdAllocated {
                 producer_id: self.producers.allocate(),
             }),
-            Command::Txn { op } => crate::txn::apply(self, op).map(CommandResult::Txn),
+            Command::Txn { op } => crate::txn::apply(self, op, plants).map(CommandResult::Txn),
             Command::NewEpoch {
                 epoch,
                 leader,
@@ -222,20 +222,29 @@ impl State {
         }
         let mut base_offsets = Vec::with_capacity(file.chunks.len());
         for chunk in &file.chunks {
+            let mut zombie = false;
             // An idempotent producer's batch: a retry is answered with its first offset and
             // not indexed again; a batch out of sequence is refused alone.
             if let Some(b) = chunk.producer.as_ref().filter(|_| !reindex) {
                 // A transactional batch only inside its producer's ongoing transaction that
                 // added the partition, at the current epoch.
+                zombie = b.transactional
+                    && plants.has(Plant::ZombieTxnNotFenced)
+                    && planted::is_zombie(&self.transactions, b);
                 if b.transactional {
-                    if let Some(refusal) =
+                    let refusal = if zombie {
+                        planted::admit_zombie(&self.transactions, &chunk.topic, chunk.partition, b)
+                    } else {
                         self.transactions.admits(&chunk.topic, chunk.partition, b)
-                    {
+                    };
+                    if let Some(refusal) = refusal {
                         base_offsets.push(refusal);
                         continue;
                     }
                 }
                 match self.producers.verdict(&chunk.topic, chunk.partition, b) {
+                    // Planted: a zombie's batch skips the sequence check its epoch fails.
+                    _ if zombie => {}
                     Verdict::New => {}
                     Verdict::Duplicate(offset) => {
                         eddy_probe::hit("cp.idem.duplicate");
@@ -279,7 +288,7 @@ impl State {
                 partition.txns.open.entry(b.producer_id).or_insert(base);
             }
             base_offsets.push(base);
-            if let Some(b) = &chunk.producer {
+            if let Some(b) = chunk.producer.as_ref().filter(|_| !zombie) {
                 self.producers
                     .record(&chunk.topic, chunk.partition, b, base);
             }

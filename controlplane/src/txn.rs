@@ -46,6 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, CommandResult};
 use crate::error::{CpError, ErrorKind};
+use crate::plants::{Plant, Plants};
 use crate::server::ControlPlane;
 use crate::state::State;
 use crate::types::{AbortedTxn, Extent, GroupOffset, ProducerBatch, TxnMarker};
@@ -288,15 +289,15 @@ impl TxnTable {
     }
 }
 
-/// Apply one transactional command to `state`.
-pub fn apply(state: &mut State, op: &TxnCommand) -> Result<TxnAnswer, CpError> {
+/// Apply one transactional command to `state`, with planted bugs `plants`.
+pub fn apply(state: &mut State, op: &TxnCommand, plants: &Plants) -> Result<TxnAnswer, CpError> {
     match op {
         TxnCommand::Init {
             transactional_id: id,
             timeout_ms,
             expected,
             now_ms,
-        } => init(state, id, *timeout_ms, *expected, *now_ms),
+        } => init(state, id, *timeout_ms, *expected, *now_ms, plants),
         TxnCommand::AddPartitions {
             transactional_id: id,
             producer_id,
@@ -367,7 +368,7 @@ pub fn apply(state: &mut State, op: &TxnCommand) -> Result<TxnAnswer, CpError> {
             let rec = state.transactions.current(id, *producer_id, *epoch)?;
             match (rec.status, commit) {
                 (TxnStatus::Ongoing, _) => {
-                    finish(state, id, *commit, *now_ms);
+                    finish(state, id, *commit, *now_ms, plants);
                     Ok(TxnAnswer::Done)
                 }
                 // A retry of an end that applied.
@@ -394,7 +395,7 @@ pub fn apply(state: &mut State, op: &TxnCommand) -> Result<TxnAnswer, CpError> {
                 return Ok(TxnAnswer::Done);
             }
             eddy_probe::hit("cp.txn.expired");
-            finish(state, id, false, *now_ms);
+            finish(state, id, false, *now_ms, plants);
             state.transactions.aborted_by_coordinator += 1;
             bump_epoch(state, id);
             Ok(TxnAnswer::Done)
@@ -419,6 +420,7 @@ fn init(
     timeout_ms: u64,
     expected: Option<(i64, i16)>,
     now_ms: u64,
+    plants: &Plants,
 ) -> Result<TxnAnswer, CpError> {
     if timeout_ms == 0 || timeout_ms > TXN_TIMEOUT_MS_MAX {
         return Err(CpError::new(
@@ -436,7 +438,7 @@ fn init(
         if rec.status == TxnStatus::Ongoing {
             // A new instance (or a restarted one): the old one's transaction is aborted.
             eddy_probe::hit("cp.txn.init_aborts_ongoing");
-            finish(state, id, false, now_ms);
+            finish(state, id, false, now_ms, plants);
             state.transactions.aborted_by_coordinator += 1;
         }
         bump_epoch(state, id);
@@ -501,7 +503,7 @@ fn bump_epoch(state: &mut State, id: &str) {
 
 /// End `id`'s ongoing transaction: a marker in every partition it added, the aborted list
 /// or the group offsets updated, the record complete.
-fn finish(state: &mut State, id: &str, commit: bool, now_ms: u64) {
+fn finish(state: &mut State, id: &str, commit: bool, now_ms: u64, plants: &Plants) {
     let Some(rec) = state.transactions.by_id.get_mut(id) else {
         return;
     };
@@ -540,6 +542,9 @@ fn finish(state: &mut State, id: &str, commit: bool, now_ms: u64) {
                 },
             );
             part.high_watermark = at + 1;
+            if plants.has(Plant::AbortNotListed) {
+                continue;
+            }
             if let (false, Some(first)) = (commit, first) {
                 part.txns.aborted.insert(
                     at,
@@ -552,14 +557,16 @@ fn finish(state: &mut State, id: &str, commit: bool, now_ms: u64) {
             }
         }
     }
-    if commit {
-        state.transactions.committed += 1;
+    if commit || plants.has(Plant::AbortAppliesOffsets) {
         for (group, topics) in pending {
             let g = state.group_offsets.entry(group).or_default();
             for (topic, ps) in topics {
                 g.entry(topic).or_default().extend(ps);
             }
         }
+    }
+    if commit {
+        state.transactions.committed += 1;
     } else {
         state.transactions.aborted += 1;
     }
@@ -1203,5 +1210,92 @@ mod tests {
         let json = serde_json::to_string(&s).expect("state serializes");
         let back: State = serde_json::from_str(&json).expect("state deserializes");
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn planted_bugs_do_what_they_say() {
+        let with = |p: Plant| Plants([p].into());
+        let abort_one = |plants: &Plants| {
+            let mut s = state();
+            let p = init(&mut s, "app");
+            add(&mut s, "app", p, &[("out", 0)]);
+            let group = TxnCommand::AddGroup {
+                transactional_id: "app".into(),
+                producer_id: p.0,
+                epoch: p.1,
+                group: "g".into(),
+                now_ms: 2,
+            };
+            txn(&mut s, group).unwrap();
+            let offsets = TxnCommand::CommitOffsets {
+                transactional_id: "app".into(),
+                producer_id: p.0,
+                epoch: p.1,
+                group: "g".into(),
+                offsets: vec![GroupOffset {
+                    topic: "in".into(),
+                    partition: 0,
+                    offset: 5,
+                    metadata: None,
+                }],
+            };
+            txn(&mut s, offsets).unwrap();
+            produce(&mut s, "a", p, "out", 0, 2);
+            let end = TxnCommand::End {
+                transactional_id: "app".into(),
+                producer_id: p.0,
+                epoch: p.1,
+                commit: false,
+                now_ms: 3,
+            };
+            s.apply_with(&Command::Txn { op: end }, plants);
+            s
+        };
+        let s = abort_one(&Plants::none());
+        assert_eq!(s.lookup("out", 0, 0, u64::MAX, true).unwrap().aborted.len(), 1);
+        assert_eq!(s.committed_offset("g", "in", 0), None);
+        let s = abort_one(&with(Plant::AbortNotListed));
+        assert!(s.lookup("out", 0, 0, u64::MAX, true).unwrap().aborted.is_empty());
+        let s = abort_one(&with(Plant::AbortAppliesOffsets));
+        assert_eq!(s.committed_offset("g", "in", 0), Some(5));
+
+        // A zombie's batch lands in its successor's transaction.
+        for (plants, indexed) in [(Plants::none(), false), (with(Plant::ZombieTxnNotFenced), true)] {
+            let mut s = state();
+            let old = init(&mut s, "app");
+            let new = init(&mut s, "app");
+            add(&mut s, "app", new, &[("out", 0)]);
+            let spec = FileSpec {
+                id: "z".into(),
+                key: "data/z".into(),
+                size: 10,
+                chunks: vec![ChunkSpec {
+                    topic: "out".into(),
+                    partition: 0,
+                    byte_start: 0,
+                    byte_len: 10,
+                    record_count: 1,
+                    max_timestamp: 0,
+                    producer: Some(ProducerBatch {
+                        producer_id: old.0,
+                        producer_epoch: old.1,
+                        base_sequence: 7,
+                        last_sequence: 7,
+                        transactional: true,
+                    }),
+                }],
+            };
+            let r = s.apply_with(
+                &Command::CommitFile {
+                    file: spec,
+                    committed_at_ms: 1,
+                },
+                &plants,
+            );
+            let CommandResult::FileCommitted { base_offsets } = r else {
+                panic!("{r:?}")
+            };
+            assert_eq!(base_offsets[0] >= 0, indexed, "{plants:?}");
+        }
     }
 }

@@ -29,6 +29,11 @@ pub fn home_scenario(plant: Plant) -> PathBuf {
         }
         // Needs zombie group members (`workload.zombies`), which groups.json turns on.
         Plant::ZombieCommitAccepted => "scenarios/specs/groups.json".into(),
+        // Transaction bugs need transactional producers, pipelines and read_committed readers.
+        Plant::AbortNotListed
+        | Plant::LsoIgnoresOpen
+        | Plant::ZombieTxnNotFenced
+        | Plant::AbortAppliesOffsets => "scenarios/specs/transactions.json".into(),
         _ => "scenarios/specs/plants.json".into(),
     }
 }
