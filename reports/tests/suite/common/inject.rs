@@ -236,6 +236,11 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
                     attempts: 1,
                     max_in_flight: None,
                     broker: None,
+                    txn: None,
+                    transactional_id: None,
+                    producer_id: None,
+                    epoch: None,
+                    source: None,
                 },
             });
             only(Class::Unseen)
@@ -281,6 +286,9 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
                     drain: true,
                     group: None,
                     read_back: false,
+                    isolation: Default::default(),
+                    last_stable: None,
+                    txn: None,
                 },
             });
             only(Class::Duplicate)
@@ -330,7 +338,7 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
                     | OpKind::Commit { offset, .. }
                     | OpKind::FetchCommitted { offset, .. } => *offset = above(*offset),
                     OpKind::LogStart { log_start, .. } => *log_start = above(*log_start),
-                    OpKind::Assign { .. } => {}
+                    OpKind::Assign { .. } | OpKind::TxnInit { .. } | OpKind::TxnEnd { .. } => {}
                 }
             }
             only(Class::Gap)
@@ -832,6 +840,7 @@ fn zombie_commit(ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<BTreeSet<Cla
             offset,
             generation: Some(1000),
             member: Some("zombie-a-1".into()),
+            txn: None,
         },
     );
     Some(BTreeSet::from([Class::ZombieCommit]))
