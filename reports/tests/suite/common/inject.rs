@@ -149,6 +149,15 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
         | Class::Unavailable => None,
         // From a run's consistency checks: see scenarios/tests/suite/invariants.rs.
         Class::Invariant => None,
+        Class::TxnAbortedRead
+        | Class::TxnUncommittedRead
+        | Class::TxnLostWrite
+        | Class::TxnTorn
+        | Class::EosDuplicate
+        | Class::EosLost
+        | Class::ZombieWrite
+        | Class::TxnAbortedOffsets
+        | Class::TxnCycle => None,
         Class::UnjustifiedError => {
             // Right after an acknowledgement at offset a, a consumer is told that a is out of
             // range, although a later poll reads a or below.
