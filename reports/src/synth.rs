@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::{Isolation, Op, OpKind, Outcome, Rec, TopicPartition};
 
+mod txn;
+pub use txn::append_transactions;
+
 /// SplitMix64 (Steele, Lea, Flood 2014): a tiny seeded generator, enough for test data.
 #[derive(Debug, Clone)]
 pub struct SplitMix64 {

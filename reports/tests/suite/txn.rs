@@ -394,3 +394,46 @@ fn validate_refuses_malformed_transactions() {
     let fine = r#"{"id":1,"process":"p","invoke_us":1,"complete_us":2,"outcome":"ok","type":"send","topic":"t","partition":0,"value":"a","offset":0,"source":{"topic":"in","partition":0,"offset":2}}"#;
     assert!(read_jsonl_bytes(fine.as_bytes()).is_ok());
 }
+
+/// A model history with the transactional model appended (`synth::append_transactions`).
+pub fn txn_model(seed: u64, n: usize, steps: usize) -> Vec<eddy_reports::Op> {
+    use eddy_reports::synth::{append_transactions, synth_history_with, SynthConfig};
+    let mut ops = synth_history_with(n, seed, &SynthConfig::swarm(seed));
+    append_transactions(&mut ops, seed, steps);
+    ops
+}
+
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// The transactional model passes every checker, reads back as written, and gives
+        /// every transaction class something to judge.
+        #[test]
+        fn transactional_model_histories_pass(seed in any::<u64>(), n in 1usize..300, steps in 0usize..400) {
+            let ops = txn_model(seed, n, steps);
+            let mut jsonl = Vec::new();
+            eddy_reports::write_jsonl(&mut jsonl, &ops).unwrap();
+            let read = read_jsonl_bytes(&jsonl).unwrap();
+            prop_assert_eq!(&read, &ops);
+            let v = check(&ops);
+            prop_assert!(v.is_valid(), "seed {} n {} steps {}: {:#?}", seed, n, steps, v.violations);
+        }
+    }
+
+    #[test]
+    fn long_transactional_histories_judge_every_class() {
+        for seed in 0..20 {
+            let v = check(&txn_model(seed, 200, 600));
+            assert_classes(&v, &[]);
+            for class in TXN_CLASSES {
+                if class != Class::TxnAbortedOffsets {
+                    assert!(v.judged[&class] > 0, "seed {seed}: {class} judged nothing");
+                }
+            }
+        }
+    }
+}
