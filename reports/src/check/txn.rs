@@ -503,13 +503,12 @@ fn torn(ix: &Index, reads: &[Read], drained: &[bool], sink: &mut Sink) -> u64 {
     if reads.is_empty() && !txns.op_flags.iter().any(|f| f & RC != 0) {
         return 0;
     }
-    // The first read_committed read of each transaction.
-    let mut first_read: Vec<Option<Read>> = vec![None; txns.list.len()];
-    for r in reads {
-        let slot = &mut first_read[r.txn as usize];
-        if slot.is_none() {
-            *slot = Some(*r);
-        }
+    // The read_committed reads, by transaction.
+    let mut by_txn: Vec<Read> = reads.to_vec();
+    by_txn.sort_unstable_by_key(|r| (r.txn, r.op, r.tp, r.offset, r.value));
+    let mut first_read: Vec<usize> = vec![usize::MAX; txns.list.len()];
+    for (k, r) in by_txn.iter().enumerate().rev() {
+        first_read[r.txn as usize] = k;
     }
     let judged = (0..txns.list.len() as u32)
         .filter(|&t| txns.visible(t))
@@ -517,10 +516,7 @@ fn torn(ix: &Index, reads: &[Read], drained: &[bool], sink: &mut Sink) -> u64 {
     // A record read by read_committed while another is missing from the drain.
     if ix.has_drain {
         for (id, t) in txns.list.iter().enumerate() {
-            let Some(witness) = first_read[id] else {
-                continue;
-            };
-            if t.status == Status::Aborted {
+            if first_read[id] == usize::MAX || t.status == Status::Aborted {
                 continue;
             }
             let mut missing: Vec<(u32, u32)> = t
@@ -536,6 +532,15 @@ fn torn(ix: &Index, reads: &[Read], drained: &[bool], sink: &mut Sink) -> u64 {
                 .map(|v| (ix.sends[v as usize].tp, v))
                 .collect();
             missing.sort_unstable();
+            // The witness: a read of a record that is not missing (a record read once and
+            // gone since is a lost write, not a partial view).
+            let Some(&witness) = by_txn[first_read[id]..]
+                .iter()
+                .take_while(|r| r.txn == id as u32)
+                .find(|r| !missing.iter().any(|&(_, v)| v == r.value))
+            else {
+                continue;
+            };
             for group in missing.chunk_by(|a, b| a.0 == b.0) {
                 let tp = group[0].0;
                 sink.push(Class::TxnTorn, || {
@@ -1077,17 +1082,19 @@ fn cycles(ix: &Index, reads: &[Read], sink: &mut Sink) -> u64 {
     }
     ends.sort_unstable();
     for same in ends.chunk_by(|a, b| a.0 == b.0) {
-        for w in same.windows(2) {
-            let done = ix.op(w[0].2).complete_us;
-            if done.is_some_and(|d| d < w[1].1) && w[0].3 != w[1].3 {
-                edges.push((
-                    w[0].3,
-                    w[1].3,
-                    Why::End {
-                        first: w[0].2,
-                        second: w[1].2,
-                    },
-                ));
+        // From the latest completed commit (an indeterminate one has no completion: the
+        // chain goes around it).
+        let mut anchor: Option<(u64, u32, u32)> = None;
+        for &(_, invoke, end, t) in same {
+            if let Some((done, first, from)) = anchor {
+                if done < invoke && from != t {
+                    edges.push((from, t, Why::End { first, second: end }));
+                }
+            }
+            if let Some(done) = ix.op(end).complete_us {
+                if anchor.is_none_or(|a| done >= a.0) {
+                    anchor = Some((done, end, t));
+                }
             }
         }
     }
