@@ -537,11 +537,10 @@ impl Model<'_> {
                 State::Idle => {}
             }
         }
-        for tp in 0..TPS.len() {
+        for (tp, &(topic, partition)) in TPS.iter().enumerate() {
             let mut from = 0;
             loop {
                 let (records, next) = self.read(tp, from, 64, true);
-                let (topic, partition) = TPS[tp];
                 let len = self.logs[tp].len() as i64;
                 let kind = OpKind::Poll {
                     topic: topic.into(),
