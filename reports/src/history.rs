@@ -75,6 +75,23 @@ pub enum OpKind {
         /// The broker (address or node id) the send's last attempt went to; `None`: unknown.
         #[serde(default)]
         broker: Option<String>,
+        /// The transaction the record was produced in (a name unique in the history, e.g.
+        /// `"producer-az1-0/7"`); `None`: not transactional.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        txn: Option<String>,
+        /// The producer's transactional id (`None`: unknown or not transactional).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        transactional_id: Option<String>,
+        /// The producer id the record was written with (`None`: unknown).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        producer_id: Option<i64>,
+        /// The producer epoch the record was written with (`None`: unknown).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<i32>,
+        /// The input record this output record was derived from, in an exactly-once
+        /// consume-transform-produce pipeline (`None`: not an output of one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<Source>,
     },
     /// One fetch of one partition by a consumer.
     Poll {
@@ -100,6 +117,18 @@ pub enum OpKind {
         /// latency.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         read_back: bool,
+        /// The consumer's isolation level (default `read_uncommitted`). A `read_committed`
+        /// poll's records are what the client delivered after dropping aborted and control
+        /// records.
+        #[serde(default, skip_serializing_if = "Isolation::is_default")]
+        isolation: Isolation,
+        /// The last stable offset the response reported (`None`: not recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_stable: Option<i64>,
+        /// The poll was made by a consume-transform-produce pipeline and its records feed
+        /// this transaction (`None`: not a pipeline's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        txn: Option<String>,
     },
     /// A ListOffsets (latest) request.
     ListOffsets {
@@ -183,6 +212,10 @@ pub enum OpKind {
         /// The member id the commit carried (`None`: unknown).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         member: Option<String>,
+        /// A TxnOffsetCommit inside this transaction: it takes effect only if the
+        /// transaction commits (`None`: an ordinary OffsetCommit).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        txn: Option<String>,
     },
     /// A read of a group's committed offset (`-1`: none committed).
     FetchCommitted {
@@ -195,6 +228,62 @@ pub enum OpKind {
         /// The committed offset returned.
         offset: i64,
     },
+    /// An InitProducerId for a transactional id: once an ok one with epoch `e` completed,
+    /// every earlier epoch of that id is fenced.
+    TxnInit {
+        /// The transactional id.
+        transactional_id: String,
+        /// The producer id returned (`None`: unknown).
+        #[serde(default)]
+        producer_id: Option<i64>,
+        /// The epoch returned (`None`: unknown).
+        #[serde(default)]
+        epoch: Option<i32>,
+    },
+    /// An EndTxn: the end of a transaction, committed or aborted. `ok`: the decision was
+    /// applied; `failed`: refused, the transaction did not commit; `indeterminate`: unknown.
+    /// A transaction without any `TxnEnd` never commits.
+    TxnEnd {
+        /// The transaction (as named by its sends).
+        txn: String,
+        /// The producer's transactional id (`None`: unknown).
+        #[serde(default)]
+        transactional_id: Option<String>,
+        /// True: commit requested; false: abort requested.
+        commit: bool,
+    },
+}
+
+/// The input record a pipeline's output record was derived from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Source {
+    /// Input topic.
+    pub topic: String,
+    /// Input partition.
+    pub partition: i32,
+    /// Offset of the input record.
+    pub offset: i64,
+}
+
+/// A consumer's isolation level.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// Every record in the log is delivered, aborted ones included (the default).
+    #[default]
+    ReadUncommitted,
+    /// Only records of committed transactions (and non-transactional ones) are delivered,
+    /// and none at or above the last stable offset.
+    ReadCommitted,
+}
+
+impl Isolation {
+    /// True for the default, `read_uncommitted`.
+    pub fn is_default(&self) -> bool {
+        *self == Isolation::ReadUncommitted
+    }
 }
 
 fn one() -> u32 {
@@ -220,7 +309,8 @@ pub struct TopicPartition {
 }
 
 impl Op {
-    /// The topic and partition this op is about (`None` for [`OpKind::Assign`]).
+    /// The topic and partition this op is about (`None` for [`OpKind::Assign`],
+    /// [`OpKind::TxnInit`] and [`OpKind::TxnEnd`]).
     pub fn topic_partition(&self) -> Option<(&str, i32)> {
         match &self.kind {
             OpKind::Send {
@@ -244,7 +334,19 @@ impl Op {
             | OpKind::LogStart {
                 topic, partition, ..
             } => Some((topic.as_str(), *partition)),
-            OpKind::Assign { .. } => None,
+            OpKind::Assign { .. } | OpKind::TxnInit { .. } | OpKind::TxnEnd { .. } => None,
+        }
+    }
+
+    /// The transaction an op belongs to: a send's, a pipeline poll's, a TxnOffsetCommit's
+    /// or a `TxnEnd`'s `txn`.
+    pub fn txn(&self) -> Option<&str> {
+        match &self.kind {
+            OpKind::Send { txn, .. } | OpKind::Poll { txn, .. } | OpKind::Commit { txn, .. } => {
+                txn.as_deref()
+            }
+            OpKind::TxnEnd { txn, .. } => Some(txn),
+            _ => None,
         }
     }
 }
@@ -380,7 +482,10 @@ pub fn write_jsonl<W: Write>(mut writer: W, ops: &[Op]) -> Result<(), Error> {
 /// a completion time; completion is not before invocation; a failed send carries no offset;
 /// an ok send was carried by at least one request (`attempts` ≥ 1); a send's
 /// `max_in_flight` is at least 1; offsets and high watermarks are not negative (except
-/// `FetchCommitted`, where `-1` means "nothing committed").
+/// `FetchCommitted`, where `-1` means "nothing committed"); transaction names and
+/// transactional ids are not empty; producer ids, epochs, last stable offsets and source
+/// offsets are not negative; the sends and `TxnEnd`s of one transaction give one
+/// transactional id.
 pub fn validate(ops: &[Op]) -> Result<(), Error> {
     validate_at(ops, |i| format!("op index {i}"))
 }
@@ -421,8 +526,29 @@ fn validate_at(ops: &[Op], location: impl Fn(usize) -> String) -> Result<(), Err
                 partition,
                 attempts,
                 max_in_flight,
+                txn,
+                producer_id,
+                epoch,
+                source,
                 ..
             } => {
+                if txn.as_deref() == Some("") {
+                    return Err(invalid(format!("op {}: empty txn name", op.id)));
+                }
+                if let Some(p) = producer_id.filter(|p| *p < 0) {
+                    return Err(negative("producer_id", p));
+                }
+                if let Some(e) = epoch.filter(|e| *e < 0) {
+                    return Err(negative("epoch", i64::from(e)));
+                }
+                if let Some(s) = source {
+                    if s.partition < 0 {
+                        return Err(negative("source partition", i64::from(s.partition)));
+                    }
+                    if s.offset < 0 {
+                        return Err(negative("source offset", s.offset));
+                    }
+                }
                 if *attempts == 0 && op.outcome == Outcome::Ok {
                     return Err(invalid(format!(
                         "op {} is ok but no request carried it (attempts 0)",
@@ -454,8 +580,16 @@ fn validate_at(ops: &[Op], location: impl Fn(usize) -> String) -> Result<(), Err
                 fetch_offset,
                 records,
                 high_watermark,
+                last_stable,
+                txn,
                 ..
             } => {
+                if txn.as_deref() == Some("") {
+                    return Err(invalid(format!("op {}: empty txn name", op.id)));
+                }
+                if let Some(l) = last_stable.filter(|l| *l < 0) {
+                    return Err(negative("last_stable", l));
+                }
                 if *fetch_offset < 0 {
                     return Err(negative("fetch_offset", *fetch_offset));
                 }
@@ -476,8 +610,29 @@ fn validate_at(ops: &[Op], location: impl Fn(usize) -> String) -> Result<(), Err
             OpKind::LogStart { log_start, .. } if *log_start < 0 => {
                 return Err(negative("log_start", *log_start));
             }
+            OpKind::Commit { txn: Some(t), .. } if t.is_empty() => {
+                return Err(invalid(format!("op {}: empty txn name", op.id)));
+            }
             OpKind::Seek { offset, .. } | OpKind::Commit { offset, .. } if *offset < 0 => {
                 return Err(negative("offset", *offset));
+            }
+            OpKind::TxnEnd { txn, .. } if txn.is_empty() => {
+                return Err(invalid(format!("op {}: txn_end without a txn name", op.id)));
+            }
+            OpKind::TxnInit {
+                transactional_id,
+                producer_id,
+                epoch,
+            } => {
+                if transactional_id.is_empty() {
+                    return Err(invalid(format!("op {}: empty transactional_id", op.id)));
+                }
+                if let Some(p) = producer_id.filter(|p| *p < 0) {
+                    return Err(negative("producer_id", p));
+                }
+                if let Some(e) = epoch.filter(|e| *e < 0) {
+                    return Err(negative("epoch", i64::from(e)));
+                }
             }
             OpKind::FetchCommitted { offset, .. } if *offset < -1 => {
                 return Err(negative("offset", *offset));
@@ -485,7 +640,50 @@ fn validate_at(ops: &[Op], location: impl Fn(usize) -> String) -> Result<(), Err
             _ => {}
         }
     }
+    if let Some((i, reason)) = txn_disagreement(ops) {
+        return Err(Error::Invalid {
+            location: location(i),
+            reason,
+        });
+    }
     Ok(())
+}
+
+/// The first op whose transactional id differs from the one an earlier op of the same
+/// transaction (a send or `TxnEnd` naming it) gave, and why. Histories without
+/// transactions cost one pass.
+fn txn_disagreement(ops: &[Op]) -> Option<(usize, String)> {
+    fn tid(op: &Op) -> Option<(&str, &str)> {
+        match &op.kind {
+            OpKind::Send {
+                txn: Some(txn),
+                transactional_id: Some(tid),
+                ..
+            }
+            | OpKind::TxnEnd {
+                txn,
+                transactional_id: Some(tid),
+                ..
+            } => Some((txn.as_str(), tid.as_str())),
+            _ => None,
+        }
+    }
+    let first = ops.iter().position(|op| tid(op).is_some())?;
+    let mut seen: std::collections::BTreeMap<&str, (&str, u64)> = Default::default();
+    for (i, op) in ops.iter().enumerate().skip(first) {
+        let Some((txn, id)) = tid(op) else { continue };
+        let (earlier, by) = *seen.entry(txn).or_insert((id, op.id));
+        if earlier != id {
+            return Some((
+                i,
+                format!(
+                    "op {} gives txn {txn:?} transactional_id {id:?}, op {by} gave {earlier:?}",
+                    op.id
+                ),
+            ));
+        }
+    }
+    None
 }
 
 /// The index of the first op whose id an earlier op has.
@@ -559,6 +757,11 @@ mod tests {
                 attempts: 1,
                 max_in_flight: None,
                 broker: None,
+                txn: None,
+                transactional_id: None,
+                producer_id: None,
+                epoch: None,
+                source: None,
             },
         }
     }

@@ -30,7 +30,8 @@ pub use check::{
 pub use cost::{cost, AzFlow, BucketUsage, CostBreakdown, Prices, Usage};
 pub use error::Error;
 pub use history::{
-    read_jsonl, read_jsonl_bytes, validate, write_jsonl, Op, OpKind, Outcome, Rec, TopicPartition,
+    read_jsonl, read_jsonl_bytes, validate, write_jsonl, Isolation, Op, OpKind, Outcome, Rec,
+    Source, TopicPartition,
 };
 pub use html::compare::{render_whatif_html, render_whatif_markdown, WhatIf, WhatIfRow};
 pub use html::{render_html, FaultWindow, HtmlReport, Timeline};

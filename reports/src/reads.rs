@@ -121,6 +121,9 @@ mod tests {
                 drain: false,
                 group: None,
                 read_back: false,
+                isolation: Default::default(),
+                last_stable: None,
+                txn: None,
             },
         }
     }

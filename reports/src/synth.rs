@@ -13,7 +13,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::history::{Op, OpKind, Outcome, Rec, TopicPartition};
+use crate::history::{Isolation, Op, OpKind, Outcome, Rec, TopicPartition};
+
+mod txn;
+pub use txn::append_transactions;
 
 /// SplitMix64 (Steele, Lea, Flood 2014): a tiny seeded generator, enough for test data.
 #[derive(Debug, Clone)]
@@ -376,6 +379,11 @@ impl Model {
                 attempts,
                 max_in_flight,
                 broker,
+                txn: None,
+                transactional_id: None,
+                producer_id: None,
+                epoch: None,
+                source: None,
             },
         );
     }
@@ -448,6 +456,9 @@ impl Model {
                 drain: false,
                 group,
                 read_back: false,
+                isolation: Isolation::ReadUncommitted,
+                last_stable: None,
+                txn: None,
             };
             self.push(name, invoke, Some(complete), Outcome::Failed, kind);
             return fetch;
@@ -484,6 +495,9 @@ impl Model {
             drain: false,
             group,
             read_back: false,
+            isolation: Isolation::ReadUncommitted,
+            last_stable: None,
+            txn: None,
         };
         self.push(name, invoke, Some(complete), Outcome::Ok, kind);
         if end > start {
@@ -542,6 +556,7 @@ impl Model {
                 offset: position,
                 generation: None,
                 member: None,
+                txn: None,
             };
             self.push(&name, invoke, Some(complete), outcome, kind);
         } else if roll < 330 {
@@ -639,6 +654,9 @@ impl Model {
                     drain: true,
                     group: None,
                     read_back: false,
+                    isolation: Isolation::ReadUncommitted,
+                    last_stable: None,
+                    txn: None,
                 };
                 self.push("drain", t, Some(t + 50), Outcome::Ok, kind);
                 t += SLOT_US;

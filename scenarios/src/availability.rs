@@ -682,6 +682,11 @@ mod tests {
                 attempts: 1,
                 max_in_flight: None,
                 broker: None,
+                txn: None,
+                transactional_id: None,
+                producer_id: None,
+                epoch: None,
+                source: None,
             },
         }
     }
@@ -708,6 +713,9 @@ mod tests {
                 drain: false,
                 group: Some("g".into()),
                 read_back: false,
+                isolation: Default::default(),
+                last_stable: None,
+                txn: None,
             },
         }
     }

@@ -342,6 +342,7 @@ fn record_events(recorder: &Recorder, process: &str, group: &str, events: Vec<Gr
                     offset,
                     generation: Some(generation),
                     member: Some(member_id),
+                    txn: None,
                 },
             ),
             GroupEvent::FetchedCommitted {

@@ -148,6 +148,11 @@ pub async fn run_producer(run: ProducerRun, transport: Arc<dyn Transport>, recor
                 attempts: 0,
                 max_in_flight,
                 broker: None,
+                txn: None,
+                transactional_id: None,
+                producer_id: None,
+                epoch: None,
+                source: None,
             },
         );
         let ack = producer.send_traced(&w.topic, partition, None, make_value(&id, w.record_bytes));
@@ -425,6 +430,9 @@ pub fn poll_once_batches(
                 drain: run.drain,
                 group: group.map(str::to_string),
                 read_back: run.read_back,
+                isolation: Default::default(),
+                last_stable: None,
+                txn: None,
             },
         );
     }
@@ -455,6 +463,9 @@ pub fn poll_failed(
                 drain: run.drain,
                 group: group.map(str::to_string),
                 read_back: run.read_back,
+                isolation: Default::default(),
+                last_stable: None,
+                txn: None,
             },
         );
     }

@@ -202,9 +202,18 @@ fn regressions(ix: &Index, groups: &Groups, sink: &mut Sink) {
                     events.push((g, tp, op.invoke_us, SEEK, i, *offset));
                 }
             }
-            OpKind::Commit { offset, .. } if op.outcome == Outcome::Ok => {
+            OpKind::Commit { offset, txn, .. } if op.outcome == Outcome::Ok => {
                 let (g, Some(done)) = (groups.of_op[i as usize], op.complete_us) else {
                     continue;
+                };
+                // A TxnOffsetCommit takes effect when its transaction's commit completes,
+                // and not at all if it does not commit.
+                let done = match txn {
+                    Some(name) => match ix.txns.committed_at(name) {
+                        Some(at) => at.max(done),
+                        None => continue,
+                    },
+                    None => done,
                 };
                 events.push((g, tp, op.invoke_us, CHECK, i, *offset));
                 events.push((g, tp, done, DONE, i, *offset));
@@ -331,7 +340,13 @@ fn skips(ix: &Index, groups: &Groups, sink: &mut Sink) {
         let tp = ix.op_tp[i];
         let process_groups = groups.of_process[ix.op_process[i] as usize].as_slice();
         match &op.kind {
-            OpKind::Commit { offset, .. } if op.outcome == Outcome::Ok => {
+            OpKind::Commit { offset, txn, .. } if op.outcome == Outcome::Ok => {
+                if txn
+                    .as_deref()
+                    .is_some_and(|name| ix.txns.committed_at(name).is_none())
+                {
+                    continue;
+                }
                 let g = groups.of_op[i];
                 let p = &mut progress[slot(g, tp)];
                 if p.commit.is_none_or(|(c, _)| *offset > c) {
@@ -380,11 +395,13 @@ fn skips(ix: &Index, groups: &Groups, sink: &mut Sink) {
             continue;
         }
         let consumed = Consumed::new(&mut p.consumed);
+        // Records of transactions that did not commit are never delivered to read_committed
+        // members: not skipped.
         let missing: Vec<i64> = ix
             .offsets_between(tp, lo, commit - 1)
             .iter()
             .copied()
-            .filter(|&o| !consumed.contains(o))
+            .filter(|&o| !consumed.contains(o) && !ix.hidden_at(tp, o))
             .collect();
         if missing.is_empty() {
             continue;

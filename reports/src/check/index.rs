@@ -9,7 +9,7 @@ use std::hash::BuildHasher;
 
 use super::fast_hash::{FastHasher, FastMap};
 
-use crate::history::{Op, OpKind, Outcome};
+use crate::history::{Isolation, Op, OpKind, Outcome};
 
 /// A send, one per distinct value (the first send of a value wins if a malformed history
 /// repeats one).
@@ -92,6 +92,8 @@ pub(super) struct Index<'a> {
     /// Per tp: the highest log start any ok LogStart op reported (0: none), and when the
     /// first op reporting it was invoked. Records below it were deleted by retention.
     pub log_start: Vec<(i64, u64)>,
+    /// The history's transactions (empty when it has none).
+    pub txns: super::txn::Txns<'a>,
 }
 
 /// The `op_tp` of an op without a partition.
@@ -123,7 +125,9 @@ impl<'a> Index<'a> {
             op_process: Vec::new(),
             others: Vec::new(),
             log_start: Vec::new(),
+            txns: super::txn::Txns::empty(),
         };
+        let mut has_txn = false;
         // Pass 1: processes and partitions of every op, and the sends.
         let mut candidates: Vec<u32> = Vec::new();
         ix.op_tp.reserve(ops.len());
@@ -136,11 +140,24 @@ impl<'a> Index<'a> {
                 .map_or(NO_TP, |(topic, partition)| ix.tp(topic, partition));
             ix.op_tp.push(tp);
             match &op.kind {
-                OpKind::Send { .. } => candidates.push(i as u32),
+                OpKind::Send { txn, .. } => {
+                    has_txn |= txn.is_some();
+                    candidates.push(i as u32)
+                }
                 // Only ok polls are observations (HISTORY.md): a failed poll observed
                 // nothing, and no sweep over the other ops may take it for one.
                 OpKind::Poll { .. } if op.outcome != Outcome::Ok => {}
-                _ => ix.others.push(i as u32),
+                kind => {
+                    has_txn |= match kind {
+                        OpKind::Poll { isolation, txn, .. } => {
+                            *isolation == Isolation::ReadCommitted || txn.is_some()
+                        }
+                        OpKind::Commit { txn, .. } => txn.is_some(),
+                        OpKind::TxnInit { .. } | OpKind::TxnEnd { .. } => true,
+                        _ => false,
+                    };
+                    ix.others.push(i as u32)
+                }
             }
         }
         // The first send of a value wins (a malformed history may repeat one): value ids
@@ -314,7 +331,29 @@ impl<'a> Index<'a> {
                 }
             }
         }
+        if has_txn {
+            ix.txns = super::txn::Txns::build(&ix);
+        }
         ix
+    }
+
+    /// Whether every record read at this offset belongs to a transaction that is not
+    /// visible (aborted, or indeterminate and never read by read_committed): an offset a
+    /// read_committed reader skips legitimately. False when nothing was read there.
+    pub fn hidden_at(&self, tp: u32, offset: i64) -> bool {
+        if !self.txns.any {
+            return false;
+        }
+        let all = self.obs_of(tp);
+        let at = &all[all.partition_point(|o| o.offset < offset)..];
+        let mut any = false;
+        for o in at.iter().take_while(|o| o.offset == offset) {
+            if !self.txns.hidden(o.value) {
+                return false;
+            }
+            any = true;
+        }
+        any
     }
 
     /// Whether retention may have deleted send `s` legitimately: its acked offset is below

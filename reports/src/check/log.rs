@@ -151,7 +151,9 @@ fn latest_read_send_per_tp(ix: &Index) -> Vec<Option<(u64, u32)>> {
 /// An ok send nobody read: lost if reads got past it, unseen otherwise (after a drain).
 fn never_read(ix: &Index, value: u32, latest_read_send: &[Option<(u64, u32)>], sink: &mut Sink) {
     let s = &ix.sends[value as usize];
-    if s.outcome != Outcome::Ok || ix.expired(s) {
+    // A send of a transaction that did not commit need not stay readable (read_committed
+    // readers skip it; see check::txn).
+    if s.outcome != Outcome::Ok || ix.expired(s) || ix.txns.hidden(value) {
         return;
     }
     let send_op = ix.op(s.op);

@@ -37,6 +37,7 @@ mod log;
 mod order;
 mod poll;
 mod sendorder;
+mod txn;
 
 use std::collections::BTreeMap;
 
@@ -131,6 +132,59 @@ pub enum Class {
     /// retention by time in force) completed less than the horizon after the send of an
     /// acknowledged offset below its log start was invoked.
     ExpiredEarly,
+    /// A read_committed poll returned a record of a transaction that did not commit: one
+    /// ended by an ok abort, whose every commit request failed, or that never ended (no
+    /// `txn_end`: its producer stopped mid-transaction). A transaction whose commit is
+    /// indeterminate is not judged. Judged: records of transactional sends returned by
+    /// read_committed polls.
+    TxnAbortedRead,
+    /// A read_committed poll returned a record of a transaction that was still open: the
+    /// poll completed before the transaction's first commit `txn_end` was invoked. Judged:
+    /// records of transactional sends returned by read_committed polls.
+    TxnUncommittedRead,
+    /// A committed transaction (an ok commit `txn_end`) lost a record: one of its ok sends
+    /// is missing from the final drain (records below a reported log start excepted).
+    /// Judged only with a drain: the ok sends of committed transactions.
+    TxnLostWrite,
+    /// A transaction's records were not made visible atomically: a read_committed poll
+    /// returned one of its records while another of its sends acknowledged (or given an
+    /// offset) is missing from the final drain; or a read_committed poll returned records
+    /// of a partition on both sides of the acknowledged offset of a record of a committed
+    /// transaction (or of an indeterminate one that read_committed reads saw) without it.
+    /// Aborted transactions are not judged (their records are [`Class::TxnAbortedRead`]'s).
+    /// A committed transaction's record missing from the drain is also
+    /// [`Class::TxnLostWrite`]. Judged: committed transactions (and indeterminate ones
+    /// read by read_committed).
+    TxnTorn,
+    /// Exactly-once broken by duplication: the final drain holds two records of visible
+    /// transactions (committed, or indeterminate and read by read_committed) derived from
+    /// the same input record (`source`). Judged: drained outputs with a `source`.
+    EosDuplicate,
+    /// Exactly-once broken by loss: a group committed, inside a visible transaction
+    /// (a `commit` with `txn`), offset c of an input partition, but an input record at an
+    /// offset below c — from the lowest offset the pipeline fetched from or the group
+    /// committed — is the `source` of no output of a visible transaction. Every input
+    /// record read (any read, not a record of a transaction that is not visible) counts: a
+    /// pipeline may lose nothing. Judged: input records below the committed offsets.
+    EosLost,
+    /// A fenced producer's write became visible: a record returned by a read_committed poll
+    /// (the drain's included) whose send carries transactional id X and epoch e was
+    /// invoked after an ok `txn_init` of X with an epoch above e completed. Judged:
+    /// records read by read_committed whose send carries an epoch and a transactional id.
+    ZombieWrite,
+    /// A `fetch_committed` returned an offset that only TxnOffsetCommits of transactions
+    /// that did not commit wrote (no other commit of that group, partition and offset that
+    /// was not refused): offsets committed in a transaction apply only if it commits.
+    /// Judged: fetches of a group and partition some TxnOffsetCommit was for.
+    TxnAbortedOffsets,
+    /// A cycle of visible transactions (Elle's G0 and G1c). Edges: wr, T1 → T2 when a
+    /// read_committed poll with `txn` T2 returned a record of T1; ww, only between
+    /// transactions of one transactional id (Kafka orders nothing across ids: their
+    /// transactions may interleave), T1 → T2 when in some partition a record of T1 is at
+    /// an offset right below one of T2 (interleaved records in one partition are thus a
+    /// cycle); and session order, T1 → T2 of one transactional id when T1's commit
+    /// `txn_end` completed before T2's was invoked. Judged: visible transactions.
+    TxnCycle,
     /// Beyond safety: the 99th percentile of produce-ack latency over the sends invoked
     /// outside fault windows is above the run's bound ([`LatencyBounds`]).
     ProduceLatency,
@@ -176,7 +230,7 @@ pub enum Class {
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 25] = [
+    pub const ALL: [Class; 34] = [
         Class::LostWrite,
         Class::Unseen,
         Class::Duplicate,
@@ -193,6 +247,15 @@ impl Class {
         Class::GroupSkip,
         Class::ZombieCommit,
         Class::ExpiredEarly,
+        Class::TxnAbortedRead,
+        Class::TxnUncommittedRead,
+        Class::TxnLostWrite,
+        Class::TxnTorn,
+        Class::EosDuplicate,
+        Class::EosLost,
+        Class::ZombieWrite,
+        Class::TxnAbortedOffsets,
+        Class::TxnCycle,
         Class::ProduceLatency,
         Class::DeliveryLatency,
         Class::CrossAzTraffic,
@@ -223,6 +286,15 @@ impl Class {
             Class::GroupSkip => "group_skip",
             Class::ZombieCommit => "zombie_commit",
             Class::ExpiredEarly => "expired_early",
+            Class::TxnAbortedRead => "txn_aborted_read",
+            Class::TxnUncommittedRead => "txn_uncommitted_read",
+            Class::TxnLostWrite => "txn_lost_write",
+            Class::TxnTorn => "txn_torn",
+            Class::EosDuplicate => "eos_duplicate",
+            Class::EosLost => "eos_lost",
+            Class::ZombieWrite => "zombie_write",
+            Class::TxnAbortedOffsets => "txn_aborted_offsets",
+            Class::TxnCycle => "txn_cycle",
             Class::ProduceLatency => "produce_latency",
             Class::DeliveryLatency => "delivery_latency",
             Class::CrossAzTraffic => "cross_az_traffic",
@@ -390,10 +462,12 @@ pub fn check_with(ops: &[Op], options: &CheckOptions) -> Verdict {
     poll::check(&ix, &mut sink);
     let stale_commits = group::check(&ix, &mut sink);
     sink.judged(Class::ZombieCommit, stale_commits);
+    txn::check(&ix, &mut sink);
     if let Some(bounds) = &options.latency {
         bounds::check(ops, bounds, &mut sink);
     }
-    let silent = silent(&ix, options, &sink.judged);
+    let mut silent = silent(&ix, options, &sink.judged);
+    silent.extend(txn::silent(&ix, &sink.judged));
     let mut verdict = sink.finish(ops.len() as u64);
     verdict.silent = silent;
     verdict

@@ -11,7 +11,7 @@
 
 use super::index::Index;
 use super::{describe, Class, Sink, Violation};
-use crate::history::{Op, OpKind, Outcome};
+use crate::history::{Isolation, Op, OpKind, Outcome};
 
 /// A poll, seek or assignment of a process, with what the sweep needs of it (gathered in
 /// history order, so that the sweep, which goes process by process, does not go back to
@@ -27,6 +27,8 @@ struct Event {
     fetch: i64,
     start: usize,
     len: usize,
+    /// A read_committed poll: it may skip records of transactions that did not commit.
+    rc: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -50,13 +52,16 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) {
             fetch: 0,
             start: 0,
             len: 0,
+            rc: false,
         };
         match &op.kind {
             OpKind::Poll {
                 fetch_offset,
                 records,
+                isolation,
                 ..
             } if op.outcome == Outcome::Ok => {
+                event.rc = *isolation == Isolation::ReadCommitted;
                 let start = consumed.len();
                 consumed.extend(
                     records
@@ -107,7 +112,7 @@ pub(super) fn check(ix: &Index, sink: &mut Sink) {
                 let tp = ix.op_tp[i as usize];
                 let consumed = &consumed[e.start..e.start + e.len];
                 let prev = last[tp as usize];
-                poll(ix, sink, tp, ix.op(i), e.fetch, consumed, prev);
+                poll(ix, sink, tp, ix.op(i), e.fetch, consumed, prev, e.rc);
                 if let Some(&max) = consumed.iter().max() {
                     if prev.is_none_or(|(p, _)| max > p) {
                         if prev.is_none() {
@@ -130,6 +135,7 @@ fn poll(
     fetch: i64,
     consumed: &[i64],
     prev: Option<(i64, u32)>,
+    rc: bool,
 ) {
     // Nonmonotonic: going back at or below what was already consumed, or out of order.
     let back = prev.filter(|&(p, _)| fetch <= p);
@@ -187,6 +193,16 @@ fn poll(
     let mut count = 0usize;
     for (lo, hi) in windows {
         let existing = ix.offsets_between(tp, lo, hi);
+        if rc && ix.txns.any {
+            // Records of transactions that did not commit are not delivered.
+            for &o in existing.iter().filter(|&&o| !ix.hidden_at(tp, o)) {
+                count += 1;
+                if skipped.len() < 10 {
+                    skipped.push(o);
+                }
+            }
+            continue;
+        }
         count += existing.len();
         skipped.extend(existing.iter().take(10usize.saturating_sub(skipped.len())));
     }

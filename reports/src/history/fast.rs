@@ -8,7 +8,7 @@
 //! line it accepts gives exactly the `Op` serde would give, and every other line (unusual,
 //! or wrong) gets serde's own result, error messages included.
 
-use super::{Op, OpKind, Outcome, Rec, TopicPartition};
+use super::{Isolation, Op, OpKind, Outcome, Rec, Source, TopicPartition};
 
 /// A JSON scalar as read.
 #[derive(Clone, Copy)]
@@ -113,9 +113,17 @@ enum Key {
     ReadBack,
     Member,
     JoinedUs,
+    Txn,
+    TransactionalId,
+    ProducerId,
+    Epoch,
+    Source,
+    Isolation,
+    LastStable,
+    Commit,
 }
 
-const KEYS: usize = 30;
+const KEYS: usize = 38;
 
 impl Key {
     fn of(name: &str) -> Option<Key> {
@@ -150,24 +158,32 @@ impl Key {
             "read_back" => Key::ReadBack,
             "member" => Key::Member,
             "joined_us" => Key::JoinedUs,
+            "txn" => Key::Txn,
+            "transactional_id" => Key::TransactionalId,
+            "producer_id" => Key::ProducerId,
+            "epoch" => Key::Epoch,
+            "source" => Key::Source,
+            "isolation" => Key::Isolation,
+            "last_stable" => Key::LastStable,
+            "commit" => Key::Commit,
             _ => return None,
         })
     }
 
-    const fn bit(self) -> u32 {
+    const fn bit(self) -> u64 {
         1 << self as u32
     }
 }
 
 /// The keys every op may have.
-const COMMON: u32 = Key::Id.bit()
+const COMMON: u64 = Key::Id.bit()
     | Key::Process.bit()
     | Key::InvokeUs.bit()
     | Key::CompleteUs.bit()
     | Key::Outcome.bit()
     | Key::Error.bit()
     | Key::Type.bit();
-const TP: u32 = Key::Topic.bit() | Key::Partition.bit();
+const TP: u64 = Key::Topic.bit() | Key::Partition.bit();
 
 /// A cursor over one line.
 struct Cursor<'a> {
@@ -299,28 +315,42 @@ impl<'a> Cursor<'a> {
 
     /// An object of exactly two scalar fields, `a` and `b`, in either order.
     fn pair(&mut self, a: &str, b: &str) -> Option<(Val<'a>, Val<'a>)> {
+        let [va, vb] = self.object([a, b])?;
+        Some((va, vb))
+    }
+
+    /// An object of exactly the scalar fields `names`, in any order.
+    fn object<const N: usize>(&mut self, names: [&str; N]) -> Option<[Val<'a>; N]> {
         self.eat(b'{')?;
-        let (mut va, mut vb) = (None, None);
-        for i in 0..2 {
-            if i == 1 {
+        let mut vals: [Option<Val<'a>>; N] = [None; N];
+        for i in 0..N {
+            if i > 0 {
                 self.eat(b',')?;
             }
             let key = self.string()?;
             self.eat(b':')?;
             let v = self.scalar()?;
-            let slot = if key == a {
-                &mut va
-            } else if key == b {
-                &mut vb
-            } else {
-                return None;
-            };
-            if slot.replace(v).is_some() {
+            let k = names.iter().position(|n| *n == key)?;
+            if vals[k].replace(v).is_some() {
                 return None;
             }
         }
         self.eat(b'}')?;
-        Some((va?, vb?))
+        let mut out = [Val::Null; N];
+        for (o, v) in out.iter_mut().zip(vals) {
+            *o = v?;
+        }
+        Some(out)
+    }
+
+    /// A `source` object, any key order.
+    fn source(&mut self) -> Option<Source> {
+        let [topic, partition, offset] = self.object(["topic", "partition", "offset"])?;
+        Some(Source {
+            topic: topic.str()?.to_owned(),
+            partition: partition.i32()?,
+            offset: offset.i64()?,
+        })
     }
 }
 
@@ -369,6 +399,31 @@ impl<'a> Cursor<'a> {
     #[inline(always)]
     fn owned(&mut self) -> Option<String> {
         self.quoted().map(str::to_owned)
+    }
+
+    /// An optional string field the writer leaves out when `None`: `key` then the string,
+    /// or nothing. `None` when the key is there but its value is not a plain string.
+    #[inline(always)]
+    fn written_string(&mut self, key: &str) -> Option<Option<String>> {
+        if self.lit(key).is_some() {
+            self.owned().map(Some)
+        } else {
+            Some(None)
+        }
+    }
+
+    /// An optional integer field the writer leaves out when `None`.
+    #[inline(always)]
+    fn written_num<T>(
+        &mut self,
+        key: &str,
+        f: impl FnOnce(Val<'a>) -> Option<T>,
+    ) -> Option<Option<T>> {
+        if self.lit(key).is_some() {
+            f(self.num()?).map(Some)
+        } else {
+            Some(None)
+        }
     }
 }
 
@@ -420,6 +475,26 @@ fn parse_written(line: &str) -> Option<Op> {
             let max_in_flight = c.nullable(|c| c.num()?.u32())?;
             c.lit(",\"broker\":")?;
             let broker = c.nullable(Cursor::owned)?;
+            // The transaction's fields, each written only when known.
+            let txn = c.written_string(",\"txn\":")?;
+            let transactional_id = c.written_string(",\"transactional_id\":")?;
+            let producer_id = c.written_num(",\"producer_id\":", Val::i64)?;
+            let epoch = c.written_num(",\"epoch\":", Val::i32)?;
+            let source = if c.lit(",\"source\":{\"topic\":").is_some() {
+                let topic = c.owned()?;
+                c.lit(",\"partition\":")?;
+                let partition = c.num()?.i32()?;
+                c.lit(",\"offset\":")?;
+                let offset = c.num()?.i64()?;
+                c.lit("}")?;
+                Some(Source {
+                    topic,
+                    partition,
+                    offset,
+                })
+            } else {
+                None
+            };
             OpKind::Send {
                 topic,
                 partition,
@@ -429,6 +504,11 @@ fn parse_written(line: &str) -> Option<Op> {
                 attempts,
                 max_in_flight,
                 broker,
+                txn,
+                transactional_id,
+                producer_id,
+                epoch,
+                source,
             }
         }
         "poll" => {
@@ -459,6 +539,14 @@ fn parse_written(line: &str) -> Option<Op> {
             let group = c.nullable(Cursor::owned)?;
             // Written only when true.
             let read_back = c.lit(",\"read_back\":true").is_some();
+            // Written only when not the default.
+            let isolation = if c.lit(",\"isolation\":\"read_committed\"").is_some() {
+                Isolation::ReadCommitted
+            } else {
+                Isolation::ReadUncommitted
+            };
+            let last_stable = c.written_num(",\"last_stable\":", Val::i64)?;
+            let txn = c.written_string(",\"txn\":")?;
             OpKind::Poll {
                 topic,
                 partition,
@@ -468,6 +556,9 @@ fn parse_written(line: &str) -> Option<Op> {
                 drain,
                 group,
                 read_back,
+                isolation,
+                last_stable,
+                txn,
             }
         }
         "list_offsets" => {
@@ -577,6 +668,7 @@ fn parse_written(line: &str) -> Option<Op> {
                 } else {
                     None
                 };
+                let txn = c.written_string(",\"txn\":")?;
                 OpKind::Commit {
                     group,
                     topic,
@@ -584,6 +676,7 @@ fn parse_written(line: &str) -> Option<Op> {
                     offset,
                     generation,
                     member,
+                    txn,
                 }
             } else {
                 OpKind::FetchCommitted {
@@ -592,6 +685,32 @@ fn parse_written(line: &str) -> Option<Op> {
                     partition,
                     offset,
                 }
+            }
+        }
+        "txn_init" => {
+            c.lit(",\"transactional_id\":")?;
+            let transactional_id = c.owned()?;
+            c.lit(",\"producer_id\":")?;
+            let producer_id = c.nullable(|c| c.num()?.i64())?;
+            c.lit(",\"epoch\":")?;
+            let epoch = c.nullable(|c| c.num()?.i32())?;
+            OpKind::TxnInit {
+                transactional_id,
+                producer_id,
+                epoch,
+            }
+        }
+        "txn_end" => {
+            c.lit(",\"txn\":")?;
+            let txn = c.owned()?;
+            c.lit(",\"transactional_id\":")?;
+            let transactional_id = c.nullable(Cursor::owned)?;
+            c.lit(",\"commit\":")?;
+            let commit = c.boolean()?;
+            OpKind::TxnEnd {
+                txn,
+                transactional_id,
+                commit,
             }
         }
         _ => return None,
@@ -612,7 +731,8 @@ fn parse_written(line: &str) -> Option<Op> {
 fn parse_any_order(line: &str) -> Option<Op> {
     let mut c = Cursor { text: line, at: 0 };
     let mut vals: [Option<Val>; KEYS] = [None; KEYS];
-    let mut seen: u32 = 0;
+    let mut seen: u64 = 0;
+    let mut source: Option<Option<Source>> = None;
     let mut records: Option<Vec<Rec>> = None;
     let mut partitions: Option<Vec<TopicPartition>> = None;
     c.eat(b'{')?;
@@ -645,6 +765,14 @@ fn parse_any_order(line: &str) -> Option<Op> {
                     })
                 })?);
             }
+            Key::Source => {
+                source = Some(if c.peek()? == b'n' {
+                    c.literal("null")?;
+                    None
+                } else {
+                    Some(c.source()?)
+                });
+            }
             _ => vals[key as usize] = Some(c.scalar()?),
         }
         match c.peek()? {
@@ -674,7 +802,12 @@ fn parse_any_order(line: &str) -> Option<Op> {
                 | Key::Idempotent.bit()
                 | Key::Attempts.bit()
                 | Key::MaxInFlight.bit()
-                | Key::Broker.bit(),
+                | Key::Broker.bit()
+                | Key::Txn.bit()
+                | Key::TransactionalId.bit()
+                | Key::ProducerId.bit()
+                | Key::Epoch.bit()
+                | Key::Source.bit(),
             OpKind::Send {
                 topic: string(Key::Topic)?,
                 partition: req(Key::Partition)?.i32()?,
@@ -684,6 +817,11 @@ fn parse_any_order(line: &str) -> Option<Op> {
                 attempts: get(Key::Attempts).map_or(Some(1), Val::u32)?,
                 max_in_flight: opt(Key::MaxInFlight).opt(Val::u32)?,
                 broker: opt_string(Key::Broker)?,
+                txn: opt_string(Key::Txn)?,
+                transactional_id: opt_string(Key::TransactionalId)?,
+                producer_id: opt(Key::ProducerId).opt(Val::i64)?,
+                epoch: opt(Key::Epoch).opt(Val::i32)?,
+                source: source.take().flatten(),
             },
         ),
         "poll" => (
@@ -692,7 +830,10 @@ fn parse_any_order(line: &str) -> Option<Op> {
                 | Key::HighWatermark.bit()
                 | Key::Drain.bit()
                 | Key::Group.bit()
-                | Key::ReadBack.bit(),
+                | Key::ReadBack.bit()
+                | Key::Isolation.bit()
+                | Key::LastStable.bit()
+                | Key::Txn.bit(),
             OpKind::Poll {
                 topic: string(Key::Topic)?,
                 partition: req(Key::Partition)?.i32()?,
@@ -702,6 +843,16 @@ fn parse_any_order(line: &str) -> Option<Op> {
                 drain: get(Key::Drain).map_or(Some(false), Val::bool)?,
                 group: opt_string(Key::Group)?,
                 read_back: get(Key::ReadBack).map_or(Some(false), Val::bool)?,
+                isolation: match get(Key::Isolation) {
+                    None => Isolation::ReadUncommitted,
+                    Some(v) => match v.str()? {
+                        "read_uncommitted" => Isolation::ReadUncommitted,
+                        "read_committed" => Isolation::ReadCommitted,
+                        _ => return None,
+                    },
+                },
+                last_stable: opt(Key::LastStable).opt(Val::i64)?,
+                txn: opt_string(Key::Txn)?,
             },
         ),
         "list_offsets" => (
@@ -750,7 +901,11 @@ fn parse_any_order(line: &str) -> Option<Op> {
             },
         ),
         "commit" => (
-            TP | Key::Group.bit() | Key::Offset.bit() | Key::Generation.bit() | Key::Member.bit(),
+            TP | Key::Group.bit()
+                | Key::Offset.bit()
+                | Key::Generation.bit()
+                | Key::Member.bit()
+                | Key::Txn.bit(),
             OpKind::Commit {
                 group: string(Key::Group)?,
                 topic: string(Key::Topic)?,
@@ -758,6 +913,7 @@ fn parse_any_order(line: &str) -> Option<Op> {
                 offset: req(Key::Offset)?.i64()?,
                 generation: opt(Key::Generation).opt(Val::i32)?,
                 member: opt_string(Key::Member)?,
+                txn: opt_string(Key::Txn)?,
             },
         ),
         "fetch_committed" => (
@@ -767,6 +923,22 @@ fn parse_any_order(line: &str) -> Option<Op> {
                 topic: string(Key::Topic)?,
                 partition: req(Key::Partition)?.i32()?,
                 offset: req(Key::Offset)?.i64()?,
+            },
+        ),
+        "txn_init" => (
+            Key::TransactionalId.bit() | Key::ProducerId.bit() | Key::Epoch.bit(),
+            OpKind::TxnInit {
+                transactional_id: string(Key::TransactionalId)?,
+                producer_id: opt(Key::ProducerId).opt(Val::i64)?,
+                epoch: opt(Key::Epoch).opt(Val::i32)?,
+            },
+        ),
+        "txn_end" => (
+            Key::Txn.bit() | Key::TransactionalId.bit() | Key::Commit.bit(),
+            OpKind::TxnEnd {
+                txn: string(Key::Txn)?,
+                transactional_id: opt_string(Key::TransactionalId)?,
+                commit: req(Key::Commit)?.bool()?,
             },
         ),
         _ => return None,
@@ -829,6 +1001,16 @@ mod tests {
                 r#"{"id":7,"process":"c","invoke_us":5,"complete_us":6,"outcome":"ok","type":"poll","topic":"t","partition":2147483647,"fetch_offset":0,"records":[],"high_watermark":null}"#,
                 r#"{"id":8,"process":"p-ryw","invoke_us":5,"complete_us":6,"outcome":"ok","type":"poll","topic":"t","partition":1,"fetch_offset":3,"records":[{"offset":3,"value":"v"}],"high_watermark":4,"drain":false,"group":null,"read_back":true}"#,
                 r#"{"id":9,"process":"p-ryw","invoke_us":5,"complete_us":6,"outcome":"ok","type":"poll","topic":"t","partition":1,"fetch_offset":3,"records":[],"high_watermark":4,"read_back":false}"#,
+                r#"{"id":13,"process":"p","invoke_us":5,"complete_us":6,"outcome":"ok","type":"send","topic":"t","partition":0,"value":"tv","offset":3,"txn":"p/1","transactional_id":"p","producer_id":7,"epoch":0,"source":{"topic":"in","partition":1,"offset":9}}"#,
+                r#"{"id":14,"process":"p","invoke_us":5,"complete_us":6,"outcome":"ok","type":"send","topic":"t","partition":0,"value":"tw","source":{"offset":9,"partition":1,"topic":"in"},"txn":null,"epoch":3}"#,
+                r#"{"id":15,"process":"c","invoke_us":5,"complete_us":6,"outcome":"ok","type":"poll","topic":"t","partition":1,"fetch_offset":3,"records":[],"high_watermark":4,"isolation":"read_committed","last_stable":4,"txn":"p/1"}"#,
+                r#"{"id":16,"process":"c","invoke_us":5,"complete_us":6,"outcome":"ok","type":"poll","topic":"t","partition":1,"fetch_offset":3,"records":[],"high_watermark":4,"isolation":"read_uncommitted","last_stable":null,"txn":null}"#,
+                r#"{"id":17,"process":"c","invoke_us":5,"complete_us":6,"outcome":"ok","type":"commit","group":"g","topic":"t","partition":0,"offset":7,"txn":"p/1"}"#,
+                r#"{"id":18,"process":"p","invoke_us":5,"complete_us":6,"outcome":"ok","type":"txn_init","transactional_id":"p","producer_id":7,"epoch":1}"#,
+                r#"{"id":19,"process":"p","invoke_us":5,"complete_us":null,"outcome":"indeterminate","type":"txn_init","transactional_id":"p"}"#,
+                r#"{"id":20,"process":"p","invoke_us":5,"complete_us":6,"outcome":"ok","type":"txn_end","txn":"p/1","transactional_id":"p","commit":true}"#,
+                r#"{"id":21,"process":"p","invoke_us":5,"complete_us":6,"outcome":"failed","error":"INVALID_TXN_STATE","type":"txn_end","txn":"p/2","commit":false}"#,
+                r#"{"id":22,"process":"p","invoke_us":5,"complete_us":6,"outcome":"ok","type":"send","topic":"t","partition":0,"value":"tx","offset":null,"source":null}"#,
             ]
             .map(String::from),
         );
@@ -885,6 +1067,13 @@ mod tests {
             r#"{"id":3,"process":"c","invoke_us":5,"outcome":"ok","type":"poll","topic":"t","partition":0,"fetch_offset":0,"records":[{"value":"a","offset":1}]}"#,
             r#"{"id":3,"process":"c","invoke_us":5,"outcome":"ok","type":"poll","topic":"t","partition":0,"fetch_offset":0}"#,
             r#"{"id":3,"process":"c","invoke_us":5,"outcome":"ok","type":"assign","generation":1,"partitions":[{"partition":1,"topic":"t"}]}"#,
+            r#"{"id":3,"process":"c","invoke_us":5,"outcome":"ok","type":"poll","topic":"t","partition":0,"fetch_offset":0,"records":[],"isolation":null}"#,
+            r#"{"id":3,"process":"c","invoke_us":5,"outcome":"ok","type":"poll","topic":"t","partition":0,"fetch_offset":0,"records":[],"isolation":"serializable"}"#,
+            r#"{"id":3,"process":"c","invoke_us":5,"outcome":"ok","type":"send","topic":"t","partition":0,"value":"v","source":{"topic":"in","partition":1}}"#,
+            r#"{"id":3,"process":"c","invoke_us":5,"outcome":"ok","type":"send","topic":"t","partition":0,"value":"v","source":{"topic":"in","partition":1,"offset":2,"x":1}}"#,
+            r#"{"id":3,"process":"c","invoke_us":5,"outcome":"ok","type":"txn_end","txn":"a"}"#,
+            r#"{"id":3,"process":"c","invoke_us":5,"outcome":"ok","type":"txn_end","txn":"a","commit":true,"epoch":1}"#,
+            r#"{"id":3,"process":"c","invoke_us":5,"outcome":"ok","type":"fetch_committed","group":"g","topic":"t","partition":0,"offset":1,"txn":"a"}"#,
             r#"{}"#,
             r#"[]"#,
             r#"{"id":3,"#,

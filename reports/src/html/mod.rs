@@ -589,11 +589,13 @@ fn op_row(s: &mut String, op: &Op) {
             attempts,
             max_in_flight,
             broker,
+            txn,
+            ..
         } => (
             "send",
             format!(
                 "{topic}/{partition} value {value} → offset {}; {}, {attempts} attempt(s), \
-                 max in flight {}, broker {}",
+                 max in flight {}, broker {}{}",
                 offset.map_or("?".into(), |o| o.to_string()),
                 if *idempotent {
                     "idempotent"
@@ -601,7 +603,9 @@ fn op_row(s: &mut String, op: &Op) {
                     "not idempotent"
                 },
                 max_in_flight.map_or("?".into(), |m| m.to_string()),
-                broker.as_deref().unwrap_or("?")
+                broker.as_deref().unwrap_or("?"),
+                txn.as_deref()
+                    .map_or(String::new(), |t| format!(", transaction {t}"))
             ),
         ),
         OpKind::Poll {

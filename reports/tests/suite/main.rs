@@ -15,3 +15,4 @@ mod model;
 mod report;
 mod robustness;
 mod send_order;
+mod txn;

@@ -38,6 +38,11 @@ fn kind() -> impl Strategy<Value = OpKind> {
                         attempts,
                         max_in_flight,
                         broker,
+                        txn: None,
+                        transactional_id: None,
+                        producer_id: None,
+                        epoch: None,
+                        source: None,
                     }
                 }
             ),
@@ -64,6 +69,9 @@ fn kind() -> impl Strategy<Value = OpKind> {
                         drain,
                         group,
                         read_back: false,
+                        isolation: Default::default(),
+                        last_stable: None,
+                        txn: None,
                     }
                 }
             ),
@@ -94,6 +102,7 @@ fn kind() -> impl Strategy<Value = OpKind> {
             offset,
             generation: None,
             member: None,
+            txn: None,
         }),
         (topic(), partition(), offset()).prop_map(|(topic, partition, offset)| {
             OpKind::FetchCommitted {

@@ -518,6 +518,11 @@ fn history(sends: &[Drawn], mixed: bool) -> Vec<Op> {
                         max_in_flight: [None, Some(1), Some(5)][mif as usize],
                         broker: [None, Some("x".to_string()), Some("y".to_string())][brk as usize]
                             .clone(),
+                        txn: None,
+                        transactional_id: None,
+                        producer_id: None,
+                        epoch: None,
+                        source: None,
                     },
                 }
             },

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use eddy_reports::synth::SplitMix64;
-use eddy_reports::{Class, Op, OpKind, Outcome, Rec};
+use eddy_reports::{Class, Isolation, Op, OpKind, Outcome, Rec};
 
 type Tp = (String, i32);
 
@@ -149,6 +149,15 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
         | Class::Unavailable => None,
         // From a run's consistency checks: see scenarios/tests/suite/invariants.rs.
         Class::Invariant => None,
+        Class::TxnAbortedRead
+        | Class::TxnUncommittedRead
+        | Class::TxnLostWrite
+        | Class::TxnTorn
+        | Class::EosDuplicate
+        | Class::EosLost
+        | Class::ZombieWrite
+        | Class::TxnAbortedOffsets
+        | Class::TxnCycle => transactional(class, ops, rng),
         Class::UnjustifiedError => {
             // Right after an acknowledgement at offset a, a consumer is told that a is out of
             // range, although a later poll reads a or below.
@@ -236,6 +245,11 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
                     attempts: 1,
                     max_in_flight: None,
                     broker: None,
+                    txn: None,
+                    transactional_id: None,
+                    producer_id: None,
+                    epoch: None,
+                    source: None,
                 },
             });
             only(Class::Unseen)
@@ -281,6 +295,9 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
                     drain: true,
                     group: None,
                     read_back: false,
+                    isolation: Default::default(),
+                    last_stable: None,
+                    txn: None,
                 },
             });
             only(Class::Duplicate)
@@ -330,7 +347,7 @@ pub fn inject(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<B
                     | OpKind::Commit { offset, .. }
                     | OpKind::FetchCommitted { offset, .. } => *offset = above(*offset),
                     OpKind::LogStart { log_start, .. } => *log_start = above(*log_start),
-                    OpKind::Assign { .. } => {}
+                    OpKind::Assign { .. } | OpKind::TxnInit { .. } | OpKind::TxnEnd { .. } => {}
                 }
             }
             only(Class::Gap)
@@ -832,7 +849,483 @@ fn zombie_commit(ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<BTreeSet<Cla
             offset,
             generation: Some(1000),
             member: Some("zombie-a-1".into()),
+            txn: None,
         },
     );
     Some(BTreeSet::from([Class::ZombieCommit]))
+}
+
+/// What a transaction's `txn_end`s decided (as `check::txn` reads them).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Fate {
+    Committed,
+    Aborted,
+    Unknown,
+}
+
+fn fates(ops: &[Op]) -> BTreeMap<String, Fate> {
+    let mut ends: BTreeMap<String, Vec<(bool, Outcome)>> = BTreeMap::new();
+    for op in ops {
+        if let Some(t) = op.txn() {
+            ends.entry(t.to_string()).or_default();
+        }
+        if let OpKind::TxnEnd { txn, commit, .. } = &op.kind {
+            ends.entry(txn.clone())
+                .or_default()
+                .push((*commit, op.outcome));
+        }
+    }
+    ends.into_iter()
+        .map(|(t, e)| {
+            let fate = if e.contains(&(true, Outcome::Ok)) {
+                Fate::Committed
+            } else if e.contains(&(false, Outcome::Ok)) {
+                Fate::Aborted
+            } else if e.contains(&(true, Outcome::Indeterminate)) {
+                Fate::Unknown
+            } else {
+                Fate::Aborted
+            };
+            (t, fate)
+        })
+        .collect()
+}
+
+fn is_rc(op: &Op) -> bool {
+    matches!(
+        op.kind,
+        OpKind::Poll {
+            isolation: Isolation::ReadCommitted,
+            ..
+        }
+    ) && op.outcome == Outcome::Ok
+}
+
+fn is_drain(op: &Op) -> bool {
+    matches!(op.kind, OpKind::Poll { drain: true, .. }) && op.outcome == Outcome::Ok
+}
+
+/// (op index, value, offset, txn) of ok sends with an offset in a transaction.
+fn txn_sends(ops: &[Op]) -> Vec<(usize, String, i64, String)> {
+    ops.iter()
+        .enumerate()
+        .filter_map(|(i, op)| match (&op.kind, op.outcome) {
+            (
+                OpKind::Send {
+                    value,
+                    offset: Some(o),
+                    txn: Some(t),
+                    ..
+                },
+                Outcome::Ok,
+            ) => Some((i, value.clone(), *o, t.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The polls (op indices) that returned a value.
+fn readers(ops: &[Op], value: &str) -> Vec<usize> {
+    (0..ops.len())
+        .filter(|&i| match &ops[i].kind {
+            OpKind::Poll { records, .. } => {
+                ops[i].outcome == Outcome::Ok && records.iter().any(|r| r.value == value)
+            }
+            _ => false,
+        })
+        .collect()
+}
+
+/// An ok read_committed poll of one record by a process of its own, after everything (or
+/// at `at`), feeding transaction `txn` if given.
+fn rc_poll(
+    ops: &mut Vec<Op>,
+    tp: &Tp,
+    rec: (i64, &str),
+    at: Option<(u64, u64)>,
+    txn: Option<&str>,
+) {
+    let t = end_time(ops) + 10;
+    let (invoke_us, complete) = at.unwrap_or((t, t + 1));
+    ops.push(Op {
+        id: next_id(ops),
+        process: "injected-reader".into(),
+        invoke_us,
+        complete_us: Some(complete),
+        outcome: Outcome::Ok,
+        error: None,
+        kind: OpKind::Poll {
+            topic: tp.0.clone(),
+            partition: tp.1,
+            fetch_offset: rec.0,
+            records: vec![Rec {
+                offset: rec.0,
+                value: rec.1.to_string(),
+            }],
+            high_watermark: None,
+            drain: false,
+            group: None,
+            read_back: false,
+            isolation: Isolation::ReadCommitted,
+            last_stable: None,
+            txn: txn.map(str::to_string),
+        },
+    });
+}
+
+/// Removes a value from the drain; returns the classes that then follow besides the
+/// injected one: poll_skip when the drain returned a later record of its partition (it
+/// skipped this one), txn_torn when a read_committed drain poll returned records on both
+/// sides of it (a committed record left out of a read_committed read).
+fn undrain(ops: &mut [Op], tp: &Tp, value: &str, offset: i64) -> Vec<Class> {
+    let (mut later, mut straddled) = (false, false);
+    for op in ops
+        .iter_mut()
+        .filter(|op| is_drain(op) && tp_of(op).as_ref() == Some(tp))
+    {
+        let rc = is_rc(op);
+        if let OpKind::Poll { records, .. } = &mut op.kind {
+            records.retain(|r| r.value != value);
+            let above = records.iter().any(|r| r.offset > offset);
+            later |= above;
+            straddled |= rc && above && records.iter().any(|r| r.offset < offset);
+        }
+    }
+    let mut out = Vec::new();
+    if later {
+        out.push(Class::PollSkip);
+    }
+    if straddled {
+        out.push(Class::TxnTorn);
+    }
+    out
+}
+
+/// Half the time, of sends (op index, value, offset, txn), those the drain read last in
+/// their partition (nothing else follows from their loss then), if any.
+fn prefer_last<'s>(
+    ops: &[Op],
+    candidates: Vec<&'s (usize, String, i64, String)>,
+    rng: &mut SplitMix64,
+) -> Vec<&'s (usize, String, i64, String)> {
+    let last: Vec<_> = candidates
+        .iter()
+        .copied()
+        .filter(|s| {
+            let tp = tp_of(&ops[s.0]);
+            !ops.iter().any(|op| {
+                is_drain(op)
+                    && tp_of(op) == tp
+                    && matches!(&op.kind, OpKind::Poll { records, .. } if records.iter().any(|r| r.offset > s.2))
+            })
+        })
+        .collect();
+    if !last.is_empty() && rng.chance(500) {
+        last
+    } else {
+        candidates
+    }
+}
+
+/// The transaction classes: the transactional model is appended to the history, then the
+/// anomaly is injected into it.
+fn transactional(class: Class, ops: &mut Vec<Op>, rng: &mut SplitMix64) -> Option<BTreeSet<Class>> {
+    eddy_reports::synth::append_transactions(ops, rng.next_u64(), 300);
+    let fates = fates(ops);
+    let fate = |t: &str| fates.get(t).copied();
+    let sends = txn_sends(ops);
+    let mut expected = BTreeSet::from([class]);
+    match class {
+        Class::TxnAbortedRead => {
+            let candidates: Vec<_> = sends
+                .iter()
+                .filter(|s| fate(&s.3) == Some(Fate::Aborted))
+                .collect();
+            let (i, value, offset, _) = pick(rng, &candidates)?.clone();
+            let tp = tp_of(&ops[i])?;
+            rc_poll(ops, &tp, (offset, &value), None, None);
+        }
+        Class::TxnUncommittedRead => {
+            // Read between the send's acknowledgement and its transaction's commit.
+            let mut candidates = Vec::new();
+            for s in sends.iter().filter(|s| fate(&s.3) == Some(Fate::Committed)) {
+                let done = ops[s.0].complete_us?;
+                let commit = ops
+                    .iter()
+                    .filter(|op| matches!(&op.kind, OpKind::TxnEnd { txn, commit: true, .. } if *txn == s.3))
+                    .map(|op| op.invoke_us)
+                    .min()?;
+                if commit > done + 2 {
+                    candidates.push((s.clone(), done));
+                }
+            }
+            let ((i, value, offset, _), done) = pick(rng, &candidates)?;
+            let tp = tp_of(&ops[i])?;
+            rc_poll(ops, &tp, (offset, &value), Some((done + 1, done + 2)), None);
+        }
+        Class::TxnLostWrite => {
+            // A committed transaction's only record, read by a consumer, gone from the drain.
+            let candidates: Vec<_> = sends
+                .iter()
+                .filter(|s| {
+                    fate(&s.3) == Some(Fate::Committed)
+                        && sends.iter().filter(|o| o.3 == s.3).count() == 1
+                        && readers(ops, &s.1).iter().any(|&r| !is_drain(&ops[r]))
+                })
+                .collect();
+            let pool = prefer_last(ops, candidates, rng);
+            let (i, value, offset, _) = pick(rng, &pool)?.clone();
+            let tp = tp_of(&ops[i])?;
+            expected.extend(undrain(ops, &tp, &value, offset));
+        }
+        Class::TxnTorn => {
+            // A committed transaction of several records: its commit becomes indeterminate
+            // (the drain's read_committed reads show it committed) and one record, read by
+            // a consumer, is gone from the drain.
+            let candidates: Vec<_> = sends
+                .iter()
+                .filter(|s| {
+                    fate(&s.3) == Some(Fate::Committed)
+                        && !s.3.starts_with("txn-pipe")
+                        && readers(ops, &s.1).iter().any(|&r| !is_drain(&ops[r]))
+                        && sends.iter().any(|o| {
+                            o.3 == s.3
+                                && o.1 != s.1
+                                && readers(ops, &o.1).iter().any(|&r| is_rc(&ops[r]))
+                        })
+                })
+                .collect();
+            let pool = prefer_last(ops, candidates, rng);
+            let (i, value, offset, txn) = pick(rng, &pool)?.clone();
+            for op in ops.iter_mut() {
+                if matches!(&op.kind, OpKind::TxnEnd { txn: t, .. } if *t == txn) {
+                    op.outcome = Outcome::Indeterminate;
+                    op.complete_us = None;
+                    op.error = Some("REQUEST_TIMED_OUT".into());
+                }
+            }
+            let tp = tp_of(&ops[i])?;
+            expected.extend(undrain(ops, &tp, &value, offset));
+        }
+        Class::EosDuplicate => {
+            // Another transaction writes a second output of a drained output's input.
+            let candidates: Vec<_> = ops
+                .iter()
+                .filter_map(|op| match &op.kind {
+                    OpKind::Send {
+                        value,
+                        txn: Some(t),
+                        source: Some(src),
+                        ..
+                    } if op.outcome == Outcome::Ok
+                        && fate(t) == Some(Fate::Committed)
+                        && readers(ops, value).iter().any(|&r| is_drain(&ops[r])) =>
+                    {
+                        Some((tp_of(op)?, src.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let (tp, source) = pick(rng, &candidates)?;
+            let len = *final_lens(ops).get(&tp)?;
+            let t = end_time(ops) + 10;
+            let mut id = next_id(ops);
+            let mut push = |ops: &mut Vec<Op>, process: &str, at: u64, kind: OpKind| {
+                ops.push(Op {
+                    id,
+                    process: process.into(),
+                    invoke_us: at,
+                    complete_us: Some(at + 1),
+                    outcome: Outcome::Ok,
+                    error: None,
+                    kind,
+                });
+                id += 1;
+            };
+            let txn = Some("injected-dup/1".to_string());
+            let tid = Some("injected-dup".to_string());
+            push(
+                ops,
+                "injected-dup",
+                t,
+                OpKind::Send {
+                    topic: tp.0.clone(),
+                    partition: tp.1,
+                    value: "injected-dup-0".into(),
+                    offset: Some(len),
+                    idempotent: true,
+                    attempts: 1,
+                    max_in_flight: Some(1),
+                    broker: None,
+                    txn: txn.clone(),
+                    transactional_id: tid.clone(),
+                    producer_id: None,
+                    epoch: None,
+                    source: Some(source),
+                },
+            );
+            push(
+                ops,
+                "injected-dup",
+                t + 2,
+                OpKind::TxnEnd {
+                    txn: "injected-dup/1".into(),
+                    transactional_id: tid,
+                    commit: true,
+                },
+            );
+            push(
+                ops,
+                "drain",
+                t + 4,
+                OpKind::Poll {
+                    topic: tp.0.clone(),
+                    partition: tp.1,
+                    fetch_offset: len,
+                    records: vec![Rec {
+                        offset: len,
+                        value: "injected-dup-0".into(),
+                    }],
+                    high_watermark: Some(len + 2),
+                    drain: true,
+                    group: None,
+                    read_back: false,
+                    isolation: Isolation::ReadCommitted,
+                    last_stable: Some(len + 2),
+                    txn: None,
+                },
+            );
+        }
+        Class::EosLost => {
+            // A committed output forgets its input.
+            let candidates: Vec<usize> = (0..ops.len())
+                .filter(|&i| match &ops[i].kind {
+                    OpKind::Send {
+                        txn: Some(t),
+                        source: Some(_),
+                        ..
+                    } => ops[i].outcome == Outcome::Ok && fate(t) == Some(Fate::Committed),
+                    _ => false,
+                })
+                .collect();
+            let i = pick(rng, &candidates)?;
+            if let OpKind::Send { source, .. } = &mut ops[i].kind {
+                *source = None;
+            }
+        }
+        Class::ZombieWrite => {
+            // Its producer's epoch was fenced just before it was sent.
+            let candidates: Vec<usize> = (0..ops.len())
+                .filter(|&i| match &ops[i].kind {
+                    OpKind::Send {
+                        value,
+                        txn: Some(t),
+                        transactional_id: Some(_),
+                        epoch: Some(_),
+                        ..
+                    } => {
+                        ops[i].outcome == Outcome::Ok
+                            && fate(t) == Some(Fate::Committed)
+                            && readers(ops, value).iter().any(|&r| is_rc(&ops[r]))
+                    }
+                    _ => false,
+                })
+                .collect();
+            let i = pick(rng, &candidates)?;
+            let OpKind::Send {
+                transactional_id: Some(tid),
+                epoch: Some(epoch),
+                ..
+            } = ops[i].kind.clone()
+            else {
+                return None;
+            };
+            let invoke = ops[i].invoke_us;
+            ops.push(Op {
+                id: next_id(ops),
+                process: "injected-fencer".into(),
+                invoke_us: invoke.checked_sub(2)?,
+                complete_us: Some(invoke - 1),
+                outcome: Outcome::Ok,
+                error: None,
+                kind: OpKind::TxnInit {
+                    transactional_id: tid,
+                    producer_id: None,
+                    epoch: Some(epoch + 100),
+                },
+            });
+        }
+        Class::TxnAbortedOffsets => {
+            // An aborted transaction's offset commit is read back.
+            let t = end_time(ops) + 10;
+            let id = next_id(ops);
+            let group = "txn-group".to_string();
+            let (topic, partition) = ("txn-in".to_string(), 0);
+            let kinds = [
+                OpKind::Commit {
+                    group: group.clone(),
+                    topic: topic.clone(),
+                    partition,
+                    offset: 1_000_000,
+                    generation: None,
+                    member: None,
+                    txn: Some("injected-ghost/1".into()),
+                },
+                OpKind::TxnEnd {
+                    txn: "injected-ghost/1".into(),
+                    transactional_id: Some("injected-ghost".into()),
+                    commit: false,
+                },
+                OpKind::FetchCommitted {
+                    group,
+                    topic,
+                    partition,
+                    offset: 1_000_000,
+                },
+            ];
+            for (k, kind) in kinds.into_iter().enumerate() {
+                ops.push(Op {
+                    id: id + k as u64,
+                    process: "injected-ghost".into(),
+                    invoke_us: t + 10 * k as u64,
+                    complete_us: Some(t + 10 * k as u64 + 5),
+                    outcome: Outcome::Ok,
+                    error: None,
+                    kind,
+                });
+            }
+        }
+        Class::TxnCycle => {
+            // An earlier transaction of a transactional id reads a later one's record.
+            let mut committed: Vec<(String, u64, u64, String)> = Vec::new();
+            for op in ops.iter() {
+                if let (
+                    OpKind::TxnEnd {
+                        txn,
+                        transactional_id: Some(tid),
+                        commit: true,
+                    },
+                    Outcome::Ok,
+                    Some(done),
+                ) = (&op.kind, op.outcome, op.complete_us)
+                {
+                    committed.push((tid.clone(), op.invoke_us, done, txn.clone()));
+                }
+            }
+            committed.sort();
+            let mut pairs = Vec::new();
+            for w in committed.windows(2) {
+                if w[0].0 == w[1].0 && w[0].2 < w[1].1 {
+                    for s in sends.iter().filter(|s| s.3 == w[1].3) {
+                        pairs.push((w[0].3.clone(), s.clone()));
+                    }
+                }
+            }
+            let (reader, (i, value, offset, _)) = pick(rng, &pairs)?;
+            let tp = tp_of(&ops[i])?;
+            rc_poll(ops, &tp, (offset, &value), None, Some(&reader));
+        }
+        _ => return None,
+    }
+    Some(expected)
 }

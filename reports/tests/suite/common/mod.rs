@@ -76,6 +76,11 @@ impl H {
             attempts: 1,
             max_in_flight: None,
             broker: None,
+            txn: None,
+            transactional_id: None,
+            producer_id: None,
+            epoch: None,
+            source: None,
         };
         self.push(process, invoke, complete, outcome, kind)
     }
@@ -98,6 +103,11 @@ impl H {
             attempts: producer.attempts,
             max_in_flight: producer.max_in_flight,
             broker: producer.broker.map(str::to_string),
+            txn: None,
+            transactional_id: None,
+            producer_id: None,
+            epoch: None,
+            source: None,
         };
         self.push(process, at.0, Some(at.1), Outcome::Ok, kind)
     }
@@ -125,6 +135,9 @@ impl H {
             drain,
             group: group.map(str::to_string),
             read_back: false,
+            isolation: Default::default(),
+            last_stable: None,
+            txn: None,
         }
     }
 
@@ -238,6 +251,7 @@ impl H {
             offset,
             generation: None,
             member: None,
+            txn: None,
         };
         self.push(process, at.0, Some(at.1), Outcome::Ok, kind)
     }
@@ -284,6 +298,7 @@ impl H {
             offset,
             generation: Some(generation),
             member: Some(member.to_string()),
+            txn: None,
         };
         self.push(process, at.0, Some(at.1), outcome, kind)
     }
