@@ -113,6 +113,8 @@ pub struct TxnTable {
     pub aborted: u64,
     /// Of the aborts, those the coordinator decided (timeout or a new instance).
     pub aborted_by_coordinator: u64,
+    /// Transactional commands applied (journaled), refused ones included.
+    pub commands: u64,
 }
 
 /// Open transactions and aborted ones of one partition.
@@ -291,6 +293,7 @@ impl TxnTable {
 
 /// Apply one transactional command to `state`, with planted bugs `plants`.
 pub fn apply(state: &mut State, op: &TxnCommand, plants: &Plants) -> Result<TxnAnswer, CpError> {
+    state.transactions.commands += 1;
     match op {
         TxnCommand::Init {
             transactional_id: id,

@@ -22,6 +22,7 @@ pub mod reads;
 pub mod report;
 pub mod stored;
 pub mod synth;
+pub mod txn_report;
 
 pub use baseline::{KafkaBaseline, KafkaWorkload};
 pub use check::{

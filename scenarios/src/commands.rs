@@ -98,6 +98,9 @@ pub fn run_and_report_with(
     )
     .context("assembling the report")?;
     report.reads = crate::usage::reads(&out, scenario);
+    if let (Some(t), Some((commands, ended))) = (report.transactions.as_mut(), out.txn_commands) {
+        t.journal_commands_per_txn = (ended > 0).then(|| commands as f64 / ended as f64);
+    }
     crate::efficiency::judge(scenario, &out, &report).apply(&mut report.verdict);
     rebalance_verdict(scenario, &out).apply(&mut report.verdict);
     if let Some(p) = progress_verdict(&out) {

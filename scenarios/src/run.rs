@@ -54,6 +54,9 @@ pub struct RunOutput {
     /// What the background-work observer saw (`None` when maintenance is off; see
     /// `progress.rs`), judged against `fault_events`.
     pub progress: Option<crate::progress::Record>,
+    /// Transactional commands the control plane journaled and transactions it ended
+    /// (from the replica that applied the most), when it saw any.
+    pub txn_commands: Option<(u64, u64)>,
 }
 
 /// Which nodes a crash schedule picks from, how often, and where it writes down what it did.
@@ -305,6 +308,7 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
     let drained = drain(&s, &world, &phases, &recorder).await;
     let invariants = world.invariants.clone();
     let progress = world.progress.clone();
+    let txn_commands = txn_commands(&world.replicas);
     let mut out = outcome(
         &s,
         world,
@@ -327,11 +331,23 @@ async fn simulate(s: Scenario, seed: u64) -> RunOutput {
             }
         })
         .collect();
+    out.txn_commands = txn_commands;
     out.invariants = Invariants::finish(invariants).await;
     if let Some(progress) = progress {
         out.progress = Some(crate::progress::Progress::finish(progress).await);
     }
     out
+}
+
+/// (transactional commands journaled, transactions ended) by the replica that applied the
+/// most; `None` when no transaction was seen.
+fn txn_commands(replicas: &crate::invariants::Registry) -> Option<(u64, u64)> {
+    let state = lock(replicas)
+        .values()
+        .map(|cp| cp.state())
+        .max_by_key(|s| s.applied)?;
+    let t = &state.transactions;
+    (t.commands > 0).then_some((t.commands, t.committed + t.aborted))
 }
 
 /// The layout, meters and buckets of a run (the storage node serves the buckets).
@@ -764,6 +780,7 @@ fn outcome(
         injected_delays: Vec::new(),
         invariants: Vec::new(),
         progress: None,
+        txn_commands: None,
     }
 }
 

@@ -198,6 +198,7 @@ pub fn render_html(h: &HtmlReport) -> String {
     cost_section(&mut s, h);
     traffic_section(&mut s, h);
     reads::reads_section(&mut s, r);
+    txn_section(&mut s, r);
     verdict_section(&mut s, h);
 
     s.push_str("<h2 id=\"parameters\">Parameters</h2>\n<pre>");
@@ -711,4 +712,37 @@ pub fn escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// The transactions section; nothing for a run without transactions.
+fn txn_section(s: &mut String, r: &RunReport) {
+    let Some(t) = &r.transactions else {
+        return;
+    };
+    s.push_str("<h2 id=\"transactions\">Transactions</h2>\n<table>\n");
+    let rows = [
+        ("transactions", t.transactions.to_string()),
+        ("committed", t.committed.to_string()),
+        ("aborted (asked by the client)", t.aborted.to_string()),
+        ("EndTxn refused", t.end_failed.to_string()),
+        ("EndTxn outcome unknown", t.end_unknown.to_string()),
+        ("never ended (crashed or fenced first)", t.never_ended.to_string()),
+        ("InitProducerId (each fences the previous instance)", t.inits.to_string()),
+        (
+            "EndTxn latency p50 / p99 / max (ms)",
+            format!(
+                "{:.1} / {:.1} / {:.1} ({} calls)",
+                t.end_latency.p50_ms, t.end_latency.p99_ms, t.end_latency.max_ms, t.end_latency.count
+            ),
+        ),
+        (
+            "journaled transactional commands per transaction",
+            t.journal_commands_per_txn
+                .map_or("–".to_string(), |x| format!("{x:.2}")),
+        ),
+    ];
+    for (name, value) in rows {
+        let _ = writeln!(s, "<tr><td>{}</td><td>{}</td></tr>", escape(name), escape(&value));
+    }
+    s.push_str("</table>\n");
 }

@@ -107,6 +107,10 @@ pub struct RunReport {
     /// runner supplies them: see [`crate::reads::reads_by_az`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reads: Vec<AzReads>,
+    /// How the run's transactions ended and how long EndTxn took (none without
+    /// transactions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<crate::txn_report::TxnReport>,
 }
 
 impl RunReport {
@@ -144,6 +148,7 @@ impl RunReport {
             cost,
             verdict: check_with(ops, options),
             reads: Vec::new(),
+            transactions: crate::txn_report::txn_report(ops),
         })
     }
 
