@@ -4,6 +4,7 @@
 mod fake_broker;
 #[cfg(madsim)]
 mod sim;
+mod read_committed;
 
 /// The simulation tests compile only with `--cfg madsim`; a build without it (e.g. a
 /// `RUSTFLAGS` override) must fail loudly instead of passing with no tests.
