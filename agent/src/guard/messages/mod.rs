@@ -20,6 +20,7 @@ mod metadata;
 mod offset_commit;
 mod offset_fetch;
 mod produce;
+mod txn;
 
 /// Every message the guard knows, ordered by API key.
 pub static ALL: &[&MessageSchema] = &[
@@ -40,6 +41,12 @@ pub static ALL: &[&MessageSchema] = &[
     &create_topics::CREATE_TOPICS,
     &init_producer_id::INIT_PRODUCER_ID,
     &describe_configs::DESCRIBE_CONFIGS,
+    &txn::ADD_PARTITIONS_TO_TXN,
+    &txn::ADD_OFFSETS_TO_TXN,
+    &txn::END_TXN,
+    &txn::TXN_OFFSET_COMMIT,
+    &txn::DESCRIBE_TRANSACTIONS,
+    &txn::LIST_TRANSACTIONS,
 ];
 
 /// The schema for `api_key`, if the guard knows the API.

@@ -70,6 +70,8 @@ fn full_samples_expose_their_arrays_and_tagged_fields() {
         let has_arrays = !(sample.api_key == 18 // ApiVersions
             || sample.api_key == 12 // Heartbeat
             || sample.api_key == 22 // InitProducerId
+            || sample.api_key == 25 // AddOffsetsToTxn
+            || sample.api_key == 26 // EndTxn
             || (sample.api_key == 13 && sample.version <= 2) // LeaveGroup
             || (sample.api_key == 16 && sample.version <= 3) // ListGroups
             || (sample.api_key == 10 && sample.version <= 3)); // FindCoordinator

@@ -125,6 +125,12 @@ pub(super) fn sample_frame(api_key: i16, v: i16, shape: Shape) -> Vec<u8> {
         ApiKey::CreateTopics => encode_frame(&header, &create_topics(v, shape)),
         ApiKey::InitProducerId => encode_frame(&header, &init_producer_id(v, shape)),
         ApiKey::DescribeConfigs => encode_frame(&header, &describe_configs(v, shape)),
+        ApiKey::AddPartitionsToTxn => encode_frame(&header, &add_partitions_to_txn(v, shape)),
+        ApiKey::AddOffsetsToTxn => encode_frame(&header, &add_offsets_to_txn(v, shape)),
+        ApiKey::EndTxn => encode_frame(&header, &end_txn(v, shape)),
+        ApiKey::TxnOffsetCommit => encode_frame(&header, &txn_offset_commit(v, shape)),
+        ApiKey::DescribeTransactions => encode_frame(&header, &describe_transactions(shape)),
+        ApiKey::ListTransactions => encode_frame(&header, &list_transactions(v, shape)),
         other => panic!("no sample for {other:?}"),
     }
 }
@@ -519,6 +525,96 @@ fn init_producer_id(v: i16, shape: Shape) -> InitProducerIdRequest {
         r.producer_epoch = -1;
     }
     r.unknown_tagged_fields = tags(shape, v >= 2);
+    r
+}
+
+fn add_partitions_to_txn(v: i16, shape: Shape) -> AddPartitionsToTxnRequest {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    let mut r = AddPartitionsToTxnRequest::default();
+    r.v3_and_below_transactional_id = TransactionalId(s("tx-1"));
+    r.v3_and_below_producer_id = ProducerId(7);
+    r.v3_and_below_producer_epoch = 1;
+    r.v3_and_below_topics = list(shape, |i| {
+        let mut t = AddPartitionsToTxnTopic::default();
+        t.name = TopicName(s("topic-a"));
+        t.partitions = list(shape, |p| p + i);
+        t.unknown_tagged_fields = tags(shape, v >= 3);
+        t
+    });
+    r.unknown_tagged_fields = tags(shape, v >= 3);
+    r
+}
+
+fn add_offsets_to_txn(v: i16, shape: Shape) -> AddOffsetsToTxnRequest {
+    let mut r = AddOffsetsToTxnRequest::default();
+    r.transactional_id = TransactionalId(s("tx-1"));
+    r.producer_id = ProducerId(7);
+    r.producer_epoch = 1;
+    r.group_id = GroupId(s("group-1"));
+    r.unknown_tagged_fields = tags(shape, v >= 3);
+    r
+}
+
+fn end_txn(v: i16, shape: Shape) -> EndTxnRequest {
+    let mut r = EndTxnRequest::default();
+    r.transactional_id = TransactionalId(s("tx-1"));
+    r.producer_id = ProducerId(7);
+    r.producer_epoch = 1;
+    r.committed = full(shape);
+    r.unknown_tagged_fields = tags(shape, v >= 3);
+    r
+}
+
+fn txn_offset_commit(v: i16, shape: Shape) -> TxnOffsetCommitRequest {
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    let mut r = TxnOffsetCommitRequest::default();
+    r.transactional_id = TransactionalId(s("tx-1"));
+    r.group_id = GroupId(s("group-1"));
+    r.producer_id = ProducerId(7);
+    r.producer_epoch = 1;
+    if v >= 3 {
+        r.generation_id = 3;
+        r.member_id = s("member-1");
+        r.group_instance_id = full(shape).then(|| s("instance-1"));
+    }
+    r.topics = list(shape, |_| {
+        let mut t = TxnOffsetCommitRequestTopic::default();
+        t.name = TopicName(s("topic-a"));
+        t.partitions = list(shape, |p| {
+            let mut x = TxnOffsetCommitRequestPartition::default();
+            x.partition_index = p;
+            x.committed_offset = 100;
+            if v >= 2 {
+                x.committed_leader_epoch = 5;
+            }
+            x.committed_metadata = full(shape).then(|| s("meta"));
+            x.unknown_tagged_fields = tags(shape, v >= 3);
+            x
+        });
+        t.unknown_tagged_fields = tags(shape, v >= 3);
+        t
+    });
+    r.unknown_tagged_fields = tags(shape, v >= 3);
+    r
+}
+
+fn describe_transactions(shape: Shape) -> DescribeTransactionsRequest {
+    let mut r = DescribeTransactionsRequest::default();
+    r.transactional_ids = list(shape, |_| TransactionalId(s("tx-1")));
+    r.unknown_tagged_fields = tags(shape, true);
+    r
+}
+
+fn list_transactions(v: i16, shape: Shape) -> ListTransactionsRequest {
+    let mut r = ListTransactionsRequest::default();
+    r.state_filters = list(shape, |_| s("Ongoing"));
+    r.producer_id_filters = list(shape, |i| ProducerId(i64::from(i)));
+    if v >= 1 {
+        r.duration_filter = 1_000;
+    }
+    r.unknown_tagged_fields = tags(shape, true);
     r
 }
 
