@@ -313,6 +313,11 @@ impl GroupConsumer {
         self.rejoin
     }
 
+    /// Sets the next offset to fetch of an assigned partition.
+    pub fn seek(&mut self, topic: &str, partition: i32, offset: i64) {
+        self.consumer.seek(topic, partition, offset);
+    }
+
     /// Forget every position: the next poll starts each assigned partition at the group's
     /// committed offset again (after an aborted transaction, whose records must be read
     /// again).

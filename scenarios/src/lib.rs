@@ -40,6 +40,9 @@ pub mod spec;
 pub mod topology;
 pub mod transport;
 #[cfg(madsim)]
+pub mod transactions;
+pub mod txnlog;
+#[cfg(madsim)]
 pub mod usage;
 #[cfg(madsim)]
 pub mod whatif;

@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 use eddy_reports::{Op, OpKind, Outcome};
 use tokio::time::Instant;
 
+use crate::txnlog::{Extra, TxnKind, TxnLog, TxnOp};
+
 #[derive(Clone)]
 pub struct Recorder {
     inner: Arc<Mutex<Inner>>,
@@ -20,6 +22,10 @@ struct Inner {
     retention: Retention,
     /// Highest log start recorded per partition.
     log_starts: std::collections::BTreeMap<(String, i32), i64>,
+    /// The next op id (ops and transactional ops share the sequence).
+    next_id: u64,
+    /// Transactional fields and ops (`txnlog.rs`).
+    txn: TxnLog,
 }
 
 /// The retention a run's topic is under, as LogStart ops carry it (see the history's
@@ -38,6 +44,10 @@ pub struct Retention {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pending(usize);
 
+/// Handle to a transactional op (`txn_init`, `txn_end`) invoked and not completed yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnPending(usize);
+
 impl Recorder {
     pub fn new() -> Self {
         Recorder {
@@ -47,6 +57,8 @@ impl Recorder {
                 outstanding: 0,
                 retention: Retention::default(),
                 log_starts: Default::default(),
+                next_id: 0,
+                txn: TxnLog::default(),
             })),
         }
     }
@@ -143,9 +155,10 @@ impl Recorder {
         let mut inner = self.lock();
         let invoke_us = inner.start.elapsed().as_micros() as u64;
         let id = inner.ops.len();
+        let op_id = inner.take_id();
         inner.outstanding += 1;
         inner.ops.push(Op {
-            id: id as u64,
+            id: op_id,
             process: process.to_string(),
             invoke_us,
             complete_us: None,
@@ -191,7 +204,7 @@ impl Recorder {
     pub fn record(&self, process: &str, invoke_us: u64, outcome: Outcome, kind: OpKind) {
         let mut inner = self.lock();
         let now = inner.start.elapsed().as_micros() as u64;
-        let id = inner.ops.len() as u64;
+        let id = inner.take_id();
         inner.ops.push(Op {
             id,
             process: process.to_string(),
@@ -214,8 +227,90 @@ impl Recorder {
         std::mem::take(&mut self.lock().ops)
     }
 
+    /// The history so far and its transactional part, moved out.
+    pub fn take_history(&self) -> (Vec<Op>, TxnLog) {
+        let mut inner = self.lock();
+        (
+            std::mem::take(&mut inner.ops),
+            std::mem::take(&mut inner.txn),
+        )
+    }
+
+    /// Attach transactional fields to an op invoked (or recorded) earlier.
+    pub fn annotate(&self, op: Pending, extra: Extra) {
+        let mut inner = self.lock();
+        if let Some(id) = inner.ops.get(op.0).map(|o| o.id) {
+            inner.txn.extras.insert(id, extra);
+        }
+    }
+
+    /// Attach transactional fields to the op recorded last.
+    pub fn annotate_last(&self, extra: Extra) {
+        let mut inner = self.lock();
+        if let Some(id) = inner.ops.last().map(|o| o.id) {
+            inner.txn.extras.insert(id, extra);
+        }
+    }
+
+    /// Like [`Recorder::invoke`], for a send with its transactional fields.
+    pub fn invoke_with(&self, process: &str, kind: OpKind, extra: Extra) -> Pending {
+        let op = self.invoke(process, kind);
+        self.annotate(op, extra);
+        op
+    }
+
+    /// Record the invocation of a `txn_init` or `txn_end`; indeterminate until completed.
+    pub fn txn_invoke(&self, process: &str, kind: TxnKind) -> TxnPending {
+        let mut inner = self.lock();
+        let invoke_us = inner.start.elapsed().as_micros() as u64;
+        let id = inner.take_id();
+        inner.outstanding += 1;
+        let at = inner.txn.ops.len();
+        inner.txn.ops.push(TxnOp {
+            id,
+            process: process.to_string(),
+            invoke_us,
+            complete_us: None,
+            outcome: Outcome::Indeterminate,
+            error: None,
+            kind,
+        });
+        TxnPending(at)
+    }
+
+    /// Complete a transactional op, optionally updating what it learned.
+    pub fn txn_complete(
+        &self,
+        op: TxnPending,
+        outcome: Outcome,
+        error: Option<String>,
+        update: impl FnOnce(&mut TxnKind),
+    ) {
+        let mut inner = self.lock();
+        let now = inner.start.elapsed().as_micros() as u64;
+        let mut completed = false;
+        if let Some(o) = inner.txn.ops.get_mut(op.0) {
+            completed = o.complete_us.is_none();
+            o.complete_us = Some(now);
+            o.outcome = outcome;
+            o.error = error;
+            update(&mut o.kind);
+        }
+        if completed {
+            inner.outstanding -= 1;
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         eddy_controlplane::sync::lock(&self.inner)
+    }
+}
+
+impl Inner {
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
     }
 }
 

@@ -33,7 +33,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
             plan.completed |= reset_completed;
             let needs_id = st.needs_producer_id(&inner.config) && st.has_queued();
             let to_add = if inner.config.transactional_id.is_some() {
-                st.partitions_to_add()
+                st.partitions_to_add(&inner.cluster)
             } else {
                 Vec::new()
             };

@@ -70,6 +70,9 @@ fn definitely_not_written(code: i16) -> bool {
                 | E::FencedLeaderEpoch
                 | E::UnknownLeaderEpoch
                 | E::ThrottlingQuotaExceeded
+                | E::InvalidTxnState
+                | E::ProducerFenced
+                | E::InvalidProducerIdMapping
         )
     )
 }
@@ -233,10 +236,11 @@ pub(crate) enum TxnPhase {
     Ready,
     /// `begin_transaction` was called: records may be sent.
     InTransaction,
-    /// A send or a request of the transaction failed: it can only be aborted.
-    Abortable(String),
+    /// A send or a request of the transaction failed: it can only be aborted. With the
+    /// broker's error code, when one named the failure.
+    Abortable(String, Option<i16>),
     /// Fenced or refused for good: the producer cannot go on.
-    Fatal(String),
+    Fatal(String, Option<i16>),
 }
 
 /// The transaction bookkeeping of a transactional producer.
@@ -270,7 +274,7 @@ impl State {
         } else if config.transactional_id.is_some() {
             match &self.txn.phase {
                 TxnPhase::InTransaction => None,
-                TxnPhase::Abortable(why) | TxnPhase::Fatal(why) => {
+                TxnPhase::Abortable(why, _) | TxnPhase::Fatal(why, _) => {
                     Some(format!("transaction failed: {why}"))
                 }
                 _ => Some("no transaction open (begin_transaction)".to_string()),
@@ -354,11 +358,13 @@ impl State {
 
     /// A transactional producer's transaction failed: every record not sent yet fails
     /// (never written), and the phase says why (unless it is already fatal).
-    pub(crate) fn fail_transaction(&mut self, why: String, fatal: bool) -> bool {
+    pub(crate) fn fail_transaction(&mut self, why: String, fatal: bool, code: Option<i16>) -> bool {
         match (&self.txn.phase, fatal) {
-            (TxnPhase::Fatal(_), _) => {}
-            (_, true) => self.txn.phase = TxnPhase::Fatal(why.clone()),
-            (TxnPhase::InTransaction, false) => self.txn.phase = TxnPhase::Abortable(why.clone()),
+            (TxnPhase::Fatal(..), _) => {}
+            (_, true) => self.txn.phase = TxnPhase::Fatal(why.clone(), code),
+            (TxnPhase::InTransaction, false) => {
+                self.txn.phase = TxnPhase::Abortable(why.clone(), code)
+            }
             _ => {}
         }
         self.fail_queued(&why)
@@ -391,14 +397,16 @@ impl State {
         }
     }
 
-    /// Partitions with records waiting that are not in the open transaction yet.
-    pub(crate) fn partitions_to_add(&self) -> Vec<TopicPartition> {
+    /// Partitions with records waiting that are not in the open transaction yet (and
+    /// whose leader is known: the topic exists).
+    pub(crate) fn partitions_to_add(&self, cluster: &Cluster) -> Vec<TopicPartition> {
         if self.txn.phase != TxnPhase::InTransaction {
             return Vec::new();
         }
         self.partitions
             .iter()
             .filter(|(tp, pq)| !pq.queue.is_empty() && !self.txn.added.contains(*tp))
+            .filter(|(tp, _)| cluster.leader_addr(&tp.0, tp.1).is_some())
             .map(|(tp, _)| tp.clone())
             .collect()
     }
@@ -482,10 +490,6 @@ impl State {
             let Some(front) = pq.queue.front() else {
                 continue;
             };
-            // A transactional batch waits until its partition is in the transaction.
-            if transactional && !self.txn.added.contains(tp) {
-                continue;
-            }
             if waiting_for_id
                 || (front.attempts > 0 && !pq.in_flight.is_empty())
                 || pq.in_flight.len() >= config.max_in_flight
@@ -506,6 +510,10 @@ impl State {
                 refresh.insert(tp.0.clone());
                 continue;
             };
+            // A transactional batch waits until its partition is in the transaction.
+            if transactional && !self.txn.added.contains(tp) {
+                continue;
+            }
             let used = self.broker_in_flight.get(&addr).copied().unwrap_or(0);
             if !per_broker.contains_key(&addr) && used >= config.max_in_flight {
                 continue;
@@ -574,7 +582,8 @@ impl State {
             }
         }
         if expired_in_txn {
-            plan.completed |= self.fail_transaction("delivery timeout expired".to_string(), false);
+            plan.completed |=
+                self.fail_transaction("delivery timeout expired".to_string(), false, None);
         }
         if !refresh.is_empty() {
             match self.next_metadata_refresh {
@@ -604,7 +613,7 @@ impl State {
             }
         }
         self.in_flight_total = self.in_flight_total.saturating_sub(1);
-        let mut txn_failure: Option<(String, bool)> = None;
+        let mut txn_failure: Option<(String, bool, Option<i16>)> = None;
         for (tp, mut batch, outcome) in outcomes {
             let pq = self.partitions.entry(tp.clone()).or_default();
             pq.in_flight.remove(&batch.id);
@@ -657,7 +666,7 @@ impl State {
                             Some(ResponseError::InvalidProducerEpoch | ResponseError::ProducerFenced)
                         )
                     });
-                    txn_failure = Some((reason.clone(), fenced));
+                    txn_failure = Some((reason.clone(), fenced, code));
                 } else if config.idempotent && batch.encoded.is_some() {
                     self.reset_producer = true;
                 }
@@ -672,8 +681,8 @@ impl State {
                 batch.fail(e);
             }
         }
-        if let Some((why, fenced)) = txn_failure {
-            self.fail_transaction(why, fenced);
+        if let Some((why, fenced, code)) = txn_failure {
+            self.fail_transaction(why, fenced, code);
         }
     }
 }

@@ -363,9 +363,11 @@ impl Inner {
     /// The state a call needs, as an error when the transaction already failed.
     fn phase_error(&self) -> Option<TxnError> {
         match &lock(&self.state).txn.phase {
-            TxnPhase::Fatal(why) => Some(TxnError::new(TxnErrorKind::Fatal, why.clone(), None)),
-            TxnPhase::Abortable(why) => {
-                Some(TxnError::new(TxnErrorKind::Abortable, why.clone(), None))
+            TxnPhase::Fatal(why, code) => {
+                Some(TxnError::new(TxnErrorKind::Fatal, why.clone(), *code))
+            }
+            TxnPhase::Abortable(why, code) => {
+                Some(TxnError::new(TxnErrorKind::Abortable, why.clone(), *code))
             }
             _ => None,
         }
@@ -373,7 +375,7 @@ impl Inner {
 
     fn fail(&self, e: &TxnError) {
         if matches!(e.kind, TxnErrorKind::Abortable | TxnErrorKind::Fatal) {
-            lock(&self.state).fail_transaction(e.reason.clone(), e.is_fatal());
+            lock(&self.state).fail_transaction(e.reason.clone(), e.is_fatal(), e.code);
             self.progress.send_modify(|g| *g += 1);
         }
     }
@@ -489,7 +491,9 @@ impl Producer {
                 st.txn.registered = false;
                 Ok(())
             }
-            TxnPhase::Fatal(why) => Err(TxnError::new(TxnErrorKind::Fatal, why.clone(), None)),
+            TxnPhase::Fatal(why, code) => {
+                Err(TxnError::new(TxnErrorKind::Fatal, why.clone(), *code))
+            }
             other => Err(TxnError::new(
                 TxnErrorKind::Fatal,
                 format!("begin_transaction in state {other:?}"),
@@ -670,10 +674,10 @@ impl Producer {
         {
             let mut st = lock(&self.inner.state);
             match &st.txn.phase {
-                TxnPhase::Fatal(why) => {
-                    return Err(TxnError::new(TxnErrorKind::Fatal, why.clone(), None))
+                TxnPhase::Fatal(why, code) => {
+                    return Err(TxnError::new(TxnErrorKind::Fatal, why.clone(), *code))
                 }
-                TxnPhase::InTransaction | TxnPhase::Abortable(_) => {}
+                TxnPhase::InTransaction | TxnPhase::Abortable(..) => {}
                 _ => return Ok(()),
             }
             st.fail_queued("transaction aborted");
