@@ -8,8 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use eddy_reports::baseline::retained_object_storage_dollars_per_day;
 use eddy_reports::{
-    render_html, CheckOptions, HtmlReport, KafkaBaseline, KafkaWorkload, Prices,
-    RunReport, Usage,
+    render_html, CheckOptions, HtmlReport, KafkaBaseline, KafkaWorkload, Prices, RunReport, Usage,
 };
 use serde::Serialize;
 

@@ -38,9 +38,9 @@ pub mod serve;
 pub mod shrink;
 pub mod spec;
 pub mod topology;
-pub mod transport;
 #[cfg(madsim)]
 pub mod transactions;
+pub mod transport;
 pub mod txnlog;
 #[cfg(madsim)]
 pub mod usage;

@@ -629,7 +629,9 @@ fn start_transactional_clients(
     recorder: &Recorder,
     log: &crate::chaos::FaultLog,
 ) {
-    use crate::transactions::{crash_supervisor, run_pipeline, run_txn_producer, TxnClient, TxnCtx};
+    use crate::transactions::{
+        crash_supervisor, run_pipeline, run_txn_producer, TxnClient, TxnCtx,
+    };
     let handle = madsim::runtime::Handle::current();
     let (crashes, requests) = tokio::sync::mpsc::unbounded_channel();
     let ctx = TxnCtx {

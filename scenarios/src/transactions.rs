@@ -202,8 +202,12 @@ impl Instance {
                 }
                 Err(e) => {
                     tracing::debug!(process, error = %e, "init_transactions failed");
-                    ctx.recorder
-                        .txn_complete(op, txn_outcome(&e), Some(txn_error_name(&e)), |_| {});
+                    ctx.recorder.txn_complete(
+                        op,
+                        txn_outcome(&e),
+                        Some(txn_error_name(&e)),
+                        |_| {},
+                    );
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
@@ -302,9 +306,7 @@ impl Instance {
         self.settle().await;
         match result {
             Ok(()) => (true, commit),
-            Err(e) if commit && e.is_abortable() => {
-                Box::pin(self.end(recorder, txn, false)).await
-            }
+            Err(e) if commit && e.is_abortable() => Box::pin(self.end(recorder, txn, false)).await,
             Err(_) => (false, false),
         }
     }
@@ -592,7 +594,10 @@ pub async fn run_pipeline(client: TxnClient, ctx: TxnCtx) {
         let mut inputs: Vec<(i32, i64, String)> = Vec::new();
         let mut offsets: Vec<(String, i32, i64)> = Vec::new();
         let mut seeks: Vec<(i32, i64)> = Vec::new();
-        for b in batches.iter().filter(|b| b.topic == w.topic && !b.records.is_empty()) {
+        for b in batches
+            .iter()
+            .filter(|b| b.topic == w.topic && !b.records.is_empty())
+        {
             let room = x.pipeline_batch_max.saturating_sub(inputs.len());
             if room == 0 {
                 seeks.push((b.partition, b.records[0].0));

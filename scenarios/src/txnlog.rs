@@ -51,7 +51,9 @@ pub enum Extra {
     Send(SendTxn),
     Poll(PollTxn),
     /// A TxnOffsetCommit of `commit`: its transaction.
-    Commit { txn: String },
+    Commit {
+        txn: String,
+    },
 }
 
 /// The transactional kinds.

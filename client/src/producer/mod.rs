@@ -29,8 +29,8 @@ use super::cluster::{Cluster, ClusterConfig};
 use super::conn::{ConnConfig, DialFn};
 use super::error::{ClientError, SendError};
 pub use state::Delivery;
-pub use txn::{GroupMetadata, TxnError, TxnErrorKind};
 use state::{lock, State};
+pub use txn::{GroupMetadata, TxnError, TxnErrorKind};
 
 /// Compression of produced batches.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

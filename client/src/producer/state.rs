@@ -663,7 +663,9 @@ impl State {
                     let fenced = code.is_some_and(|c| {
                         matches!(
                             ResponseError::try_from_code(c),
-                            Some(ResponseError::InvalidProducerEpoch | ResponseError::ProducerFenced)
+                            Some(
+                                ResponseError::InvalidProducerEpoch | ResponseError::ProducerFenced
+                            )
                         )
                     });
                     txn_failure = Some((reason.clone(), fenced, code));

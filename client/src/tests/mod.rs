@@ -2,9 +2,9 @@
 
 #[cfg(madsim)]
 mod fake_broker;
+mod read_committed;
 #[cfg(madsim)]
 mod sim;
-mod read_committed;
 
 /// The simulation tests compile only with `--cfg madsim`; a build without it (e.g. a
 /// `RUSTFLAGS` override) must fail loudly instead of passing with no tests.

@@ -9,8 +9,8 @@ use crate::guard::schema::{always, since, Kind::*, MessageSchema, StructSchema};
 static ADD_PARTITIONS_TOPIC: StructSchema = StructSchema {
     name: "AddPartitionsToTxnTopic",
     fields: &[
-        always(String),          // name
-        always(Array(&Int32)),   // partitions
+        always(String),        // name
+        always(Array(&Int32)), // partitions
     ],
     tagged: &[],
 };

@@ -260,5 +260,8 @@ fn every_advertised_api_and_version_has_a_guard_schema() {
             missing.push(format!("{api:?} v{lo}-{hi} (guard: {range:?})"));
         }
     }
-    assert!(missing.is_empty(), "advertised but refused by the guard: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "advertised but refused by the guard: {missing:?}"
+    );
 }

@@ -89,9 +89,7 @@ fn decode_body(api_key: i16, version: i16, buf: &mut Bytes) -> RoundTrip {
         Ok(ApiKey::AddOffsetsToTxn) => roundtrip::<AddOffsetsToTxnRequest>(buf, version),
         Ok(ApiKey::EndTxn) => roundtrip::<EndTxnRequest>(buf, version),
         Ok(ApiKey::TxnOffsetCommit) => roundtrip::<TxnOffsetCommitRequest>(buf, version),
-        Ok(ApiKey::DescribeTransactions) => {
-            roundtrip::<DescribeTransactionsRequest>(buf, version)
-        }
+        Ok(ApiKey::DescribeTransactions) => roundtrip::<DescribeTransactionsRequest>(buf, version),
         Ok(ApiKey::ListTransactions) => roundtrip::<ListTransactionsRequest>(buf, version),
         _ => Err(format!("api key {api_key} is not served")),
     }
