@@ -388,6 +388,7 @@ impl AgentInner {
     }
 
     pub async fn offset_fetch(&self, req: OffsetFetchRequest) -> OffsetFetchResponse {
+        let require_stable = req.require_stable;
         let mut r = OffsetFetchResponse::default();
         let partitions: Option<Vec<(String, i32)>> = req.topics.as_ref().map(|ts| {
             ts.iter()
@@ -420,7 +421,7 @@ impl AgentInner {
             _ => failure_code(failure),
         };
         match fetched.await.map_err(loading) {
-            Ok(offsets) => {
+            Ok((offsets, unstable)) => {
                 let mut topics: Vec<OffsetFetchResponseTopic> = Vec::new();
                 for o in offsets {
                     let mut p = OffsetFetchResponsePartition::default();
@@ -428,6 +429,16 @@ impl AgentInner {
                     p.committed_offset = o.offset;
                     p.committed_leader_epoch = -1;
                     p.metadata = Some(sb(o.metadata.as_deref().unwrap_or("")));
+                    // KIP-447: a client that wants stable offsets waits for the open
+                    // transaction that committed offsets of this partition to end.
+                    if require_stable
+                        && unstable
+                            .iter()
+                            .any(|(t, q)| *t == o.topic && *q == o.partition)
+                    {
+                        p.error_code = codes::UNSTABLE_OFFSET_COMMIT;
+                        p.committed_offset = -1;
+                    }
                     match topics.iter_mut().find(|t| t.name.0.as_str() == o.topic) {
                         Some(t) => t.partitions.push(p),
                         None => {

@@ -53,6 +53,26 @@ impl OffsetReset {
     }
 }
 
+/// Which records a consumer is given (Kafka's `isolation.level`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// Every record, those of open and aborted transactions included.
+    #[default]
+    ReadUncommitted,
+    /// Only records below the last stable offset, without those of aborted transactions.
+    ReadCommitted,
+}
+
+impl Isolation {
+    fn level(self) -> i8 {
+        match self {
+            Isolation::ReadUncommitted => 0,
+            Isolation::ReadCommitted => 1,
+        }
+    }
+}
+
 /// Consumer settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -71,6 +91,8 @@ pub struct ConsumerConfig {
     pub auto_offset_reset: OffsetReset,
     /// Pause after a poll that failed everywhere, so a caller's poll loop cannot spin.
     pub retry_backoff_ms: u64,
+    /// `read_committed` or `read_uncommitted` (the default).
+    pub isolation: Isolation,
 }
 
 impl Default for ConsumerConfig {
@@ -83,6 +105,7 @@ impl Default for ConsumerConfig {
             request_timeout_ms: 30_000,
             auto_offset_reset: OffsetReset::Earliest,
             retry_backoff_ms: 100,
+            isolation: Isolation::ReadUncommitted,
         }
     }
 }
@@ -104,6 +127,8 @@ pub struct PolledBatch {
     pub records: Vec<(i64, Option<Bytes>, Bytes)>,
     /// Set when the position was out of range and was reset: the position it had.
     pub reset_from: Option<i64>,
+    /// The last stable offset the broker reported (-1 if unknown).
+    pub last_stable: i64,
 }
 
 /// A consumer of explicitly assigned partitions.
@@ -178,6 +203,11 @@ impl Consumer {
     }
 
     /// The cluster handle (metadata, connections) this consumer uses.
+    /// The consumer's isolation level.
+    pub fn isolation(&self) -> Isolation {
+        self.config.isolation
+    }
+
     pub fn cluster(&self) -> &Arc<Cluster> {
         &self.cluster
     }
@@ -318,7 +348,7 @@ impl Consumer {
             .with_max_wait_ms(i32::try_from(max_wait_ms).unwrap_or(i32::MAX))
             .with_min_bytes(self.config.min_bytes)
             .with_max_bytes(self.config.fetch_max_bytes)
-            .with_isolation_level(0)
+            .with_isolation_level(self.config.isolation.level())
             .with_session_id(0)
             .with_session_epoch(-1)
             .with_topics(
@@ -372,6 +402,7 @@ impl Consumer {
                             log_start: p.log_start_offset,
                             records: Vec::new(),
                             reset_from: Some(*fetch_offset),
+                            last_stable: -1,
                         });
                     }
                     Err(e) => last_error = Some(e),
@@ -392,17 +423,14 @@ impl Consumer {
                     continue;
                 }
             };
-            let mut next = *fetch_offset;
-            let mut records = Vec::new();
-            for batch in batches {
-                if batch.last_offset < next {
-                    continue;
-                }
-                if !batch.control {
-                    records.extend(batch.records.into_iter().filter(|r| r.0 >= *fetch_offset));
-                }
-                next = next.max(batch.last_offset + 1);
-            }
+            let aborted: Vec<(i64, i64)> = p
+                .aborted_transactions
+                .iter()
+                .flatten()
+                .map(|a| (a.producer_id.0, a.first_offset))
+                .collect();
+            let read_committed = self.config.isolation == Isolation::ReadCommitted;
+            let (records, next) = deliverable(batches, *fetch_offset, read_committed, aborted);
             self.positions.insert(tp.clone(), Some(next));
             out.push(PolledBatch {
                 topic: tp.0.clone(),
@@ -412,6 +440,7 @@ impl Consumer {
                 log_start: p.log_start_offset,
                 records,
                 reset_from: None,
+                last_stable: p.last_stable_offset,
             });
         }
         match last_error {
@@ -419,6 +448,50 @@ impl Consumer {
             None => Ok(()),
         }
     }
+}
+
+/// The records of a fetched partition a consumer delivers, and its next position: control
+/// batches are never delivered; under read_committed, the batches of aborted transactions
+/// are dropped too, by Kafka's client algorithm: an aborted transaction `(producer id,
+/// first offset)` from the response applies from its first offset on, to that producer's
+/// transactional batches, until the producer's abort marker.
+pub(crate) fn deliverable(
+    batches: Vec<crate::records::DecodedBatch>,
+    fetch_offset: i64,
+    read_committed: bool,
+    mut aborted: Vec<(i64, i64)>,
+) -> (Vec<(i64, Option<Bytes>, Bytes)>, i64) {
+    // Smallest first offset first (Kafka keeps them in a priority queue).
+    aborted.sort_by_key(|&(pid, first)| (first, pid));
+    let mut pending = aborted.into_iter().peekable();
+    let mut aborting: std::collections::BTreeSet<i64> = Default::default();
+    let mut next = fetch_offset;
+    let mut records = Vec::new();
+    for batch in batches {
+        if batch.last_offset < next {
+            continue;
+        }
+        next = next.max(batch.last_offset + 1);
+        if read_committed && batch.producer_id >= 0 {
+            while let Some(&(pid, _)) = pending.peek().filter(|(_, f)| *f <= batch.last_offset) {
+                aborting.insert(pid);
+                pending.next();
+            }
+            if batch.control {
+                if batch.abort_marker {
+                    aborting.remove(&batch.producer_id);
+                }
+                continue;
+            }
+            if batch.transactional && aborting.contains(&batch.producer_id) {
+                continue;
+            }
+        }
+        if !batch.control {
+            records.extend(batch.records.into_iter().filter(|r| r.0 >= fetch_offset));
+        }
+    }
+    (records, next)
 }
 
 /// ListOffsets for one partition at its leader.
@@ -432,7 +505,7 @@ async fn list_offsets(
     let (addr, conn) = cluster.leader_connection(topic, partition).await?;
     let request = ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
-        .with_isolation_level(0)
+        .with_isolation_level(config.isolation.level())
         .with_timeout_ms(i32::try_from(config.request_timeout_ms).unwrap_or(i32::MAX))
         .with_topics(vec![ListOffsetsTopic::default()
             .with_name(TopicName(StrBytes::from_string(topic.to_string())))

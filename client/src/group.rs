@@ -131,6 +131,9 @@ pub struct GroupConfig {
     pub heartbeat_interval_ms: u64,
     pub auto_commit_interval_ms: u64,
     pub assignor: Assignor,
+    /// Commit positions periodically and before a rebalance (`enable.auto.commit`). Off
+    /// for a transactional pipeline, whose offsets are committed in its transactions.
+    pub auto_commit: bool,
 }
 
 impl Default for GroupConfig {
@@ -143,6 +146,7 @@ impl Default for GroupConfig {
             heartbeat_interval_ms: 1_000,
             auto_commit_interval_ms: 1_000,
             assignor: Assignor::Range,
+            auto_commit: true,
         }
     }
 }
@@ -292,6 +296,35 @@ impl GroupConsumer {
 
     pub fn member_id(&self) -> &str {
         &self.member_id
+    }
+
+    /// The member's identity for a transactional offset commit
+    /// (`Producer::send_offsets_to_transaction`); `None` outside a generation.
+    pub fn group_metadata(&self) -> Option<crate::GroupMetadata> {
+        (self.generation >= 0 && !self.rejoin).then(|| crate::GroupMetadata {
+            group_id: self.config.group_id.clone(),
+            generation_id: self.generation,
+            member_id: self.member_id.clone(),
+        })
+    }
+
+    /// Whether the member must rejoin before it may commit (a rebalance is under way).
+    pub fn needs_rejoin(&self) -> bool {
+        self.rejoin
+    }
+
+    /// Sets the next offset to fetch of an assigned partition.
+    pub fn seek(&mut self, topic: &str, partition: i32, offset: i64) {
+        self.consumer.seek(topic, partition, offset);
+    }
+
+    /// Forget every position: the next poll starts each assigned partition at the group's
+    /// committed offset again (after an aborted transaction, whose records must be read
+    /// again).
+    pub fn rewind_to_committed(&mut self) {
+        self.consumer.assign(Vec::new());
+        self.committed.clear();
+        self.unresolved = true;
     }
 
     /// The commit this member would send now for every assigned partition with a position
@@ -463,7 +496,7 @@ impl GroupConsumer {
         }
         if self.rejoin {
             // Commit before giving the partitions up (only valid in our generation).
-            if self.generation >= 0 && !self.assigned.is_empty() {
+            if self.config.auto_commit && self.generation >= 0 && !self.assigned.is_empty() {
                 self.commit(events).await;
             }
             self.join(events).await?;
@@ -472,8 +505,9 @@ impl GroupConsumer {
         if self.unresolved {
             self.resolve(events).await?;
         }
-        if now.duration_since(self.last_commit)
-            >= Duration::from_millis(self.config.auto_commit_interval_ms)
+        if self.config.auto_commit
+            && now.duration_since(self.last_commit)
+                >= Duration::from_millis(self.config.auto_commit_interval_ms)
         {
             self.last_commit = now;
             self.commit(events).await;
@@ -745,7 +779,13 @@ impl GroupConsumer {
         for (t, p) in partitions {
             topics.entry(t.as_str()).or_default().push(*p);
         }
+        // As librdkafka: a read_committed member asks for stable offsets (KIP-447) and is
+        // told UNSTABLE_OFFSET_COMMIT while a transaction that committed offsets of the
+        // partition is open; the partitions then stay without a position and it asks again.
         let request = OffsetFetchRequest::default()
+            .with_require_stable(
+                self.consumer.isolation() == crate::consumer::Isolation::ReadCommitted,
+            )
             .with_group_id(GroupId(sb(&self.config.group_id)))
             .with_topics(Some(
                 topics
@@ -775,7 +815,7 @@ impl GroupConsumer {
     /// Commit and leave the group (a clean shutdown).
     pub async fn close(&mut self) -> Vec<GroupEvent> {
         let mut events = Vec::new();
-        if self.generation >= 0 && !self.rejoin {
+        if self.config.auto_commit && self.generation >= 0 && !self.rejoin {
             self.commit(&mut events).await;
         }
         if !self.member_id.is_empty() {

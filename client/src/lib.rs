@@ -30,9 +30,11 @@ pub use conn::{
     tcp_dialer, AsyncReadWrite, BoxFuture, BoxStream, ConnConfig, Connection, DialFn,
     PendingResponse,
 };
-pub use consumer::{Consumer, ConsumerConfig, OffsetReset, PolledBatch};
+pub use consumer::{Consumer, ConsumerConfig, Isolation, OffsetReset, PolledBatch};
 pub use error::{ClientError, ConsumeError, SendError};
 pub use group::{Assignor, GroupConfig, GroupConsumer, GroupEvent, HeldCommit};
 pub use metadata::Metadata;
-pub use producer::{CompressionKind, Delivery, Producer, ProducerConfig};
+pub use producer::{
+    CompressionKind, Delivery, GroupMetadata, Producer, ProducerConfig, TxnError, TxnErrorKind,
+};
 pub use versions::ApiVersionTable;

@@ -33,12 +33,14 @@ pub(crate) fn record_size(key: Option<&Bytes>, value: &Bytes) -> usize {
 }
 
 /// Encodes `records` as one v2 batch with offsets 0.. (the broker assigns real ones).
-/// `base_sequence` is -1 for a non-idempotent producer.
+/// `base_sequence` is -1 for a non-idempotent producer; `transactional` sets the batch's
+/// transactional attribute (bit 4).
 pub(crate) fn encode_batch(
     records: &[OutRecord],
     producer_id: i64,
     producer_epoch: i16,
     base_sequence: i32,
+    transactional: bool,
     compression: Compression,
 ) -> Result<Bytes, String> {
     let records: Vec<Record> = records
@@ -47,7 +49,7 @@ pub(crate) fn encode_batch(
         .map(|(i, r)| {
             let i = i as i64;
             Record {
-                transactional: false,
+                transactional,
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
@@ -86,6 +88,12 @@ pub(crate) struct DecodedBatch {
     pub last_offset: i64,
     /// Control batches (transaction markers) are never shown to users.
     pub control: bool,
+    /// The batch's transactional attribute (bit 4).
+    pub transactional: bool,
+    /// The producer id in the batch header (-1: none).
+    pub producer_id: i64,
+    /// A control batch whose marker is an abort (control record type 0).
+    pub abort_marker: bool,
     pub records: Vec<(i64, Option<Bytes>, Bytes)>,
 }
 
@@ -132,15 +140,28 @@ pub(crate) fn decode_batches(mut buf: Bytes) -> Result<Vec<DecodedBatch>, String
         if count > limit {
             return Err(format!("batch claims {count} records in {payload} bytes"));
         }
+        let producer_id = be_i64(&batch, 43).ok_or("short batch")?;
         let set =
             RecordBatchDecoder::decode(&mut batch).map_err(|e| format!("decode batch: {e}"))?;
         if batch.has_remaining() {
             return Err("trailing bytes inside a record batch".to_string());
         }
+        let control = attributes & (1 << 5) != 0;
+        // A control record's key is (version i16, type i16): type 0 aborts, 1 commits.
+        let abort_marker = control
+            && set.records.first().is_some_and(|r| {
+                r.key
+                    .as_ref()
+                    .and_then(|k| k.get(2..4))
+                    .is_some_and(|t| i16::from_be_bytes([t[0], t[1]]) == 0)
+            });
         out.push(DecodedBatch {
             base_offset,
             last_offset: base_offset + i64::from(last_delta),
-            control: attributes & (1 << 5) != 0,
+            control,
+            transactional: attributes & (1 << 4) != 0,
+            producer_id,
+            abort_marker,
             records: set
                 .records
                 .into_iter()

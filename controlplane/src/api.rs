@@ -467,15 +467,16 @@ impl ControlPlaneClient {
     }
 
     /// OffsetFetch: the committed offset (or -1) of each of `partitions`, or of every
-    /// partition the group committed when `None`.
+    /// partition the group committed when `None`; and the partitions whose offsets an open
+    /// transaction has committed (unstable until it ends).
     pub async fn fetch_offsets(
         &self,
         group: String,
         partitions: Option<Vec<(String, i32)>>,
-    ) -> Result<Vec<GroupOffset>, GroupFailure> {
+    ) -> Result<(Vec<GroupOffset>, Vec<(String, i32)>), GroupFailure> {
         let request = GroupRequest::FetchOffsets { group, partitions };
         match self.group(request).await? {
-            GroupResponse::Offsets { offsets } => Ok(offsets),
+            GroupResponse::Offsets { offsets, unstable } => Ok((offsets, unstable)),
             other => Err(unexpected("OffsetFetch", &other).into()),
         }
     }

@@ -1255,15 +1255,25 @@ mod tests {
             s
         };
         let s = abort_one(&Plants::none());
-        assert_eq!(s.lookup("out", 0, 0, u64::MAX, true).unwrap().aborted.len(), 1);
+        assert_eq!(
+            s.lookup("out", 0, 0, u64::MAX, true).unwrap().aborted.len(),
+            1
+        );
         assert_eq!(s.committed_offset("g", "in", 0), None);
         let s = abort_one(&with(Plant::AbortNotListed));
-        assert!(s.lookup("out", 0, 0, u64::MAX, true).unwrap().aborted.is_empty());
+        assert!(s
+            .lookup("out", 0, 0, u64::MAX, true)
+            .unwrap()
+            .aborted
+            .is_empty());
         let s = abort_one(&with(Plant::AbortAppliesOffsets));
         assert_eq!(s.committed_offset("g", "in", 0), Some(5));
 
         // A zombie's batch lands in its successor's transaction.
-        for (plants, indexed) in [(Plants::none(), false), (with(Plant::ZombieTxnNotFenced), true)] {
+        for (plants, indexed) in [
+            (Plants::none(), false),
+            (with(Plant::ZombieTxnNotFenced), true),
+        ] {
             let mut s = state();
             let old = init(&mut s, "app");
             let new = init(&mut s, "app");

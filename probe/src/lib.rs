@@ -47,8 +47,10 @@ pub const CATALOGUE: &[Probe] = &[
     p("agent.fetch.lookup_failed", "a fetch's lookup failed; the partitions answer with an error code", "swarm"),
     p("agent.fetch.read_failed", "a fetch could not read an extent from storage (KAFKA_STORAGE_ERROR)", "swarm"),
     p("agent.groups.coordinator_unavailable", "a group request hit a control-plane failover (COORDINATOR_NOT_AVAILABLE)", "swarm"),
+    p("agent.groups.offsets_loading", "an OffsetFetch found no control-plane leader (COORDINATOR_LOAD_IN_PROGRESS)", "swarm"),
     p("agent.put.failed", "every PUT attempt of an ingest file failed (definite failure, NOT_ENOUGH_REPLICAS)", "swarm"),
     p("agent.put.retried", "a PUT of an ingest file failed and was retried", "swarm"),
+    p("agent.txn.coordinator_unavailable", "a transactional request hit a control-plane failover (COORDINATOR_NOT_AVAILABLE)", "transactions.json"),
     p("agent.zonecache.evicted", "the zone cache evicted a page to make room", "compaction.json"),
     p("agent.zonecache.hedged", "a page's owner had not answered by the hedge delay; object storage was read as well", "swarm"),
     p("agent.zonecache.joined_inflight", "a page read joined a GET already in flight (single flight)", "swarm"),
@@ -114,6 +116,16 @@ pub const CATALOGUE: &[Probe] = &[
     p("cp.snapshot.written", "the leader wrote a snapshot", "swarm"),
     p("cp.state.commit_dedup_applied", "a CommitFile of a committed file was applied again (answered, not indexed)", "compaction.json"),
     p("cp.state.commit_refused_condemned", "a commit of a file condemned as an orphan was refused", "none: needs a commit stalled past orphan_grace_ms; compaction.json 0/20"),
+    p("cp.txn.commit_stale_generation", "a TxnOffsetCommit carried a stale generation (ILLEGAL_GENERATION)", "transactions.json"),
+    p("cp.txn.commit_unknown_member", "a TxnOffsetCommit came from a member the group does not know (UNKNOWN_MEMBER_ID)", "transactions.json"),
+    p("cp.txn.offsets_unstable", "an OffsetFetch met offsets an open transaction committed (UNSTABLE_OFFSET_COMMIT for stable readers)", "transactions.json"),
+    p("cp.txn.end_repeated", "an EndTxn repeated after its transaction ended was answered as the first", "transactions.json"),
+    p("cp.txn.expired", "the coordinator aborted a transaction past its timeout and bumped the epoch", "transactions.json"),
+    p("cp.txn.init_aborts_ongoing", "an InitProducerId aborted the transaction its transactional id left open", "transactions.json"),
+    p("cp.txn.init_fenced", "an InitProducerId named a producer id and epoch that are not current (fenced)", "transactions.json"),
+    p("cp.txn.produce_fenced", "a transactional batch of a fenced epoch was refused (INVALID_PRODUCER_EPOCH)", "transactions.json"),
+    p("cp.txn.produce_outside_transaction", "a transactional batch outside its producer's transaction was refused (INVALID_TXN_STATE)", "transactions.json"),
+    p("cp.txn.produce_unknown_producer", "a transactional batch of a producer id the coordinator does not know was refused", "transactions.json"),
 ];
 
 /// The catalogue entry of `name`.

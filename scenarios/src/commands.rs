@@ -8,8 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use eddy_reports::baseline::retained_object_storage_dollars_per_day;
 use eddy_reports::{
-    render_html, write_jsonl, CheckOptions, HtmlReport, KafkaBaseline, KafkaWorkload, Prices,
-    RunReport, Usage,
+    render_html, CheckOptions, HtmlReport, KafkaBaseline, KafkaWorkload, Prices, RunReport, Usage,
 };
 use serde::Serialize;
 
@@ -432,7 +431,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         fs::write(out_dir.join("report.html"), html).context("writing report.html")?;
         let history =
             fs::File::create(out_dir.join("history.jsonl")).context("creating history.jsonl")?;
-        write_jsonl(std::io::BufWriter::new(history), &out.ops).context("writing history.jsonl")?;
+        crate::txnlog::write_history(std::io::BufWriter::new(history), &out.ops, &out.txn)
+            .context("writing history.jsonl")?;
     }
     if json {
         print!("{text}");

@@ -139,6 +139,7 @@ pub async fn run_group_consumer(
         heartbeat_interval_ms: (w.session_timeout_ms / 3).max(100),
         auto_commit_interval_ms: w.commit_interval_ms,
         assignor: w.assignor,
+        auto_commit: true,
     };
     let mut member = GroupConsumer::connect(
         config,
@@ -282,7 +283,7 @@ async fn stall_then_commit_as_zombie(
     z.draw_stall(Instant::now());
 }
 
-fn record_events(recorder: &Recorder, process: &str, group: &str, events: Vec<GroupEvent>) {
+pub fn record_events(recorder: &Recorder, process: &str, group: &str, events: Vec<GroupEvent>) {
     for e in events {
         match e {
             GroupEvent::Assigned {

@@ -38,7 +38,10 @@ pub mod serve;
 pub mod shrink;
 pub mod spec;
 pub mod topology;
+#[cfg(madsim)]
+pub mod transactions;
 pub mod transport;
+pub mod txnlog;
 #[cfg(madsim)]
 pub mod usage;
 #[cfg(madsim)]

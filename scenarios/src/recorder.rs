@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 use eddy_reports::{Op, OpKind, Outcome};
 use tokio::time::Instant;
 
+use crate::txnlog::{Extra, TxnKind, TxnLog};
+
 #[derive(Clone)]
 pub struct Recorder {
     inner: Arc<Mutex<Inner>>,
@@ -20,6 +22,10 @@ struct Inner {
     retention: Retention,
     /// Highest log start recorded per partition.
     log_starts: std::collections::BTreeMap<(String, i32), i64>,
+    /// The next op id (ops and transactional ops share the sequence).
+    next_id: u64,
+    /// Transactional fields and ops (`txnlog.rs`).
+    txn: TxnLog,
 }
 
 /// The retention a run's topic is under, as LogStart ops carry it (see the history's
@@ -38,6 +44,10 @@ pub struct Retention {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pending(usize);
 
+/// Handle to a transactional op (`txn_init`, `txn_end`) invoked and not completed yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnPending(usize);
+
 impl Recorder {
     pub fn new() -> Self {
         Recorder {
@@ -47,6 +57,8 @@ impl Recorder {
                 outstanding: 0,
                 retention: Retention::default(),
                 log_starts: Default::default(),
+                next_id: 0,
+                txn: TxnLog::default(),
             })),
         }
     }
@@ -143,9 +155,10 @@ impl Recorder {
         let mut inner = self.lock();
         let invoke_us = inner.start.elapsed().as_micros() as u64;
         let id = inner.ops.len();
+        let op_id = inner.take_id();
         inner.outstanding += 1;
         inner.ops.push(Op {
-            id: id as u64,
+            id: op_id,
             process: process.to_string(),
             invoke_us,
             complete_us: None,
@@ -191,7 +204,7 @@ impl Recorder {
     pub fn record(&self, process: &str, invoke_us: u64, outcome: Outcome, kind: OpKind) {
         let mut inner = self.lock();
         let now = inner.start.elapsed().as_micros() as u64;
-        let id = inner.ops.len() as u64;
+        let id = inner.take_id();
         inner.ops.push(Op {
             id,
             process: process.to_string(),
@@ -214,13 +227,170 @@ impl Recorder {
         std::mem::take(&mut self.lock().ops)
     }
 
+    /// The history so far and its transactional part, moved out.
+    pub fn take_history(&self) -> (Vec<Op>, TxnLog) {
+        let mut inner = self.lock();
+        (
+            std::mem::take(&mut inner.ops),
+            std::mem::take(&mut inner.txn),
+        )
+    }
+
+    /// Attach transactional fields to an op invoked (or recorded) earlier.
+    pub fn annotate(&self, op: Pending, extra: Extra) {
+        let mut inner = self.lock();
+        if let Some(o) = inner.ops.get_mut(op.0) {
+            apply_extra(&mut o.kind, extra);
+        }
+    }
+
+    /// Attach transactional fields to the op recorded last.
+    pub fn annotate_last(&self, extra: Extra) {
+        let mut inner = self.lock();
+        if let Some(o) = inner.ops.last_mut() {
+            apply_extra(&mut o.kind, extra);
+        }
+    }
+
+    /// Like [`Recorder::invoke`], for a send with its transactional fields.
+    pub fn invoke_with(&self, process: &str, kind: OpKind, extra: Extra) -> Pending {
+        let op = self.invoke(process, kind);
+        self.annotate(op, extra);
+        op
+    }
+
+    /// Record the invocation of a `txn_init` or `txn_end`; indeterminate until completed.
+    pub fn txn_invoke(&self, process: &str, kind: TxnKind) -> TxnPending {
+        let Pending(at) = self.invoke(process, op_kind(kind));
+        TxnPending(at)
+    }
+
+    /// Complete a transactional op, optionally updating what it learned.
+    pub fn txn_complete(
+        &self,
+        op: TxnPending,
+        outcome: Outcome,
+        error: Option<String>,
+        update: impl FnOnce(&mut TxnKind),
+    ) {
+        {
+            let mut inner = self.lock();
+            if let Some(o) = inner.ops.get_mut(op.0) {
+                if let Some(mut kind) = txn_kind(&o.kind) {
+                    update(&mut kind);
+                    o.kind = op_kind(kind);
+                }
+            }
+        }
+        self.complete(Pending(op.0), outcome, error, |_| {});
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         eddy_controlplane::sync::lock(&self.inner)
+    }
+}
+
+impl Inner {
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
     }
 }
 
 impl Default for Recorder {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Put an op's transactional fields into its kind (`txnlog.rs` names them).
+fn apply_extra(kind: &mut OpKind, extra: Extra) {
+    match (kind, extra) {
+        (
+            OpKind::Send {
+                txn,
+                transactional_id,
+                producer_id,
+                epoch,
+                source,
+                ..
+            },
+            Extra::Send(x),
+        ) => {
+            *txn = Some(x.txn);
+            *transactional_id = Some(x.transactional_id);
+            *producer_id = x.producer_id;
+            *epoch = x.epoch;
+            *source = x.source.map(|s| eddy_reports::history::Source {
+                topic: s.topic,
+                partition: s.partition,
+                offset: s.offset,
+            });
+        }
+        (
+            OpKind::Poll {
+                isolation,
+                last_stable,
+                txn,
+                ..
+            },
+            Extra::Poll(x),
+        ) => {
+            if x.isolation == Some("read_committed") {
+                *isolation = eddy_reports::history::Isolation::ReadCommitted;
+            }
+            *last_stable = x.last_stable;
+            *txn = x.txn;
+        }
+        (OpKind::Commit { txn, .. }, Extra::Commit { txn: t }) => *txn = Some(t),
+        _ => {}
+    }
+}
+
+fn op_kind(kind: TxnKind) -> OpKind {
+    match kind {
+        TxnKind::TxnInit {
+            transactional_id,
+            producer_id,
+            epoch,
+        } => OpKind::TxnInit {
+            transactional_id,
+            producer_id,
+            epoch,
+        },
+        TxnKind::TxnEnd {
+            txn,
+            transactional_id,
+            commit,
+        } => OpKind::TxnEnd {
+            txn,
+            transactional_id,
+            commit,
+        },
+    }
+}
+
+fn txn_kind(kind: &OpKind) -> Option<TxnKind> {
+    match kind.clone() {
+        OpKind::TxnInit {
+            transactional_id,
+            producer_id,
+            epoch,
+        } => Some(TxnKind::TxnInit {
+            transactional_id,
+            producer_id,
+            epoch,
+        }),
+        OpKind::TxnEnd {
+            txn,
+            transactional_id,
+            commit,
+        } => Some(TxnKind::TxnEnd {
+            txn,
+            transactional_id,
+            commit,
+        }),
+        _ => None,
     }
 }

@@ -27,6 +27,8 @@ use crate::workload::{run_consumer, run_drain, run_producer, ConsumerRun, Produc
 /// Everything a finished run leaves behind.
 pub struct RunOutput {
     pub ops: Vec<Op>,
+    /// The transactional part of the history (`txnlog.rs`): written with `ops`.
+    pub txn: crate::txnlog::TxnLog,
     pub meters: MetersSnapshot,
     pub traffic: Vec<AzTraffic>,
     /// The part of `traffic` on Kafka connections (clients ↔ agents).
@@ -621,11 +623,71 @@ fn start_clients(
         nodes.add_to_zone(s, &node.az, *id);
     }
     nodes.consumers = consumer_nodes.clone();
+    if !s.workload.transactions.is_off() {
+        start_transactional_clients(s, seed, world, nodes, phases, recorder, log);
+    }
     let s = s.clone();
     let (log, until, start) = (log.clone(), phases.workload_end, world.start);
     tokio::spawn(async move {
         crate::consumers::churn(&s, seed, &consumer_nodes, until, log, start).await
     });
+}
+
+/// Transactional producers and pipeline members (`workload.transactions`), each on a node
+/// whose restart runs it again (a crash mid-transaction: `transactions.rs`), and the task
+/// that crashes them when they ask.
+fn start_transactional_clients(
+    s: &Scenario,
+    seed: u64,
+    world: &World,
+    nodes: &mut Nodes,
+    phases: &Phases,
+    recorder: &Recorder,
+    log: &crate::chaos::FaultLog,
+) {
+    use crate::transactions::{
+        crash_supervisor, run_pipeline, run_txn_producer, TxnClient, TxnCtx,
+    };
+    let handle = madsim::runtime::Handle::current();
+    let (crashes, requests) = tokio::sync::mpsc::unbounded_channel();
+    let ctx = TxnCtx {
+        seed,
+        run_start: world.start,
+        until: phases.workload_end,
+        log: log.clone(),
+        recorder: recorder.clone(),
+        crashes,
+    };
+    let mut ids = BTreeMap::new();
+    let layout = &world.layout;
+    let roles = (layout.txn_producers.iter().map(|n| (n, false)))
+        .chain(layout.pipelines.iter().map(|n| (n, true)));
+    for (node, pipeline) in roles {
+        let client = TxnClient {
+            node: node.name.clone(),
+            az: node.az.clone(),
+            bootstrap: layout.bootstrap(&node.az),
+            workload: s.workload.clone(),
+            instances: Default::default(),
+            transport: world.transport(s, &node.az),
+        };
+        let ctx = ctx.clone();
+        let built = build_node(&handle, node)
+            .init(move || {
+                let (client, ctx) = (client.clone(), ctx.clone());
+                async move {
+                    if pipeline {
+                        run_pipeline(client, ctx).await
+                    } else {
+                        run_txn_producer(client, ctx).await
+                    }
+                }
+            })
+            .build();
+        nodes.add_to_zone(s, &node.az, built.id());
+        ids.insert(node.name.clone(), built.id());
+    }
+    tokio::spawn(crash_supervisor(ids, requests, ctx));
 }
 
 /// The chaos phase: draw the seed's fault schedule and apply it while the workload runs.
@@ -719,13 +781,32 @@ async fn drain(s: &Scenario, world: &World, phases: &Phases, recorder: &Recorder
         partitions: (0..s.workload.partitions).collect(),
         drain: true,
         read_back: false,
+        read_committed: false,
         until: phases.run_end,
     };
     let transport = world.transport(s, &node.az);
     let recorder = recorder.clone();
     let flag = drained.clone();
+    // A transactional pipeline's output topic is read back too.
+    let output = (s.workload.transactions.pipeline_per_az > 0).then(|| ConsumerRun {
+        process: run.process.clone(),
+        az: run.az.clone(),
+        bootstrap: run.bootstrap.clone(),
+        workload: crate::spec::Workload {
+            topic: s.workload.transactions.output_topic.clone(),
+            ..s.workload.clone()
+        },
+        partitions: run.partitions.clone(),
+        drain: true,
+        read_back: false,
+        read_committed: false,
+        until: run.until,
+    });
     let task = build_node(&handle, node).build().spawn(async move {
-        let ok = run_drain(run, transport, recorder).await;
+        let mut ok = run_drain(run, transport.clone(), recorder.clone()).await;
+        if let Some(out) = output {
+            ok &= run_drain(out, transport, recorder).await;
+        }
         *lock(&flag) = ok;
     });
     let _ = task.await;
@@ -748,7 +829,7 @@ fn outcome(
 ) -> RunOutput {
     let start = world.start;
     let sim_seconds = start.elapsed().as_secs_f64();
-    let ops = recorder.take_ops();
+    let (ops, txn) = recorder.take_history();
     let liveness = (!plan.is_empty()).then(|| {
         let offered = s.workload.records_per_s * world.layout.producers.len() as f64;
         let heal_start = s.duration_s;
@@ -767,6 +848,7 @@ fn outcome(
     RunOutput {
         stored,
         ops,
+        txn,
         meters: world.meters.snapshot(),
         traffic: merge_traffic(world.net.snapshot(), world.kafka_net.snapshot()),
         client_traffic: world.kafka_net.snapshot(),
@@ -799,6 +881,8 @@ fn spawn_consumers(
     let mut ids = Vec::new();
     for (i, node) in world.layout.consumers.iter().enumerate() {
         let role = consumer_role(s, node, i % per_az);
+        let read_committed =
+            i % per_az >= per_az.saturating_sub(s.workload.transactions.read_committed_per_az);
         let run = ConsumerRun {
             process: node.name.clone(),
             az: node.az.clone(),
@@ -810,6 +894,7 @@ fn spawn_consumers(
             },
             drain: false,
             read_back: false,
+            read_committed,
             until: run_end,
         };
         let transport = world.transport(s, &node.az);
@@ -826,6 +911,7 @@ fn spawn_consumers(
                         partitions: run.partitions.clone(),
                         drain: run.drain,
                         read_back: false,
+                        read_committed: run.read_committed,
                         until: run.until,
                     },
                     transport.clone(),

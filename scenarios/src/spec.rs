@@ -343,6 +343,88 @@ pub struct Workload {
     /// Group members that behave like real clients caught by a rebalance: commits that
     /// arrive after the group moved on (zombies). Off by default.
     pub zombies: Zombies,
+    /// Kafka transactions: transactional producers, read_committed consumers and a
+    /// consume-transform-produce pipeline (`scenarios/src/transactions.rs`). Off by default.
+    #[serde(skip_serializing_if = "Transactions::is_off")]
+    pub transactions: Transactions,
+}
+
+/// The transactional workload (`workload.transactions`): transactional producers writing
+/// `workload.topic` in transactions that commit, or abort on purpose; consumers reading it
+/// read_committed; a consume-transform-produce pipeline (a consumer group reading
+/// `workload.topic` read_committed, writing one record per input to `output_topic` and
+/// committing its input offsets in the same transaction); and faults in the middle of
+/// transactions: a producer that crashes (its successor re-initialises with the same
+/// transactional id, fencing it), one that stalls past its transaction timeout (the
+/// coordinator aborts and fences it), and a zombie (paused, fenced by its successor, then
+/// resumed: its sends and its commit must be refused). Draws come from the run's seed
+/// (`txn.<process>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Transactions {
+    /// Transactional producers per zone (process `txn-<az>-<k>`, transactional id the same).
+    pub producers_per_az: usize,
+    /// Records per transaction, drawn uniformly from this range.
+    pub records_min: usize,
+    pub records_max: usize,
+    /// Mean pause between two sends of a transaction, ms (exponential).
+    pub send_gap_ms: u64,
+    /// Mean pause between two transactions, ms (exponential).
+    pub pause_ms: u64,
+    /// Share of transactions aborted on purpose.
+    pub abort_share: f64,
+    /// The producers' `transaction.timeout.ms`.
+    pub timeout_ms: u64,
+    /// Share of transactions during which the producer crashes (its node is killed after
+    /// about half the records; it restarts after `crash_down_ms` and re-initialises).
+    pub crash_share: f64,
+    pub crash_down_ms: u64,
+    /// Share of transactions during which the producer stalls past `timeout_ms` before it
+    /// commits.
+    pub hang_share: f64,
+    /// Share of transactions during which the producer pauses, a successor instance takes
+    /// over (InitProducerId with the same transactional id), and the old instance resumes,
+    /// sends more records and tries to commit.
+    pub zombie_share: f64,
+    /// Of each zone's `topology.consumers_per_az` consumers, the last this many read
+    /// `read_committed` (the others read_uncommitted).
+    pub read_committed_per_az: usize,
+    /// Pipeline members per zone (process `pipeline-<az>-<k>`, group `pipeline`); 0: no
+    /// pipeline.
+    pub pipeline_per_az: usize,
+    /// The pipeline's output topic (same partition count as `workload.topic`).
+    pub output_topic: String,
+    /// Records a pipeline transaction processes at most (one poll's worth).
+    pub pipeline_batch_max: usize,
+}
+
+impl Default for Transactions {
+    fn default() -> Self {
+        Transactions {
+            producers_per_az: 0,
+            records_min: 1,
+            records_max: 10,
+            send_gap_ms: 20,
+            pause_ms: 200,
+            abort_share: 0.2,
+            timeout_ms: 10_000,
+            crash_share: 0.0,
+            crash_down_ms: 2_000,
+            hang_share: 0.0,
+            zombie_share: 0.0,
+            read_committed_per_az: 0,
+            pipeline_per_az: 0,
+            output_topic: "events-out".into(),
+            pipeline_batch_max: 50,
+        }
+    }
+}
+
+impl Transactions {
+    /// No transactional client at all (the default).
+    pub fn is_off(&self) -> bool {
+        self.producers_per_az == 0 && self.pipeline_per_az == 0 && self.read_committed_per_az == 0
+    }
 }
 
 /// Zombie group members (`workload.zombies`): what real clients do when a rebalance
@@ -459,6 +541,7 @@ impl Default for Workload {
             commit_interval_ms: 1_000,
             read_your_writes: 0.02,
             zombies: Zombies::default(),
+            transactions: Transactions::default(),
         }
     }
 }
@@ -861,6 +944,31 @@ impl Scenario {
             bail!(
                 "workload.zombies: late_commit_share within [0, 1], stalls_per_min within [0, 60], commits_before_noticing at most 100"
             );
+        }
+        let x = &w.transactions;
+        if x.producers_per_az > 16
+            || x.pipeline_per_az > 16
+            || x.read_committed_per_az > t.consumers_per_az
+            || x.records_min == 0
+            || x.records_min > x.records_max
+            || x.records_max > 10_000
+            || x.pipeline_batch_max == 0
+            || [x.abort_share, x.crash_share, x.hang_share, x.zombie_share]
+                .iter()
+                .any(|s| !(0.0..=1.0).contains(s))
+            || x.crash_share + x.hang_share + x.zombie_share + x.abort_share > 1.0
+            || !(1..=900_000).contains(&x.timeout_ms)
+        {
+            bail!(
+                "workload.transactions: at most 16 producers and 16 pipeline members per zone, read_committed_per_az at most consumers_per_az, 1 <= records_min <= records_max <= 10000, shares within [0, 1] summing to at most 1, timeout_ms 1..=900000"
+            );
+        }
+        if x.pipeline_per_az > 0 {
+            eddy_controlplane::api::validate_topic_name(&x.output_topic)
+                .map_err(|e| anyhow::anyhow!("workload.transactions.output_topic: {e}"))?;
+            if x.output_topic == w.topic {
+                bail!("workload.transactions.output_topic must differ from workload.topic");
+            }
         }
         let churn = &self.consumer_churn;
         if churn.crashes > 1_000

@@ -2,7 +2,8 @@
 //!
 //! Addresses: zone `i` (1-based) owns `10.0.i.0/24`; control-plane replicas are `.2+k`
 //! (replica `r` in zone `(first + r) mod zones`, `k` its rank in that zone), agents
-//! `.10+k`, producers `.100+k`, consumers `.150+k`, the drain reader `.250`. The object
+//! `.10+k`, producers `.100+k`, transactional producers `.120+k`, consumers `.150+k`,
+//! pipeline members `.200+k`, the drain reader `.250`. The object
 //! storage service runs on its own node (`10.0.0.1`) so that an operation in flight
 //! completes on the storage side even when its caller dies.
 
@@ -29,6 +30,9 @@ pub struct Layout {
     pub agents: Vec<(NodeSpec, i32)>,
     pub producers: Vec<NodeSpec>,
     pub consumers: Vec<NodeSpec>,
+    /// Transactional producers and pipeline members (`workload.transactions`).
+    pub txn_producers: Vec<NodeSpec>,
+    pub pipelines: Vec<NodeSpec>,
     pub drain: NodeSpec,
 }
 
@@ -48,7 +52,16 @@ impl Layout {
         let mut agents = Vec::new();
         let mut producers = Vec::new();
         let mut consumers = Vec::new();
+        let mut txn_producers = Vec::new();
+        let mut pipelines = Vec::new();
+        let x = &s.workload.transactions;
         for az in &t.azs {
+            for k in 0..x.producers_per_az {
+                txn_producers.push(node(format!("txn-{az}-{k}"), az, 120 + k));
+            }
+            for k in 0..x.pipeline_per_az {
+                pipelines.push(node(format!("pipeline-{az}-{k}"), az, 200 + k));
+            }
             for k in 0..t.agents_per_az {
                 let id = agents.len() as i32 + 1;
                 agents.push((node(format!("agent-{az}-{k}"), az, 10 + k), id));
@@ -81,6 +94,8 @@ impl Layout {
             agents,
             producers,
             consumers,
+            txn_producers,
+            pipelines,
             drain: node("drain".into(), &t.azs[0], 250),
         }
     }
@@ -117,6 +132,8 @@ impl Layout {
         v.extend(self.agents.iter().map(|(n, _)| n));
         v.extend(self.producers.iter());
         v.extend(self.consumers.iter());
+        v.extend(self.txn_producers.iter());
+        v.extend(self.pipelines.iter());
         v.push(&self.drain);
         v
     }

@@ -110,6 +110,7 @@ pub async fn run_producer(run: ProducerRun, transport: Arc<dyn Transport>, recor
             partitions: Vec::new(),
             drain: false,
             read_back: true,
+            read_committed: false,
             until: run.until,
         };
         let consumer = Consumer::new(
@@ -256,7 +257,7 @@ fn read_after_ack(
 /// The error a producer was given, as the history names it: the broker's Kafka error name
 /// (`NOT_LEADER_OR_FOLLOWER`), else what the client concluded (`NOT_SENT` for a definite
 /// failure the broker did not name, `OUTCOME_UNKNOWN` for an indeterminate one).
-fn error_name(e: &eddy_client::SendError) -> String {
+pub fn error_name(e: &eddy_client::SendError) -> String {
     match e {
         eddy_client::SendError::Failed {
             error_code: Some(code),
@@ -287,7 +288,7 @@ pub fn kafka_error_name(code: i16) -> String {
 
 /// Completes a send op: its outcome, offset, and the requests that carried it (how many,
 /// and the broker of the last).
-fn record_ack(recorder: &Recorder, op: Pending, delivery: Delivery) {
+pub fn record_ack(recorder: &Recorder, op: Pending, delivery: Delivery) {
     let (outcome, offset) = match &delivery.result {
         Ok(offset) => (Outcome::Ok, Some(*offset)),
         Err(e) if e.is_definite() => (Outcome::Failed, None),
@@ -318,6 +319,8 @@ pub struct ConsumerRun {
     pub drain: bool,
     /// Reads back right after its producer's acknowledgements (not a consumer).
     pub read_back: bool,
+    /// Reads `read_committed` (`workload.transactions.read_committed_per_az`).
+    pub read_committed: bool,
     /// Stop polling at this instant (the drain reader stops earlier, once caught up).
     pub until: Instant,
 }
@@ -328,6 +331,11 @@ pub fn consumer_config(run: &ConsumerRun) -> ConsumerConfig {
         auto_offset_reset: OffsetReset::Earliest,
         fetch_max_bytes: run.workload.fetch_max_bytes,
         partition_max_bytes: run.workload.partition_fetch_max_bytes,
+        isolation: if run.read_committed {
+            eddy_client::Isolation::ReadCommitted
+        } else {
+            eddy_client::Isolation::ReadUncommitted
+        },
         ..ConsumerConfig::default()
     }
 }
@@ -388,6 +396,19 @@ pub fn poll_once_batches(
     batches: Vec<PolledBatch>,
     group: Option<&str>,
 ) {
+    record_polls(recorder, run, invoke_us, batches, group, None)
+}
+
+/// Like [`poll_once_batches`]; `txn`: the pipeline transaction the records feed. A
+/// read_committed poll carries its isolation and the last stable offset reported.
+pub fn record_polls(
+    recorder: &Recorder,
+    run: &ConsumerRun,
+    invoke_us: u64,
+    batches: Vec<PolledBatch>,
+    group: Option<&str>,
+    txn: Option<&str>,
+) {
     for b in batches {
         if let Some(from) = b.reset_from {
             recorder.record(
@@ -435,6 +456,13 @@ pub fn poll_once_batches(
                 txn: None,
             },
         );
+        if run.read_committed || txn.is_some() {
+            recorder.annotate_last(crate::txnlog::Extra::Poll(crate::txnlog::PollTxn {
+                isolation: run.read_committed.then_some("read_committed"),
+                last_stable: (run.read_committed && b.last_stable >= 0).then_some(b.last_stable),
+                txn: txn.map(str::to_string),
+            }));
+        }
     }
 }
 
@@ -468,6 +496,13 @@ pub fn poll_failed(
                 txn: None,
             },
         );
+        if run.read_committed {
+            recorder.annotate_last(crate::txnlog::Extra::Poll(crate::txnlog::PollTxn {
+                isolation: Some("read_committed"),
+                last_stable: None,
+                txn: None,
+            }));
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod sender;
 mod state;
+mod txn;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -29,6 +30,7 @@ use super::conn::{ConnConfig, DialFn};
 use super::error::{ClientError, SendError};
 pub use state::Delivery;
 use state::{lock, State};
+pub use txn::{GroupMetadata, TxnError, TxnErrorKind};
 
 /// Compression of produced batches.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +86,12 @@ pub struct ProducerConfig {
     /// Record timestamps are this base plus (simulated) milliseconds since the producer
     /// was created, so they never depend on the wall clock.
     pub timestamp_base_ms: i64,
+    /// A transactional producer's id (`transactional.id`): its records are sent in
+    /// transactions (see `init_transactions`); implies idempotence.
+    pub transactional_id: Option<String>,
+    /// How long the coordinator lets a transaction run before it aborts it and fences
+    /// the producer (`transaction.timeout.ms`).
+    pub transaction_timeout_ms: u64,
 }
 
 impl Default for ProducerConfig {
@@ -102,6 +110,8 @@ impl Default for ProducerConfig {
             idempotent: false,
             // 2023-11-14T22:13:20Z: a fixed, plausible epoch for simulated timestamps.
             timestamp_base_ms: 1_700_000_000_000,
+            transactional_id: None,
+            transaction_timeout_ms: 60_000,
         }
     }
 }
@@ -115,7 +125,9 @@ impl ProducerConfig {
         if self.max_in_flight == 0 {
             return bad("max_in_flight must be at least 1");
         }
-        if self.idempotent && (self.max_in_flight > 5 || self.acks != -1) {
+        if (self.idempotent || self.transactional_id.is_some())
+            && (self.max_in_flight > 5 || self.acks != -1)
+        {
             return bad("an idempotent producer needs acks = -1 and max_in_flight <= 5");
         }
         if self.batch_max_bytes == 0 {
@@ -148,6 +160,8 @@ pub(crate) struct Inner {
     pub(crate) start: Instant,
     /// One ordered writer per broker address.
     pub(crate) lanes: Mutex<BTreeMap<SocketAddr, Lane>>,
+    /// The transaction coordinator, once found.
+    pub(crate) txn_coordinator: Mutex<Option<SocketAddr>>,
 }
 
 /// The queue and task writing produce requests to one broker.
@@ -201,6 +215,7 @@ impl Producer {
             progress,
             start: Instant::now(),
             lanes: Mutex::new(BTreeMap::new()),
+            txn_coordinator: Mutex::new(None),
         });
         let sender = tokio::spawn(sender::run(inner.clone()));
         Ok(Producer { inner, sender })

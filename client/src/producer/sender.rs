@@ -11,7 +11,7 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName,
+    InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::mpsc;
@@ -25,13 +25,18 @@ use crate::error::ClientError;
 pub(super) async fn run(inner: Arc<Inner>) {
     let backoff = Duration::from_millis(inner.config.retry_backoff_ms);
     loop {
-        let (plan, needs_id) = {
+        let (plan, needs_id, to_add) = {
             let mut st = lock(&inner.state);
             let reset_completed = st.reset_producer_if_due();
             let mut plan = st.plan(&inner.config, &inner.cluster, Instant::now());
             plan.completed |= reset_completed;
             let needs_id = st.needs_producer_id(&inner.config) && st.has_queued();
-            (plan, needs_id)
+            let to_add = if inner.config.transactional_id.is_some() {
+                st.partitions_to_add(&inner.cluster)
+            } else {
+                Vec::new()
+            };
+            (plan, needs_id, to_add)
         };
         if plan.completed {
             inner.progress.send_modify(|g| *g += 1);
@@ -39,6 +44,13 @@ pub(super) async fn run(inner: Arc<Inner>) {
         let dispatched = !plan.jobs.is_empty();
         for job in plan.jobs {
             dispatch(&inner, job);
+        }
+        if !to_add.is_empty() {
+            if !super::txn::add_partitions(&inner, to_add).await {
+                tokio::time::sleep(backoff).await;
+            }
+            inner.progress.send_modify(|g| *g += 1);
+            continue;
         }
         if needs_id {
             match init_producer_id(&inner).await {
@@ -102,7 +114,13 @@ fn build_request(inner: &Inner, job: &ProduceJob) -> ProduceRequest {
         })
         .collect();
     ProduceRequest::default()
-        .with_transactional_id(None)
+        .with_transactional_id(
+            inner
+                .config
+                .transactional_id
+                .as_ref()
+                .map(|t| TransactionalId(StrBytes::from_string(t.clone()))),
+        )
         .with_acks(inner.config.acks)
         .with_timeout_ms(i32::try_from(inner.config.request_timeout_ms).unwrap_or(i32::MAX))
         .with_topic_data(topic_data)

@@ -70,6 +70,9 @@ fn definitely_not_written(code: i16) -> bool {
                 | E::FencedLeaderEpoch
                 | E::UnknownLeaderEpoch
                 | E::ThrottlingQuotaExceeded
+                | E::InvalidTxnState
+                | E::ProducerFenced
+                | E::InvalidProducerIdMapping
         )
     )
 }
@@ -219,6 +222,37 @@ pub(crate) struct State {
     pub(crate) flushing: usize,
     closed: bool,
     next_metadata_refresh: Option<Instant>,
+    /// A transactional producer's transaction state.
+    pub(crate) txn: TxnState,
+}
+
+/// Where a transactional producer stands (librdkafka's transaction states, simplified).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum TxnPhase {
+    /// No producer id yet (`init_transactions` not done).
+    #[default]
+    Uninit,
+    /// Initialised, no transaction open.
+    Ready,
+    /// `begin_transaction` was called: records may be sent.
+    InTransaction,
+    /// A send or a request of the transaction failed: it can only be aborted. With the
+    /// broker's error code, when one named the failure.
+    Abortable(String, Option<i16>),
+    /// Fenced or refused for good: the producer cannot go on.
+    Fatal(String, Option<i16>),
+}
+
+/// The transaction bookkeeping of a transactional producer.
+#[derive(Debug, Default)]
+pub(crate) struct TxnState {
+    pub(crate) phase: TxnPhase,
+    /// Partitions added to the open transaction (AddPartitionsToTxn answered).
+    pub(crate) added: BTreeSet<TopicPartition>,
+    /// A batch failed: the next abort must bump the epoch (the sequences are unknown).
+    pub(crate) bump_epoch: bool,
+    /// A request of the open transaction went to the coordinator (it has something to end).
+    pub(crate) registered: bool,
 }
 
 impl State {
@@ -235,10 +269,23 @@ impl State {
         now: Instant,
         reply: Reply,
     ) {
-        if self.closed {
+        let refused = if self.closed {
+            Some("producer closed".to_string())
+        } else if config.transactional_id.is_some() {
+            match &self.txn.phase {
+                TxnPhase::InTransaction => None,
+                TxnPhase::Abortable(why, _) | TxnPhase::Fatal(why, _) => {
+                    Some(format!("transaction failed: {why}"))
+                }
+                _ => Some("no transaction open (begin_transaction)".to_string()),
+            }
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
             let _ = reply.send(Delivery {
                 result: Err(SendError::Failed {
-                    reason: "producer closed".to_string(),
+                    reason,
                     error_code: None,
                 }),
                 attempts: 0,
@@ -299,9 +346,69 @@ impl State {
         self.partitions.values().any(|p| !p.queue.is_empty())
     }
 
-    /// True if an idempotent producer must (re)acquire its producer id now.
+    /// True if an idempotent producer must (re)acquire its producer id now (a
+    /// transactional producer gets its id from `init_transactions` only).
     pub(crate) fn needs_producer_id(&self, config: &ProducerConfig) -> bool {
-        config.idempotent && !self.closed && self.producer.is_none() && !self.reset_producer
+        config.idempotent
+            && config.transactional_id.is_none()
+            && !self.closed
+            && self.producer.is_none()
+            && !self.reset_producer
+    }
+
+    /// A transactional producer's transaction failed: every record not sent yet fails
+    /// (never written), and the phase says why (unless it is already fatal).
+    pub(crate) fn fail_transaction(&mut self, why: String, fatal: bool, code: Option<i16>) -> bool {
+        match (&self.txn.phase, fatal) {
+            (TxnPhase::Fatal(..), _) => {}
+            (_, true) => self.txn.phase = TxnPhase::Fatal(why.clone(), code),
+            (TxnPhase::InTransaction, false) => {
+                self.txn.phase = TxnPhase::Abortable(why.clone(), code)
+            }
+            _ => {}
+        }
+        self.fail_queued(&why)
+    }
+
+    /// Fails every batch not in flight; those attempted before fail as indeterminate.
+    /// Returns true if any did.
+    pub(crate) fn fail_queued(&mut self, why: &str) -> bool {
+        let mut any = false;
+        for pq in self.partitions.values_mut() {
+            for b in std::mem::take(&mut pq.queue) {
+                any = true;
+                if b.encoded.is_some() {
+                    self.txn.bump_epoch = true;
+                }
+                let e = b.error(format!("transaction failed: {why}"), None);
+                b.fail(e);
+            }
+        }
+        any
+    }
+
+    /// A new producer id or epoch: every partition's sequence starts over.
+    pub(crate) fn new_epoch(&mut self, producer: (i64, i16)) {
+        self.producer = Some(producer);
+        self.reset_producer = false;
+        self.txn.bump_epoch = false;
+        for pq in self.partitions.values_mut() {
+            pq.next_sequence = 0;
+        }
+    }
+
+    /// Partitions with records waiting that are not in the open transaction yet (and
+    /// whose leader is known: the topic exists).
+    pub(crate) fn partitions_to_add(&self, cluster: &Cluster) -> Vec<TopicPartition> {
+        if self.txn.phase != TxnPhase::InTransaction {
+            return Vec::new();
+        }
+        self.partitions
+            .iter()
+            .filter(|(tp, pq)| !pq.queue.is_empty() && !self.txn.added.contains(*tp))
+            .filter(|(tp, _)| cluster.leader_addr(&tp.0, tp.1).is_some())
+            .map(|(tp, _)| tp.clone())
+            .collect()
     }
 
     /// Stops accepting records and fails every batch not in flight.
@@ -358,7 +465,10 @@ impl State {
         let mut per_broker: BTreeMap<SocketAddr, Vec<(TopicPartition, Batch)>> = BTreeMap::new();
         let mut refresh = BTreeSet::new();
         let mut needs_reset = false;
-        let waiting_for_id = config.idempotent && (self.producer.is_none() || self.reset_producer);
+        let mut expired_in_txn = false;
+        let transactional = config.transactional_id.is_some();
+        let waiting_for_id = (config.idempotent || transactional)
+            && (self.producer.is_none() || (self.reset_producer && !transactional));
         let send_all = self.flushing > 0 || self.closed;
         for (tp, pq) in self.partitions.iter_mut() {
             let mut i = 0;
@@ -366,7 +476,8 @@ impl State {
                 let deadline = pq.queue[i].created + delivery;
                 if now >= deadline {
                     if let Some(b) = pq.queue.remove(i) {
-                        needs_reset |= config.idempotent && b.encoded.is_some();
+                        needs_reset |= (config.idempotent || transactional) && b.encoded.is_some();
+                        expired_in_txn |= transactional;
                         let e = b.error("delivery timeout expired".to_string(), None);
                         b.fail(e);
                         plan.completed = true;
@@ -399,6 +510,10 @@ impl State {
                 refresh.insert(tp.0.clone());
                 continue;
             };
+            // A transactional batch waits until its partition is in the transaction.
+            if transactional && !self.txn.added.contains(tp) {
+                continue;
+            }
             let used = self.broker_in_flight.get(&addr).copied().unwrap_or(0);
             if !per_broker.contains_key(&addr) && used >= config.max_in_flight {
                 continue;
@@ -409,7 +524,8 @@ impl State {
             batch.sealed = true;
             if batch.encoded.is_none() {
                 let count = batch.records.len() as i32;
-                let (pid, epoch, base_sequence) = match (config.idempotent, self.producer) {
+                let sequenced = config.idempotent || transactional;
+                let (pid, epoch, base_sequence) = match (sequenced, self.producer) {
                     (true, Some((pid, epoch))) => (pid, epoch, pq.next_sequence),
                     _ => (-1, -1, -1),
                 };
@@ -422,7 +538,15 @@ impl State {
                         timestamp: r.timestamp,
                     })
                     .collect();
-                match encode_batch(&out, pid, epoch, base_sequence, config.compression.codec()) {
+                let transactional = config.transactional_id.is_some();
+                match encode_batch(
+                    &out,
+                    pid,
+                    epoch,
+                    base_sequence,
+                    transactional,
+                    config.compression.codec(),
+                ) {
                     Ok(bytes) => {
                         if base_sequence >= 0 {
                             pq.next_sequence = next_sequence(base_sequence, count);
@@ -451,7 +575,15 @@ impl State {
             plan.jobs.push(ProduceJob { addr, batches });
         }
         if needs_reset {
-            self.reset_producer = true;
+            if transactional {
+                self.txn.bump_epoch = true;
+            } else {
+                self.reset_producer = true;
+            }
+        }
+        if expired_in_txn {
+            plan.completed |=
+                self.fail_transaction("delivery timeout expired".to_string(), false, None);
         }
         if !refresh.is_empty() {
             match self.next_metadata_refresh {
@@ -481,6 +613,7 @@ impl State {
             }
         }
         self.in_flight_total = self.in_flight_total.saturating_sub(1);
+        let mut txn_failure: Option<(String, bool, Option<i16>)> = None;
         for (tp, mut batch, outcome) in outcomes {
             let pq = self.partitions.entry(tp.clone()).or_default();
             pq.in_flight.remove(&batch.id);
@@ -524,7 +657,19 @@ impl State {
                 batch.not_before = Some(now + Duration::from_millis(config.retry_backoff_ms));
                 pq.requeue(batch);
             } else {
-                if config.idempotent && batch.encoded.is_some() {
+                let transactional = config.transactional_id.is_some();
+                if transactional {
+                    self.txn.bump_epoch = true;
+                    let fenced = code.is_some_and(|c| {
+                        matches!(
+                            ResponseError::try_from_code(c),
+                            Some(
+                                ResponseError::InvalidProducerEpoch | ResponseError::ProducerFenced
+                            )
+                        )
+                    });
+                    txn_failure = Some((reason.clone(), fenced, code));
+                } else if config.idempotent && batch.encoded.is_some() {
                     self.reset_producer = true;
                 }
                 let reason = if expired && retriable {
@@ -537,6 +682,9 @@ impl State {
                 let e = batch.error(reason, code);
                 batch.fail(e);
             }
+        }
+        if let Some((why, fenced, code)) = txn_failure {
+            self.fail_transaction(why, fenced, code);
         }
     }
 }

@@ -2,6 +2,7 @@
 
 #[cfg(madsim)]
 mod fake_broker;
+mod read_committed;
 #[cfg(madsim)]
 mod sim;
 

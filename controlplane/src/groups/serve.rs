@@ -116,7 +116,7 @@ impl ControlPlane {
                 let guard = c.offset_lock(&group);
                 let _held = guard.lock().await;
                 // Leader-only read: a deposed replica must not answer with older offsets.
-                let offsets = self.read(|s| match partitions {
+                let offsets: Vec<GroupOffset> = self.read(|s| match partitions {
                     Some(ps) => ps
                         .into_iter()
                         .map(|(topic, partition)| GroupOffset {
@@ -141,7 +141,32 @@ impl ControlPlane {
                         })
                         .collect(),
                 })?;
-                GroupResponse::Offsets { offsets }
+                let unstable = self.read(|s| {
+                    let mut out: Vec<(String, i32)> = s
+                        .transactions
+                        .by_id
+                        .values()
+                        .filter(|r| r.status == crate::txn::TxnStatus::Ongoing)
+                        .filter_map(|r| r.pending_offsets.get(&group))
+                        .flat_map(|topics| {
+                            topics
+                                .iter()
+                                .flat_map(|(t, ps)| ps.keys().map(move |p| (t.clone(), *p)))
+                        })
+                        .filter(|tp| {
+                            offsets
+                                .iter()
+                                .any(|o| o.topic == tp.0 && o.partition == tp.1)
+                        })
+                        .collect();
+                    out.sort();
+                    out.dedup();
+                    out
+                })?;
+                if !unstable.is_empty() {
+                    eddy_probe::hit("cp.txn.offsets_unstable");
+                }
+                GroupResponse::Offsets { offsets, unstable }
             }
             GroupRequest::List => {
                 // Leader-only read, like FetchOffsets: groups known by their offsets only.

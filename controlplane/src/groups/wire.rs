@@ -141,6 +141,10 @@ pub enum GroupResponse {
     Offsets {
         /// (topic, partition, offset or -1)
         offsets: Vec<GroupOffset>,
+        /// Partitions with offsets committed in a transaction still open (KIP-447): a
+        /// consumer that asks for stable offsets is told UNSTABLE_OFFSET_COMMIT and asks
+        /// again, so a new owner never starts below what that transaction may commit.
+        unstable: Vec<(String, i32)>,
     },
     Listed {
         groups: Vec<GroupListing>,

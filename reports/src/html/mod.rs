@@ -726,13 +726,22 @@ fn txn_section(s: &mut String, r: &RunReport) {
         ("aborted (asked by the client)", t.aborted.to_string()),
         ("EndTxn refused", t.end_failed.to_string()),
         ("EndTxn outcome unknown", t.end_unknown.to_string()),
-        ("never ended (crashed or fenced first)", t.never_ended.to_string()),
-        ("InitProducerId (each fences the previous instance)", t.inits.to_string()),
+        (
+            "never ended (crashed or fenced first)",
+            t.never_ended.to_string(),
+        ),
+        (
+            "InitProducerId (each fences the previous instance)",
+            t.inits.to_string(),
+        ),
         (
             "EndTxn latency p50 / p99 / max (ms)",
             format!(
                 "{:.1} / {:.1} / {:.1} ({} calls)",
-                t.end_latency.p50_ms, t.end_latency.p99_ms, t.end_latency.max_ms, t.end_latency.count
+                t.end_latency.p50_ms,
+                t.end_latency.p99_ms,
+                t.end_latency.max_ms,
+                t.end_latency.count
             ),
         ),
         (
@@ -742,7 +751,12 @@ fn txn_section(s: &mut String, r: &RunReport) {
         ),
     ];
     for (name, value) in rows {
-        let _ = writeln!(s, "<tr><td>{}</td><td>{}</td></tr>", escape(name), escape(&value));
+        let _ = writeln!(
+            s,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            escape(name),
+            escape(&value)
+        );
     }
     s.push_str("</table>\n");
 }

@@ -364,7 +364,7 @@ async fn committed(cp: &ControlPlane) -> i64 {
         .await
         .expect("fetch")
     {
-        GroupResponse::Offsets { offsets } => offsets[0].offset,
+        GroupResponse::Offsets { offsets, .. } => offsets[0].offset,
         other => panic!("no offsets: {other:?}"),
     }
 }

@@ -23,6 +23,7 @@ mod reply_loss;
 mod report_html;
 mod reproduce;
 mod shrink;
+mod transactions;
 mod verdicts;
 mod write_outage;
 mod zombies;

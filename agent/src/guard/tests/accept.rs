@@ -248,3 +248,26 @@ fn oversized_frames_are_refused_before_parsing() {
         })
     );
 }
+
+/// Every API the agent advertises in ApiVersions is one the guard validates, at every
+/// advertised version (Produce from v3, the first decodable): a request the guard does not
+/// know is refused and its connection closed, whatever the handler could do with it.
+#[test]
+fn every_advertised_api_and_version_has_a_guard_schema() {
+    let mut missing = Vec::new();
+    for (api, lo, hi) in crate::handlers::SUPPORTED {
+        let lo = if *api == kafka_protocol::messages::ApiKey::Produce {
+            (*lo).max(3)
+        } else {
+            *lo
+        };
+        let range = supported_versions(*api as i16);
+        if !range.is_some_and(|(a, b)| a <= lo && *hi <= b) {
+            missing.push(format!("{api:?} v{lo}-{hi} (guard: {range:?})"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "advertised but refused by the guard: {missing:?}"
+    );
+}
