@@ -311,7 +311,17 @@ struct Timeline<'a> {
 }
 
 impl<'a> Timeline<'a> {
-    fn of(ops: &'a [Op]) -> Timeline<'a> {
+    /// A send that never completed stops being wanted once its producer gave up on it (its
+    /// delivery timeout, `give_up_us`) or was last seen doing anything (a producer that
+    /// crashed, or was fenced and stopped, wants nothing any more), whichever is first; not
+    /// at the end of the run.
+    fn of(ops: &'a [Op], give_up_us: u64) -> Timeline<'a> {
+        let mut last_seen: BTreeMap<&str, u64> = BTreeMap::new();
+        for op in ops {
+            let t = op.complete_us.unwrap_or(op.invoke_us);
+            let e = last_seen.entry(op.process.as_str()).or_insert(t);
+            *e = (*e).max(t);
+        }
         let mut writes: BTreeMap<(&str, i32), Writes> = BTreeMap::new();
         let mut reads: BTreeMap<(&str, &str, i32), Reads> = BTreeMap::new();
         let mut span: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
@@ -327,8 +337,14 @@ impl<'a> Timeline<'a> {
                 } => {
                     let w = writes.entry((topic, *partition)).or_default();
                     w.invoked.push(op.invoke_us);
-                    w.pending_until
-                        .push((op.invoke_us, op.complete_us.map_or(i64::MAX, |c| c as i64)));
+                    let until = op.complete_us.unwrap_or_else(|| {
+                        let seen = last_seen.get(op.process.as_str()).copied().unwrap_or(0);
+                        op.invoke_us.saturating_add(give_up_us).min(seen.max(op.invoke_us))
+                    });
+                    w.pending_until.push((op.invoke_us, until as i64));
+                    if op.complete_us.is_none() {
+                        w.answered.push(until);
+                    }
                     if let Some(c) = op.complete_us {
                         w.answered.push(c);
                         if op.outcome == Outcome::Ok {
@@ -465,7 +481,7 @@ pub fn judge(
         reads,
         span,
         end_us,
-    } = Timeline::of(ops);
+    } = Timeline::of(ops, s.workload.delivery_timeout_ms * 1000);
     let mut windows: BTreeMap<Family, Vec<(u64, u64)>> = BTreeMap::new();
     for f in faults {
         windows

@@ -79,6 +79,7 @@ pub fn run_and_report_with(
     seed: u64,
     prices: &Prices,
 ) -> anyhow::Result<(RunOutput, RunReport)> {
+    let scenario = &scenario.for_seed(seed);
     let out = crate::run::run(scenario, seed);
     let usage = usage(&out, scenario.workload.record_bytes);
     let parameters = serde_json::to_value(scenario).context("serializing the scenario")?;

@@ -139,7 +139,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
                 .base_latency_us_max
                 .max(scenario.network.base_latency_us_min + 1),
         );
-    let scenario = scenario.clone();
+    let scenario = scenario.for_seed(seed);
     // The runtime gets a thread of its own, created for this run. madsim seeds std's
     // `HashMap` keys from the run seed, but only on a thread whose keys nobody has drawn yet;
     // on a thread that already made a `HashMap` (a log subscriber, an earlier run in the same

@@ -103,7 +103,8 @@ pub fn shrink(scenario: &Scenario, seed: u64, options: &ShrinkOptions) -> anyhow
             }
         );
     }
-    let mut s = scenario.clone();
+    // The seed's own draws (a swarm seed's transactional workload) are kept as listed.
+    let mut s = scenario.for_seed(seed);
     s.faults.mode = FaultMode::Scheduled;
     s.faults.schedule = out.schedule.clone();
     s.faults.producer = out.plan.producer.clone();

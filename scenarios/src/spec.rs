@@ -197,6 +197,10 @@ pub struct FaultsSpec {
     /// requests in flight, linger and batch size, timeouts; `ProducerShape::swarm`), which
     /// replaces the workload's. Off by default, so other swarm scenarios keep their seeds.
     pub swarm_producer: bool,
+    /// For `swarm`: each seed also draws, from a stream of its own, whether its workload
+    /// runs Kafka transactions (half the seeds) and their shape (`Transactions::swarm`),
+    /// unless the scenario sets `workload.transactions` itself. Off by default.
+    pub swarm_transactions: bool,
     /// Seconds of fault-free workload after the chaos phase, before the drain.
     pub heal_s: f64,
     /// Liveness: within this many seconds of the heal phase starting, acknowledged
@@ -219,12 +223,31 @@ impl Default for FaultsSpec {
             families: Default::default(),
             swarm_families: eddy_faults::Family::SWARM_DEFAULT.to_vec(),
             swarm_producer: false,
+            swarm_transactions: false,
             heal_s: 30.0,
             recovery_bound_s: 20.0,
             recovery_fraction: 0.8,
             schedule: Vec::new(),
             producer: None,
         }
+    }
+}
+
+impl Scenario {
+    /// The scenario seed `seed` runs: with swarm's transactional draw applied
+    /// (`faults.swarm_transactions`) when the scenario asks for it and sets no transactions
+    /// itself.
+    pub fn for_seed(&self, seed: u64) -> Scenario {
+        let mut s = self.clone();
+        if s.faults.mode == FaultMode::Swarm
+            && s.faults.swarm_transactions
+            && !s.workload.transactions.is_on()
+        {
+            if let Some(t) = Transactions::swarm(seed, s.topology.consumers_per_az) {
+                s.workload.transactions = t;
+            }
+        }
+        s
     }
 }
 
@@ -396,6 +419,45 @@ pub struct Transactions {
     pub output_topic: String,
     /// Records a pipeline transaction processes at most (one poll's worth).
     pub pipeline_batch_max: usize,
+}
+
+impl Transactions {
+    /// Whether the workload runs any transactional client.
+    pub fn is_on(&self) -> bool {
+        self.producers_per_az > 0 || self.pipeline_per_az > 0 || self.read_committed_per_az > 0
+    }
+
+    /// A swarm seed's transactional workload (`faults.swarm_transactions`): on for about
+    /// half the seeds, with a transactional producer and a pipeline member per zone, and
+    /// random transaction sizes, abort share, timeout, and crashes, stalls and zombies.
+    /// Drawn from `derive_seed(seed, "swarm.transactions", 0)`, so the other draws of the
+    /// seed do not move.
+    pub fn swarm(seed: u64, consumers_per_az: usize) -> Option<Transactions> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(eddy_faults::derive_seed(
+            seed,
+            "swarm.transactions",
+            0,
+        ));
+        if !rng.gen_bool(0.5) {
+            return None;
+        }
+        let records_max = rng.gen_range(1..=12);
+        Some(Transactions {
+            producers_per_az: 1,
+            records_min: 1,
+            records_max,
+            abort_share: rng.gen_range(0.05..0.4),
+            timeout_ms: rng.gen_range(3_000..=10_000),
+            crash_share: rng.gen_range(0.0..0.05),
+            hang_share: rng.gen_range(0.0..0.04),
+            zombie_share: rng.gen_range(0.0..0.06),
+            read_committed_per_az: usize::from(rng.gen_bool(0.5)).min(consumers_per_az),
+            pipeline_per_az: 1,
+            pipeline_batch_max: rng.gen_range(5..=50),
+            ..Transactions::default()
+        })
+    }
 }
 
 impl Default for Transactions {
