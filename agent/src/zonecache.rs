@@ -470,10 +470,17 @@ async fn read_frame(conn: &mut Conn, max: usize, trusted: bool) -> Result<Option
             .map_err(|e| e.to_string())?;
         return Ok(Some(body));
     }
-    let mut body = vec![0u8; len];
-    conn.read_exact(&mut body)
-        .await
-        .map_err(|e| e.to_string())?;
+    // Not zeroed first: the read writes every byte of the page.
+    let mut body = Vec::with_capacity(len);
+    while body.len() < len {
+        let missing = (len - body.len()) as u64;
+        match (&mut *conn).take(missing).read_buf(&mut body).await {
+            // What `read_exact` says when the stream ends early.
+            Ok(0) => return Err("early eof".to_string()),
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
     Ok(Some(Bytes::from(body)))
 }
 

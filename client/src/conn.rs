@@ -510,6 +510,20 @@ fn strip_header<R: Request>(mut frame: Bytes, version: i16) -> Result<Bytes, Cli
 }
 
 /// Reads response frames and hands each to the request waiting for its correlation id.
+/// Read exactly `len` bytes into a new buffer, like `read_exact` into `vec![0; len]` but
+/// without zeroing the buffer first: a fetch response is megabytes, written once by the read.
+/// The stream is polled exactly as `read_exact` polls it (each read asks for what is missing).
+async fn read_exact_vec<R: AsyncRead + Unpin>(r: &mut R, len: usize) -> io::Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(len);
+    while body.len() < len {
+        let missing = (len - body.len()) as u64;
+        if (&mut *r).take(missing).read_buf(&mut body).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(body)
+}
+
 async fn read_loop(mut rd: ReadHalf<BoxStream>, shared: Arc<Mutex<Shared>>, max_frame: usize) {
     loop {
         let mut size = [0u8; 4];
@@ -523,10 +537,9 @@ async fn read_loop(mut rd: ReadHalf<BoxStream>, shared: Arc<Mutex<Shared>>, max_
         if !(4..=max_frame).contains(&size) {
             break;
         }
-        let mut body = vec![0u8; size];
-        if rd.read_exact(&mut body).await.is_err() {
+        let Ok(body) = read_exact_vec(&mut rd, size).await else {
             break;
-        }
+        };
         let correlation_id = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
         let waiting = lock(&shared).take(correlation_id);
         if let Some(waiting) = waiting {

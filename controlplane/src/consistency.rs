@@ -32,44 +32,42 @@ pub fn digest(state: &State) -> u64 {
     h.finish()
 }
 
-/// The hashing writer behind [`digest`]: bytes are gathered in a buffer (the encoder writes
-/// a few bytes at a time) and hashed eight at a time.
+/// The hashing writer behind [`digest`]: the encoding's bytes, in order, hashed eight at a
+/// time as little-endian words; the last partial word is zero-padded, then the length is
+/// hashed. The encoder writes a few bytes at a time, so the words are assembled as the
+/// bytes stream in (no buffer, no copy).
 #[derive(Default)]
 struct DigestWriter {
     hash: u64,
-    buf: Vec<u8>,
+    /// The bytes of the word being assembled, little-endian (`fill` of them).
+    word: u64,
+    fill: u32,
     len: u64,
 }
 
 const K: u64 = 0x9E37_79B9_7F4A_7C15;
-const BUF_BYTES: usize = 64 * 1024;
 
 impl DigestWriter {
-    fn words(&mut self, bytes: &[u8]) {
-        let mut h = self.hash;
-        for w in bytes.chunks_exact(8) {
-            let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
-            h = (h.rotate_left(23) ^ w).wrapping_mul(K);
-        }
-        self.hash = h;
+    fn mix(&mut self, w: u64) {
+        self.hash = (self.hash.rotate_left(23) ^ w).wrapping_mul(K);
     }
 
-    /// Hash the whole words of the buffer; keep the rest.
-    fn drain(&mut self) {
-        let whole = self.buf.len() / 8 * 8;
-        let buf = std::mem::take(&mut self.buf);
-        self.words(&buf[..whole]);
-        self.buf = buf;
-        self.buf.drain(..whole);
+    fn push_byte(&mut self, b: u8) {
+        self.word |= u64::from(b) << (8 * self.fill);
+        self.fill += 1;
+        if self.fill == 8 {
+            let w = self.word;
+            self.mix(w);
+            self.word = 0;
+            self.fill = 0;
+        }
     }
 
     fn finish(mut self) -> u64 {
-        self.drain();
-        let mut last = [0u8; 8];
-        last[..self.buf.len()].copy_from_slice(&self.buf);
-        let len = self.len;
-        self.words(&last);
-        self.words(&len.to_le_bytes());
+        // The last partial word, zero-padded (a zero word when there is none), then the length.
+        let (last, len) = (self.word, self.len);
+        self.mix(last);
+        self.mix(len);
         // splitmix64's finalizer.
         let mut z = self.hash;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -80,13 +78,21 @@ impl DigestWriter {
 
 impl std::io::Write for DigestWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.buf.capacity() == 0 {
-            self.buf.reserve(BUF_BYTES + 64);
-        }
         self.len += buf.len() as u64;
-        self.buf.extend_from_slice(buf);
-        if self.buf.len() >= BUF_BYTES {
-            self.drain();
+        let mut rest = buf;
+        while self.fill != 0 {
+            let Some((&b, tail)) = rest.split_first() else {
+                return Ok(buf.len());
+            };
+            self.push_byte(b);
+            rest = tail;
+        }
+        let mut words = rest.chunks_exact(8);
+        for w in &mut words {
+            self.mix(u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));
+        }
+        for &b in words.remainder() {
+            self.push_byte(b);
         }
         Ok(buf.len())
     }
@@ -257,6 +263,39 @@ mod tests {
             if_not_exists: false,
         });
         s
+    }
+
+    /// The streaming writer hashes exactly what hashing the whole encoding at once does,
+    /// however the encoder cuts its writes.
+    #[test]
+    fn the_digest_does_not_depend_on_how_writes_are_cut() {
+        use std::io::Write;
+        fn whole(bytes: &[u8]) -> u64 {
+            let mut h = DigestWriter::default();
+            let mut words = bytes.chunks_exact(8);
+            for w in &mut words {
+                h.mix(u64::from_le_bytes(w.try_into().unwrap()));
+            }
+            let mut last = [0u8; 8];
+            last[..words.remainder().len()].copy_from_slice(words.remainder());
+            h.word = u64::from_le_bytes(last);
+            h.len = bytes.len() as u64;
+            h.finish()
+        }
+        let bytes: Vec<u8> = (0..1000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        for n in [0, 1, 7, 8, 9, 15, 16, 17, 999, 1000] {
+            for cut in [1, 2, 3, 5, 8, 11, 64] {
+                let mut h = DigestWriter::default();
+                for piece in bytes[..n].chunks(cut) {
+                    h.write_all(piece).unwrap();
+                }
+                assert_eq!(
+                    h.finish(),
+                    whole(&bytes[..n]),
+                    "{n} bytes in writes of {cut}"
+                );
+            }
+        }
     }
 
     #[test]

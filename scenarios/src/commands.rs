@@ -79,6 +79,25 @@ pub fn run_and_report_with(
     seed: u64,
     prices: &Prices,
 ) -> anyhow::Result<(RunOutput, RunReport)> {
+    let (out, report, _) = run_and_judge_with(scenario, seed, prices)?;
+    Ok((out, report))
+}
+
+/// The verdicts a run's report is judged with beyond the history checkers, computed once
+/// per run: the report's verdict, report.json and the summary all show these.
+pub struct Judged {
+    pub efficiency: crate::efficiency::EfficiencyVerdict,
+    pub rebalance: crate::rebalance::RebalanceVerdict,
+    pub progress: Option<crate::progress::ProgressVerdict>,
+    pub availability: crate::availability::AvailabilityVerdict,
+}
+
+/// [`run_and_report_with`], keeping the verdicts applied to the report.
+pub fn run_and_judge_with(
+    scenario: &Scenario,
+    seed: u64,
+    prices: &Prices,
+) -> anyhow::Result<(RunOutput, RunReport, Judged)> {
     let scenario = &scenario.for_seed(seed);
     let out = crate::run::run(scenario, seed);
     let usage = usage(&out, scenario.workload.record_bytes);
@@ -101,16 +120,24 @@ pub fn run_and_report_with(
     if let (Some(t), Some((commands, ended))) = (report.transactions.as_mut(), out.txn_commands) {
         t.journal_commands_per_txn = (ended > 0).then(|| commands as f64 / ended as f64);
     }
-    crate::efficiency::judge(scenario, &out, &report).apply(&mut report.verdict);
-    rebalance_verdict(scenario, &out).apply(&mut report.verdict);
-    if let Some(p) = progress_verdict(&out) {
+    let judged = Judged {
+        // Reads the report's window and ingested bytes only, which the verdicts below
+        // leave as they are.
+        efficiency: crate::efficiency::judge(scenario, &out, &report),
+        rebalance: rebalance_verdict(scenario, &out),
+        progress: progress_verdict(&out),
+        availability: availability_verdict(scenario, &out),
+    };
+    judged.efficiency.apply(&mut report.verdict);
+    judged.rebalance.apply(&mut report.verdict);
+    if let Some(p) = &judged.progress {
         p.apply(&mut report.verdict);
     }
-    availability_verdict(scenario, &out).apply(&mut report.verdict);
+    judged.availability.apply(&mut report.verdict);
     for v in &out.invariants {
         report.verdict.add(v.clone());
     }
-    Ok((out, report))
+    Ok((out, report, judged))
 }
 
 /// Whether the run's consumer groups settled after its last fault.
@@ -280,6 +307,7 @@ pub fn report_html(
     report: &RunReport,
     usage: &Usage,
     preset: PricePreset,
+    availability: &crate::availability::AvailabilityVerdict,
 ) -> String {
     let prices = preset.prices();
     let baselines = kafka_baselines(scenario, report, &prices, RETENTION_HOURS_DEFAULT);
@@ -295,7 +323,7 @@ pub fn report_html(
     let notes = vec![
         scenario.description.clone(),
         scaling_note(report),
-        availability_note(&availability_verdict(scenario, out)),
+        availability_note(availability),
         format!(
             "Kafka baseline: {} consumer group(s) (one per zone with consumers), write rate \
              {:.3} MiB/s as ingested here.",
@@ -331,6 +359,8 @@ pub fn report_json(
     out: &RunOutput,
     report: &RunReport,
     latency: &LatencyVerdict,
+    judged: &Judged,
+    failover: crate::failover::FailoverStats,
 ) -> anyhow::Result<String> {
     let json = RunJson {
         scenario: &scenario.name,
@@ -343,13 +373,13 @@ pub fn report_json(
         fault_schedule: &out.schedule,
         fault_events: &out.fault_events,
         liveness: out.liveness.as_ref(),
-        failover: crate::failover::failover_stats(&out.ops, &out.fault_events),
+        failover,
         latency_verdict: latency,
         stored_over_time: &out.stored,
-        efficiency_verdict: crate::efficiency::judge(scenario, out, report),
-        rebalance_verdict: rebalance_verdict(scenario, out),
-        progress_verdict: progress_verdict(out),
-        availability: availability_verdict(scenario, out),
+        efficiency_verdict: judged.efficiency.clone(),
+        rebalance_verdict: judged.rebalance.clone(),
+        progress_verdict: judged.progress.clone(),
+        availability: judged.availability.clone(),
         probes: &out.probes,
     };
     Ok(serde_json::to_string_pretty(&json)? + "\n")
@@ -386,6 +416,20 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    run_keeping(args).map(|(code, _)| code)
+}
+
+/// What a run leaves behind once its report is written: the run's output (the history and
+/// everything else the simulation recorded) and its report, hundreds of megabytes in small
+/// allocations. A process that exits right after the run may leave them to the OS instead
+/// of freeing them one by one (`std::mem::forget`).
+pub struct Leftovers {
+    _out: RunOutput,
+    _report: RunReport,
+}
+
+/// [`run`], handing back what the run leaves behind instead of dropping it.
+pub fn run_keeping(args: RunArgs) -> anyhow::Result<(ExitCode, Leftovers)> {
     let RunArgs {
         scenario: path,
         seed,
@@ -415,11 +459,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let prices = preset.prices();
-    let (out, report) = run_and_report_with(&scenario, seed, &prices)?;
+    let (out, report, judged) = run_and_judge_with(&scenario, seed, &prices)?;
     fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     // Computed once: report.json and the summary line show the same verdict.
     let lv = latency_verdict(&scenario, &out);
-    let text = report_json(&scenario, &out, &report, &lv)?;
+    let failover = crate::failover::failover_stats(&out.ops, &out.fault_events);
+    let text = report_json(&scenario, &out, &report, &lv, &judged, failover.clone())?;
     fs::write(out_dir.join("report.json"), &text).context("writing report.json")?;
     let failed =
         report.exit_code() != 0 || !out.drained || out.liveness.as_ref().is_some_and(|l| !l.ok);
@@ -428,7 +473,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let pages = failed || !pages_if_failed;
     if pages {
         let usage = usage(&out, scenario.workload.record_bytes);
-        let html = report_html(&scenario, &out, &report, &usage, preset);
+        let html = report_html(
+            &scenario,
+            &out,
+            &report,
+            &usage,
+            preset,
+            &judged.availability,
+        );
         fs::write(out_dir.join("report.html"), html).context("writing report.html")?;
         let history =
             fs::File::create(out_dir.join("history.jsonl")).context("creating history.jsonl")?;
@@ -439,7 +491,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         print!("{text}");
     } else {
         print!("{}", eddy_reports::render_summary(&report));
-        let f = crate::failover::failover_stats(&out.ops, &out.fault_events);
+        let f = &failover;
         if f.leader_kills > 0 {
             println!(
                 "failover: {} leader kill(s), no-commit span p50 {:.0} ms / p99 {:.0} ms; longest no-commit span {:.0} ms",
@@ -471,7 +523,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 }
             ),
         }
-        let eff = crate::efficiency::judge(&scenario, &out, &report);
+        let eff = &judged.efficiency;
         let mut parts = Vec::new();
         if let Some(c) = &eff.cross_az {
             parts.push(format!(
@@ -493,7 +545,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 "faults: {} injected (report.json fault_events)",
                 out.fault_events.len()
             );
-            let av = availability_verdict(&scenario, &out);
+            let av = &judged.availability;
             let pct = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{:.0}%", x * 100.0));
             let families: Vec<String> = av
                 .families
@@ -532,11 +584,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if failed && !json {
         println!("reproduce: {reproduce}");
     }
-    Ok(if failed {
+    let code = if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
+    };
+    Ok((
+        code,
+        Leftovers {
+            _out: out,
+            _report: report,
+        },
+    ))
 }
 
 /// The command line that reproduces a run.

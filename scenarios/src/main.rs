@@ -342,7 +342,7 @@ fn main() -> ExitCode {
             if check_determinism {
                 commands::check_determinism(&scenario, seed, &plants)
             } else {
-                commands::run(commands::RunArgs {
+                commands::run_keeping(commands::RunArgs {
                     scenario,
                     seed,
                     out,
@@ -351,6 +351,11 @@ fn main() -> ExitCode {
                     prices,
                     plants,
                     pages_if_failed,
+                })
+                .map(|(code, leftovers)| {
+                    // The process exits next: the OS takes the run's memory back at once.
+                    std::mem::forget(leftovers);
+                    code
                 })
             }
         }
