@@ -656,7 +656,9 @@ pub async fn run_pipeline(client: TxnClient, ctx: TxnCtx) {
             continue;
         };
         for (partition, offset, id) in &inputs {
-            let out_id = format!("{id}>{txn}");
+            // The input's value, position and the transaction: unique per send even when the
+            // input topic holds a value twice (a non-idempotent producer's retry).
+            let out_id = format!("{id}@{partition}.{offset}>{txn}");
             inst.send(
                 recorder,
                 &w,
