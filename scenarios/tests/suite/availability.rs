@@ -1,4 +1,4 @@
-//! Availability (`unavailable`): swarm seed 4 runs under BUGGIFY, where madsim holds one
+//! Availability (`unavailable`): swarm seed 80 runs under BUGGIFY, where madsim holds one
 //! accept or connect in ten for 1–4 s and the agent's own BUGGIFY sites delay commits, acks
 //! and fetches (recorded as injected delays: that time is not quiet). Agents must ride out a
 //! slow connect between themselves: a zone cache that opened a connection per page waited
@@ -14,10 +14,11 @@ fn swarm(seed: u64) -> serde_json::Value {
 
 #[test]
 fn quiet_time_under_buggify_is_served() {
-    // Seed 4: 144 quiet read buckets and 60 write buckets, the most of swarm seeds 1–60.
-    // Which seeds keep quiet time under BUGGIFY moves with every change to swarm runs
-    // (seeds 26 and then 21 served here before); rescan when it fails on `read_wanted`.
-    let report = swarm(4);
+    // Seed 80: 108 quiet read buckets and 36 write buckets, the most of swarm seeds 1–100
+    // (a seed without the transactional draw). Which seeds keep quiet time under BUGGIFY
+    // moves with every change to swarm runs (seeds 26, 21 and 4 served here before);
+    // rescan when it fails on `read_wanted`.
+    let report = swarm(80);
     let av = &report["availability"];
     let quiet = &av["quiet"];
     assert!(quiet["read_wanted"].as_u64().unwrap() >= 100, "{av:#}");
