@@ -350,3 +350,59 @@ def test_kafka_python_transactional_producer(serve):
     got = sorted(m.value for m in c)
     c.close()
     assert got == seen, "kafka-python's read_committed consumer agrees"
+
+
+def _request(port, api_key, version, body, flexible=False):
+    """One raw request (header v1, or v2 when flexible); the response bytes after the
+    correlation id (and the header's tags when flexible)."""
+    import socket
+    import struct
+    client_id = b"eddy-test"
+    header = struct.pack(">hhih", api_key, version, 9, len(client_id)) + client_id
+    if flexible:
+        header += b"\x00"
+    frame = header + body
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(struct.pack(">i", len(frame)) + frame)
+        size = struct.unpack(">i", _recv(s, 4))[0]
+        data = _recv(s, size)
+    return data[4 + (1 if flexible else 0):]
+
+
+def _str(s):
+    import struct
+    return struct.pack(">h", len(s)) + s
+
+
+def test_bad_transactional_requests_get_kafka_errors_and_lose_nothing(serve):
+    import struct
+    topic = topic_name("badtxn")
+    ck_create_topic(serve.bootstrap, topic, 1)
+    # EndTxn v0 for a transactional id nobody initialised: INVALID_PRODUCER_ID_MAPPING.
+    body = _str(b"nobody") + struct.pack(">qh?", 1234, 0, True)
+    _throttle, code = struct.unpack(">ih", _request(serve.port, 26, 0, body)[:6])
+    assert code == 49, code
+    p = txn_producer(serve.bootstrap, "txn-bad")
+    p.begin_transaction()
+    produce_in_txn(p, topic, records(5, "good"), 1)
+    # AddPartitionsToTxn v0 with a stale epoch of a live id: INVALID_PRODUCER_EPOCH (v0
+    # predates PRODUCER_FENCED).
+    listed = {t: pid for t, pid, _ in list_transactions(serve.port)}
+    pid = listed["txn-bad"]
+    body = (_str(b"txn-bad") + struct.pack(">qh", pid, 7) + struct.pack(">i", 1)
+            + _str(topic.encode()) + struct.pack(">ii", 1, 0))
+    data = _request(serve.port, 24, 0, body)
+    # throttle, [topic: name, [partition, code]]
+    at = 4 + 4
+    (n,) = struct.unpack(">h", data[at:at + 2])
+    at += 2 + n + 4
+    _part, code = struct.unpack(">ih", data[at:at + 6])
+    assert code == 47, code
+    # AddOffsetsToTxn v0 for a producer id that is not the id's: INVALID_PRODUCER_ID_MAPPING.
+    body = _str(b"txn-bad") + struct.pack(">qh", pid + 99, 0) + _str(b"some-group")
+    _throttle, code = struct.unpack(">ih", _request(serve.port, 25, 0, body)[:6])
+    assert code == 49, code
+    # The live transaction is untouched by all of that: it commits what it wrote.
+    p.commit_transaction(TIMEOUT_S)
+    seen = values(read_all(serve.bootstrap, topic, 1, "read_committed"))
+    assert seen == sorted(records(5, "good"))
