@@ -339,7 +339,9 @@ impl<'a> Timeline<'a> {
                     w.invoked.push(op.invoke_us);
                     let until = op.complete_us.unwrap_or_else(|| {
                         let seen = last_seen.get(op.process.as_str()).copied().unwrap_or(0);
-                        op.invoke_us.saturating_add(give_up_us).min(seen.max(op.invoke_us))
+                        op.invoke_us
+                            .saturating_add(give_up_us)
+                            .min(seen.max(op.invoke_us))
                     });
                     w.pending_until.push((op.invoke_us, until as i64));
                     if op.complete_us.is_none() {

@@ -484,7 +484,7 @@ pub fn run_keeping(args: RunArgs) -> anyhow::Result<(ExitCode, Leftovers)> {
         fs::write(out_dir.join("report.html"), html).context("writing report.html")?;
         let history =
             fs::File::create(out_dir.join("history.jsonl")).context("creating history.jsonl")?;
-        crate::txnlog::write_history(std::io::BufWriter::new(history), &out.ops, &out.txn)
+        eddy_reports::write_jsonl(std::io::BufWriter::new(history), &out.ops)
             .context("writing history.jsonl")?;
     }
     if json {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use eddy_reports::{Op, OpKind, Outcome};
 use tokio::time::Instant;
 
-use crate::txnlog::{Extra, TxnKind, TxnLog};
+use crate::txnlog::{Extra, TxnKind};
 
 #[derive(Clone)]
 pub struct Recorder {
@@ -24,8 +24,6 @@ struct Inner {
     log_starts: std::collections::BTreeMap<(String, i32), i64>,
     /// The next op id (ops and transactional ops share the sequence).
     next_id: u64,
-    /// Transactional fields and ops (`txnlog.rs`).
-    txn: TxnLog,
 }
 
 /// The retention a run's topic is under, as LogStart ops carry it (see the history's
@@ -58,7 +56,6 @@ impl Recorder {
                 retention: Retention::default(),
                 log_starts: Default::default(),
                 next_id: 0,
-                txn: TxnLog::default(),
             })),
         }
     }
@@ -225,15 +222,6 @@ impl Recorder {
     /// where a copy would double the history's memory at the run's peak.
     pub fn take_ops(&self) -> Vec<Op> {
         std::mem::take(&mut self.lock().ops)
-    }
-
-    /// The history so far and its transactional part, moved out.
-    pub fn take_history(&self) -> (Vec<Op>, TxnLog) {
-        let mut inner = self.lock();
-        (
-            std::mem::take(&mut inner.ops),
-            std::mem::take(&mut inner.txn),
-        )
     }
 
     /// Attach transactional fields to an op invoked (or recorded) earlier.

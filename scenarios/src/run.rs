@@ -27,8 +27,6 @@ use crate::workload::{run_consumer, run_drain, run_producer, ConsumerRun, Produc
 /// Everything a finished run leaves behind.
 pub struct RunOutput {
     pub ops: Vec<Op>,
-    /// The transactional part of the history (`txnlog.rs`): written with `ops`.
-    pub txn: crate::txnlog::TxnLog,
     pub meters: MetersSnapshot,
     pub traffic: Vec<AzTraffic>,
     /// The part of `traffic` on Kafka connections (clients ↔ agents).
@@ -829,7 +827,7 @@ fn outcome(
 ) -> RunOutput {
     let start = world.start;
     let sim_seconds = start.elapsed().as_secs_f64();
-    let (ops, txn) = recorder.take_history();
+    let ops = recorder.take_ops();
     let liveness = (!plan.is_empty()).then(|| {
         let offered = s.workload.records_per_s * world.layout.producers.len() as f64;
         let heal_start = s.duration_s;
@@ -848,7 +846,6 @@ fn outcome(
     RunOutput {
         stored,
         ops,
-        txn,
         meters: world.meters.snapshot(),
         traffic: merge_traffic(world.net.snapshot(), world.kafka_net.snapshot()),
         client_traffic: world.kafka_net.snapshot(),
